@@ -268,6 +268,9 @@ FIELDS: tuple[Field, ...] = (
     Field("truck_parking_spaces", "int", "货车车位数", "Truck parking spaces", ("driver_home",)),
     Field("lawyer_hours", "str", "律师值班时间", "On-duty lawyer hours", ("legal_aid",)),
     Field("notes", "str", "备注", "Notes"),
+    # Columns of the input file that map to no field, as a JSON object, so
+    # nothing a union office wrote is lost on import.
+    Field("extra", "str", "其他字段", "Other fields"),
     Field("is_sample", "bool", "示例数据", "Sample data"),
     Field("version", "int", "版本", "Version"),
     Field("updated_at", "str", "更新时间", "Updated at"),

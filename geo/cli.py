@@ -1,0 +1,119 @@
+"""The command line: the same functions as the app, for batch use.
+
+Other tools script against these commands, so their options and JSON
+output are a contract: add to them, do not rename.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import settings
+from .crs import CRS_CHOICES
+from .export import FORMATS, export_file
+from .io import ReadError
+from .schema import KINDS, STATUSES
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+
+
+def _cmd_import(args) -> int:
+    from .importer import import_file
+
+    mapping = {}
+    for item in args.map or []:
+        field, _, column = item.partition("=")
+        mapping[field.strip()] = column.strip() or None
+    try:
+        report, counts = import_file(args.path, args.kind, crs=args.crs, registry=args.registry,
+                                     dry_run=args.dry_run, source=args.source, mapping=mapping or None,
+                                     region=args.region)
+    except ReadError as exc:
+        if args.json:
+            _print_json({"error": exc.code, "message": str(exc)})
+        print(str(exc), file=sys.stderr)
+        return 2
+    summary = report.summary()
+    summary["dry_run"] = bool(args.dry_run)
+    if counts is not None:
+        summary.update(counts)
+    if args.rejects_out and len(report.rejects):
+        Path(args.rejects_out).write_bytes(report.rejects_csv())
+        summary["rejects_file"] = args.rejects_out
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"{summary['file']}: 读取 {summary['rows']} 行 / rows read, 接受 {summary['accepted']} accepted, "
+              f"拒绝 {summary['rejected']} rejected, 警告 {summary['warnings']} warnings")
+        print(f"坐标系 / CRS: {summary['crs_used']} — {summary['crs_note']}")
+        for note in summary["notes"]:
+            print(f"注意 / note: {note}")
+        for r in summary["rejects"]:
+            print(f"  第 {r['row']} 行 / row {r['row']}: [{r['reason_code']}] {r['message']}")
+        for w in summary["warning_list"]:
+            print(f"  第 {w['row']} 行 / row {w['row']}: ({w['code']}) {w['message']}")
+        if counts is not None:
+            print(f"已写入登记库 / committed: 新增 {counts['inserted']} inserted, 更新 {counts['updated']} updated, "
+                  f"未变 {counts['unchanged']} unchanged")
+        else:
+            print("试运行，未写入 / dry run: nothing written")
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from .store import open_store
+
+    stations = open_store(args.registry).load(kinds=args.kind, statuses=args.status, region=args.region)
+    path = export_file(stations, args.out, fmt=args.format, crs=args.crs)
+    print(f"已导出 {len(stations)} 个站点 / exported {len(stations)} stations -> {path}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m geo``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m geo",
+        description="广东劳动者服务阵地地图 / Guangdong worker service map: registry, routing, coverage.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("import", help="导入站点文件 / import a station file")
+    p.add_argument("path", help="CSV / XLSX / GeoJSON / GeoPackage / zipped Shapefile")
+    p.add_argument("--kind", choices=[*KINDS, "auto"], default="auto",
+                   help="图层 / layer (auto: from each row's type column)")
+    p.add_argument("--crs", choices=["auto", *CRS_CHOICES], default="auto",
+                   help="输入坐标系 / coordinate system of the file (default: auto)")
+    p.add_argument("--registry", help=f"登记库 / registry GeoPackage (default {settings.REGISTRY_PATH})")
+    p.add_argument("--dry-run", action="store_true", help="只校验不写入 / validate only")
+    p.add_argument("--json", action="store_true", help="输出 JSON 报告 / print a JSON report")
+    p.add_argument("--source", help="数据来源名称 / source name (default: file name)")
+    p.add_argument("--map", action="append", metavar="FIELD=COLUMN",
+                   help="指定表头映射 / override a header mapping, e.g. --map name=站点全称")
+    p.add_argument("--region", default=settings.SERVICE_REGION, help="服务区域区划代码 / service region adcode")
+    p.add_argument("--rejects-out", metavar="CSV", help="把被拒绝的行写入 CSV / write rejected rows to a CSV")
+    p.set_defaults(func=_cmd_import)
+
+    p = sub.add_parser("export", help="导出登记库 / export the registry")
+    p.add_argument("--format", choices=FORMATS, required=True)
+    p.add_argument("--out", required=True, help="输出文件 / output file")
+    p.add_argument("--kind", choices=list(KINDS), action="append", help="图层，可重复 / layer (repeatable)")
+    p.add_argument("--region", help="区划代码 / adcode of the province, a city or a district")
+    p.add_argument("--status", choices=list(STATUSES), action="append", help="状态，可重复 / status (repeatable)")
+    p.add_argument("--crs", choices=["wgs84", "gcj02"], default="wgs84",
+                   help="gcj02 只用于高德等系统 / gcj02 only for Amap-based systems")
+    p.add_argument("--registry", help="登记库 / registry GeoPackage")
+    p.set_defaults(func=_cmd_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as exc:  # bad region code, unknown CRS ...: a message, not a traceback
+        print(str(exc), file=sys.stderr)
+        return 2

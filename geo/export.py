@@ -1,0 +1,177 @@
+"""Export registry stations for other systems: GeoJSON, GeoPackage, CSV.
+
+GeoJSON follows RFC 7946: a FeatureCollection in WGS-84 with ``[lon, lat]``
+positions and no ``crs`` member. Property names are the canonical field
+names of :mod:`geo.schema` (documented in ``docs/schema.md``) and stay
+stable. Amap-based systems can ask for GCJ-02 instead; every feature then
+says so in its ``coord_system`` property, since RFC 7946 itself has no way
+to declare another datum.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from shapely import points
+
+from . import settings
+from .crs import from_wgs84, normalize_crs
+from .io import csv_bytes
+from .schema import FIELD_NAMES, FIELDS_BY_NAME, KINDS, LIST_SEP
+
+FORMATS = ("geojson", "gpkg", "csv")
+_COORD_LABEL = {"wgs84": "WGS-84", "gcj02": "GCJ-02"}
+# Positions to 1e-7 degrees (1 cm): what the registry stores, so an export
+# re-imports without loss.
+_DECIMALS = 7
+
+
+def adcode_prefix(adcode: str) -> str:
+    """The code prefix shared by everything inside a region.
+
+    ``440000`` (province) -> ``44``, ``440300`` (city) -> ``4403``,
+    ``440305`` (district) -> ``440305``.
+    """
+    code = str(adcode).strip()
+    if len(code) != 6 or not code.isdigit():
+        raise ValueError(f"区划代码应为 6 位数字 / an adcode has 6 digits: {adcode!r}")
+    if code.endswith("0000"):
+        return code[:2]
+    if code.endswith("00"):
+        return code[:4]
+    return code
+
+
+def filter_stations(stations: gpd.GeoDataFrame, kinds: Iterable[str] | None = None,
+                    region: str | None = None, statuses: Iterable[str] | None = None) -> gpd.GeoDataFrame:
+    """Keep the stations of some layers, inside a region, with some statuses.
+
+    Parameters
+    ----------
+    stations : GeoDataFrame
+        Canonical stations.
+    kinds, statuses : iterable of str, optional
+    region : str, optional
+        Adcode of the province, a city or a district.
+    """
+    mask = np.ones(len(stations), dtype=bool)
+    if kinds:
+        mask &= stations["kind"].isin(list(kinds)).to_numpy()
+    if statuses:
+        mask &= stations["status"].isin(list(statuses)).to_numpy()
+    if region:
+        mask &= stations["adcode"].fillna("").astype(str).str.startswith(adcode_prefix(region)).to_numpy()
+    return stations[mask]
+
+
+def _positions(stations: gpd.GeoDataFrame, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    lon, lat = from_wgs84(stations["lon"].to_numpy(float), stations["lat"].to_numpy(float), crs)
+    return np.round(np.atleast_1d(lon), _DECIMALS), np.round(np.atleast_1d(lat), _DECIMALS)
+
+
+def _clean(value, field_name: str):
+    dtype = FIELDS_BY_NAME[field_name].dtype if field_name in FIELDS_BY_NAME else "str"
+    if dtype == "list":
+        return list(value) if isinstance(value, (list, tuple, np.ndarray)) else []
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _check_crs(crs: str) -> str:
+    name = normalize_crs(crs)
+    if name not in _COORD_LABEL:
+        raise ValueError(f"导出只支持 wgs84 或 gcj02 / export supports wgs84 or gcj02, not {crs}")
+    return name
+
+
+def to_geojson(stations: gpd.GeoDataFrame, crs: str = "wgs84") -> str:
+    """Stations as an RFC 7946 GeoJSON FeatureCollection (text, UTF-8).
+
+    Properties are the canonical fields except ``lon``/``lat`` (the geometry
+    holds the position), plus ``coord_system``. Sample stations carry
+    ``is_sample: true`` and the collection a ``notice`` member.
+    """
+    crs = _check_crs(crs)
+    lon, lat = _positions(stations, crs)
+    props = [n for n in FIELD_NAMES if n not in ("lon", "lat")]
+    features = []
+    for i, rec in enumerate(stations[props].to_dict("records")):
+        p = {k: _clean(rec[k], k) for k in props}
+        p["coord_system"] = _COORD_LABEL[crs]
+        features.append({"type": "Feature", "id": p["id"],
+                         "geometry": {"type": "Point", "coordinates": [float(lon[i]), float(lat[i])]},
+                         "properties": p})
+    doc: dict = {"type": "FeatureCollection"}
+    if len(stations) and stations["is_sample"].fillna(False).astype(bool).any():
+        doc["notice"] = settings.SAMPLE_LABEL
+    if crs != "wgs84":
+        doc["coord_system"] = (f"{_COORD_LABEL[crs]}（仅供高德等系统使用，非 RFC 7946 标准） / "
+                               f"{_COORD_LABEL[crs]} for Amap-based systems, not standard RFC 7946")
+    doc["features"] = features
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def to_table(stations: gpd.GeoDataFrame, crs: str = "wgs84") -> pd.DataFrame:
+    """Stations as a flat table: lists joined with ``;``, lon/lat in ``crs``."""
+    crs = _check_crs(crs)
+    df = pd.DataFrame(stations[list(FIELD_NAMES)]).copy()
+    df["lon"], df["lat"] = _positions(stations, crs)
+    for name in ("facilities", "facilities_other"):
+        df[name] = df[name].map(lambda v: LIST_SEP.join(v) if isinstance(v, (list, tuple, np.ndarray)) else "")
+    df["coord_system"] = _COORD_LABEL[crs]
+    return df.reset_index(drop=True)
+
+
+def to_gpkg(stations: gpd.GeoDataFrame, path: str | Path, crs: str = "wgs84") -> None:
+    """Write a GeoPackage with a layer per kind, through GDAL (pyogrio)."""
+    crs = _check_crs(crs)
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    table = to_table(stations, crs)
+    geometry = points(table["lon"].to_numpy(float), table["lat"].to_numpy(float))
+    gdf = gpd.GeoDataFrame(table.drop(columns=["lon", "lat"]), geometry=geometry,
+                           crs="EPSG:4326")
+    written = False
+    for kind in KINDS:
+        part = gdf[gdf["kind"] == kind]
+        if len(part):
+            part.to_file(path, layer=kind, driver="GPKG", engine="pyogrio")
+            written = True
+    if not written:  # an empty export is still a valid file
+        gdf.to_file(path, layer="stations", driver="GPKG", engine="pyogrio")
+
+
+def export_bytes(stations: gpd.GeoDataFrame, fmt: str, crs: str = "wgs84") -> bytes:
+    """Stations in one of :data:`FORMATS`, as bytes ready for a download."""
+    if fmt == "geojson":
+        return to_geojson(stations, crs).encode("utf-8")
+    if fmt == "csv":
+        return csv_bytes(to_table(stations, crs))
+    if fmt == "gpkg":
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "export.gpkg"
+            to_gpkg(stations, out, crs)
+            return out.read_bytes()
+    raise ValueError(f"未知导出格式 / unknown export format: {fmt} ({', '.join(FORMATS)})")
+
+
+def export_file(stations: gpd.GeoDataFrame, path: str | Path, fmt: str | None = None,
+                crs: str = "wgs84") -> Path:
+    """Write stations to ``path``; the format defaults to the file extension."""
+    path = Path(path)
+    fmt = fmt or {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".csv": "csv"}.get(
+        path.suffix.lower(), "")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "gpkg":
+        to_gpkg(stations, path, crs)
+    else:
+        path.write_bytes(export_bytes(stations, fmt, crs))
+    return path

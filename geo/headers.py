@@ -1,0 +1,136 @@
+"""Map the column headers of an input file to the canonical fields.
+
+Union offices name their columns in Chinese or English and in many ways
+(名称, 站点名称, 驿站名称, name ...). :func:`suggest_mapping` proposes one
+source column per canonical field; the user can override any of it.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Iterable
+
+from .crs import guess_crs_from_headers
+
+#: Canonical fields a user may map a source column to. ``lonlat`` is a
+#: combined coordinate column such as ``113.2644,23.1291``.
+MAPPABLE_FIELDS: tuple[str, ...] = (
+    "name", "address", "lon", "lat", "lonlat", "kind", "subtype", "facilities",
+    "facilities_other", "opening_hours", "status", "operator", "phone", "title",
+    "source", "source_id", "id", "verified_at", "truck_parking_spaces",
+    "lawyer_hours", "notes", "is_sample", "extra",
+)
+
+# Exact names (after normalising) for each field, most specific first.
+_EXACT: dict[str, tuple[str, ...]] = {
+    "id": ("id",),
+    "source_id": ("source_id", "编号", "站点编号", "驿站编号", "站点id", "站点代码", "code", "station_id", "sourceid"),
+    "name": ("name", "名称", "站点名称", "驿站名称", "站名", "名字", "服务站名称", "阵地名称", "station_name", "站点"),
+    "address": ("address", "地址", "详细地址", "站点地址", "所在地址", "具体地址", "位置", "addr"),
+    "lonlat": ("经纬度", "坐标", "位置坐标", "经纬度坐标", "lnglat", "lonlat", "coordinates", "coordinate", "location", "坐标(经度,纬度)"),
+    "lon": ("lon", "lng", "long", "longitude", "经度", "x", "lg", "x坐标", "东经"),
+    "lat": ("lat", "latitude", "纬度", "y", "lt", "y坐标", "北纬"),
+    "kind": ("kind", "类型", "站点类型", "类别", "图层", "type", "category", "layer", "阵地类型"),
+    "subtype": ("subtype", "子类型", "细分类型"),
+    "facilities": ("facilities", "设施", "服务内容", "服务项目", "配套设施", "服务设施", "功能", "services", "amenities", "服务功能"),
+    "facilities_other": ("facilities_other", "其他设施"),
+    "opening_hours": ("opening_hours", "开放时间", "营业时间", "服务时间", "开放时段", "hours", "opening hours", "办公时间"),
+    "status": ("status", "状态", "运营状态", "开放状态"),
+    "operator": ("operator", "运营单位", "主办单位", "管理单位", "建设单位", "运营方", "承办单位", "organization", "主管单位"),
+    "phone": ("phone", "电话", "联系电话", "联系方式", "手机", "tel", "telephone", "咨询电话"),
+    "title": ("title", "称号", "荣誉称号", "级别", "星级", "示范等级"),
+    "source": ("source", "数据来源", "来源"),
+    "verified_at": ("verified_at", "核实日期", "核实时间", "更新日期"),
+    "truck_parking_spaces": ("truck_parking_spaces", "货车车位", "货车车位数", "车位数", "停车位", "停车位数"),
+    "lawyer_hours": ("lawyer_hours", "律师值班时间", "值班时间", "律师坐班时间"),
+    "notes": ("notes", "备注", "说明", "note", "remarks"),
+    "is_sample": ("is_sample",),
+    "extra": ("extra",),
+}
+
+# Substrings that betray a field inside longer headers such as 高德经度 or
+# 驿站详细地址. Checked only when no exact name matched.
+_CONTAINS: dict[str, tuple[str, ...]] = {
+    "lonlat": ("经纬度", "坐标"),
+    "lon": ("经度", "longitude"),
+    "lat": ("纬度", "latitude"),
+    "name": ("名称",),
+    "address": ("地址",),
+    "facilities": ("设施", "服务内容", "服务项目"),
+    "opening_hours": ("时间",),
+    "phone": ("电话",),
+    "operator": ("单位",),
+}
+
+# Token-level names: "WGS84_station_lg" splits into wgs84/station/lg.
+_TOKENS = {"lon": {"lon", "lng", "long", "longitude", "lg", "x"},
+           "lat": {"lat", "latitude", "lt", "y"}}
+_CRS_RANK = {"wgs84": 0, None: 1, "cgcs2000": 1, "gcj02": 2, "bd09": 3}
+
+
+def _norm(header: str) -> str:
+    return unicodedata.normalize("NFKC", str(header)).strip().lower().replace("（", "(").replace("）", ")")
+
+
+def suggest_mapping(columns: Iterable[str]) -> dict[str, str | None]:
+    """Propose a source column for every mappable field.
+
+    Parameters
+    ----------
+    columns : iterable of str
+        The input file's headers.
+
+    Returns
+    -------
+    dict
+        ``{field: column or None}`` for every field in :data:`MAPPABLE_FIELDS`.
+        Each column is used at most once. Where several columns could hold the
+        longitude (a file giving WGS-84, GCJ-02 and BD-09 side by side), the
+        WGS-84 one is preferred, so no conversion is needed.
+    """
+    cols = [c for c in columns if not str(c).startswith("__")]
+    normed = {c: _norm(c) for c in cols}
+    used: set[str] = set()
+    mapping: dict[str, str | None] = {f: None for f in MAPPABLE_FIELDS}
+
+    def take(field_name: str, col: str) -> None:
+        mapping[field_name] = col
+        used.add(col)
+
+    for field_name, names in _EXACT.items():
+        for col in cols:
+            if col not in used and normed[col] in names:
+                take(field_name, col)
+                break
+    for axis in ("lon", "lat"):
+        if mapping[axis] is None:
+            candidates = [c for c in cols if c not in used
+                          and (_TOKENS[axis] & set(re.split(r"[^a-z0-9]+", normed[c]))
+                               or any(s in normed[c] for s in _CONTAINS[axis]))]
+            if candidates:
+                take(axis, min(candidates, key=lambda c: _CRS_RANK.get(guess_crs_from_headers([c]), 1)))
+    for field_name, parts in _CONTAINS.items():
+        if mapping[field_name] is None:
+            for col in cols:
+                if col not in used and any(p in normed[col] for p in parts):
+                    take(field_name, col)
+                    break
+    # A combined column is only needed when separate axes are missing.
+    if mapping["lon"] and mapping["lat"]:
+        if mapping["lonlat"]:
+            used.discard(mapping["lonlat"])
+        mapping["lonlat"] = None
+    return mapping
+
+
+# Columns of our own exports that the registry derives again on import
+# (from the point, the hours text or its own bookkeeping).
+DERIVED_COLUMNS = frozenset({"adcode", "city", "district", "opening_hours_osm", "is_24h",
+                             "version", "updated_at", "coord_system"})
+
+
+def unmapped_columns(columns: Iterable[str], mapping: dict[str, str | None]) -> list[str]:
+    """Source columns no field uses; their values are kept in ``extra``."""
+    used = {c for c in mapping.values() if c}
+    return [c for c in columns
+            if c not in used and c not in DERIVED_COLUMNS and not str(c).startswith("__")]

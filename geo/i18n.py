@@ -1,0 +1,245 @@
+"""User-interface strings in Chinese (the default) and English.
+
+Every string the app shows goes through :func:`t` or one of the label
+helpers, so a page never carries text of its own. Layer, facility, status
+and field names are not repeated here: they come from :mod:`geo.schema`,
+which is their single source.
+
+This module is plain Python and never imports streamlit, so the map builder
+and the tests can use it outside the app.
+"""
+from __future__ import annotations
+
+from . import schema
+
+#: Supported UI languages; the first is the default.
+LANGS: tuple[str, ...] = ("zh", "en")
+
+#: How each language names itself in the language switch.
+LANG_NAMES: dict[str, str] = {"zh": "中文", "en": "English"}
+
+# Each entry is (Chinese, English). Placeholders use str.format syntax.
+_STRINGS: dict[str, tuple[str, str]] = {
+    # -- app shell ---------------------------------------------------------
+    "app_title": ("广东职工服务地图", "Guangdong Worker Service Map"),
+    "app_subtitle": ("户外劳动者驿站 · 司机之家 · 工会法律服务站点",
+                     "Rest stations · Driver homes · Union legal-aid points"),
+    "page_map": ("地图", "Map"),
+    "page_data": ("数据", "Data"),
+    "language": ("语言 / Language", "语言 / Language"),
+    "store_error": ("无法打开站点库：{error}", "Cannot open the station registry: {error}"),
+    "sample_banner": ("示例数据 / sample data：当前显示的部分站点是生成的示例，并非真实站点，请勿据此前往。",
+                      "示例数据 / sample data: some of the stations shown are generated examples, "
+                      "not real places; do not travel to them."),
+    # -- map page ----------------------------------------------------------
+    "filters": ("筛选", "Filters"),
+    "filter_kinds": ("图层", "Layers"),
+    "filter_status": ("状态", "Status"),
+    "filter_city": ("城市", "City"),
+    "filter_city_all": ("全部城市", "All cities"),
+    "basemap": ("底图", "Basemap"),
+    "basemap_osm": ("OpenStreetMap 标准", "OpenStreetMap standard"),
+    "basemap_carto": ("CARTO 浅色", "CARTO light"),
+    "shown_count": ("显示 {shown} 个站点（站点库共 {total} 个）",
+                    "Showing {shown} of {total} stations in the registry"),
+    "no_stations": ("没有符合筛选条件的站点。", "No station matches the filters."),
+    "offline_note": ("离线时底图不显示，站点和行政边界照常显示。",
+                     "Offline the basemap tiles do not load; stations and boundaries still show."),
+    # -- map: legend, popups, tooltips ---------------------------------------
+    "legend_title": ("图例", "Legend"),
+    "legend_inactive": ("暂停开放 / 已关闭 / 规划中（半透明）",
+                        "Temporarily closed / closed / planned (faded)"),
+    "legend_sample": ("虚线框：示例数据", "Dashed ring: sample data"),
+    "legend_cluster": ("数字圆圈：附近多个站点，点击放大", "Numbered circle: several stations, click to zoom"),
+    "popup_kind": ("图层", "Layer"),
+    "popup_subtype": ("类型", "Type"),
+    "popup_address": ("地址", "Address"),
+    "popup_hours": ("开放时间", "Opening hours"),
+    "popup_open_now": ("现在", "Now"),
+    "open_now_yes": ("开放中", "Open now"),
+    "open_now_no": ("未开放", "Closed now"),
+    "open_now_unknown": ("开放状态未知", "Unknown"),
+    "popup_status": ("状态", "Status"),
+    "popup_facilities": ("设施", "Facilities"),
+    "popup_phone": ("电话", "Phone"),
+    "popup_operator": ("运营单位", "Operator"),
+    "popup_lawyer_hours": ("律师值班", "Lawyer on duty"),
+    "popup_truck_spaces": ("货车车位", "Truck parking spaces"),
+    "popup_verified": ("核实日期", "Verified on"),
+    "popup_source": ("来源", "Source"),
+    "popup_id": ("编号", "ID"),
+    "popup_unknown": ("未填写", "not given"),
+    "sample_tag": ("示例数据 / sample data", "示例数据 / sample data"),
+    "boundaries": ("行政边界", "Boundaries"),
+    # -- data page: import -------------------------------------------------
+    "data_title": ("数据管理", "Data"),
+    "data_intro": ("导入站点表格、检查数据质量、写入站点库，并下载导出文件。",
+                   "Import station tables, check them, commit them to the registry and download exports."),
+    "import_header": ("导入", "Import"),
+    "upload_label": ("上传文件（CSV、Excel、GeoJSON、GeoPackage、Shapefile 压缩包）",
+                     "Upload a file (CSV, Excel, GeoJSON, GeoPackage, zipped Shapefile)"),
+    "import_kind": ("导入到图层", "Import into layer"),
+    "import_crs": ("坐标系", "Coordinate system"),
+    "crs_auto": ("自动识别", "Detect automatically"),
+    "crs_wgs84": ("WGS-84（GPS、天地图、OpenStreetMap）", "WGS-84 (GPS, Tianditu, OpenStreetMap)"),
+    "crs_gcj02": ("GCJ-02（高德、腾讯）", "GCJ-02 (Amap, Tencent)"),
+    "crs_bd09": ("BD-09（百度）", "BD-09 (Baidu)"),
+    "source_name": ("数据来源名称", "Source name"),
+    "source_help": ("写入站点库时记录的来源，例如“广州市总工会 2025年6月”。",
+                    "Recorded with every station, e.g. “Guangzhou FTU, June 2025”."),
+    "read_error": ("无法读取文件：{error}", "Cannot read the file: {error}"),
+    "read_info": ("已读取 {rows} 行、{cols} 列（格式 {format}{encoding}）",
+                  "Read {rows} rows and {cols} columns (format {format}{encoding})"),
+    "raw_preview": ("原始表格预览（前 {n} 行）", "Raw table preview (first {n} rows)"),
+    "mapping_header": ("表头对应", "Column mapping"),
+    "mapping_help": ("系统已按表头猜测每个字段对应的列，可逐项修改。",
+                     "Each field's column was guessed from the headers; change any of them here."),
+    "mapping_none": ("（不导入）", "(not imported)"),
+    "mapping_lonlat": ("经纬度（同一列）", "Longitude, latitude (one column)"),
+    "mapping_extra": ("其他信息（原文保留）", "Extra information (kept as text)"),
+    "validate_button": ("检查数据", "Check data"),
+    "report_header": ("检查结果", "Validation report"),
+    "report_rows": ("读取行数", "Rows read"),
+    "report_accepted": ("通过", "Accepted"),
+    "report_rejected": ("拒绝", "Rejected"),
+    "report_warnings": ("警告", "Warnings"),
+    "report_crs": ("使用的坐标系：{crs}。{note}", "Coordinate system used: {crs}. {note}"),
+    "rejects_header": ("被拒绝的行", "Rejected rows"),
+    "warnings_header": ("警告", "Warnings"),
+    "accepted_header": ("通过的站点（预览）", "Accepted stations (preview)"),
+    "download_rejects": ("下载被拒绝的行（CSV）", "Download rejected rows (CSV)"),
+    "commit_button": ("写入站点库", "Commit to registry"),
+    "commit_done": ("已写入：新增 {inserted} 个，更新 {updated} 个，未变 {unchanged} 个。",
+                    "Committed: {inserted} new, {updated} updated, {unchanged} unchanged."),
+    "commit_nothing": ("没有通过检查的站点可写入。", "No accepted station to commit."),
+    "commit_error": ("写入失败：{error}", "Commit failed: {error}"),
+    "import_log_header": ("导入记录", "Import log"),
+    # -- data page: downloads ----------------------------------------------
+    "downloads_header": ("下载", "Downloads"),
+    "downloads_help": ("按图层、城市和状态筛选后下载整个站点库。GCJ-02 版本用于高德等国内地图系统。",
+                       "Download the registry filtered by layer, city and status. "
+                       "The GCJ-02 file is for Amap and other Chinese map systems."),
+    "download_count": ("符合条件的站点：{n} 个", "Matching stations: {n}"),
+    "download_geojson": ("GeoJSON（WGS-84）", "GeoJSON (WGS-84)"),
+    "download_gpkg": ("GeoPackage（WGS-84）", "GeoPackage (WGS-84)"),
+    "download_csv": ("CSV（WGS-84）", "CSV (WGS-84)"),
+    "download_geojson_gcj": ("GeoJSON（GCJ-02，高德）", "GeoJSON (GCJ-02, Amap)"),
+    "download_error": ("导出失败：{error}", "Export failed: {error}"),
+    # -- data page: editor -------------------------------------------------
+    "editor_header": ("编辑站点", "Edit a station"),
+    "editor_search": ("按名称或编号查找", "Find by name or ID"),
+    "editor_pick": ("选择站点", "Station"),
+    "editor_none": ("没有找到站点。", "No station found."),
+    "editor_save": ("保存修改", "Save changes"),
+    "editor_mark_closed": ("标记为已关闭", "Mark as closed"),
+    "editor_saved": ("已保存（版本 {version}）。", "Saved (version {version})."),
+    "editor_unchanged": ("没有修改。", "Nothing changed."),
+    "editor_error": ("无法保存：{error}", "Cannot save: {error}"),
+    "editor_facilities_help": ("多个设施用分号分隔", "Separate several with semicolons"),
+    "editor_readonly": ("编号 {id} · 版本 {version} · 更新于 {updated}",
+                        "ID {id} · version {version} · updated {updated}"),
+}
+
+
+def t(key: str, lang: str = "zh", **fmt: object) -> str:
+    """Return the UI string ``key`` in ``lang``, formatted with ``fmt``.
+
+    Parameters
+    ----------
+    key : str
+        A key of the string table.
+    lang : str, default "zh"
+        ``"zh"`` or ``"en"``; anything else falls back to Chinese.
+    **fmt
+        Values for the ``{placeholders}`` in the string.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    KeyError
+        If ``key`` is not in the table, so that a typo fails in the tests
+        instead of showing a raw key to a user.
+    """
+    zh, en = _STRINGS[key]
+    text = en if _lang(lang) == "en" else zh
+    return text.format(**fmt) if fmt else text
+
+
+def keys() -> tuple[str, ...]:
+    """All keys of the string table (for tests and translators)."""
+    return tuple(_STRINGS)
+
+
+def normalize_lang(lang: object) -> str:
+    """Return ``lang`` if supported, else the default ``"zh"``.
+
+    Accepts what arrives from a URL query parameter, such as ``"EN"``,
+    ``"en-US"`` or a one-element list.
+    """
+    if isinstance(lang, (list, tuple)):
+        lang = lang[0] if lang else ""
+    code = str(lang or "").strip().lower()[:2]
+    return code if code in LANGS else LANGS[0]
+
+
+def _lang(lang: str) -> str:
+    return "en" if lang == "en" else "zh"
+
+
+def kind_label(code: str, lang: str = "zh") -> str:
+    """Name of the layer ``code`` (e.g. ``rest_station``); the code itself if unknown."""
+    kind = schema.KINDS.get(code)
+    if kind is None:
+        return str(code)
+    return kind.en if _lang(lang) == "en" else kind.zh
+
+
+def facility_label(code: str, lang: str = "zh", icon: bool = False) -> str:
+    """Name of the facility ``code``, optionally prefixed by its icon."""
+    fac = schema.FACILITIES.get(code)
+    if fac is None:
+        return str(code)
+    label = fac.en if _lang(lang) == "en" else fac.zh
+    return f"{fac.icon} {label}" if icon else label
+
+
+def status_label(code: str, lang: str = "zh") -> str:
+    """Name of the status ``code`` (``open``, ``closed`` ...); the code itself if unknown."""
+    pair = schema.STATUSES.get(code)
+    if pair is None:
+        return str(code)
+    return pair[1] if _lang(lang) == "en" else pair[0]
+
+
+def field_label(name: str, lang: str = "zh") -> str:
+    """Label of the canonical field ``name``; the name itself if unknown.
+
+    ``lonlat`` (one column holding both coordinates) and ``extra`` (text
+    kept verbatim) are not stored fields but can be chosen in the column
+    mapping, so they have labels too.
+    """
+    if name in ("lonlat", "extra"):
+        return t(f"mapping_{name}", lang)
+    fld = schema.FIELDS_BY_NAME.get(name)
+    if fld is None:
+        return str(name)
+    return fld.en if _lang(lang) == "en" else fld.zh
+
+
+def crs_label(code: str, lang: str = "zh") -> str:
+    """Label of a coordinate-system choice of the importer (``auto``, ``wgs84`` ...)."""
+    key = f"crs_{code}"
+    return t(key, lang) if key in _STRINGS else str(code)
+
+
+def error_text(exc: BaseException, lang: str = "zh") -> str:
+    """The message of an exception in ``lang``.
+
+    The library's errors carry ``zh`` and ``en`` attributes (see
+    :class:`geo.io.ReadError`); any other exception is shown as it is.
+    """
+    text = getattr(exc, "en" if _lang(lang) == "en" else "zh", None)
+    return str(text) if text else str(exc)

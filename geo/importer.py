@@ -1,0 +1,49 @@
+"""The import pipeline: file -> raw table -> validated stations -> registry."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import settings
+from .io import read_table
+from .store import open_store
+from .validate import ImportReport, validate_table
+
+
+def import_file(path: str | Path, kind: str | None, crs: str = "auto",
+                registry: str | Path | None = None, dry_run: bool = False,
+                source: str | None = None, mapping: dict | None = None,
+                region: str = settings.SERVICE_REGION) -> tuple[ImportReport, dict | None]:
+    """Read, validate and (unless ``dry_run``) commit one file to the registry.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV, XLSX, GeoJSON, GeoPackage or zipped Shapefile.
+    kind : str or None
+        Layer to import into; ``None``/``"auto"`` reads it from each row.
+    crs : str
+        ``auto`` or the coordinate system of the file.
+    registry : str or Path, optional
+        GeoPackage registry; default ``settings.REGISTRY_PATH``.
+    dry_run : bool
+        Validate only; the registry is not changed.
+    source, mapping, region
+        As in :func:`geo.validate.validate_table`.
+
+    Returns
+    -------
+    (ImportReport, dict or None)
+        The report, and the commit counts (``None`` for a dry run).
+
+    Raises
+    ------
+    geo.io.ReadError
+        When the file cannot be read.
+    """
+    raw = read_table(path)
+    store = open_store(registry)
+    report = validate_table(raw, kind, crs=crs, mapping=mapping, source=source,
+                            existing=store.load(), region=region)
+    if dry_run:
+        return report, None
+    return report, store.commit_import(report)

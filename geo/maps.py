@@ -1,0 +1,685 @@
+"""The registry map: three clustered layers, a legend and lazy popups.
+
+:func:`registry_map` turns the stations GeoDataFrame into a
+:class:`folium.Map`. Design choices worth knowing:
+
+* **Offline JavaScript.** Folium and streamlit-folium load Leaflet and its
+  plugins from public CDNs, which are unreachable offline and slow or blocked
+  for many users in China. The map instead names copies kept under
+  ``static/vendor/`` (Leaflet 1.9.4 and Leaflet.markercluster 1.5.3), which
+  Streamlit serves under ``/app/static/``. Only those two libraries are
+  loaded: the markers are plain ``L.divIcon`` pins, so folium's default
+  jQuery, Bootstrap and Font Awesome are not needed.
+* **Escaping.** Every value that comes from data is passed through
+  :func:`html.escape` in Python before it reaches the page. Leaflet puts
+  tooltip and popup strings into ``innerHTML``, so escaping at the source is
+  what makes a station called ``<script>`` show as text.
+* **Lazy popups.** A few thousand stations travel as one compact JSON array
+  per layer; a popup's HTML is built in the browser only when it is opened.
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, Iterable
+from zoneinfo import ZoneInfo
+
+import folium
+import geopandas as gpd
+import pandas as pd
+from folium.elements import JSCSSMixin
+from folium.map import Layer
+from folium.template import Template
+
+from . import schema, settings
+from .i18n import facility_label, kind_label, status_label, t
+
+#: Where the vendored JavaScript and CSS are, as seen from the page that runs
+#: the map. streamlit-folium runs it in an iframe served from
+#: ``<base>/component/streamlit_folium.st_folium/index.html``, so this
+#: relative URL reaches ``<base>/app/static/vendor/`` and keeps working when
+#: the app is served under a path prefix (``server.baseUrlPath``).
+VENDOR_URL = "../../app/static/vendor/"
+
+#: Folder holding the vendored files (for a standalone page or a test, pass
+#: ``VENDOR_DIR.as_uri() + "/"`` as ``asset_base``).
+VENDOR_DIR = settings.ROOT / "static" / "vendor"
+
+_LEAFLET = "leaflet-1.9.4/"
+_CLUSTER = "leaflet.markercluster-1.5.3/"
+
+#: Basemaps offered; the first is the default.
+BASEMAPS: tuple[str, ...] = ("osm", "carto")
+# CARTO by URL: folium's named "CartoDB positron" now warns about API keys.
+_TILES = {
+    "osm": ("OpenStreetMap", None),
+    "carto": ("https://{s}.basemaps.cartocdn.com/light_all/{z}/{x}/{y}{r}.png",
+              '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors '
+              '&copy; <a href="https://carto.com/attributions">CARTO</a>'),
+}
+
+#: Centre-ish bounding box of Guangdong, used when there is nothing to show.
+_GUANGDONG_BOUNDS = [[20.2, 109.6], [25.6, 117.4]]
+
+
+# Okabe-Ito colours (safe for the common colour-vision deficiencies), and a
+# different pin shape and glyph per layer, so colour is never the only cue.
+# "ink" is the glyph and number colour with enough contrast on the fill.
+KIND_STYLES: dict[str, dict[str, str]] = {
+    "rest_station": {
+        "color": "#E69F00", "ink": "#1a1a1a", "shape": "circle",
+        # a steaming cup
+        "svg": ('<path d="M5 10h11v4.5A4.5 4.5 0 0 1 11.5 19h-2A4.5 4.5 0 0 1 5 14.5z"/>'
+                '<path d="M16 11.5h1.5a2.2 2.2 0 0 1 0 4.4H16" fill="none" stroke="currentColor" stroke-width="1.8"/>'
+                '<path d="M8.5 4.5c1 1-1 2 0 3.5M12.5 4.5c1 1-1 2 0 3.5" fill="none" stroke="currentColor" '
+                'stroke-width="1.5" stroke-linecap="round"/>'),
+    },
+    "driver_home": {
+        "color": "#0072B2", "ink": "#ffffff", "shape": "square",
+        # a lorry
+        "svg": ('<path d="M2.5 6.5h11v9h-11z"/><path d="M14.5 9.5h3.8l3.2 3.4v2.6h-7z"/>'
+                '<circle cx="6.5" cy="17" r="2.1"/><circle cx="17.5" cy="17" r="2.1"/>'),
+    },
+    "legal_aid": {
+        "color": "#CC79A7", "ink": "#1a1a1a", "shape": "diamond",
+        # scales of justice
+        "svg": ('<path d="M12 4v15M7.5 20h9M5 7h14" fill="none" stroke="currentColor" stroke-width="1.8" '
+                'stroke-linecap="round"/>'
+                '<path d="M5 7l-2.8 6M5 7l2.8 6M19 7l-2.8 6M19 7l2.8 6" fill="none" stroke="currentColor" '
+                'stroke-width="1.2"/>'
+                '<path d="M2 13h6a3 2.4 0 0 1-6 0zM16 13h6a3 2.4 0 0 1-6 0z"/>'),
+    },
+}
+_FALLBACK_STYLE = {"color": "#777777", "ink": "#ffffff", "shape": "circle", "svg": '<circle cx="12" cy="12" r="5"/>'}
+
+
+def _style(kind: str) -> dict[str, str]:
+    return KIND_STYLES.get(kind, _FALLBACK_STYLE)
+
+
+def pin_html(kind: str, inactive: bool = False, sample: bool = False) -> str:
+    """The HTML of one map pin, shared by the markers and the legend.
+
+    Parameters
+    ----------
+    kind : str
+        Layer code; it picks the colour, shape and glyph.
+    inactive : bool
+        Draw the pin faded (a station that is not open).
+    sample : bool
+        Draw a dashed ring (a sample station).
+    """
+    st = _style(kind)
+    classes = ["gd-pin", f"gd-shape-{st['shape']}"]
+    if inactive:
+        classes.append("gd-inactive")
+    if sample:
+        classes.append("gd-sample")
+    return (f'<div class="{" ".join(classes)}" style="background:{st["color"]};color:{st["ink"]}">'
+            f'<svg viewBox="0 0 24 24" fill="currentColor" aria-hidden="true">{st["svg"]}</svg></div>')
+
+
+# --------------------------------------------------------------------------
+# CSS shared by the map and the legend
+# --------------------------------------------------------------------------
+
+def _css() -> str:
+    rules = [
+        # A light ground makes a map without tiles (offline) look intended.
+        ".leaflet-container{background:#eef1f4;font-family:system-ui,-apple-system,'Segoe UI',"
+        "'PingFang SC','Microsoft YaHei','Noto Sans CJK SC',sans-serif;}",
+        ".gd-pin{width:22px;height:22px;box-sizing:border-box;border:2px solid #fff;"
+        "box-shadow:0 1px 3px rgba(0,0,0,.55);display:flex;align-items:center;justify-content:center;}",
+        ".gd-pin svg{width:15px;height:15px;display:block;}",
+        ".gd-shape-circle{border-radius:50%;}",
+        ".gd-shape-square{border-radius:4px;}",
+        ".gd-shape-diamond{transform:rotate(45deg);border-radius:3px;width:20px;height:20px;}",
+        ".gd-shape-diamond svg{transform:rotate(-45deg);}",
+        ".gd-inactive{opacity:.45;filter:grayscale(.6);}",
+        ".gd-sample{outline:2px dashed #333;outline-offset:1px;}",
+        ".gd-marker{background:none;border:none;}",
+        # Cluster bubbles in the layer's colour; the number in its ink colour.
+        ".marker-cluster.gd-cluster div{font-weight:600;font-size:12px;}",
+        ".marker-cluster.gd-cluster span{line-height:30px;}",
+    ]
+    for code, st in KIND_STYLES.items():
+        rgb = tuple(int(st["color"][i:i + 2], 16) for i in (1, 3, 5))
+        rules.append(f".gd-cluster-{code}{{background:rgba({rgb[0]},{rgb[1]},{rgb[2]},.35);}}")
+        rules.append(f".gd-cluster-{code} div{{background:{st['color']};color:{st['ink']};}}")
+    rules += [
+        ".gd-swatch{display:inline-block;vertical-align:middle;margin-right:4px;}",
+        ".gd-swatch .gd-pin{width:16px;height:16px;border-width:1.5px;}",
+        ".gd-swatch .gd-pin svg{width:11px;height:11px;}",
+        ".gd-swatch .gd-shape-diamond{width:14px;height:14px;}",
+        # Legend
+        ".gd-legend{background:rgba(255,255,255,.95);padding:6px 10px;border-radius:6px;"
+        "box-shadow:0 1px 5px rgba(0,0,0,.35);font-size:13px;line-height:1.5;color:#222;max-width:260px;}",
+        ".gd-legend summary{font-weight:600;cursor:pointer;}",
+        ".gd-legend ul{list-style:none;margin:4px 0 0;padding:0;}",
+        ".gd-legend li{display:flex;align-items:center;gap:6px;margin:3px 0;}",
+        ".gd-legend .gd-note{font-size:12px;color:#444;}",
+        ".gd-legend .gd-pin{flex:none;}",
+        # Popup
+        ".gd-popup{font-size:13px;line-height:1.45;color:#222;min-width:200px;}",
+        ".gd-popup-title{font-size:15px;font-weight:700;margin-bottom:2px;overflow-wrap:anywhere;}",
+        ".gd-popup-kind{font-weight:600;margin-bottom:4px;}",
+        ".gd-sample-tag{display:inline-block;background:#fff3cd;color:#6b4e00;border:1px dashed #6b4e00;"
+        "border-radius:3px;padding:0 5px;font-size:12px;margin:2px 0 4px;}",
+        ".gd-popup table{border-collapse:collapse;}",
+        ".gd-popup th{text-align:left;font-weight:600;color:#555;padding:1px 8px 1px 0;"
+        "vertical-align:top;white-space:nowrap;}",
+        ".gd-popup td{padding:1px 0;vertical-align:top;overflow-wrap:anywhere;}",
+        ".gd-status{display:inline-block;border-radius:3px;padding:0 5px;font-size:12px;}",
+        ".gd-status-open{background:#d9f2e3;color:#0b5a2b;}",
+        ".gd-status-temporarily_closed{background:#fff0cc;color:#6b4e00;}",
+        ".gd-status-closed{background:#eee;color:#444;text-decoration:line-through;}",
+        ".gd-status-planned{background:#e3ecf9;color:#183f73;}",
+        ".gd-status-unknown{background:#eee;color:#444;}",
+        ".gd-open-yes{color:#0b5a2b;font-weight:600;}",
+        ".gd-open-no{color:#8a1c1c;font-weight:600;}",
+        ".gd-open-unknown{color:#555;}",
+        ".gd-facilities{margin:2px 0 0;padding:0;list-style:none;display:flex;flex-wrap:wrap;gap:2px 4px;}",
+        ".gd-facilities li{background:#f1f3f5;border-radius:3px;padding:0 4px;font-size:12px;}",
+        ".gd-popup-foot{margin-top:4px;font-size:11px;color:#666;overflow-wrap:anywhere;}",
+        "@media (max-width:600px){.gd-legend{font-size:12px;max-width:190px;}"
+        ".gd-popup{min-width:160px;}}",
+    ]
+    return "\n".join(rules)
+
+
+def legend_html(lang: str = "zh") -> str:
+    """The map legend as an HTML fragment, in ``lang``.
+
+    The legend names each layer next to its pin, and explains the faded pins
+    of stations that are not open, the dashed ring of sample stations and
+    the numbered cluster bubbles. It is a ``<details>`` element so that it
+    can be folded away on a phone.
+    """
+    items = []
+    for code in schema.KINDS:
+        items.append(f"<li>{pin_html(code)}<span>{html.escape(kind_label(code, lang))}</span></li>")
+    first = next(iter(schema.KINDS))
+    items.append(f'<li>{pin_html(first, inactive=True)}<span class="gd-note">'
+                 f'{html.escape(t("legend_inactive", lang))}</span></li>')
+    items.append(f'<li>{pin_html(first, sample=True)}<span class="gd-note">'
+                 f'{html.escape(t("legend_sample", lang))}</span></li>')
+    items.append(f'<li><span class="gd-note">{html.escape(t("legend_cluster", lang))}</span></li>')
+    return (f'<details class="gd-legend-body" open><summary>{html.escape(t("legend_title", lang))}</summary>'
+            f'<ul>{"".join(items)}</ul></details>')
+
+
+# --------------------------------------------------------------------------
+# Folium elements
+# --------------------------------------------------------------------------
+
+def _safe_json(obj: Any) -> str:
+    """JSON for a ``<script>`` block.
+
+    The data are already HTML-escaped, so ``<`` cannot occur; replacing it
+    anyway means no value can ever close the script element. ``&`` is kept,
+    so the escaped text stays readable in the page source.
+    """
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+class _MapSetup(JSCSSMixin):
+    """Stylesheet, labels and the popup builder shared by all layers."""
+
+    _template = Template("""
+        {% macro header(this, kwargs) %}
+            <style>{{ this.css }}</style>
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = (function(){
+                var labels = {{ this.labels_json }};
+                function row(label, value) {
+                    return value ? '<tr><th>' + label + '</th><td>' + value + '</td></tr>' : '';
+                }
+                // r holds strings already HTML-escaped in Python; only codes
+                // checked against a fixed list are used in class names.
+                window.gdStationPopup = function(r, kind) {
+                    var k = labels.kinds[kind] || {label: kind, color: '#777'};
+                    var h = '<div class="gd-popup">';
+                    h += '<div class="gd-popup-title">' + (r.n || '') + '</div>';
+                    if (r.x) { h += '<div class="gd-sample-tag">' + labels.sample + '</div>'; }
+                    h += '<div class="gd-popup-kind">' + k.label + (r.s ? ' · ' + r.s : '') + '</div>';
+                    h += '<table>';
+                    h += row(labels.status, '<span class="gd-status gd-status-' + r.st + '">' + r.stl + '</span>');
+                    var open = r.o === 1 ? ['yes', labels.open_yes] : (r.o === 0 ? ['no', labels.open_no]
+                                                                                 : ['unknown', labels.open_unknown]);
+                    h += row(labels.open_now, '<span class="gd-open-' + open[0] + '">' + open[1] + '</span>');
+                    h += row(labels.hours, r.h);
+                    h += row(labels.address, r.a);
+                    h += row(labels.phone, r.p ? (r.pt ? '<a href="tel:' + r.pt + '">' + r.p + '</a>' : r.p) : '');
+                    h += row(labels.operator, r.op);
+                    h += row(labels.lawyer_hours, r.lh);
+                    h += row(labels.truck_spaces, r.tp);
+                    var fac = (r.f || []).map(function(c) { return '<li>' + (labels.facilities[c] || c) + '</li>'; });
+                    (r.fo || []).forEach(function(s) { fac.push('<li>' + s + '</li>'); });
+                    if (fac.length) { h += row(labels.facilities_title, '<ul class="gd-facilities">' + fac.join('') + '</ul>'); }
+                    h += '</table>';
+                    var foot = [];
+                    if (r.v) { foot.push(labels.verified + ' ' + r.v); }
+                    if (r.src) { foot.push(labels.source + ' ' + r.src); }
+                    if (r.id) { foot.push(labels.id + ' ' + r.id); }
+                    if (foot.length) { h += '<div class="gd-popup-foot">' + foot.join(' · ') + '</div>'; }
+                    return h + '</div>';
+                };
+                window.gdIcons = {};
+                window.gdIcon = function(kind, inactive, sample) {
+                    var key = kind + (inactive ? ':i' : '') + (sample ? ':s' : '');
+                    if (!window.gdIcons[key]) {
+                        var pin = (labels.pins[kind] || labels.pins._)[(inactive ? 1 : 0) + (sample ? 2 : 0)];
+                        var size = kind === 'legal_aid' ? 26 : 22;
+                        window.gdIcons[key] = L.divIcon({html: pin, className: 'gd-marker',
+                            iconSize: [size, size], iconAnchor: [size / 2, size / 2],
+                            popupAnchor: [0, -size / 2], tooltipAnchor: [0, -size / 2]});
+                    }
+                    return window.gdIcons[key];
+                };
+                return labels;
+            })();
+        {% endmacro %}
+    """)
+
+    def __init__(self, lang: str, asset_base: str):
+        super().__init__()
+        self._name = "GdMapSetup"
+        self.css = _css()
+        self.default_js = [("leaflet", asset_base + _LEAFLET + "leaflet.js")]
+        self.default_css = [("leaflet_css", asset_base + _LEAFLET + "leaflet.css")]
+        pins = {code: [pin_html(code, i, s) for s in (False, True) for i in (False, True)]
+                for code in schema.KINDS}
+        pins["_"] = [pin_html("_", i, s) for s in (False, True) for i in (False, True)]
+        esc = html.escape
+        labels = {
+            "kinds": {code: {"label": esc(kind_label(code, lang)), "color": _style(code)["color"]}
+                      for code in schema.KINDS},
+            "facilities": {code: esc(facility_label(code, lang, icon=True)) for code in schema.FACILITIES},
+            "pins": pins,
+            "sample": esc(t("sample_tag", lang)),
+            "status": esc(t("popup_status", lang)),
+            "open_now": esc(t("popup_open_now", lang)),
+            "open_yes": esc(t("open_now_yes", lang)),
+            "open_no": esc(t("open_now_no", lang)),
+            "open_unknown": esc(t("open_now_unknown", lang)),
+            "hours": esc(t("popup_hours", lang)),
+            "address": esc(t("popup_address", lang)),
+            "phone": esc(t("popup_phone", lang)),
+            "operator": esc(t("popup_operator", lang)),
+            "lawyer_hours": esc(t("popup_lawyer_hours", lang)),
+            "truck_spaces": esc(t("popup_truck_spaces", lang)),
+            "facilities_title": esc(t("popup_facilities", lang)),
+            "verified": esc(t("popup_verified", lang)),
+            "source": esc(t("popup_source", lang)),
+            "id": esc(t("popup_id", lang)),
+        }
+        self.labels_json = _safe_json(labels)
+
+
+class _StationLayer(JSCSSMixin, Layer):
+    """One layer (kind) of stations, clustered, with lazily built popups."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = (function(){
+                var kind = {{ this.kind_json }};
+                var rows = {{ this.rows_json }};
+                var cluster = L.markerClusterGroup({
+                    chunkedLoading: true, showCoverageOnHover: false,
+                    maxClusterRadius: 50, spiderfyOnMaxZoom: true,
+                    iconCreateFunction: function(c) {
+                        var n = c.getChildCount();
+                        var size = n < 10 ? 'small' : (n < 100 ? 'medium' : 'large');
+                        return L.divIcon({html: '<div><span>' + n + '</span></div>',
+                            className: 'marker-cluster gd-cluster gd-cluster-' + kind + ' marker-cluster-' + size,
+                            iconSize: L.point(40, 40)});
+                    }
+                });
+                var markers = [];
+                rows.forEach(function(r) {
+                    var m = L.marker([r.la, r.lo], {icon: window.gdIcon(kind, r.i === 1, r.x === 1),
+                                                    keyboard: true});
+                    m.bindTooltip(r.n || '', {direction: 'top'});
+                    // Built on first opening: thousands of stations cost no HTML up front.
+                    m.bindPopup(function() { return window.gdStationPopup(r, kind); },
+                                {maxWidth: 300, autoPanPadding: [20, 20]});
+                    markers.push(m);
+                });
+                cluster.addLayers(markers);
+                {%- if this.show %}
+                cluster.addTo({{ this._parent.get_name() }});
+                {%- endif %}
+                return cluster;
+            })();
+        {% endmacro %}
+    """)
+
+    def __init__(self, kind: str, rows: list[dict], name: str, asset_base: str):
+        super().__init__(name=name, overlay=True, control=True, show=True)
+        self._name = "GdStationLayer"
+        self.kind = kind
+        self.kind_json = _safe_json(kind)
+        self.rows_json = _safe_json(rows)
+        self.n = len(rows)
+        self.default_js = [("markerclusterjs", asset_base + _CLUSTER + "leaflet.markercluster.js")]
+        self.default_css = [
+            ("markerclustercss", asset_base + _CLUSTER + "MarkerCluster.css"),
+            ("markerclusterdefaultcss", asset_base + _CLUSTER + "MarkerCluster.Default.css"),
+        ]
+
+
+class _Boundaries(Layer):
+    """Administrative outlines, drawn under the stations and not clickable."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = L.geoJSON({{ this.data_json }}, {
+                interactive: false,
+                style: function(f) {
+                    var outer = f.properties && f.properties.level === 'province';
+                    return {color: outer ? '#444' : '#7a7a7a', weight: outer ? 2 : 1,
+                            opacity: 0.8, fill: false, dashArray: outer ? null : '4 3'};
+                }
+            });
+            {%- if this.show %}
+            {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+            {%- endif %}
+        {% endmacro %}
+    """)
+
+    def __init__(self, gdf: gpd.GeoDataFrame, name: str):
+        super().__init__(name=name, overlay=True, control=True, show=True)
+        self._name = "GdBoundaries"
+        features = []
+        # Only the outlines travel to the browser: names and codes of
+        # regions are not shown, and leaving them out keeps the page small.
+        for geom, level in zip(gdf.geometry, gdf.get("level", pd.Series(["city"] * len(gdf)))):
+            if geom is None or geom.is_empty:
+                continue
+            features.append({"type": "Feature", "properties": {"level": str(level)},
+                             "geometry": geom.__geo_interface__})
+        self.data_json = _safe_json({"type": "FeatureCollection", "features": features})
+
+
+class _Legend(JSCSSMixin):
+    """The legend as a Leaflet control, so it lives inside the map frame."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = L.control({position: 'bottomleft'});
+            {{ this.get_name() }}.onAdd = function(map) {
+                var div = L.DomUtil.create('div', 'gd-legend');
+                div.innerHTML = {{ this.html_json }};
+                // Fold the legend on a phone so it does not hide the map.
+                if (map.getSize().x < 600) {
+                    var d = div.querySelector('details');
+                    if (d) { d.removeAttribute('open'); }
+                }
+                L.DomEvent.disableClickPropagation(div);
+                L.DomEvent.disableScrollPropagation(div);
+                return div;
+            };
+            {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, lang: str):
+        super().__init__()
+        self._name = "GdLegend"
+        self.html_json = _safe_json(legend_html(lang))
+
+
+# --------------------------------------------------------------------------
+# Rows
+# --------------------------------------------------------------------------
+
+def _text(value: Any) -> str:
+    """A cell as text; missing values (None, NaN, NA) become ""."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and math.isnan(value):
+        return ""
+    try:
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):  # lists and arrays: not a missing scalar
+        pass
+    return str(value).strip()
+
+
+def _items(value: Any) -> list[str]:
+    """A list cell as a list of strings, whether stored as a list or as text."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [p.strip() for p in value.split(schema.LIST_SEP) if p.strip()]
+    if isinstance(value, Iterable):
+        return [s for s in (_text(v) for v in value) if s]
+    text = _text(value)
+    return [text] if text else []
+
+
+def _truthy(value: Any) -> bool:
+    text = _text(value).lower()
+    return text in ("1", "true", "yes", "y", "t", "是")
+
+
+def _phone_href(phone: str) -> str:
+    """The part of a phone number usable in a ``tel:`` link, or "" if unsafe."""
+    first = phone.replace("，", ",").replace("；", ";").replace("/", ",").split(",")[0].split(";")[0].strip()
+    digits = "".join(ch for ch in first if ch.isdigit() or ch == "+")
+    return digits if 5 <= len(digits) <= 20 else ""
+
+
+def _open_now(row: Any, at: datetime, cache: dict[tuple[str, bool], bool | None]) -> bool | None:
+    from .hours import is_open  # another module; imported late so the map builds without it at import time
+
+    hours = _text(getattr(row, "opening_hours_osm", "")) or _text(getattr(row, "opening_hours", ""))
+    is_24h = _truthy(getattr(row, "is_24h", ""))
+    key = (hours, is_24h)
+    if key not in cache:
+        if not hours:
+            cache[key] = True if is_24h else None
+        else:
+            try:
+                cache[key] = is_open(hours, at)
+            except Exception:  # an unparsable text means "unknown", never a broken map
+                cache[key] = None
+    return cache[key]
+
+
+def _station_rows(stations: gpd.GeoDataFrame, lang: str, at: datetime) -> dict[str, list[dict]]:
+    """Compact, escaped records per layer, for the browser."""
+    esc = html.escape
+    cache: dict[tuple[str, bool], bool | None] = {}
+    out: dict[str, list[dict]] = {}
+    for row in stations.itertuples(index=False):
+        lon, lat = _coords(row)
+        if lon is None:
+            continue
+        kind = _text(getattr(row, "kind", ""))
+        status = _text(getattr(row, "status", "")) or "open"
+        status_code = status if status in schema.STATUSES else "unknown"
+        open_now = _open_now(row, at, cache) if status == "open" else False
+        facilities, other = [], []
+        for item in _items(getattr(row, "facilities", None)):
+            (facilities if item in schema.FACILITIES else other).append(item)
+        other += _items(getattr(row, "facilities_other", None))
+        phone = _text(getattr(row, "phone", ""))
+        rec: dict[str, Any] = {
+            "la": round(lat, 6), "lo": round(lon, 6),
+            "n": esc(_text(getattr(row, "name", ""))),
+            "s": esc(_text(getattr(row, "subtype", ""))),
+            "a": esc(_text(getattr(row, "address", ""))),
+            "h": esc(_text(getattr(row, "opening_hours", "")) or _text(getattr(row, "opening_hours_osm", ""))),
+            "o": None if open_now is None else int(bool(open_now)),
+            "st": status_code,
+            "stl": esc(status_label(status, lang)),
+            "f": facilities,
+            "fo": [esc(x) for x in other],
+            "p": esc(phone),
+            "pt": _phone_href(phone),
+            "op": esc(_text(getattr(row, "operator", ""))),
+            "lh": esc(_text(getattr(row, "lawyer_hours", ""))),
+            "tp": esc(_count_text(getattr(row, "truck_parking_spaces", None))),
+            "v": esc(_text(getattr(row, "verified_at", ""))[:10]),
+            "src": esc(_text(getattr(row, "source", ""))),
+            "id": esc(_text(getattr(row, "id", ""))),
+            "i": int(status != "open"),
+            "x": int(_truthy(getattr(row, "is_sample", False))),
+        }
+        # Empty values are left out: they are most of a sparse record.
+        rec = {k: v for k, v in rec.items() if v not in ("", [], None, 0) or k in ("la", "lo", "st")}
+        out.setdefault(kind, []).append(rec)
+    return out
+
+
+def _count_text(value: Any) -> str:
+    text = _text(value)
+    try:
+        return str(int(float(text))) if text else ""
+    except ValueError:
+        return text
+
+
+def _coords(row: Any) -> tuple[float | None, float | None]:
+    geom = getattr(row, "geometry", None)
+    if geom is not None and not getattr(geom, "is_empty", True) and geom.geom_type == "Point":
+        lon, lat = float(geom.x), float(geom.y)
+    else:
+        try:
+            lon, lat = float(getattr(row, "lon")), float(getattr(row, "lat"))
+        except (TypeError, ValueError, AttributeError):
+            return None, None
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        return None, None
+    return lon, lat
+
+
+# --------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------
+
+def registry_map(stations: gpd.GeoDataFrame, lang: str = "zh", at: datetime | None = None,
+                 basemap: str = "osm", boundaries: gpd.GeoDataFrame | None = None,
+                 asset_base: str = VENDOR_URL) -> folium.Map:
+    """Build the map of the registry's three layers.
+
+    Parameters
+    ----------
+    stations : geopandas.GeoDataFrame
+        Canonical station columns (:data:`geo.schema.FIELD_NAMES`) and point
+        geometry in WGS-84.
+    lang : {"zh", "en"}
+        Language of the legend, layer names and popups.
+    at : datetime, optional
+        Moment at which "open now" is judged; default now in
+        :data:`geo.settings.TIMEZONE`.
+    basemap : {"osm", "carto"}
+        Basemap shown first; the other stays available in the layer control.
+    boundaries : geopandas.GeoDataFrame, optional
+        Outlines to draw (see :func:`load_map_boundaries`); a ``level``
+        column of ``"province"`` draws that row heavier.
+    asset_base : str
+        URL of the folder holding the vendored Leaflet files, ending in "/".
+        The default suits streamlit-folium inside the app.
+
+    Returns
+    -------
+    folium.Map
+        One clustered overlay per layer that has stations, a legend and a
+        layer control. Nothing is loaded from a CDN.
+    """
+    if at is None:
+        at = datetime.now(ZoneInfo(settings.TIMEZONE))
+    if basemap not in BASEMAPS:
+        basemap = BASEMAPS[0]
+
+    m = folium.Map(location=[23.2, 113.3], zoom_start=7, tiles=None, control_scale=True,
+                   prefer_canvas=False)
+    # Per-map lists: folium's class-level defaults point at CDNs and must not
+    # be mutated for other maps in the same process.
+    m.default_js = [("leaflet", asset_base + _LEAFLET + "leaflet.js")]
+    m.default_css = [("leaflet_css", asset_base + _LEAFLET + "leaflet.css")]
+
+    for code in (basemap, *[b for b in BASEMAPS if b != basemap]):
+        tiles, attr = _TILES[code]
+        folium.TileLayer(tiles, attr=attr, name=html.escape(t(f"basemap_{code}", lang)),
+                         show=code == basemap, subdomains="abcd" if attr else "abc").add_to(m)
+
+    _MapSetup(lang, asset_base).add_to(m)
+    if boundaries is not None and len(boundaries):
+        _Boundaries(boundaries, html.escape(t("boundaries", lang))).add_to(m)
+
+    rows = _station_rows(stations, lang, at)
+    for code in [*schema.KINDS, *sorted(k for k in rows if k not in schema.KINDS)]:
+        if code not in rows:
+            continue
+        label = (f'<span class="gd-swatch">{pin_html(code)}</span>'
+                 f"{html.escape(kind_label(code, lang))} ({len(rows[code])})")
+        _StationLayer(code, rows[code], label, asset_base).add_to(m)
+
+    _Legend(lang).add_to(m)
+    folium.LayerControl(collapsed=True, position="topright").add_to(m)
+
+    bounds = _bounds(rows)
+    m.fit_bounds(bounds or _GUANGDONG_BOUNDS, max_zoom=14, padding=(20, 20))
+    return m
+
+
+def _bounds(rows: dict[str, list[dict]]) -> list[list[float]] | None:
+    lats = [r["la"] for recs in rows.values() for r in recs]
+    lons = [r["lo"] for recs in rows.values() for r in recs]
+    if not lats:
+        return None
+    return [[min(lats), min(lons)], [max(lats), max(lons)]]
+
+
+@lru_cache(maxsize=4)
+def load_map_boundaries(tolerance: float = 0.004, min_area: float = 1e-4,
+                        grid: float = 0.0005) -> gpd.GeoDataFrame | None:
+    """Province and city outlines for the map, made light for the browser.
+
+    Parameters
+    ----------
+    tolerance : float
+        Simplification tolerance in degrees (0.004 is about 400 m, far
+        below a pixel at the zooms where whole cities are in view).
+    min_area : float
+        Islets smaller than this (square degrees; 1e-4 is about 1 km²) are
+        left out.
+    grid : float
+        Coordinates are snapped to this grid (degrees): full double
+        precision would triple the size of the page for nothing visible.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame or None
+        Columns ``level`` and ``geometry`` (lines, WGS-84); ``None`` when
+        the boundary file has not been built, so the map works without it.
+    """
+    import shapely
+
+    from . import regions  # reads the boundary file; only needed when outlines are drawn
+
+    parts = []
+    for level in ("city", "province"):
+        try:
+            gdf = regions.load_boundaries(level)
+        except (FileNotFoundError, ValueError, OSError):
+            continue
+        lines = []
+        for geom in gdf.geometry:
+            polys = [p for p in shapely.get_parts(geom) if p.area >= min_area]
+            outline = shapely.MultiPolygon(polys).boundary.simplify(tolerance)
+            lines.append(shapely.set_precision(outline, grid))
+        parts.append(gpd.GeoDataFrame({"level": [level] * len(lines)}, geometry=lines, crs=gdf.crs))
+    if not parts:
+        return None
+    return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=parts[0].crs)

@@ -1,0 +1,571 @@
+"""Validate the rows of an input file into registry stations.
+
+Every row read ends in exactly one of two places: ``accepted`` (possibly
+with warnings) or ``rejects`` with a reason code and a message in Chinese
+and English. ``accepted + rejected == rows`` always holds, so nothing the
+user gave is lost silently; a rejected row keeps its original cells.
+"""
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from shapely import points
+
+from . import regions, settings
+from .crs import guess_crs_from_headers, haversine_m, normalize_crs, to_wgs84
+from .headers import suggest_mapping, unmapped_columns
+from .hours import parse_opening_hours
+from .io import GEOM_LAT, GEOM_LON, GEOM_NOTE, RawTable, csv_bytes
+from .schema import FIELD_NAMES, KINDS, parse_facilities, parse_kind, parse_status, station_id
+
+#: Reasons a row is rejected: code -> (Chinese, English) message templates.
+REJECT_REASONS: dict[str, tuple[str, str]] = {
+    "coord_missing": ("缺少坐标", "coordinates missing"),
+    "coord_not_numeric": ("坐标不是有效数字：{value}", "coordinates are not valid numbers: {value}"),
+    "coord_out_of_range": ("坐标超出范围（经度 −180～180，纬度 −90～90）：{value}",
+                           "coordinates out of range (lon −180…180, lat −90…90): {value}"),
+    "coord_zero": ("坐标为 (0, 0)，通常表示未填写", "coordinates are (0, 0), which usually means not filled in"),
+    "outside_region": ("点位不在服务区域（{region}）内：{value}", "point outside the service region ({region}): {value}"),
+    "name_missing": ("缺少名称", "name missing"),
+    "unknown_kind": ("无法识别的类型：{value}", "unknown kind: {value}"),
+    "kind_mismatch": ("该行类型“{value}”属于{other}图层，不是正在导入的图层；请导入到对应图层",
+                      "this row's type '{value}' belongs to the {other} layer, not the one being imported; import it there"),
+    "duplicate_source_id": ("与第 {other} 行的来源编号相同（{value}），重复行未导入",
+                            "same source id as row {other} ({value}); the duplicate was not imported"),
+    "duplicate_nearby": ("与第 {other} 行同名且相距 {value} 米，视为重复，未导入",
+                         "same name as row {other} and {value} m away; treated as a duplicate and not imported"),
+}
+
+#: Warnings on accepted rows: code -> (Chinese, English) message templates.
+WARNING_REASONS: dict[str, tuple[str, str]] = {
+    "coord_swapped": ("经度和纬度填反了，已自动交换：{value}", "longitude and latitude were swapped and have been fixed: {value}"),
+    "geometry_not_point": ("几何类型为 {value}，已取其内部一点", "geometry is a {value}; a point inside it was used"),
+    "facility_unmapped": ("未识别的设施已原样保留在“其他设施”中：{value}",
+                          "facilities not in the vocabulary were kept in facilities_other: {value}"),
+    "hours_unparsed": ("无法识别开放时间，已保留原文：{value}", "opening hours not understood; the text is kept: {value}"),
+    "status_unknown": ("无法识别状态“{value}”，按“开放”处理，原文记入备注",
+                       "status '{value}' not understood; treated as open, the text is kept in notes"),
+    "address_district_mismatch": ("地址写的是{value}，但点位位于{other}", "the address names {value} but the point lies in {other}"),
+    "merged_existing": ("与登记库中同名站点 {other} 相距 {value} 米，将更新该站点而不是新增",
+                        "same name as registry station {other}, {value} m away; it will be updated, not added again"),
+    "bad_number": ("{other} 不是整数：{value}，原文记入其他字段", "{other} is not a whole number: {value}; the text is kept in extra"),
+    "kind_from_name": ("类型未填写，按名称判断为 {value}", "type not given; taken as {value} from the name"),
+}
+
+
+def message(code: str, lang: str | None = None, **values) -> str:
+    """The message of a reject or warning code, in one language or both."""
+    zh, en = REJECT_REASONS.get(code) or WARNING_REASONS[code]
+    zh, en = zh.format(**values), en.format(**values)
+    if lang == "zh":
+        return zh
+    if lang == "en":
+        return en
+    return f"{zh} / {en}"
+
+
+class ValidationError(ValueError):
+    """A single record (an edit in the app) that cannot be stored."""
+
+
+@dataclass
+class ImportReport:
+    """The outcome of validating one input file.
+
+    Attributes
+    ----------
+    rows : int
+        Data rows read from the file.
+    accepted : geopandas.GeoDataFrame
+        Canonical stations (``schema.FIELD_NAMES`` + geometry, WGS-84) with
+        a ``row`` column giving the 1-based data row they came from.
+    rejects : pandas.DataFrame
+        ``row``, ``reason_code``, ``message`` and the row's original cells.
+    warnings : pandas.DataFrame
+        ``row``, ``code``, ``message`` for accepted rows.
+    crs_used, crs_note : str
+        The coordinate system the input was read in, and why.
+    """
+
+    rows: int
+    accepted: gpd.GeoDataFrame
+    rejects: pd.DataFrame
+    warnings: pd.DataFrame
+    crs_used: str
+    crs_note: str
+    mapping: dict
+    kind: str | None
+    source: str
+    filename: str = ""
+    format: str = ""
+    encoding: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        """A JSON-ready summary; the ``python -m geo import --json`` contract."""
+        return {
+            "file": self.filename,
+            "format": self.format,
+            "encoding": self.encoding,
+            "kind": self.kind,
+            "source": self.source,
+            "rows": int(self.rows),
+            "accepted": int(len(self.accepted)),
+            "rejected": int(len(self.rejects)),
+            "warnings": int(len(self.warnings)),
+            "crs_used": self.crs_used,
+            "crs_note": self.crs_note,
+            "mapping": {k: v for k, v in self.mapping.items() if v},
+            "notes": list(self.notes),
+            "rejects": [{"row": int(r.row), "reason_code": r.reason_code, "message": r.message}
+                        for r in self.rejects[["row", "reason_code", "message"]].itertuples()],
+            "warning_list": [{"row": int(r.row), "code": r.code, "message": r.message}
+                             for r in self.warnings.itertuples()],
+        }
+
+    def rejects_csv(self) -> bytes:
+        """Rejected rows as CSV: the reason beside the original cells."""
+        return csv_bytes(self.rejects)
+
+
+# --------------------------------------------------------------------------
+# Parsing cells
+# --------------------------------------------------------------------------
+
+_DMS = re.compile(r"^\s*([NSEW]?)\s*(\d+(?:\.\d+)?)\s*[°度]\s*(?:(\d+(?:\.\d+)?)\s*['′’分]\s*)?"
+                  r"(?:(\d+(?:\.\d+)?)\s*(?:[\"″”]|''|′′|秒)\s*)?([NSEW]?)\s*$", re.I)
+_HEMI = re.compile(r"^(东经|北纬|西经|南纬)|[NSEWnsew]$|^[NSEWnsew]")
+
+
+def parse_coordinate(text) -> float:
+    """Read one coordinate: decimal, full-width digits or degrees-minutes-seconds.
+
+    Returns NaN for an empty cell. Raises ``ValueError`` for text that is
+    not a finite number.
+    """
+    if text is None:
+        return np.nan
+    s = unicodedata.normalize("NFKC", str(text)).strip().replace("。", ".")
+    if s == "" or s.lower() in ("nan", "none", "null"):
+        return np.nan
+    sign = -1.0 if re.search(r"西经|南纬|[SWsw]\s*$|^\s*[SWsw]", s) else 1.0
+    m = _DMS.match(s.replace("东经", "").replace("北纬", "").replace("西经", "").replace("南纬", ""))
+    if m:
+        deg, minutes, seconds = (float(g) if g else 0.0 for g in m.group(2, 3, 4))
+        return sign * (deg + minutes / 60 + seconds / 3600)
+    value = float(_HEMI.sub("", s).strip())
+    if not np.isfinite(value):
+        raise ValueError(s)
+    return sign * value
+
+
+def _split_lonlat(text: str) -> tuple[str, str]:
+    parts = [p for p in re.split(r"[,，;；\s]+", unicodedata.normalize("NFKC", str(text)).strip()) if p]
+    if len(parts) != 2:
+        return (text, "") if parts else ("", "")
+    return parts[0], parts[1]
+
+
+def _parse_int(text: str) -> int | None:
+    s = unicodedata.normalize("NFKC", str(text)).strip()
+    s = re.sub(r"[个辆位]$", "", s)
+    return int(float(s)) if s else None
+
+
+def _truthy(text: str) -> bool:
+    return str(text).strip().lower() in ("1", "true", "yes", "y", "是", "t")
+
+
+# --------------------------------------------------------------------------
+# Coordinate system
+# --------------------------------------------------------------------------
+
+
+def _decide_crs(raw: RawTable, crs: str, mapping: dict, use_geometry: bool) -> tuple[str, str]:
+    if crs and crs != "auto":
+        name = normalize_crs(crs)
+        return name, f"按用户指定的坐标系 {name} 读取 / read as {name}, as the user chose"
+    if use_geometry and raw.source_crs:
+        name = normalize_crs(raw.source_crs)
+        return name, f"文件声明的坐标系 {name} / the file declares {name}"
+    cols = [mapping.get(k) for k in ("lon", "lat", "lonlat") if mapping.get(k)]
+    hint = guess_crs_from_headers(cols)
+    if hint:
+        return hint, f"表头 {'、'.join(cols)} 表明坐标系为 {hint} / headers {', '.join(cols)} indicate {hint}"
+    hint = guess_crs_from_headers([Path(raw.filename).stem])
+    if hint:
+        return hint, f"文件名表明坐标系为 {hint} / the file name indicates {hint}"
+    return "wgs84", ("未声明坐标系，按 WGS-84 处理；若来自高德或百度，请选择 gcj02 或 bd09 / "
+                     "no coordinate system declared, assumed WGS-84; choose gcj02 or bd09 if the points come from Amap or Baidu")
+
+
+# --------------------------------------------------------------------------
+# The validation
+# --------------------------------------------------------------------------
+
+
+def validate_table(raw: RawTable, kind: str | None, crs: str = "auto",
+                   mapping: dict | None = None, source: str | None = None,
+                   existing: gpd.GeoDataFrame | None = None,
+                   region: str = settings.SERVICE_REGION) -> ImportReport:
+    """Validate every row of a raw table into canonical stations.
+
+    Parameters
+    ----------
+    raw : RawTable
+        As returned by :func:`geo.io.read_table`.
+    kind : str or None
+        The layer being imported, or ``None``/``"auto"`` to take each row's
+        layer from its type column.
+    crs : str
+        ``auto`` (declared, then header and file-name hints, else WGS-84),
+        or a name accepted by :func:`geo.crs.normalize_crs`.
+    mapping : dict, optional
+        ``{field: column}`` overrides of :func:`geo.headers.suggest_mapping`;
+        a value of ``None`` unmaps a field.
+    source : str, optional
+        Name of the data source; re-importing the same source updates its
+        stations by ``source_id``. Default: the file name without extension.
+    existing : GeoDataFrame, optional
+        The current registry, to merge same-named stations within
+        ``settings.DUPLICATE_RADIUS_M`` instead of doubling them.
+    region : str
+        Adcode of the service region; points outside are rejected.
+
+    Returns
+    -------
+    ImportReport
+    """
+    kind = None if kind in (None, "", "auto") else kind
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"未知图层 / unknown layer: {kind} ({', '.join(KINDS)})")
+    df = raw.df.reset_index(drop=True)
+    n = len(df)
+    cols = suggest_mapping(df.columns)
+    if mapping:
+        cols.update({k: v for k, v in mapping.items() if k in cols})
+    source = source or Path(raw.filename).stem or "upload"
+
+    def col(name: str) -> pd.Series:
+        c = cols.get(name)
+        if c and c in df.columns:
+            return df[c].fillna("").astype(str).str.strip()
+        return pd.Series([""] * n, dtype=object)
+
+    # Coordinates: geometry first, then the lon/lat columns, then a combined column.
+    lon_txt, lat_txt = col("lon"), col("lat")
+    if cols.get("lonlat") and not (cols.get("lon") and cols.get("lat")):
+        pairs = col("lonlat").map(_split_lonlat)
+        lon_txt, lat_txt = pairs.str[0], pairs.str[1]
+    use_geometry = raw.has_geometry
+    if use_geometry:
+        has_geom = df[GEOM_LON].astype(str) != ""
+        lon_txt = lon_txt.where(~has_geom, df[GEOM_LON].astype(str))
+        lat_txt = lat_txt.where(~has_geom, df[GEOM_LAT].astype(str))
+    crs_used, crs_note = _decide_crs(raw, crs, cols, use_geometry)
+
+    rejects: dict[int, tuple[str, dict]] = {}
+    warnings: list[tuple[int, str, dict]] = []
+
+    lon = np.full(n, np.nan)
+    lat = np.full(n, np.nan)
+    for i in range(n):
+        try:
+            lon[i], lat[i] = parse_coordinate(lon_txt.iat[i]), parse_coordinate(lat_txt.iat[i])
+        except (ValueError, TypeError):
+            rejects[i] = ("coord_not_numeric", {"value": f"{lon_txt.iat[i]}, {lat_txt.iat[i]}"})
+            continue
+        if np.isnan(lon[i]) or np.isnan(lat[i]):
+            rejects[i] = ("coord_missing", {})
+        elif lon[i] == 0 and lat[i] == 0:
+            rejects[i] = ("coord_zero", {})
+
+    ok = ~np.isin(np.arange(n), list(rejects))
+    wlon, wlat = np.full(n, np.nan), np.full(n, np.nan)
+    in_range = ok & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
+    if in_range.any():
+        wlon[in_range], wlat[in_range] = to_wgs84(lon[in_range], lat[in_range], crs_used)
+    inside = np.zeros(n, dtype=bool)
+    inside[in_range] = regions.in_region(wlon[in_range], wlat[in_range], region)
+    # A swapped pair is fixed only when the swap lands inside the region:
+    # otherwise we would be guessing.
+    retry = ok & ~inside & (np.abs(lon) <= 90) & (np.abs(lat) <= 180)
+    if retry.any():
+        slon, slat = to_wgs84(lat[retry], lon[retry], crs_used)
+        fixed = regions.in_region(slon, slat, region)
+        idx = np.flatnonzero(retry)[fixed]
+        wlon[idx], wlat[idx] = slon[fixed], slat[fixed]
+        inside[idx] = True
+        for i in idx:
+            warnings.append((i, "coord_swapped", {"value": f"{lon[i]}, {lat[i]}"}))
+    region_name = _region_label(region)
+    for i in np.flatnonzero(ok & ~inside):
+        code = "outside_region" if in_range[i] else "coord_out_of_range"
+        rejects[i] = (code, {"value": f"{lon[i]}, {lat[i]}", "region": region_name})
+
+    # Names and layers.
+    names = col("name")
+    kind_txt = col("kind")
+    kinds: list[str | None] = [None] * n
+    subtypes = [""] * n
+    for i in range(n):
+        if i in rejects:
+            continue
+        if not names.iat[i]:
+            rejects[i] = ("name_missing", {})
+            continue
+        parsed = parse_kind(kind_txt.iat[i]) if kind_txt.iat[i] else None
+        if kind_txt.iat[i] and parsed is None:
+            rejects[i] = ("unknown_kind", {"value": kind_txt.iat[i]})
+            continue
+        if parsed is None and kind is None:
+            parsed = parse_kind(names.iat[i])
+            if parsed is None:
+                rejects[i] = ("unknown_kind", {"value": "—"})
+                continue
+            warnings.append((i, "kind_from_name", {"value": parsed[0]}))
+        if parsed and kind and parsed[0] != kind:
+            rejects[i] = ("kind_mismatch", {"value": kind_txt.iat[i], "other": parsed[0]})
+            continue
+        kinds[i] = parsed[0] if parsed else kind
+        subtypes[i] = (parsed[1] if parsed else "") or next(
+            (s for s in KINDS[kinds[i]].subtypes if s in names.iat[i]), "")
+
+    # Duplicates inside the file: same source id, or same name within the radius.
+    sid = col("source_id")
+    first_by_sid: dict[tuple, int] = {}
+    for i in range(n):
+        if i in rejects or not sid.iat[i]:
+            continue
+        key = (kinds[i], sid.iat[i])
+        if key in first_by_sid:
+            rejects[i] = ("duplicate_source_id", {"other": first_by_sid[key] + 1, "value": sid.iat[i]})
+        else:
+            first_by_sid[key] = i
+    kept_by_name: dict[tuple, list[int]] = {}
+    for i in range(n):
+        if i in rejects:
+            continue
+        key = (kinds[i], _name_key(names.iat[i]))
+        for j in kept_by_name.get(key, []):
+            d = float(haversine_m(wlon[i], wlat[i], wlon[j], wlat[j]))
+            if d <= settings.DUPLICATE_RADIUS_M:
+                rejects[i] = ("duplicate_nearby", {"other": j + 1, "value": f"{d:.0f}"})
+                break
+        else:
+            kept_by_name.setdefault(key, []).append(i)
+
+    good = np.array([i for i in range(n) if i not in rejects], dtype=int)
+    located = regions.locate(wlon[good], wlat[good]) if len(good) else pd.DataFrame(
+        columns=["adcode", "city", "district"])
+    records = []
+    extra_cols = unmapped_columns(df.columns, cols)
+    for pos, i in enumerate(good):
+        rec, row_warnings = _build_record(
+            df.iloc[i], cols, col, i, kinds[i], subtypes[i], wlon[i], wlat[i],
+            located.iloc[pos], source, extra_cols)
+        records.append(rec)
+        warnings.extend((i, code, vals) for code, vals in row_warnings)
+        if use_geometry and df[GEOM_NOTE].iat[i]:
+            warnings.append((i, "geometry_not_point", {"value": df[GEOM_NOTE].iat[i]}))
+
+    accepted = _to_geodataframe(records)
+    if existing is not None and len(existing) and len(accepted):
+        warnings.extend(_merge_with_existing(accepted, existing))
+
+    reject_rows = sorted(rejects)
+    original = df.drop(columns=[c for c in (GEOM_NOTE,) if c in df.columns])
+    rejects_df = pd.DataFrame({
+        "row": [i + 1 for i in reject_rows],
+        "reason_code": [rejects[i][0] for i in reject_rows],
+        "message": [message(rejects[i][0], **_fill(rejects[i][1])) for i in reject_rows],
+    })
+    rejects_df = pd.concat([rejects_df, original.iloc[reject_rows].reset_index(drop=True)], axis=1)
+    warnings.sort(key=lambda w: w[0])
+    warnings_df = pd.DataFrame({
+        "row": [w[0] + 1 for w in warnings],
+        "code": [w[1] for w in warnings],
+        "message": [message(w[1], **_fill(w[2])) for w in warnings],
+    })
+    assert len(accepted) + len(rejects_df) == n, "every row is accepted or rejected"
+    return ImportReport(
+        rows=n, accepted=accepted, rejects=rejects_df, warnings=warnings_df,
+        crs_used=crs_used, crs_note=crs_note, mapping=cols, kind=kind, source=source,
+        filename=raw.filename, format=raw.format, encoding=raw.encoding, notes=list(raw.notes),
+    )
+
+
+def _fill(values: dict) -> dict:
+    return {"value": "", "other": "", "region": "", **values}
+
+
+def _region_label(adcode: str) -> str:
+    try:
+        return regions.find_region(adcode).name
+    except ValueError:
+        return adcode
+
+
+def _name_key(name: str) -> str:
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", name)).lower()
+
+
+_ID_PATTERN = re.compile(r"^(RS|DH|LA)-[0-9a-f]{10}$")
+
+
+def _build_record(row: pd.Series, cols: dict, col, i: int, kind: str, subtype: str,
+                  lon: float, lat: float, where: pd.Series, source: str,
+                  extra_cols: list[str]) -> tuple[dict, list]:
+    """One accepted row in canonical form, and its warnings."""
+    warnings: list[tuple[str, dict]] = []
+    get = lambda name: col(name).iat[i]  # noqa: E731 - the column cache lives in the caller
+    name = get("name")
+    extra: dict = {}
+    if get("extra"):
+        try:
+            extra.update(json.loads(get("extra")))
+        except (ValueError, TypeError):
+            extra["extra"] = get("extra")
+    extra.update({c: str(row[c]) for c in extra_cols if str(row[c]).strip()})
+
+    facilities, other = parse_facilities(get("facilities"))
+    kept_other = [w for w in parse_facilities(get("facilities_other"))[1]] if get("facilities_other") else []
+    if other:
+        warnings.append(("facility_unmapped", {"value": "、".join(other)}))
+    other = list(dict.fromkeys(kept_other + other))
+
+    hours = parse_opening_hours(get("opening_hours"))
+    if not hours.ok:
+        warnings.append(("hours_unparsed", {"value": get("opening_hours")}))
+
+    notes = get("notes")
+    status = parse_status(get("status"))
+    if status is None:
+        warnings.append(("status_unknown", {"value": get("status")}))
+        notes = "；".join(x for x in (notes, f"原状态 / original status: {get('status')}") if x)
+        status = "open"
+
+    spaces = None
+    if get("truck_parking_spaces"):
+        try:
+            spaces = _parse_int(get("truck_parking_spaces"))
+        except ValueError:
+            warnings.append(("bad_number", {"value": get("truck_parking_spaces"), "other": "truck_parking_spaces"}))
+            extra["truck_parking_spaces"] = get("truck_parking_spaces")
+
+    address = get("address")
+    district = where["district"] if isinstance(where["district"], str) else ""
+    city = where["city"] if isinstance(where["city"], str) else ""
+    named = regions.district_named_in(address) if address else None
+    if named and named not in (district, city) and not _same_place(named, district, city):
+        warnings.append(("address_district_mismatch", {"value": named, "other": f"{city}{district}"}))
+
+    src = get("source") or source
+    source_id = get("source_id")
+    given_id = get("id")
+    rid = given_id if _ID_PATTERN.match(given_id) and given_id[:2] == KINDS[kind].id_prefix \
+        else station_id(kind, src, source_id or None, name, lon, lat)
+    rec = {
+        "id": rid, "name": name, "kind": kind, "subtype": get("subtype") or subtype,
+        "address": address, "adcode": where["adcode"] if isinstance(where["adcode"], str) else "",
+        "city": city, "district": district,
+        "lon": round(float(lon), 7), "lat": round(float(lat), 7),
+        "facilities": facilities, "facilities_other": other,
+        "opening_hours": get("opening_hours"), "opening_hours_osm": hours.osm, "is_24h": bool(hours.is_24h),
+        "status": status, "operator": get("operator"), "phone": get("phone"), "title": get("title"),
+        "source": src, "source_id": source_id, "verified_at": get("verified_at"),
+        "truck_parking_spaces": spaces if kind == "driver_home" else None,
+        "lawyer_hours": get("lawyer_hours") if kind == "legal_aid" else "",
+        "notes": notes, "is_sample": _truthy(get("is_sample")),
+        "version": 1, "updated_at": "",
+        "extra": json.dumps(extra, ensure_ascii=False) if extra else "",
+        "row": i + 1,
+    }
+    if kind != "driver_home" and get("truck_parking_spaces"):
+        extra["truck_parking_spaces"] = get("truck_parking_spaces")
+        rec["extra"] = json.dumps(extra, ensure_ascii=False)
+    if kind != "legal_aid" and get("lawyer_hours"):
+        extra["lawyer_hours"] = get("lawyer_hours")
+        rec["extra"] = json.dumps(extra, ensure_ascii=False)
+    return rec, warnings
+
+
+def _same_place(named: str, district: str, city: str) -> bool:
+    # "天河" in an address names 天河区; compare without the 区/县/市 suffix.
+    strip = lambda s: re.sub(r"(自治县|区|县|市)$", "", s or "")  # noqa: E731
+    return strip(named) in (strip(district), strip(city))
+
+
+def _to_geodataframe(records: list[dict]) -> gpd.GeoDataFrame:
+    columns = list(FIELD_NAMES) + ["row"]
+    df = pd.DataFrame(records, columns=columns)
+    if df.empty:
+        return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries([], crs="EPSG:4326"), crs="EPSG:4326")
+    return gpd.GeoDataFrame(df, geometry=points(df["lon"].to_numpy(), df["lat"].to_numpy()), crs="EPSG:4326")
+
+
+def _merge_with_existing(accepted: gpd.GeoDataFrame, existing: gpd.GeoDataFrame) -> list:
+    """Give rows the id of a same-named registry station within the radius.
+
+    Rows that already match a registry id (same source and source id) are
+    updates anyway; the others would double a station the registry holds.
+    """
+    warnings = []
+    known = set(existing["id"])
+    by_key: dict[tuple, list[int]] = {}
+    for j, (k, nm) in enumerate(zip(existing["kind"], existing["name"])):
+        by_key.setdefault((k, _name_key(nm)), []).append(j)
+    claimed = set(accepted["id"]) & known
+    for idx in accepted.index:
+        if accepted.at[idx, "id"] in known:
+            continue
+        cands = by_key.get((accepted.at[idx, "kind"], _name_key(accepted.at[idx, "name"])), [])
+        best = None
+        for j in cands:
+            d = float(haversine_m(accepted.at[idx, "lon"], accepted.at[idx, "lat"],
+                                  existing["lon"].iat[j], existing["lat"].iat[j]))
+            if d <= settings.DUPLICATE_RADIUS_M and existing["id"].iat[j] not in claimed and (best is None or d < best[1]):
+                best = (j, d)
+        if best:
+            eid = existing["id"].iat[best[0]]
+            claimed.add(eid)
+            accepted.at[idx, "id"] = eid
+            warnings.append((int(accepted.at[idx, "row"]) - 1, "merged_existing",
+                             {"other": f"{existing['name'].iat[best[0]]}（{eid}）", "value": f"{best[1]:.0f}"}))
+    return warnings
+
+
+def validate_record(record: dict, kind: str | None = None) -> dict:
+    """Validate one station given as canonical fields (an edit in the app).
+
+    Raises
+    ------
+    ValidationError
+        With the bilingual reason when the record would be rejected.
+    """
+    cells = {k: (";".join(map(str, v)) if isinstance(v, (list, tuple)) else ("" if v is None else str(v)))
+             for k, v in record.items() if k in FIELD_NAMES or k == "extra"}
+    for key in ("is_24h", "opening_hours_osm", "adcode", "city", "district", "version", "updated_at"):
+        cells.pop(key, None)
+    raw = RawTable(pd.DataFrame([cells], dtype=object), filename="edit", format="record")
+    report = validate_table(raw, kind or record.get("kind"), crs="wgs84",
+                            mapping={k: k for k in cells}, source=record.get("source") or "app")
+    if len(report.rejects):
+        raise ValidationError(report.rejects["message"].iat[0])
+    rec = report.accepted.drop(columns=["geometry", "row"]).iloc[0].to_dict()
+    rec["facilities"] = list(rec["facilities"])
+    rec["facilities_other"] = list(rec["facilities_other"])
+    return rec
+
+
+def now_iso() -> str:
+    """The current UTC time as ISO 8601, for ``updated_at`` and the import log."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
