@@ -17,6 +17,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from numpy.typing import ArrayLike
 
 from geo import settings
 
@@ -72,7 +73,6 @@ class Region:
 # --------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
 def load_boundaries(level: str = "district") -> gpd.GeoDataFrame:
     """Read one layer of Guangdong's boundaries.
 
@@ -98,6 +98,13 @@ def load_boundaries(level: str = "district") -> gpd.GeoDataFrame:
     """
     if level not in LEVELS:
         raise ValueError(f"未知区划级别 / unknown level: {level!r} (expected one of {LEVELS})")
+    # Cached by level alone, so load_boundaries() and
+    # load_boundaries("district") share one frame.
+    return _load(level)
+
+
+@functools.lru_cache(maxsize=None)
+def _load(level: str) -> gpd.GeoDataFrame:
     path = settings.BOUNDARIES_PATH
     if not path.exists():
         raise FileNotFoundError(
@@ -128,7 +135,7 @@ def _district_index() -> tuple[shapely.STRtree, np.ndarray, np.ndarray, np.ndarr
 # --------------------------------------------------------------------------
 
 
-def locate(lon, lat) -> pd.DataFrame:
+def locate(lon: ArrayLike, lat: ArrayLike) -> pd.DataFrame:
     """Find the district each point falls in.
 
     Parameters
@@ -286,8 +293,9 @@ def find_region(query: str) -> Region:
     key = text.lower()
     for prefix in ("广东省", "广东"):
         # "广东省深圳市" names the city, not the province.
-        if key.startswith(prefix) and len(key) > len(prefix):
-            key = key[len(prefix):]
+        if key.startswith(prefix):
+            if len(key) > len(prefix):
+                key = key[len(prefix):]
             break
     table = _name_table()
     if key in table:
@@ -305,7 +313,8 @@ def find_region(query: str) -> Region:
     raise _not_found(query)
 
 
-def in_region(lon, lat, region: str | Region = settings.SERVICE_REGION) -> np.ndarray:
+def in_region(lon: ArrayLike, lat: ArrayLike,
+              region: str | Region = settings.SERVICE_REGION) -> np.ndarray:
     """Which points fall inside a region.
 
     Parameters
@@ -351,14 +360,14 @@ def _address_names() -> tuple[list[tuple[str, str, tuple[str, ...]]], list[tuple
     city_spellings = {code: (name, _short(name)) for code, name in zip(cities["adcode"], cities["name"])}
     districts = load_boundaries("district")
     dist = []
-    for code, name, city_code in zip(districts["adcode"], districts["name"], districts["city_adcode"]):
+    for name, city_code in zip(districts["name"], districts["city_adcode"]):
         spellings = city_spellings[city_code]
         dist.append((name, name, spellings))
         short = _short(name)
         if short != name:
             dist.append((short, name, spellings))
     city = []
-    for code, (full, short) in city_spellings.items():
+    for full, short in city_spellings.values():
         city.append((full, full))
         city.append((short, full))
     # Longest spelling first: 惠城区 must win over 城区 inside it.

@@ -247,7 +247,7 @@ def _name(kind: str, subtype: str, prefix: str, road: str, in_town: bool,
         suffix = "户外劳动者服务站" if subtype == "户外劳动者服务站点" else subtype
         return f"{prefix}{place}{suffix}"
     if kind == "driver_home":
-        place = _pick(rng, (f"{road}", "物流园", "货运市场", f"{road}加油站", "高速服务区", "港区", "汽车客运站"))
+        place = _pick(rng, (f"{road}", "物流园", "货运市场", f"{road}加油站", "高速服务区", "物流中心", "汽车客运站"))
         return f"{prefix}{place}{subtype}"
     if subtype == "工会法律服务站点":
         return _pick(rng, (f"{prefix}总工会法律服务站", f"{prefix}{street_part}工会法律服务站"))
