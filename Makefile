@@ -19,18 +19,20 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# Debian's Chromium drives the browser tests; Playwright never downloads a browser here.
-/usr/bin/chromium:
-	@if [ "$$(id -u)" = 0 ]; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else \
-	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	fi
+# Debian's Chromium drives the browser tests (Playwright never downloads a
+# browser here), with a CJK font so screenshots show Chinese, not boxes.
+SYSTEM_PACKAGES := chromium fonts-wqy-microhei
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+/usr/bin/chromium $(CJK_FONT):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null
 
 run: $(VENV)/.installed
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --browser.gatherUsageStats false
 
-test: $(VENV)/.installed-dev /usr/bin/chromium
+test: $(VENV)/.installed-dev /usr/bin/chromium $(CJK_FONT)
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed-dev
