@@ -1,6 +1,7 @@
 """The import pipeline: file -> raw table -> validated stations -> registry."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from . import settings
@@ -41,9 +42,11 @@ def import_file(path: str | Path, kind: str | None, crs: str = "auto",
         When the file cannot be read.
     """
     raw = read_table(path)
-    store = open_store(registry)
+    target = Path(registry or os.environ.get("GEO_REGISTRY") or settings.REGISTRY_PATH)
+    # A dry run compares with the registry if there is one, but never creates it.
+    store = open_store(registry) if not dry_run or target.exists() else None
     report = validate_table(raw, kind, crs=crs, mapping=mapping, source=source,
-                            existing=store.load(), region=region)
+                            existing=store.load() if store else None, region=region)
     if dry_run:
         return report, None
     return report, store.commit_import(report)

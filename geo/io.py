@@ -183,8 +183,9 @@ def _read_csv(data: bytes, _layer: str | None) -> RawTable:
     sample = text[:20000]
     try:
         delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-    except csv.Error:
-        delimiter = "\t" if sample.count("\t") > sample.count(",") else ","
+    except csv.Error:  # e.g. ragged rows: take the header line's most frequent delimiter
+        header_line = sample.splitlines()[0] if sample else ""
+        delimiter = max(",;\t|", key=header_line.count)
     rows = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
             if any(c.strip() for c in r)]
     if not rows:
@@ -249,7 +250,11 @@ def _read_xlsx(data: bytes, layer: str | None) -> RawTable:
         raise ReadError("no_such_sheet", f"找不到工作表 {layer}（有：{'、'.join(names)}）",
                         f"no sheet named {layer} (sheets: {', '.join(names)})")
     for name in ([layer] if layer else names):
-        rows = [[_cell_text(v) for v in r] for r in book[name].iter_rows(values_only=True)]
+        sheet = book[name]
+        # Some writers store a wrong used range (<dimension ref="A1"/>); read_only
+        # mode trusts it and would drop every other cell.
+        sheet.reset_dimensions()
+        rows = [[_cell_text(v) for v in r] for r in sheet.iter_rows(values_only=True)]
         rows = [r for r in rows if any(c.strip() for c in r)]
         if len(rows) >= 1:
             break

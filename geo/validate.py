@@ -17,14 +17,15 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from pyproj import CRS
 from shapely import points
 
 from . import regions, settings
-from .crs import guess_crs_from_headers, haversine_m, normalize_crs, to_wgs84
+from .crs import CRS_CHOICES, guess_crs_from_headers, haversine_m, normalize_crs, to_wgs84
 from .headers import suggest_mapping, unmapped_columns
 from .hours import parse_opening_hours
 from .io import GEOM_LAT, GEOM_LON, GEOM_NOTE, RawTable, csv_bytes
-from .schema import FIELD_NAMES, KINDS, parse_facilities, parse_kind, parse_status, station_id
+from .schema import _FACILITY_SPLIT, FIELD_NAMES, KINDS, parse_facilities, parse_kind, parse_status, station_id
 
 #: Reasons a row is rejected: code -> (Chinese, English) message templates.
 REJECT_REASONS: dict[str, tuple[str, str]] = {
@@ -189,10 +190,31 @@ def _truthy(text: str) -> bool:
 # --------------------------------------------------------------------------
 
 
+def _is_geographic(name: str) -> bool:
+    if name in CRS_CHOICES:
+        return True
+    try:
+        return CRS.from_user_input(name).is_geographic
+    except Exception:  # pyproj's own errors; normalize_crs accepted it already
+        return True
+
+
 def _decide_crs(raw: RawTable, crs: str, mapping: dict, use_geometry: bool) -> tuple[str, str]:
     if crs and crs != "auto":
         name = normalize_crs(crs)
         return name, f"按用户指定的坐标系 {name} 读取 / read as {name}, as the user chose"
+    # Our own exports mark their datum in a coord_system column (GeoJSON has
+    # no other way to say GCJ-02): honour it before the RFC 7946 default.
+    declared_other = use_geometry and raw.source_crs not in (None, "wgs84")
+    marks = set(raw.df["coord_system"].fillna("").astype(str).str.strip()) - {""} \
+        if "coord_system" in raw.df.columns and not declared_other else set()
+    if len(marks) == 1:
+        try:
+            name = normalize_crs(marks.pop())
+        except ValueError:
+            name = None
+        if name in ("wgs84", "gcj02", "bd09"):
+            return name, f"文件的 coord_system 列标明坐标系为 {name} / the file's coord_system column says {name}"
     if use_geometry and raw.source_crs:
         name = normalize_crs(raw.source_crs)
         return name, f"文件声明的坐标系 {name} / the file declares {name}"
@@ -272,6 +294,14 @@ def validate_table(raw: RawTable, kind: str | None, crs: str = "auto",
             listed[name] = col(name).tolist()
         return listed[name]
 
+    if cols.get("id") and not all(not v or _ID_PATTERN.match(v) for v in cells("id")):
+        # The file's own "ID" column, not registry ids: it is the source id
+        # (so a newer version updates by it), or else kept in extra.
+        cols["source_id"] = cols.get("source_id") or cols["id"]
+        cols["id"] = None
+        cache.pop("id", None)
+        listed.pop("id", None)
+
     # Coordinates: geometry first, then the lon/lat columns, then a combined column.
     lon_txt, lat_txt = col("lon"), col("lat")
     if cols.get("lonlat") and not (cols.get("lon") and cols.get("lat")):
@@ -303,9 +333,13 @@ def validate_table(raw: RawTable, kind: str | None, crs: str = "auto",
 
     ok = ~np.isin(np.arange(n), list(rejects))
     wlon, wlat = np.full(n, np.nan), np.full(n, np.nan)
-    in_range = ok & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
+    if _is_geographic(crs_used):
+        in_range = ok & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
+    else:  # easting/northing (a GeoPackage or .prj in CGCS2000 / Gauss-Krüger): judge after converting
+        in_range = ok.copy()
     if in_range.any():
         wlon[in_range], wlat[in_range] = to_wgs84(lon[in_range], lat[in_range], crs_used)
+        in_range &= np.isfinite(wlon) & np.isfinite(wlat) & (np.abs(wlon) <= 180) & (np.abs(wlat) <= 90)
     inside = np.zeros(n, dtype=bool)
     inside[in_range] = regions.in_region(wlon[in_range], wlat[in_range], region)
     # A swapped pair is fixed only when the swap lands inside the region:
@@ -396,7 +430,9 @@ def validate_table(raw: RawTable, kind: str | None, crs: str = "auto",
         warnings.extend(_merge_with_existing(accepted, existing))
 
     reject_rows = sorted(rejects)
-    original = df.drop(columns=[c for c in (GEOM_NOTE,) if c in df.columns])
+    # A re-imported rejects file already has row/reason_code/message: the
+    # current reason replaces the old one (duplicate columns broke rejects_csv).
+    original = df.drop(columns=[c for c in (GEOM_NOTE, "row", "reason_code", "message") if c in df.columns])
     rejects_df = pd.DataFrame({
         "row": [i + 1 for i in reject_rows],
         "reason_code": [rejects[i][0] for i in reject_rows],
@@ -451,7 +487,10 @@ def _build_record(row: pd.Series, cols: dict, cells, i: int, kind: str, subtype:
     extra.update({c: str(row[c]) for c in extra_cols if str(row[c]).strip()})
 
     facilities, other = parse_facilities(get("facilities"))
-    kept_other = [w for w in parse_facilities(get("facilities_other"))[1]] if get("facilities_other") else []
+    # A facilities_other cell is kept verbatim: mapping it again dropped every
+    # part containing a vocabulary word (饮水机, 儿童休息区) from both lists.
+    kept_other = [w.strip() for w in _FACILITY_SPLIT.split(get("facilities_other"))
+                  if w.strip() and w.strip().lower() not in ("nan", "none", "无")]
     if other:
         warnings.append(("facility_unmapped", {"value": "、".join(other)}))
     other = list(dict.fromkeys(kept_other + other))

@@ -1,0 +1,100 @@
+"""Shared fixtures for the registry tests: real data, messy input files, registries.
+
+Every registry a test touches lives under ``tmp_path``; nothing here writes
+to ``data/registry.gpkg`` or to the shared data folder.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+#: Real public data, read-only, beside the repository (never copied into it).
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+GUANGZHOU_EV = SHARED / "guangzhou_ev_charging_stations.csv"
+SHENZHEN_EV = SHARED / "shenzhen_ev_charging_stations_gcj02.csv"
+
+# A few real places, WGS-84.
+TIANHE = (113.3245, 23.1375)      # 天河体育中心, 广州市天河区 440106
+YUEXIU = (113.2644, 23.1291)      # 越秀区 440104
+HAIZHU = (113.3000, 23.1000)      # 海珠区 440105
+FUTIAN = (114.0579, 22.5431)      # 深圳市福田区 440304
+BEIJING = (116.4074, 39.9042)     # outside Guangdong
+
+
+@pytest.fixture
+def no_default_registry(tmp_path, monkeypatch):
+    """Point the default registry into tmp, so a code path that forgets
+    ``registry=`` can never touch data/registry.gpkg; returns that path."""
+    path = tmp_path / "default-registry.gpkg"
+    monkeypatch.setenv("GEO_REGISTRY", str(path))
+    return path
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    """The shared data folder; tests that need it are skipped when it is absent."""
+    if not GUANGZHOU_EV.exists():
+        pytest.skip(f"shared data missing: {SHARED}")
+    return SHARED
+
+
+@pytest.fixture
+def write_csv(tmp_path):
+    """Write rows as a CSV in a chosen encoding and delimiter; returns the path.
+
+    ``write_csv("a.csv", header, rows, encoding="gbk", delimiter=";")``.
+    Rows may be ragged; cells are written as given (quoted only when needed).
+    """
+    def write(name: str, header: list[str], rows: list[list], encoding: str = "utf-8",
+              delimiter: str = ",", newline: str = "\n") -> Path:
+        def cell(v) -> str:
+            s = "" if v is None else str(v)
+            if any(ch in s for ch in (delimiter, '"', "\n")):
+                s = '"' + s.replace('"', '""') + '"'
+            return s
+        lines = [delimiter.join(cell(c) for c in header)]
+        lines += [delimiter.join(cell(c) for c in r) for r in rows]
+        path = tmp_path / name
+        path.write_bytes((newline.join(lines) + newline).encode(encoding))
+        return path
+    return write
+
+
+@pytest.fixture
+def messy_csv(write_csv):
+    """A realistic messy GBK file from a union office: Chinese headers, a
+    combined 经纬度 column, facilities in free text, mixed problems."""
+    header = ["站点名称", "详细地址", "经纬度", "类型", "服务内容", "开放时间", "联系电话", "主办单位", "星级评定"]
+    rows = [
+        ["天河体育中心驿站", "广州市天河区体育西路", f"{TIANHE[0]},{TIANHE[1]}", "工会驿站",
+         "饮用水、卫生间，手机充电;按摩椅", "周一至周五 9:00-17:00", "020-12345678", "天河区总工会", "五星"],
+        ["越秀暖蜂驿站", "广州市越秀区北京路", f"{YUEXIU[0]},{YUEXIU[1]}", "暖蜂驿站",
+         "热水/微波炉", "24小时", "", "越秀区总工会", ""],
+        ["坐标为空的驿站", "广州市海珠区", "", "工会驿站", "", "", "", "", ""],
+        ["北京驿站", "北京市东城区", f"{BEIJING[0]},{BEIJING[1]}", "工会驿站", "", "", "", "", ""],
+    ]
+    return write_csv("驿站名单.csv", header, rows, encoding="gbk")
+
+
+@pytest.fixture
+def registry(tmp_path):
+    """A fresh, empty registry in tmp."""
+    from geo.store import create_registry
+
+    return create_registry(tmp_path / "r.gpkg")
+
+
+@pytest.fixture
+def balanced():
+    """Check the accounting every import must satisfy, and return the report."""
+    def check(report):
+        assert len(report.accepted) + len(report.rejects) == report.rows, (
+            f"accepted {len(report.accepted)} + rejected {len(report.rejects)} != rows {report.rows}")
+        summary = report.summary()
+        assert summary["accepted"] + summary["rejected"] == summary["rows"]
+        # A row is either accepted or rejected, never both.
+        assert not set(report.accepted["row"]) & set(report.rejects["row"])
+        assert set(report.accepted["row"]) | set(report.rejects["row"]) == set(range(1, report.rows + 1))
+        return report
+    return check

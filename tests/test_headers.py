@@ -1,0 +1,189 @@
+"""Header mapping: Chinese and English column names to canonical fields."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from geo.headers import MAPPABLE_FIELDS, suggest_mapping, unmapped_columns
+from geo.io import read_table
+from geo.validate import validate_table
+
+from conftest import TIANHE
+
+
+def mapped(columns) -> dict:
+    m = suggest_mapping(columns)
+    assert set(m) == set(MAPPABLE_FIELDS)
+    used = [v for v in m.values() if v]
+    assert len(used) == len(set(used)), f"a column used twice: {m}"
+    return {k: v for k, v in m.items() if v}
+
+
+@pytest.mark.parametrize("header, field", [
+    ("名称", "name"), ("站点名称", "name"), ("驿站名称", "name"), ("name", "name"), ("Name", "name"),
+    ("NAME ", "name"), ("服务站名称", "name"),
+    ("地址", "address"), ("详细地址", "address"), ("address", "address"), ("Address", "address"),
+    ("类型", "kind"), ("kind", "kind"), ("Type", "kind"), ("站点类型", "kind"),
+    ("设施", "facilities"), ("服务内容", "facilities"), ("服务项目", "facilities"), ("配套设施", "facilities"),
+    ("开放时间", "opening_hours"), ("营业时间", "opening_hours"), ("服务时间", "opening_hours"),
+    ("电话", "phone"), ("联系电话", "phone"), ("Tel", "phone"), ("phone", "phone"),
+    ("运营单位", "operator"), ("主办单位", "operator"), ("管理单位", "operator"), ("operator", "operator"),
+    ("状态", "status"), ("备注", "notes"), ("编号", "source_id"), ("数据来源", "source"),
+    ("律师值班时间", "lawyer_hours"), ("货车车位数", "truck_parking_spaces"),
+])
+def test_single_header_variants(header, field):
+    assert mapped([header, "无关列"]) == {field: header}
+
+
+@pytest.mark.parametrize("lon, lat", [
+    ("经度", "纬度"), ("lng", "lat"), ("lon", "lat"), ("longitude", "latitude"), ("Longitude", "Latitude"),
+    ("x", "y"), ("X", "Y"), ("X坐标", "Y坐标"), ("经度（东经）", "纬度（北纬）"), ("LNG", "LAT"),
+])
+def test_coordinate_header_variants(lon, lat):
+    m = mapped(["名称", lon, lat])
+    assert m["lon"] == lon and m["lat"] == lat
+    assert "lonlat" not in m
+
+
+@pytest.mark.parametrize("header", ["经纬度", "坐标", "lonlat", "位置坐标", "经纬度坐标"])
+def test_combined_coordinate_column(header):
+    m = mapped(["名称", header])
+    assert m == {"name": "名称", "lonlat": header}
+
+
+def test_combined_column_ignored_when_separate_axes_exist():
+    m = mapped(["名称", "经纬度", "经度", "纬度"])
+    assert m["lon"] == "经度" and m["lat"] == "纬度" and "lonlat" not in m
+    assert "经纬度" in unmapped_columns(["名称", "经纬度", "经度", "纬度"], suggest_mapping(["名称", "经纬度", "经度", "纬度"]))
+
+
+def test_combined_column_read_in_validation(write_csv, balanced):
+    path = write_csv("c.csv", ["站点名称", "经纬度"], [["甲驿站", f"{TIANHE[0]},{TIANHE[1]}"],
+                                                   ["乙驿站", f"{TIANHE[0] + 0.01}，{TIANHE[1]}"],
+                                                   ["丙驿站", f"{TIANHE[0] + 0.02} {TIANHE[1]}"]])
+    report = balanced(validate_table(read_table(path), "rest_station"))
+    assert report.accepted["lon"].tolist() == pytest.approx([TIANHE[0], TIANHE[0] + 0.01, TIANHE[0] + 0.02])
+    assert report.accepted["lat"].tolist() == pytest.approx([TIANHE[1]] * 3)
+
+
+def test_full_chinese_file():
+    cols = ["序号", "站点名称", "详细地址", "经度", "纬度", "站点类型", "服务内容", "开放时间", "联系电话", "主办单位", "备注"]
+    assert mapped(cols) == {
+        "name": "站点名称", "address": "详细地址", "lon": "经度", "lat": "纬度", "kind": "站点类型",
+        "facilities": "服务内容", "opening_hours": "开放时间", "phone": "联系电话", "operator": "主办单位",
+        "notes": "备注",
+    }
+    assert unmapped_columns(cols, suggest_mapping(cols)) == ["序号"]
+
+
+def test_full_english_file():
+    cols = ["Name", "Address", "Longitude", "Latitude", "Type", "Services", "Hours", "Telephone", "Operator"]
+    assert mapped(cols) == {
+        "name": "Name", "address": "Address", "lon": "Longitude", "lat": "Latitude", "kind": "Type",
+        "facilities": "Services", "opening_hours": "Hours", "phone": "Telephone", "operator": "Operator",
+    }
+
+
+def test_longer_chinese_headers_by_substring():
+    cols = ["驿站名称（全称）", "驿站所在地址", "高德经度", "高德纬度", "提供设施", "对外开放时间"]
+    m = mapped(cols)
+    assert m["name"] == "驿站名称（全称）" and m["address"] == "驿站所在地址"
+    assert m["lon"] == "高德经度" and m["lat"] == "高德纬度"
+    assert m["facilities"] == "提供设施" and m["opening_hours"] == "对外开放时间"
+
+
+def test_each_column_used_once():
+    # 站点名称 and 名称 both mean name; the second one is not reused elsewhere.
+    m = suggest_mapping(["站点名称", "名称", "经度", "纬度"])
+    assert m["name"] in ("站点名称", "名称")
+    assert list(m.values()).count(m["name"]) == 1
+
+
+def test_internal_geometry_columns_never_mapped():
+    m = mapped(["名称", "__lon", "__lat", "__geometry_note"])
+    assert m == {"name": "名称"}
+    assert unmapped_columns(["名称", "__lon", "__lat"], suggest_mapping(["名称", "__lon", "__lat"])) == []
+
+
+def test_derived_export_columns_not_kept_as_extra():
+    cols = ["id", "name", "lon", "lat", "adcode", "city", "district", "is_24h", "version", "updated_at",
+            "coord_system", "opening_hours_osm", "自定义"]
+    assert unmapped_columns(cols, suggest_mapping(cols)) == ["自定义"]
+
+
+def test_our_own_export_headers_map_to_themselves():
+    from geo.schema import FIELD_NAMES
+
+    cols = list(FIELD_NAMES)
+    m = mapped(cols)
+    for field in MAPPABLE_FIELDS:
+        if field in FIELD_NAMES:
+            assert m.get(field) == field, field
+
+
+# --------------------------------------------------------------------------
+# The Guangzhou charging file: three datums side by side
+# --------------------------------------------------------------------------
+
+
+def test_guangzhou_file_prefers_wgs84_columns(shared_dir):
+    cols = list(pd.read_csv(shared_dir / "guangzhou_ev_charging_stations.csv", nrows=0).columns)
+    assert {"station_lg", "WGS84_station_lg", "DB09_station_lg"} <= set(cols)
+    m = mapped(cols)
+    assert m["lon"] == "WGS84_station_lg"
+    assert m["lat"] == "WGS84_station_lt"
+    assert m["source_id"] == "station_id"
+    # The GCJ-02 and BD-09 columns are not lost: they stay as extra columns.
+    extra = unmapped_columns(cols, suggest_mapping(cols))
+    assert {"station_lg", "station_lt", "DB09_station_lg", "DB09_station_lt"} <= set(extra)
+
+
+@pytest.mark.parametrize("order", [0, 1, 2])
+def test_wgs84_preference_does_not_depend_on_column_order(order):
+    groups = [["gcj_lng", "gcj_lat"], ["wgs84_lng", "wgs84_lat"], ["bd09_lng", "bd09_lat"]]
+    cols = ["名称"] + [c for g in groups[order:] + groups[:order] for c in g]
+    m = mapped(cols)
+    assert (m["lon"], m["lat"]) == ("wgs84_lng", "wgs84_lat")
+
+
+def test_without_wgs84_gcj02_beats_bd09():
+    m = mapped(["名称", "百度经度", "百度纬度", "高德经度", "高德纬度"])
+    assert (m["lon"], m["lat"]) == ("高德经度", "高德纬度")
+
+
+# --------------------------------------------------------------------------
+# User override
+# --------------------------------------------------------------------------
+
+
+def test_user_override_replaces_suggestion(write_csv, balanced):
+    # 名称 is a short label; the user wants 站点全称 as the name, and the
+    # GCJ-02 columns of a file that also has WGS-84 ones.
+    header = ["名称", "站点全称", "lng", "lat", "自定义坐标x", "自定义坐标y"]
+    rows = [["甲", "天河体育中心驿站", str(TIANHE[0]), str(TIANHE[1]), "0", "0"]]
+    path = write_csv("o.csv", header, rows)
+    report = balanced(validate_table(read_table(path), "rest_station", mapping={"name": "站点全称"}))
+    assert report.accepted["name"].iat[0] == "天河体育中心驿站"
+    assert report.mapping["name"] == "站点全称"
+    # The unused 名称 column is not lost.
+    assert '"名称": "甲"' in report.accepted["extra"].iat[0]
+
+    # Pointing lon/lat at other columns takes effect (here: (0, 0) is rejected).
+    report = balanced(validate_table(read_table(path), "rest_station",
+                                     mapping={"lon": "自定义坐标x", "lat": "自定义坐标y"}))
+    assert report.rejects["reason_code"].tolist() == ["coord_zero"]
+
+
+def test_user_override_none_unmaps_a_field(write_csv, balanced):
+    path = write_csv("u.csv", ["名称", "经度", "纬度", "类型"], [["甲驿站", *map(str, TIANHE), "火箭"]])
+    report = balanced(validate_table(read_table(path), "rest_station"))
+    assert report.rejects["reason_code"].tolist() == ["unknown_kind"]
+    report = balanced(validate_table(read_table(path), "rest_station", mapping={"kind": None}))
+    assert len(report.accepted) == 1
+    assert '"类型": "火箭"' in report.accepted["extra"].iat[0]
+
+
+def test_user_override_unknown_field_ignored(write_csv, balanced):
+    path = write_csv("u.csv", ["名称", "经度", "纬度"], [["甲驿站", *map(str, TIANHE)]])
+    report = balanced(validate_table(read_table(path), "rest_station", mapping={"no_such_field": "名称"}))
+    assert len(report.accepted) == 1 and "no_such_field" not in report.mapping
