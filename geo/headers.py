@@ -57,7 +57,8 @@ _CONTAINS: dict[str, tuple[str, ...]] = {
     "name": ("名称",),
     "address": ("地址",),
     "facilities": ("设施", "服务内容", "服务项目"),
-    "opening_hours": ("时间",),
+    # Not the bare 时间: 建成时间 (build date) is no opening time.
+    "opening_hours": ("开放时间", "营业时间", "服务时间", "开放时段", "办公时间"),
     "phone": ("电话",),
     "operator": ("单位",),
 }

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import struct
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ import pandas as pd
 from shapely import points
 
 from . import settings
+from .crs import haversine_m
 from .schema import FIELDS, FIELDS_BY_NAME, KINDS, STATUSES
 from .validate import ImportReport, ValidationError, now_iso, validate_record
 
@@ -304,6 +306,11 @@ class GeoPackageStore:
         """
         rec = validate_record({"source": "app", **record})
         rec.update(version=1, updated_at=now_iso())
+        twin = _twin(self.load(kinds=[rec["kind"]]), rec)
+        if twin is not None:
+            raise ValidationError(
+                f"{settings.DUPLICATE_RADIUS_M:.0f} 米内已有同名站点 {twin} / a station of the same name "
+                f"already exists within {settings.DUPLICATE_RADIUS_M:.0f} m: {twin}")
         with self._transaction() as conn:
             if conn.execute(f'SELECT 1 FROM "{rec["kind"]}" WHERE id = ?', (rec["id"],)).fetchone():
                 raise ValidationError(f"站点已存在 / station already exists: {rec['id']}")
@@ -354,6 +361,16 @@ class GeoPackageStore:
         return self.update(station_id, {"status": status}, expected_version)
 
 
+def _twin(stations: gpd.GeoDataFrame, rec: dict) -> str | None:
+    """Id of a same-named station within the duplicate radius, if any."""
+    same = stations[stations["name"].str.replace(r"\s+", "", regex=True)
+                    == re.sub(r"\s+", "", rec["name"])]
+    if same.empty:
+        return None
+    d = haversine_m(same["lon"].to_numpy(float), same["lat"].to_numpy(float), rec["lon"], rec["lat"])
+    return str(same["id"].iat[int(np.argmin(d))]) if d.min() <= settings.DUPLICATE_RADIUS_M else None
+
+
 def _same(a, b, field_name: str) -> bool:
     dtype = FIELDS_BY_NAME[field_name].dtype
     if dtype == "list":
@@ -376,6 +393,8 @@ def create_registry(path: str | Path, seed: str | Path | None = None) -> GeoPack
     from .validate import validate_table
 
     path = Path(path)
+    if path.exists():
+        raise FileExistsError(f"登记库已存在，不会覆盖 / a registry already exists there and is not overwritten: {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)

@@ -109,6 +109,8 @@ class ImportReport:
     format: str = ""
     encoding: str = ""
     notes: list[str] = field(default_factory=list)
+    #: Registry stations of the same source that this file no longer lists.
+    not_in_file: list[str] = field(default_factory=list)
 
     def summary(self) -> dict:
         """A JSON-ready summary; the ``python -m geo import --json`` contract."""
@@ -126,6 +128,7 @@ class ImportReport:
             "crs_note": self.crs_note,
             "mapping": {k: v for k, v in self.mapping.items() if v},
             "notes": list(self.notes),
+            "not_in_file": list(self.not_in_file),
             "rejects": [{"row": int(r.row), "reason_code": r.reason_code, "message": r.message}
                         for r in self.rejects[["row", "reason_code", "message"]].itertuples()],
             "warning_list": [{"row": int(r.row), "code": r.code, "message": r.message}
@@ -273,7 +276,14 @@ def validate_table(raw: RawTable, kind: str | None, crs: str = "auto",
     n = len(df)
     cols = suggest_mapping(df.columns)
     if mapping:
-        cols.update({k: v for k, v in mapping.items() if k in cols})
+        unknown = [f for f in mapping if f not in cols]
+        absent = [c for c in mapping.values() if c and c not in df.columns]
+        if unknown or absent:
+            raise ValueError(
+                f"表头映射有误 / bad header mapping: "
+                + "; ".join([f"未知字段 / unknown field {f!r}" for f in unknown]
+                            + [f"文件中没有列 / no column {c!r} in the file" for c in absent]))
+        cols.update(mapping)
     source = source or Path(raw.filename).stem or "upload"
 
     cache: dict[str, pd.Series] = {}
@@ -426,8 +436,14 @@ def validate_table(raw: RawTable, kind: str | None, crs: str = "auto",
             warnings.append((i, "geometry_not_point", {"value": geom_notes[i]}))
 
     accepted = _to_geodataframe(records)
+    not_in_file: list[str] = []
     if existing is not None and len(existing) and len(accepted):
         warnings.extend(_merge_with_existing(accepted, existing))
+    if existing is not None and len(existing):
+        # A newer file that no longer lists a station may mean it closed;
+        # say so, and leave the decision to a person rather than delete.
+        same_source = existing[existing["source"] == source]
+        not_in_file = sorted(set(same_source["id"]) - set(accepted["id"]))
 
     reject_rows = sorted(rejects)
     # A re-imported rejects file already has row/reason_code/message: the
@@ -450,6 +466,7 @@ def validate_table(raw: RawTable, kind: str | None, crs: str = "auto",
         rows=n, accepted=accepted, rejects=rejects_df, warnings=warnings_df,
         crs_used=crs_used, crs_note=crs_note, mapping=cols, kind=kind, source=source,
         filename=raw.filename, format=raw.format, encoding=raw.encoding, notes=list(raw.notes),
+        not_in_file=not_in_file,
     )
 
 

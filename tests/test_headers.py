@@ -183,7 +183,10 @@ def test_user_override_none_unmaps_a_field(write_csv, balanced):
     assert '"类型": "火箭"' in report.accepted["extra"].iat[0]
 
 
-def test_user_override_unknown_field_ignored(write_csv, balanced):
+def test_user_override_with_a_typo_is_an_error_not_ignored(write_csv):
+    # A mistyped --map must not silently import with the wrong mapping.
     path = write_csv("u.csv", ["名称", "经度", "纬度"], [["甲驿站", *map(str, TIANHE)]])
-    report = balanced(validate_table(read_table(path), "rest_station", mapping={"no_such_field": "名称"}))
-    assert len(report.accepted) == 1 and "no_such_field" not in report.mapping
+    with pytest.raises(ValueError, match="unknown field 'no_such_field'"):
+        validate_table(read_table(path), "rest_station", mapping={"no_such_field": "名称"})
+    with pytest.raises(ValueError, match="no column '站名' in the file"):
+        validate_table(read_table(path), "rest_station", mapping={"name": "站名"})

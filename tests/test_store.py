@@ -382,3 +382,27 @@ def test_import_log_rows(registry):
     # pyogrio sees the log as an attribute table beside the layers.
     layers = dict(pyogrio.list_layers(registry.path))
     assert "import_log" in layers
+
+
+def test_create_registry_never_overwrites(tmp_path):
+    from geo.store import create_registry
+
+    path = tmp_path / "r.gpkg"
+    create_registry(path)
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match="not overwritten"):
+        create_registry(path)
+    assert path.read_bytes() == before
+
+
+def test_add_refuses_a_same_named_station_nearby(tmp_path):
+    from geo.store import create_registry
+    from geo.validate import ValidationError
+
+    store = create_registry(tmp_path / "r.gpkg")
+    store.add({"name": "体育西驿站", "kind": "rest_station", "lon": 113.3245, "lat": 23.1370})
+    with pytest.raises(ValidationError, match="same name"):
+        store.add({"name": "体育西驿站", "kind": "rest_station", "lon": 113.3247, "lat": 23.1371})
+    # Far enough away, it is another station of the same chain.
+    store.add({"name": "体育西驿站", "kind": "rest_station", "lon": 113.3345, "lat": 23.1370})
+    assert len(store.load()) == 2

@@ -636,3 +636,20 @@ def test_validate_record_ok_and_rejected():
     assert "outside" in str(exc.value) and "服务区域" in str(exc.value)
     with pytest.raises(ValidationError):
         validate_record({"name": "", "kind": "rest_station", "lon": TIANHE[0], "lat": TIANHE[1]})
+
+
+def test_reimport_reports_stations_the_newer_file_no_longer_lists(tmp_path, write_csv):
+    from geo.importer import import_file
+
+    reg = tmp_path / "r.gpkg"
+    rows = [["A1", "甲驿站", "113.3245", "23.1370"], ["A2", "乙驿站", "113.2700", "23.1300"]]
+    v1 = write_csv("list.csv", ["编号", "名称", "经度", "纬度"], rows)
+    import_file(v1, "rest_station", registry=reg)
+    v2 = write_csv("list.csv", ["编号", "名称", "经度", "纬度"], rows[:1])
+    report, counts = import_file(v2, "rest_station", registry=reg)
+    assert counts == {"inserted": 0, "updated": 0, "unchanged": 1}
+    assert len(report.not_in_file) == 1
+    assert report.summary()["not_in_file"] == report.not_in_file
+    # Flagged, not deleted: the decision is a person's.
+    from geo.store import open_store
+    assert len(open_store(reg).load()) == 2
