@@ -67,10 +67,32 @@ def _cmd_import(args) -> int:
 def _cmd_export(args) -> int:
     from .store import open_store
 
+    if args.registry and not Path(args.registry).exists():
+        # Exporting must not create an empty registry at a mistyped path.
+        print(f"登记库不存在 / registry not found: {args.registry}", file=sys.stderr)
+        return 2
     stations = open_store(args.registry).load(kinds=args.kind, statuses=args.status, region=args.region)
     path = export_file(stations, args.out, fmt=args.format, crs=args.crs)
     print(f"已导出 {len(stations)} 个站点 / exported {len(stations)} stations -> {path}", file=sys.stderr)
     return 0
+
+
+def _cmd_network_build(args) -> int:
+    from .network import run_build_command
+
+    return run_build_command(args)
+
+
+def _cmd_network_download(args) -> int:
+    from .network import run_download_command
+
+    return run_download_command(args)
+
+
+def _cmd_nearest(args) -> int:
+    from .routing import run_nearest_command
+
+    return run_nearest_command(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,6 +128,36 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gcj02 只用于高德等系统 / gcj02 only for Amap-based systems")
     p.add_argument("--registry", help="登记库 / registry GeoPackage")
     p.set_defaults(func=_cmd_export)
+
+    # Road routing: the implementations live in geo/network.py and geo/routing.py.
+    p = sub.add_parser("network", help="道路网络 / road networks for routing")
+    nsub = p.add_subparsers(dest="network_command", required=True)
+    q = nsub.add_parser("build", help="由 OSM 文件构建路网 / build routing graphs from an .osm.pbf")
+    q.add_argument("pbf", help="OpenStreetMap .osm.pbf")
+    q.add_argument("--out", required=True, help="输出目录 / output folder")
+    q.add_argument("--modes", nargs="+", choices=settings.ROUTING_MODES, default=list(settings.ROUTING_MODES),
+                   help="出行方式 / travel modes (default all)")
+    q.set_defaults(func=_cmd_network_build)
+    q = nsub.add_parser("download", help="下载 OSM 数据 / download an OpenStreetMap extract")
+    q.add_argument("region", choices=list(settings.OSM_EXTRACTS))
+    q.add_argument("--out", help="保存位置 / target file or folder")
+    q.set_defaults(func=_cmd_network_download)
+
+    p = sub.add_parser("nearest", help="最近的站点 / nearest stations by road")
+    p.add_argument("--lon", type=float, required=True)
+    p.add_argument("--lat", type=float, required=True)
+    p.add_argument("--crs", choices=["wgs84", "gcj02", "bd09"], default="wgs84", help="起点坐标系 / origin CRS")
+    p.add_argument("--kind", choices=list(KINDS), action="append", help="图层，可重复 / layer (repeatable)")
+    p.add_argument("--k", type=int, default=5, help="结果数 / how many stations")
+    p.add_argument("--mode", choices=settings.ROUTING_MODES, default=settings.ROUTING_DEFAULT_MODE,
+                   help="出行方式 / travel mode")
+    p.add_argument("--by", choices=["time", "distance"], default="time", help="排序 / rank by")
+    p.add_argument("--network", help=f"路网目录 / network folder (default {settings.NETWORK_DIR})")
+    p.add_argument("--facility", action="append", help="必备设施，可重复 / required facility code (repeatable)")
+    p.add_argument("--at", help="时间 / moment for opening hours, ISO 8601 (default now)")
+    p.add_argument("--registry", help="登记库 / registry GeoPackage")
+    p.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+    p.set_defaults(func=_cmd_nearest)
     return parser
 
 

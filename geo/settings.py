@@ -38,3 +38,96 @@ MAX_ROWS = int(os.environ.get("GEO_MAX_ROWS", 200_000))
 
 #: Label carried by every sample station, in the app and in every export.
 SAMPLE_LABEL = "示例数据 / sample data"
+
+# --------------------------------------------------------------------------
+# Road-network routing (geo/network.py, geo/routing.py; see docs/network.md)
+# --------------------------------------------------------------------------
+
+#: Folder of cached routing graphs (``python -m geo network build ... --out``).
+NETWORK_DIR = Path(os.environ.get("GEO_NETWORK_DIR", ROOT / "network"))
+
+#: OpenStreetMap extracts ``python -m geo network download`` knows by name.
+OSM_EXTRACTS = {
+    "guangdong": "https://download.geofabrik.de/asia/china/guangdong-latest.osm.pbf",
+}
+
+#: Travel modes, each routed on its own graph.
+ROUTING_MODES = ("walk", "ebike", "drive", "truck")
+
+#: Mode of the worker finder when none is asked for: delivery and courier
+#: riders on e-bikes are the largest group of outdoor workers it serves.
+ROUTING_DEFAULT_MODE = "ebike"
+
+#: Travel speed in km/h per mode and OSM ``highway`` class; a class missing
+#: from a mode's table is closed to that mode. These are effective urban
+#: speeds (junctions and signals included), never above the legal limits:
+#: e-bikes 15 km/h in non-motor lanes (道路交通安全法 art. 58; GB 17761-2018
+#: caps the design speed at 25 km/h), roads without a centre line 30 km/h and
+#: with one lane each way 50 km/h in towns (实施条例 art. 45), expressways
+#: 120 km/h for cars and 100 km/h for other motor vehicles (实施条例 art. 78).
+#: Pedestrians and non-motor vehicles may not use 高速公路 (law art. 67) nor
+#: ways tagged ``motorroad=yes``/``expressway=yes``. Sources and reasoning
+#: are tabled in docs/network.md.
+ROUTING_SPEEDS_KMH = {
+    "walk": {
+        "trunk": 4.8, "trunk_link": 4.8, "primary": 4.8, "primary_link": 4.8,
+        "secondary": 4.8, "secondary_link": 4.8, "tertiary": 4.8, "tertiary_link": 4.8,
+        "unclassified": 4.8, "residential": 4.8, "living_street": 4.8, "service": 4.8,
+        "road": 4.8, "track": 4.5, "pedestrian": 4.8, "footway": 4.8, "path": 4.5,
+        "steps": 2.5, "cycleway": 4.8, "corridor": 4.8, "bridleway": 4.5,
+    },
+    "ebike": {
+        "trunk": 15, "trunk_link": 15, "primary": 15, "primary_link": 15,
+        "secondary": 15, "secondary_link": 15, "tertiary": 15, "tertiary_link": 15,
+        "unclassified": 15, "residential": 12, "living_street": 8, "service": 10,
+        "road": 12, "track": 10, "cycleway": 15, "path": 10,
+    },
+    "drive": {
+        "motorway": 90, "motorway_link": 45, "trunk": 60, "trunk_link": 40,
+        "primary": 45, "primary_link": 35, "secondary": 40, "secondary_link": 30,
+        "tertiary": 30, "tertiary_link": 25, "unclassified": 30, "residential": 20,
+        "living_street": 10, "service": 15, "road": 25,
+    },
+    "truck": {
+        "motorway": 80, "motorway_link": 40, "trunk": 50, "trunk_link": 35,
+        "primary": 40, "primary_link": 30, "secondary": 35, "secondary_link": 25,
+        "tertiary": 30, "tertiary_link": 20, "unclassified": 25, "residential": 15,
+        "living_street": 10, "service": 12, "road": 20,
+    },
+}
+
+#: Highest speed a mode may reach where a way carries a ``maxspeed`` tag
+#: (legal maxima: 实施条例 art. 78; GB 17761-2018 for e-bikes, whose lawful
+#: speed in non-motor lanes is 15 km/h).
+ROUTING_MAX_SPEED_KMH = {"walk": 5.0, "ebike": 15.0, "drive": 120.0, "truck": 100.0}
+
+#: Share of a tagged ``maxspeed`` that vehicles average, as OSRM's car
+#: profile does (``speed_reduction = 0.8``).
+MAXSPEED_FACTOR = 0.8
+
+#: Network distance / great-circle distance used when no road network is
+#: loaded. 1.32 is the mean detour index over 25 Chinese cities in
+#: "Quantifying the relationships between network distance and straight-line
+#: distance: applications in spatial bias correction", Annals of GIS 27(4),
+#: 2021, doi:10.1080/19475683.2021.1966503 (mean 1.324; short trips detour more).
+DETOUR_FACTOR = 1.32
+
+#: Door-to-door average speed (km/h) of an estimate without a network. Walk
+#: and e-bike use the routing speeds above; drive and truck are assumed urban
+#: averages with congestion, not measured figures.
+ESTIMATE_SPEED_KMH = {"walk": 4.8, "ebike": 15.0, "drive": 25.0, "truck": 20.0}
+
+#: Label of an estimate, shown wherever a result is not a routed distance.
+ESTIMATE_LABEL = "估算 / estimate"
+NETWORK_LABEL = "路网 / road network"
+
+#: Origins and stations farther than this from every road of a mode's graph
+#: are not routed (the graph does not cover them).
+SNAP_MAX_M = 3000.0
+
+#: Cell size (m) of the grid that finds the nearest road segment.
+SNAP_CELL_M = 250.0
+
+#: A road name along a route is listed only where the route follows it at
+#: least this far, so a few metres across a junction do not clutter the list.
+ROAD_NAME_MIN_M = 50.0

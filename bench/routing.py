@@ -1,0 +1,316 @@
+"""Benchmark of the worker finder's road routing (geo/network.py, geo/routing.py).
+
+What it measures, in one run:
+
+* build time of the real Shenzhen (Futian/Nanshan) extract, all four modes;
+* for synthetic cities of about 100k and 1M nodes (drive mode): build time,
+  load time from the on-disk cache, memory, station-index time, and the
+  latency of random "nearest k=5 open stations by travel time" queries
+  including snapping and route geometry;
+* the same queries answered with networkx (the same bounded-search
+  algorithm, networkx doing the Dijkstra) on a subset, plus a few with
+  networkx's plain unbounded single-source Dijkstra; the answers are
+  checked to agree;
+* pandana's contraction-hierarchy ``nearest_pois`` where pandana is installed
+  (``pip install pandana==0.8``), which answers for every node at once.
+
+Usage::
+
+    .venv/bin/python bench/routing.py                       # 100k and 1M nodes
+    .venv/bin/python bench/routing.py --sizes 100000 --queries 200
+
+Graphs are cached in ``--cache`` (default: the system temp folder), so a
+second run measures loading, not building.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from geo import network  # noqa: E402
+from geo.network import build_graphs, load_graph  # noqa: E402
+from geo.routing import (_eligible, _initial_limit, _origin_exits, _station_costs, index_stations,  # noqa: E402
+                         nearest_stations, snap_point)
+from geo.synthetic import build_synthetic  # noqa: E402
+
+PBF = Path(__file__).resolve().parents[2] / "shared" / "data" / "shenzhen_futian_nanshan_roads.osm.pbf"
+AT = datetime(2026, 11, 23, 19, 0)  # a Monday evening: weekday-only stations are closed
+KINDS = np.array(["rest_station", "driver_home", "legal_aid"])
+HOURS = np.array(["", "24/7", "Mo-Fr 09:00-17:00", "Mo-Su 08:00-22:00"])
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def pct(values, q) -> float:
+    return float(np.percentile(np.asarray(values) * 1000, q))
+
+
+def stations_for(g, n, seed):
+    rng = np.random.default_rng(seed)
+    lo, la = np.percentile(g.node_lon, [2, 98]), np.percentile(g.node_lat, [2, 98])
+    hours = rng.choice(HOURS, n, p=[0.3, 0.3, 0.2, 0.2])
+    return pd.DataFrame({
+        "id": [f"B{i:05d}" for i in range(n)], "name": [f"站点{i}" for i in range(n)],
+        "kind": rng.choice(KINDS, n, p=[0.6, 0.2, 0.2]),
+        "lon": rng.uniform(lo[0], lo[1], n), "lat": rng.uniform(la[0], la[1], n),
+        "status": rng.choice(["open", "temporarily_closed"], n, p=[0.95, 0.05]),
+        "facilities": [["toilet", "drinking_water"] if r < 0.7 else ["toilet"] for r in rng.random(n)],
+        "opening_hours": hours, "opening_hours_osm": hours}), (lo, la)
+
+
+def bench_pbf(repeats: int) -> dict:
+    times = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            t = time.perf_counter()
+            graphs = build_graphs(PBF, tmp)
+            times.append(time.perf_counter() - t)
+    return {"times": times, "summary": {m: g.summary() for m, g in graphs.items()}}
+
+
+def nx_graph(g, weight):
+    import networkx as nx
+
+    cost = g.edge_cost(weight)
+    G = nx.DiGraph()
+    G.add_nodes_from(range(g.n_nodes))
+    for arr_u, arr_v, ok in ((g.edge_u, g.edge_v, g.edge_fwd), (g.edge_v, g.edge_u, g.edge_bwd)):
+        for a, b, c in zip(arr_u[ok].tolist(), arr_v[ok].tolist(), cost[ok].tolist()):
+            if a != b and c < G.get_edge_data(a, b, {"w": np.inf})["w"]:
+                G.add_edge(a, b, w=c)
+    return G
+
+
+def nx_query(G, g, idx, cand, lon, lat, k, weight, bounded=True):
+    """The same query answered with networkx's Dijkstra: costs of the k nearest and their node paths."""
+    import networkx as nx
+
+    origin = snap_point(g, lon, lat)
+    limit = _initial_limit(g, idx, cand, lon, lat, k, weight) if bounded else np.inf
+    for round_ in range(5):
+        if round_ == 4:
+            limit = np.inf
+        G.add_node("o")
+        for node, w, _ in _origin_exits(g, origin, weight):
+            if not G.has_edge("o", node) or G["o"][node]["w"] > w:
+                G.add_edge("o", node, w=w)
+        cutoff = None if not np.isfinite(limit) else limit
+        pred, dist = nx.dijkstra_predecessor_and_distance(G, "o", cutoff=cutoff, weight="w")
+        G.remove_node("o")
+        del dist["o"]
+        d = np.full(g.n_nodes + 1, np.inf)
+        d[np.fromiter(dist.keys(), dtype=np.int64, count=len(dist))] = np.fromiter(dist.values(), float, len(dist))
+        cost, how = _station_costs(g, idx, cand, origin, weight, d)
+        if np.count_nonzero(cost <= limit) >= k or not np.isfinite(limit):
+            break
+        limit *= 3.0
+    top = np.argsort(cost, kind="stable")[:k]
+    paths = []
+    for j in top:
+        node = int(g.edge_u[idx.edge[cand[j]]] if how[j] == 0 else g.edge_v[idx.edge[cand[j]]])
+        path = [node]
+        while path[-1] != "o" and pred.get(path[-1]):
+            path.append(pred[path[-1]][0])
+        paths.append(path)
+    return cost[top], paths
+
+
+def bench_size(n_nodes, args) -> dict:
+    out: dict = {"n_nodes_requested": n_nodes}
+    cache = Path(args.cache) / f"synthetic-{n_nodes}-seed{args.seed}"
+    if not (cache / "drive.npz").exists():
+        t = time.perf_counter()
+        build_synthetic(cache, n_nodes, modes=("drive",), seed=args.seed)
+        out["build_s"] = time.perf_counter() - t
+    network._CACHE.clear()
+    gc.collect()
+    loads = []
+    for _ in range(3):
+        network._CACHE.clear()
+        gc.collect()
+        rss0 = rss_mb()
+        t = time.perf_counter()
+        g = load_graph(cache, "drive")
+        g.matrix("time")  # ready to search: the CSR matrix object is made here
+        loads.append(time.perf_counter() - t)
+        if _ == 0:  # later loads reuse the memory freed by the previous one
+            out["rss_graph_mb"] = rss_mb() - rss0
+        if _ < 2:
+            del g
+    out["load_s"] = loads
+    out["file_mb"] = (cache / "drive.npz").stat().st_size / 1e6
+    out["arrays_mb"] = g.nbytes() / 1e6
+    out["summary"] = g.summary()
+
+    stations, (lo, la) = stations_for(g, args.stations, args.seed)
+    t = time.perf_counter()
+    idx = index_stations(g, stations)
+    out["index_s"] = time.perf_counter() - t
+    out["stations"] = len(stations)
+    out["unsnapped"] = int((idx.edge < 0).sum())
+    rng = np.random.default_rng(args.seed + 1)
+    origins = np.column_stack([rng.uniform(lo[0], lo[1], args.queries), rng.uniform(la[0], la[1], args.queries)])
+
+    nearest_stations(*origins[0], idx, g, k=args.k, at=AT)  # warm-up
+    snap_t = []
+    for lon, lat in origins[:200]:
+        t = time.perf_counter()
+        snap_point(g, lon, lat)
+        snap_t.append(time.perf_counter() - t)
+    q_t, ours = [], []
+    for lon, lat in origins:
+        t = time.perf_counter()
+        res = nearest_stations(lon, lat, idx, g, k=args.k, at=AT)
+        q_t.append(time.perf_counter() - t)
+        ours.append(res)
+    out["query_ms"] = {"p50": pct(q_t, 50), "p95": pct(q_t, 95), "p99": pct(q_t, 99),
+                       "mean": float(np.mean(q_t) * 1000), "max": float(np.max(q_t) * 1000)}
+    out["snap_ms"] = {"p50": pct(snap_t, 50), "p95": pct(snap_t, 95)}
+    out["results_per_query"] = float(np.mean([len(r) for r in ours]))
+
+    if args.nx_queries:
+        mask, _ = _eligible(idx, None, None, ("open",), True, AT)
+        cand = np.flatnonzero(mask & (idx.edge >= 0))
+        t = time.perf_counter()
+        G = nx_graph(g, "time")
+        out["nx_build_s"] = time.perf_counter() - t
+        m = min(args.nx_queries, len(origins))
+        nx_t, agree = [], 0
+        for (lon, lat), mine in zip(origins[:m], ours[:m]):
+            t = time.perf_counter()
+            costs, _paths = nx_query(G, g, idx, cand, lon, lat, args.k, "time")
+            nx_t.append(time.perf_counter() - t)
+            agree += bool(np.allclose(costs, [r["duration_s"] for r in mine], atol=0.06))
+        out["nx_queries"] = m
+        out["nx_ms"] = {"p50": pct(nx_t, 50), "p95": pct(nx_t, 95), "mean": float(np.mean(nx_t) * 1000)}
+        out["ours_same_subset_ms"] = {"p50": pct(q_t[:m], 50), "p95": pct(q_t[:m], 95),
+                                      "mean": float(np.mean(q_t[:m]) * 1000)}
+        out["nx_agree"] = agree
+        full_t = []
+        for lon, lat in origins[:args.nx_full_queries]:
+            t = time.perf_counter()
+            nx_query(G, g, idx, cand, lon, lat, args.k, "time", bounded=False)
+            full_t.append(time.perf_counter() - t)
+        out["nx_full_ms"] = {"n": len(full_t), "p50": pct(full_t, 50) if full_t else None}
+        del G
+        gc.collect()
+
+    if args.pandana and n_nodes <= args.pandana_max_nodes:
+        out["pandana"] = bench_pandana(g, stations, idx, args)
+    return out
+
+
+def bench_pandana(g, stations, idx, args) -> dict:
+    try:
+        import pandana
+    except ImportError as exc:
+        return {"error": f"pandana not importable: {exc}"}
+    res: dict = {"version": pandana.__version__}
+    src = np.concatenate([g.edge_u[g.edge_fwd], g.edge_v[g.edge_bwd]])
+    dst = np.concatenate([g.edge_v[g.edge_fwd], g.edge_u[g.edge_bwd]])
+    w = np.concatenate([g.edge_dur_s[g.edge_fwd], g.edge_dur_s[g.edge_bwd]])
+    t = time.perf_counter()
+    net = pandana.Network(pd.Series(g.node_lon), pd.Series(g.node_lat), pd.Series(src), pd.Series(dst),
+                          pd.DataFrame({"t": w}), twoway=False)
+    res["prepare_s"] = time.perf_counter() - t
+    mask, _ = _eligible(idx, None, None, ("open",), True, AT)
+    st = stations[mask]
+    horizon = 3600.0
+    t = time.perf_counter()
+    net.set_pois("stations", horizon, args.k, st["lon"], st["lat"])
+    res["set_pois_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    table = net.nearest_pois(horizon, "stations", num_pois=args.k)
+    res["nearest_pois_s"] = time.perf_counter() - t
+    res["nodes_answered"] = len(table)
+    res["per_node_us"] = res["nearest_pois_s"] / len(table) * 1e6
+    return res
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--stations", type=int, default=3000)
+    ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--nx-queries", type=int, default=100, help="queries also answered by networkx (subset)")
+    ap.add_argument("--nx-full-queries", type=int, default=5, help="queries by unbounded networkx Dijkstra")
+    ap.add_argument("--no-pandana", dest="pandana", action="store_false")
+    ap.add_argument("--pandana-max-nodes", type=int, default=2_000_000)
+    ap.add_argument("--pbf-repeats", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "geo-routing-bench"))
+    args = ap.parse_args()
+
+    import scipy
+    print(f"# routing benchmark — {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}; "
+          f"load average at start {os.getloadavg()[0]:.2f}")
+    if PBF.exists():
+        r = bench_pbf(args.pbf_repeats)
+        s = r["summary"]
+        print("\n## Shenzhen PBF build (4 modes): " + ", ".join(f"{x:.2f} s" for x in r["times"])
+              + f" (median {np.median(r['times']):.2f} s)")
+        for mode, v in s.items():
+            print(f"   {mode}: {v['nodes']} nodes, {v['edges']} edges, {v['km']} km")
+    else:
+        print(f"\n## Shenzhen PBF not found at {PBF}: build time not measured")
+
+    for n in args.sizes:
+        r = bench_size(n, args)
+        s = r["summary"]
+        print(f"\n## synthetic city, {s['nodes']:,} nodes, {s['edges']:,} edges, {s['arcs']:,} arcs (drive)")
+        if "build_s" in r:
+            print(f"   build (generate + graph + write): {r['build_s']:.1f} s")
+        print("   load from cache: " + ", ".join(f"{x:.2f} s" for x in r["load_s"])
+              + f"; file {r['file_mb']:.0f} MB; arrays {r['arrays_mb']:.0f} MB; RSS +{r['rss_graph_mb']:.0f} MB")
+        print(f"   station index: {r['stations']} stations snapped in {r['index_s']:.2f} s "
+              f"({r['unsnapped']} off-network)")
+        q = r["query_ms"]
+        print(f"   {args.queries} queries k={args.k} by time (snap + search + routes): p50 {q['p50']:.2f} ms, "
+              f"p95 {q['p95']:.2f} ms, p99 {q['p99']:.2f} ms, mean {q['mean']:.2f} ms, max {q['max']:.1f} ms; "
+              f"{r['results_per_query']:.2f} results/query")
+        print(f"   snapping alone: p50 {r['snap_ms']['p50']:.3f} ms, p95 {r['snap_ms']['p95']:.3f} ms")
+        if "nx_ms" in r:
+            o, x = r["ours_same_subset_ms"], r["nx_ms"]
+            print(f"   networkx {r['nx_queries']} queries (same algorithm, nx Dijkstra; "
+                  f"graph built in {r['nx_build_s']:.1f} s): "
+                  f"p50 {x['p50']:.1f} ms, p95 {x['p95']:.1f} ms, mean {x['mean']:.1f} ms; ours on the same queries "
+                  f"p50 {o['p50']:.2f} ms, mean {o['mean']:.2f} ms; ratio p50 {x['p50'] / o['p50']:.0f}x, mean "
+                  f"{x['mean'] / o['mean']:.0f}x; answers agree {r['nx_agree']}/{r['nx_queries']}")
+            if r["nx_full_ms"]["n"]:
+                print(f"   networkx unbounded single-source Dijkstra, {r['nx_full_ms']['n']} queries: "
+                      f"p50 {r['nx_full_ms']['p50']:.0f} ms (ratio {r['nx_full_ms']['p50'] / o['p50']:.0f}x)")
+        if "pandana" in r:
+            p = r["pandana"]
+            if "error" in p:
+                print(f"   pandana: {p['error']}")
+            else:
+                print(f"   pandana {p['version']}: CH preparation {p['prepare_s']:.1f} s, "
+                      f"set_pois {p['set_pois_s']:.2f} s, "
+                      f"nearest_pois for all {p['nodes_answered']:,} nodes {p['nearest_pois_s']:.2f} s "
+                      f"({p['per_node_us']:.1f} us/node amortised)")
+    print(f"\nload average at end {os.getloadavg()[0]:.2f} (other processes share this machine's CPUs)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
