@@ -24,8 +24,6 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "app_title": ("广东职工服务地图", "Guangdong Worker Service Map"),
     "app_subtitle": ("户外劳动者驿站 · 司机之家 · 工会法律服务站点",
                      "Rest stations · Driver homes · Union legal-aid points"),
-    "page_map": ("地图", "Map"),
-    "page_data": ("数据", "Data"),
     "language": ("语言 / Language", "语言 / Language"),
     "store_error": ("无法打开站点库：{error}", "Cannot open the station registry: {error}"),
     "sample_banner": ("示例数据 / sample data：当前显示的部分站点是生成的示例，并非真实站点，请勿据此前往。",
@@ -51,8 +49,6 @@ _STRINGS: dict[str, tuple[str, str]] = {
                         "Temporarily closed / closed / planned (faded)"),
     "legend_sample": ("虚线框：示例数据", "Dashed ring: sample data"),
     "legend_cluster": ("数字圆圈：附近多个站点，点击放大", "Numbered circle: several stations, click to zoom"),
-    "popup_kind": ("图层", "Layer"),
-    "popup_subtype": ("类型", "Type"),
     "popup_address": ("地址", "Address"),
     "popup_hours": ("开放时间", "Opening hours"),
     "popup_open_now": ("现在", "Now"),
@@ -68,7 +64,6 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "popup_verified": ("核实日期", "Verified on"),
     "popup_source": ("来源", "Source"),
     "popup_id": ("编号", "ID"),
-    "popup_unknown": ("未填写", "not given"),
     "sample_tag": ("示例数据 / sample data", "示例数据 / sample data"),
     "boundaries": ("行政边界", "Boundaries"),
     # -- data page: import -------------------------------------------------
@@ -79,6 +74,7 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "upload_label": ("上传文件（CSV、Excel、GeoJSON、GeoPackage、Shapefile 压缩包）",
                      "Upload a file (CSV, Excel, GeoJSON, GeoPackage, zipped Shapefile)"),
     "import_kind": ("导入到图层", "Import into layer"),
+    "import_kind_auto": ("按表中“类型”列判断", "From the file's type column"),
     "import_crs": ("坐标系", "Coordinate system"),
     "crs_auto": ("自动识别", "Detect automatically"),
     "crs_wgs84": ("WGS-84（GPS、天地图、OpenStreetMap）", "WGS-84 (GPS, Tianditu, OpenStreetMap)"),
@@ -97,7 +93,6 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "mapping_none": ("（不导入）", "(not imported)"),
     "mapping_lonlat": ("经纬度（同一列）", "Longitude, latitude (one column)"),
     "mapping_extra": ("其他信息（原文保留）", "Extra information (kept as text)"),
-    "validate_button": ("检查数据", "Check data"),
     "report_header": ("检查结果", "Validation report"),
     "report_rows": ("读取行数", "Rows read"),
     "report_accepted": ("通过", "Accepted"),
@@ -107,11 +102,13 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "rejects_header": ("被拒绝的行", "Rejected rows"),
     "warnings_header": ("警告", "Warnings"),
     "accepted_header": ("通过的站点（预览）", "Accepted stations (preview)"),
+    "preview_map": ("通过检查的站点在地图上的位置：请核对它们是否落在正确的地方（坐标系选错时会整体偏移约 500 米）。",
+                    "Where the accepted stations fall: check they are in the right place "
+                    "(a wrong coordinate system shifts them all by about 500 m)."),
     "download_rejects": ("下载被拒绝的行（CSV）", "Download rejected rows (CSV)"),
     "commit_button": ("写入站点库", "Commit to registry"),
     "commit_done": ("已写入：新增 {inserted} 个，更新 {updated} 个，未变 {unchanged} 个。",
                     "Committed: {inserted} new, {updated} updated, {unchanged} unchanged."),
-    "commit_nothing": ("没有通过检查的站点可写入。", "No accepted station to commit."),
     "commit_error": ("写入失败：{error}", "Commit failed: {error}"),
     "import_log_header": ("导入记录", "Import log"),
     # -- data page: downloads ----------------------------------------------
@@ -124,7 +121,6 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "download_gpkg": ("GeoPackage（WGS-84）", "GeoPackage (WGS-84)"),
     "download_csv": ("CSV（WGS-84）", "CSV (WGS-84)"),
     "download_geojson_gcj": ("GeoJSON（GCJ-02，高德）", "GeoJSON (GCJ-02, Amap)"),
-    "download_error": ("导出失败：{error}", "Export failed: {error}"),
     # -- data page: editor -------------------------------------------------
     "editor_header": ("编辑站点", "Edit a station"),
     "editor_search": ("按名称或编号查找", "Find by name or ID"),
@@ -243,3 +239,18 @@ def error_text(exc: BaseException, lang: str = "zh") -> str:
     """
     text = getattr(exc, "en" if _lang(lang) == "en" else "zh", None)
     return str(text) if text else str(exc)
+
+
+def pick(text: str, lang: str = "zh") -> str:
+    """One language out of a library message written as ``"中文 / English"``.
+
+    Reports and errors from :mod:`geo.validate` carry both languages joined
+    by ``" / "``. When the text splits into exactly two such parts, the one
+    for ``lang`` is returned; otherwise (a value inside the message contained
+    ``" / "`` too, or the text is in one language only) it is returned
+    whole, since showing both languages is better than cutting a sentence.
+    """
+    parts = str(text).split(" / ")
+    if len(parts) != 2:
+        return str(text)
+    return parts[1] if _lang(lang) == "en" else parts[0]

@@ -35,6 +35,7 @@ from folium.map import Layer
 from folium.template import Template
 
 from . import schema, settings
+from .hours import is_open
 from .i18n import facility_label, kind_label, status_label, t
 
 #: Where the vendored JavaScript and CSS are, as seen from the page that runs
@@ -147,8 +148,9 @@ def _css() -> str:
     ]
     for code, st in KIND_STYLES.items():
         rgb = tuple(int(st["color"][i:i + 2], 16) for i in (1, 3, 5))
-        rules.append(f".gd-cluster-{code}{{background:rgba({rgb[0]},{rgb[1]},{rgb[2]},.35);}}")
-        rules.append(f".gd-cluster-{code} div{{background:{st['color']};color:{st['ink']};}}")
+        # Two classes, to win over MarkerCluster.Default.css's green size classes.
+        rules.append(f".marker-cluster.gd-cluster-{code}{{background:rgba({rgb[0]},{rgb[1]},{rgb[2]},.35);}}")
+        rules.append(f".marker-cluster.gd-cluster-{code} div{{background:{st['color']};color:{st['ink']};}}")
     rules += [
         ".gd-swatch{display:inline-block;vertical-align:middle;margin-right:4px;}",
         ".gd-swatch .gd-pin{width:16px;height:16px;border-width:1.5px;}",
@@ -162,6 +164,9 @@ def _css() -> str:
         ".gd-legend li{display:flex;align-items:center;gap:6px;margin:3px 0;}",
         ".gd-legend .gd-note{font-size:12px;color:#444;}",
         ".gd-legend .gd-pin{flex:none;}",
+        # A rotated square reaches past its box; keep it in line with the round pins.
+        ".gd-legend .gd-shape-diamond,.gd-swatch .gd-shape-diamond{margin:0 3px;}",
+        ".leaflet-control-layers{font-size:13px;}",
         # Popup
         ".gd-popup{font-size:13px;line-height:1.45;color:#222;min-width:200px;}",
         ".gd-popup-title{font-size:15px;font-weight:700;margin-bottom:2px;overflow-wrap:anywhere;}",
@@ -184,7 +189,9 @@ def _css() -> str:
         ".gd-facilities{margin:2px 0 0;padding:0;list-style:none;display:flex;flex-wrap:wrap;gap:2px 4px;}",
         ".gd-facilities li{background:#f1f3f5;border-radius:3px;padding:0 4px;font-size:12px;}",
         ".gd-popup-foot{margin-top:4px;font-size:11px;color:#666;overflow-wrap:anywhere;}",
+        # On a phone the attribution spans the whole bottom edge: lift the legend above it.
         "@media (max-width:600px){.gd-legend{font-size:12px;max-width:190px;}"
+        ".leaflet-bottom.leaflet-left .gd-legend{margin-bottom:28px;}"
         ".gd-popup{min-width:160px;}}",
     ]
     return "\n".join(rules)
@@ -416,8 +423,8 @@ class _Legend(JSCSSMixin):
             {{ this.get_name() }}.onAdd = function(map) {
                 var div = L.DomUtil.create('div', 'gd-legend');
                 div.innerHTML = {{ this.html_json }};
-                // Fold the legend on a phone so it does not hide the map.
-                if (map.getSize().x < 600) {
+                // Fold the legend on a phone or a short map so it does not hide the map.
+                if (map.getSize().x < 600 || map.getSize().y < 450) {
                     var d = div.querySelector('details');
                     if (d) { d.removeAttribute('open'); }
                 }
@@ -433,6 +440,39 @@ class _Legend(JSCSSMixin):
         super().__init__()
         self._name = "GdLegend"
         self.html_json = _safe_json(legend_html(lang))
+
+
+class _FitBounds(JSCSSMixin):
+    """Fit the map to the stations, again on every resize until the user moves it.
+
+    streamlit-folium creates the map before its iframe takes the page's
+    width, so a fit made only at start frames the wrong area, worst on a
+    phone. Refitting on resize fixes that without undoing the user's own
+    panning or zooming.
+    """
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = (function(map) {
+                var bounds = L.latLngBounds({{ this.bounds_json }});
+                var opts = {padding: [12, 12], maxZoom: 14, animate: false};
+                var touched = false;
+                var fit = function() { if (!touched && map.getSize().x > 0) { map.fitBounds(bounds, opts); } };
+                var container = map.getContainer();
+                ['mousedown', 'touchstart', 'wheel', 'keydown'].forEach(function(ev) {
+                    L.DomEvent.on(container, ev, function() { touched = true; });
+                });
+                map.on('resize', fit);
+                fit();
+                return bounds;
+            })({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, bounds: list[list[float]]):
+        super().__init__()
+        self._name = "GdFitBounds"
+        self.bounds_json = _safe_json(bounds)
 
 
 # --------------------------------------------------------------------------
@@ -478,8 +518,6 @@ def _phone_href(phone: str) -> str:
 
 
 def _open_now(row: Any, at: datetime, cache: dict[tuple[str, bool], bool | None]) -> bool | None:
-    from .hours import is_open  # another module; imported late so the map builds without it at import time
-
     hours = _text(getattr(row, "opening_hours_osm", "")) or _text(getattr(row, "opening_hours", ""))
     is_24h = _truthy(getattr(row, "is_24h", ""))
     key = (hours, is_24h)
@@ -535,7 +573,8 @@ def _station_rows(stations: gpd.GeoDataFrame, lang: str, at: datetime) -> dict[s
             "x": int(_truthy(getattr(row, "is_sample", False))),
         }
         # Empty values are left out: they are most of a sparse record.
-        rec = {k: v for k, v in rec.items() if v not in ("", [], None, 0) or k in ("la", "lo", "st")}
+        rec = {k: v for k, v in rec.items()
+               if not (v is None or v == "" or v == [] or (k in ("i", "x") and v == 0))}
         out.setdefault(kind, []).append(rec)
     return out
 
@@ -601,8 +640,9 @@ def registry_map(stations: gpd.GeoDataFrame, lang: str = "zh", at: datetime | No
     if basemap not in BASEMAPS:
         basemap = BASEMAPS[0]
 
-    m = folium.Map(location=[23.2, 113.3], zoom_start=7, tiles=None, control_scale=True,
-                   prefer_canvas=False)
+    # Quarter zoom steps let the whole province fill a phone-wide map, which
+    # whole steps would leave at a quarter of the width.
+    m = folium.Map(location=[23.2, 113.3], zoom_start=7, tiles=None, zoom_snap=0.25)
     # Per-map lists: folium's class-level defaults point at CDNs and must not
     # be mutated for other maps in the same process.
     m.default_js = [("leaflet", asset_base + _LEAFLET + "leaflet.js")]
@@ -628,8 +668,7 @@ def registry_map(stations: gpd.GeoDataFrame, lang: str = "zh", at: datetime | No
     _Legend(lang).add_to(m)
     folium.LayerControl(collapsed=True, position="topright").add_to(m)
 
-    bounds = _bounds(rows)
-    m.fit_bounds(bounds or _GUANGDONG_BOUNDS, max_zoom=14, padding=(20, 20))
+    _FitBounds(_bounds(rows) or _GUANGDONG_BOUNDS).add_to(m)
     return m
 
 

@@ -1,0 +1,118 @@
+"""Streamlit entry point; its home page is the map.
+
+Run with ``streamlit run app.py``. This script sets up the page and the
+navigation, then runs the chosen page: the map defined here, or
+``pages/1_数据_Data.py``. Pages only
+arrange widgets; the registry, the filtering and the map come from ``geo``.
+"""
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+from streamlit_folium import st_folium
+
+from geo import i18n, schema
+from geo.export import filter_stations
+from geo.i18n import t
+from geo.maps import BASEMAPS, load_map_boundaries, registry_map
+from geo.store import open_store
+
+st.set_page_config(page_title="广东职工服务地图 / Guangdong Worker Service Map",
+                   page_icon="🗺️", layout="wide")
+
+
+def language_switch() -> str:
+    """The sidebar language switch; returns ``"zh"`` or ``"en"``.
+
+    The choice lives in session state (it survives page changes) and in the
+    URL as ``?lang=`` (it survives reloads and shared links); the URL wins
+    on a fresh session. Each page calls this itself, after navigation: a
+    widget drawn before ``st.navigation`` changes identity between a
+    server's very first run and the next and would lose the first click.
+    The Data page has the same few lines.
+    """
+    if "ui_lang" not in st.session_state:
+        st.session_state.ui_lang = i18n.normalize_lang(st.query_params.get("lang"))
+    # ui_lang is the truth; the radio's own state is re-seeded from it on
+    # every run, because a page switch gives the radio a new identity.
+    st.session_state.lang_radio = st.session_state.ui_lang
+    st.sidebar.radio(t("language"), i18n.LANGS, format_func=i18n.LANG_NAMES.get, horizontal=True,
+                     key="lang_radio", on_change=_take_language)
+    lang = st.session_state.ui_lang
+    if st.query_params.get("lang") != lang:
+        st.query_params["lang"] = lang
+    return lang
+
+
+def _take_language() -> None:
+    st.session_state.ui_lang = st.session_state.lang_radio
+
+
+@st.cache_resource
+def _store():
+    # A fresh install shows the bundled sample (示例数据) so the map is not empty.
+    return open_store(seed_sample=True)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _stations(_store, stamp: tuple):
+    # ``stamp`` (the registry file's mtime and size) is the cache key: an
+    # edit or import on the Data page changes it and the map reloads.
+    return _store.load()
+
+
+def _stamp(store) -> tuple:
+    stat = os.stat(store.path)
+    return stat.st_mtime_ns, stat.st_size
+
+
+def map_page() -> None:
+    """The home page: filters in the sidebar, the map in the main area."""
+    lang = language_switch()
+    st.title(t("app_title", lang))
+
+    try:
+        store = _store()
+        stations = _stations(store, _stamp(store))
+    except Exception as exc:  # an unreadable registry must say so, not show a traceback
+        st.error(t("store_error", lang, error=i18n.error_text(exc, lang)))
+        st.stop()
+
+    with st.sidebar:
+        st.header(t("filters", lang))
+        # Widget keys carry the language so option labels are redrawn in it;
+        # the choices themselves are kept under stable names across a switch.
+        kinds = st.multiselect(t("filter_kinds", lang), list(schema.KINDS),
+                               default=st.session_state.get("map_kinds", list(schema.KINDS)),
+                               format_func=lambda c: i18n.kind_label(c, lang), key=f"map_kinds:{lang}")
+        statuses = st.multiselect(t("filter_status", lang), list(schema.STATUSES),
+                                  default=st.session_state.get("map_statuses",
+                                                               [s for s in schema.STATUSES if s != "closed"]),
+                                  format_func=lambda c: i18n.status_label(c, lang), key=f"map_statuses:{lang}")
+        basemap = st.selectbox(t("basemap", lang), BASEMAPS,
+                               index=BASEMAPS.index(st.session_state.get("map_basemap", BASEMAPS[0])),
+                               format_func=lambda c: t(f"basemap_{c}", lang), key=f"map_basemap:{lang}")
+        st.session_state.update(map_kinds=kinds, map_statuses=statuses, map_basemap=basemap)
+        st.caption(t("offline_note", lang))
+
+    shown = filter_stations(stations, kinds=kinds or None, statuses=statuses or None)
+    if not kinds or not statuses:
+        shown = shown.iloc[0:0]
+
+    # One line for what the page is and how much of it is shown, so the map
+    # starts high enough to fill a laptop screen.
+    st.markdown(f"{t('app_subtitle', lang)} · **{t('shown_count', lang, shown=len(shown), total=len(stations))}**")
+    if len(shown) and shown["is_sample"].fillna(False).astype(bool).any():
+        st.warning(t("sample_banner", lang), icon="⚠️")
+    if not len(shown):
+        st.info(t("no_stations", lang))
+
+    m = registry_map(shown, lang=lang, basemap=basemap, boundaries=load_map_boundaries())
+    st_folium(m, returned_objects=[], height=560, use_container_width=True, key="registry_map")
+
+
+st.navigation([
+    st.Page(map_page, title="地图 Map", icon=":material/map:", default=True),
+    st.Page("pages/1_数据_Data.py", title="数据 Data", icon=":material/table_view:"),
+]).run()

@@ -1,0 +1,318 @@
+"""Data page: import a file, check it, commit it; download exports; edit a station.
+
+Run through ``app.py`` (its navigation). The page only
+arranges widgets; reading, validation, storage and export are done by ``geo``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+from streamlit_folium import st_folium
+
+from geo import i18n, schema
+from geo.export import export_bytes, filter_stations
+from geo.headers import MAPPABLE_FIELDS, suggest_mapping
+from geo.i18n import t
+from geo.io import ReadError, read_table
+from geo.maps import load_map_boundaries, registry_map
+from geo.regions import load_boundaries
+from geo.store import ConflictError, open_store
+from geo.validate import ValidationError, validate_table
+
+_CRS_CHOICES = ("auto", "wgs84", "gcj02", "bd09")
+_PREVIEW_ROWS = 20
+
+
+def _language_switch() -> str:
+    # Same as app.language_switch (a page cannot import the entry script):
+    # session state survives page changes, ?lang= survives reloads.
+    if "ui_lang" not in st.session_state:
+        st.session_state.ui_lang = i18n.normalize_lang(st.query_params.get("lang"))
+    # ui_lang is the truth; the radio's own state is re-seeded from it on
+    # every run, because a page switch gives the radio a new identity.
+    st.session_state.lang_radio = st.session_state.ui_lang
+    st.sidebar.radio(t("language"), i18n.LANGS, format_func=i18n.LANG_NAMES.get, horizontal=True,
+                     key="lang_radio", on_change=_take_language)
+    lang = st.session_state.ui_lang
+    if st.query_params.get("lang") != lang:
+        st.query_params["lang"] = lang
+    return lang
+
+
+def _take_language() -> None:
+    st.session_state.ui_lang = st.session_state.lang_radio
+
+
+@st.cache_resource
+def _store():
+    return open_store(seed_sample=True)
+
+
+def _stamp(store) -> tuple:
+    stat = os.stat(store.path)
+    return stat.st_mtime_ns, stat.st_size
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _stations(_store, stamp: tuple):
+    return _store.load()
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _read(data: bytes, filename: str):
+    return read_table(data, filename=filename)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _validate(data: bytes, filename: str, kind: str, crs: str, mapping: tuple, source: str,
+              _existing, stamp: tuple):
+    # Keyed on the registry stamp too: after a commit the same file merges
+    # with what it just wrote instead of reporting everything as new.
+    return validate_table(read_table(data, filename=filename), kind, crs=crs, mapping=dict(mapping),
+                          source=source, existing=_existing)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _export(_stations, key: tuple, fmt: str, crs: str) -> bytes:
+    return export_bytes(_stations, fmt, crs=crs)
+
+
+@st.cache_data(show_spinner=False)
+def _cities() -> list[tuple[str, str]]:
+    cities = load_boundaries("city")
+    return list(zip(cities["adcode"], cities["name"]))
+
+
+lang = _language_switch()
+st.title(t("data_title", lang))
+st.caption(t("data_intro", lang))
+
+try:
+    store = _store()
+    stamp = _stamp(store)
+    stations = _stations(store, stamp)
+except Exception as exc:  # an unreadable registry must say so, not show a traceback
+    st.error(t("store_error", lang, error=i18n.error_text(exc, lang)))
+    st.stop()
+
+tab_import, tab_download, tab_edit = st.tabs(
+    [t("import_header", lang), t("downloads_header", lang), t("editor_header", lang)])
+
+# --------------------------------------------------------------------------
+# Import
+# --------------------------------------------------------------------------
+with tab_import:
+    upload = st.file_uploader(t("upload_label", lang), type=["csv", "xlsx", "geojson", "json", "gpkg", "zip"])
+    col_kind, col_crs, col_source = st.columns(3)
+    kind = col_kind.selectbox(t("import_kind", lang), [*schema.KINDS, "auto"],
+                              format_func=lambda c: t("import_kind_auto", lang) if c == "auto"
+                              else i18n.kind_label(c, lang), key=f"imp_kind:{lang}")
+    crs = col_crs.selectbox(t("import_crs", lang), _CRS_CHOICES, format_func=lambda c: i18n.crs_label(c, lang),
+                       key=f"imp_crs:{lang}")
+
+    raw = None
+    if upload is not None:
+        data, filename = upload.getvalue(), upload.name
+        file_key = f"{filename}:{len(data)}:{upload.file_id}"
+        source = col_source.text_input(t("source_name", lang), value=Path(filename).stem,
+                                       help=t("source_help", lang), key=f"source:{file_key}")
+        try:
+            raw = _read(data, filename)
+        except ReadError as exc:
+            st.error(t("read_error", lang, error=i18n.error_text(exc, lang)))
+    if raw is not None:
+        columns = [c for c in raw.df.columns if not str(c).startswith("__")]
+        encoding = f", {raw.encoding}" if raw.encoding else ""
+        st.caption(t("read_info", lang, rows=len(raw.df), cols=len(columns), format=raw.format, encoding=encoding))
+        for note in raw.notes:
+            st.caption(i18n.pick(note, lang))
+        st.markdown("**" + t("raw_preview", lang, n=min(_PREVIEW_ROWS, len(raw.df))) + "**")
+        st.dataframe(raw.df[columns].head(_PREVIEW_ROWS), hide_index=True)
+
+        suggested = suggest_mapping(columns)
+        mapping: dict[str, str | None] = {}
+        with st.expander(t("mapping_header", lang), expanded=False):
+            st.caption(t("mapping_help", lang))
+            grid = st.columns(4)
+            options = [None, *columns]
+            for i, field in enumerate(MAPPABLE_FIELDS):
+                current = suggested.get(field)
+                mapping[field] = grid[i % 4].selectbox(
+                    i18n.field_label(field, lang), options,
+                    index=options.index(current) if current in options else 0,
+                    format_func=lambda c: t("mapping_none", lang) if c is None else str(c),
+                    key=f"map:{field}:{file_key}:{lang}")
+
+        with st.spinner():
+            report = _validate(data, filename, kind, crs, tuple(sorted(mapping.items())), source,
+                               stations, stamp)
+
+        st.subheader(t("report_header", lang))
+        m1, m2, m3, m4 = st.columns(4)
+        m1.metric(t("report_rows", lang), report.rows)
+        m2.metric(t("report_accepted", lang), len(report.accepted))
+        m3.metric(t("report_rejected", lang), len(report.rejects))
+        m4.metric(t("report_warnings", lang), len(report.warnings))
+        st.info(t("report_crs", lang, crs=i18n.crs_label(report.crs_used, lang),
+                  note=i18n.pick(report.crs_note, lang)))
+
+        if len(report.rejects):
+            st.markdown(f"**{t('rejects_header', lang)}**")
+            st.dataframe(report.rejects.assign(message=report.rejects["message"].map(lambda m: i18n.pick(m, lang))),
+                         hide_index=True)
+            st.download_button(t("download_rejects", lang), report.rejects_csv(),
+                               file_name=f"{Path(filename).stem}_rejected.csv", mime="text/csv")
+        if len(report.warnings):
+            st.markdown(f"**{t('warnings_header', lang)}**")
+            st.dataframe(report.warnings.assign(message=report.warnings["message"].map(lambda m: i18n.pick(m, lang))),
+                         hide_index=True)
+        if len(report.accepted):
+            st.caption(t("preview_map", lang))
+            preview_map = registry_map(report.accepted, lang=lang, boundaries=load_map_boundaries())
+            st_folium(preview_map, returned_objects=[], height=380, use_container_width=True,
+                      key="import_preview_map")
+            with st.expander(t("accepted_header", lang)):
+                preview = report.accepted.drop(columns="geometry").head(_PREVIEW_ROWS)
+                st.dataframe(pd.DataFrame(preview), hide_index=True)
+
+        if st.button(t("commit_button", lang), type="primary", disabled=not len(report.accepted)):
+            try:
+                counts = store.commit_import(report)
+            except Exception as exc:  # the store rolls back; the user needs the reason
+                st.error(t("commit_error", lang, error=i18n.error_text(exc, lang)))
+            else:
+                st.success(t("commit_done", lang, **counts))
+
+    log = store.import_log()
+    if len(log):
+        with st.expander(t("import_log_header", lang)):
+            st.dataframe(log, hide_index=True)
+
+# --------------------------------------------------------------------------
+# Downloads
+# --------------------------------------------------------------------------
+with tab_download:
+    st.caption(t("downloads_help", lang))
+    d1, d2, d3 = st.columns(3)
+    dl_kinds = d1.multiselect(t("filter_kinds", lang), list(schema.KINDS), default=list(schema.KINDS),
+                              format_func=lambda c: i18n.kind_label(c, lang), key=f"dl_kinds:{lang}")
+    cities = _cities()
+    city_names = dict(cities)
+    dl_region = d2.selectbox(t("filter_city", lang), [None, *city_names],
+                             format_func=lambda c: t("filter_city_all", lang) if c is None else city_names[c],
+                             key=f"dl_region:{lang}")
+    dl_statuses = d3.multiselect(t("filter_status", lang), list(schema.STATUSES), default=list(schema.STATUSES),
+                                 format_func=lambda c: i18n.status_label(c, lang), key=f"dl_statuses:{lang}")
+    chosen = filter_stations(stations, kinds=dl_kinds or None, region=dl_region, statuses=dl_statuses or None)
+    if not dl_kinds or not dl_statuses:
+        chosen = chosen.iloc[0:0]
+    st.markdown(f"**{t('download_count', lang, n=len(chosen))}**")
+    key = (stamp, tuple(dl_kinds), dl_region, tuple(dl_statuses))
+    stem = "stations" + (f"_{dl_region}" if dl_region else "")
+    b1, b2, b3, b4 = st.columns(4)
+    for col, label, fmt, crs_name, name, mime in (
+        (b1, "download_geojson", "geojson", "wgs84", f"{stem}.geojson", "application/geo+json"),
+        (b2, "download_gpkg", "gpkg", "wgs84", f"{stem}.gpkg", "application/geopackage+sqlite3"),
+        (b3, "download_csv", "csv", "wgs84", f"{stem}.csv", "text/csv"),
+        (b4, "download_geojson_gcj", "geojson", "gcj02", f"{stem}_gcj02.geojson", "application/geo+json"),
+    ):
+        # A callable: the file is only made when someone clicks.
+        col.download_button(t(label, lang),
+                            data=lambda g=chosen, k=key, f=fmt, c=crs_name: _export(g, k, f, c),
+                            file_name=name, mime=mime, disabled=not len(chosen), key=f"dl:{label}",
+                            on_click="ignore")
+
+# --------------------------------------------------------------------------
+# Editor
+# --------------------------------------------------------------------------
+with tab_edit:
+    query = st.text_input(t("editor_search", lang), key="ed_query").strip()
+    pool = stations
+    if query:
+        pool = stations[stations["name"].fillna("").str.contains(query, case=False, regex=False)
+                        | stations["id"].fillna("").str.contains(query, case=False, regex=False)]
+    labels = {sid: f"{name} · {i18n.kind_label(kind_, lang)} · {sid}"
+              for sid, name, kind_ in zip(pool["id"], pool["name"], pool["kind"])}
+    if not labels:
+        st.info(t("editor_none", lang))
+    else:
+        ids = list(labels)[:500]
+        previous = st.session_state.get("ed_sid")
+        sid = st.selectbox(t("editor_pick", lang), ids, index=ids.index(previous) if previous in ids else 0,
+                           format_func=labels.get, key=f"ed_pick:{lang}")
+        st.session_state.ed_sid = sid
+        rec = store.get(sid) or {}
+        version = int(rec.get("version") or 1)
+        st.caption(t("editor_readonly", lang, id=sid, version=version, updated=rec.get("updated_at") or ""))
+        if st.session_state.get("ed_flash"):
+            st.success(st.session_state.pop("ed_flash"))
+        k = f"{sid}:{version}:{lang}"  # fresh widgets per station, saved version and language
+        with st.form(f"edit:{k}"):
+            f1, f2 = st.columns(2)
+            text_fields = ["name", "subtype", "address", "opening_hours", "operator", "phone", "title",
+                           "verified_at", "notes"]
+            if rec.get("kind") == "legal_aid":
+                text_fields.insert(5, "lawyer_hours")
+            values: dict = {}
+            for i, name in enumerate(text_fields):
+                values[name] = (f1 if i % 2 == 0 else f2).text_input(
+                    i18n.field_label(name, lang), value=str(rec.get(name) or ""), key=f"ed:{name}:{k}")
+            s1, s2 = st.columns(2)
+            values["status"] = s1.selectbox(
+                i18n.field_label("status", lang), list(schema.STATUSES),
+                index=list(schema.STATUSES).index(rec.get("status")) if rec.get("status") in schema.STATUSES else 0,
+                format_func=lambda c: i18n.status_label(c, lang), key=f"ed:status:{k}")
+            if rec.get("kind") == "driver_home":
+                spaces = rec.get("truck_parking_spaces")
+                values["truck_parking_spaces"] = s2.number_input(
+                    i18n.field_label("truck_parking_spaces", lang), min_value=0, step=1,
+                    value=None if spaces is None or pd.isna(spaces) else int(spaces), key=f"ed:tps:{k}")
+            values["facilities"] = st.multiselect(
+                i18n.field_label("facilities", lang), list(schema.FACILITIES),
+                default=[c for c in (rec.get("facilities") or []) if c in schema.FACILITIES],
+                format_func=lambda c: i18n.facility_label(c, lang, icon=True), key=f"ed:facilities:{k}")
+            other = st.text_input(i18n.field_label("facilities_other", lang),
+                                  value=schema.LIST_SEP.join(rec.get("facilities_other") or []),
+                                  help=t("editor_facilities_help", lang), key=f"ed:facilities_other:{k}")
+            values["facilities_other"] = [s.strip() for s in other.split(schema.LIST_SEP) if s.strip()]
+            c1, c2 = st.columns(2)
+            values["lon"] = c1.number_input(i18n.field_label("lon", lang), value=float(rec.get("lon") or 0.0),
+                                            format="%.6f", key=f"ed:lon:{k}")
+            values["lat"] = c2.number_input(i18n.field_label("lat", lang), value=float(rec.get("lat") or 0.0),
+                                            format="%.6f", key=f"ed:lat:{k}")
+            saved = st.form_submit_button(t("editor_save", lang), type="primary")
+        closed = st.button(t("editor_mark_closed", lang), disabled=rec.get("status") == "closed",
+                           key=f"ed:close:{k}")
+
+        changes = {}
+        if saved:
+            for name, value in values.items():
+                old = rec.get(name)
+                if name in ("lon", "lat"):
+                    if old is None or abs(float(value) - float(old)) > 5e-7:
+                        changes[name] = value
+                elif name in ("facilities", "facilities_other"):
+                    if list(value) != list(old or []):
+                        changes[name] = list(value)
+                elif name == "truck_parking_spaces":
+                    if (value is None) != (old is None or pd.isna(old)) or (value is not None and value != old):
+                        changes[name] = value
+                elif (value or "") != (old or ""):
+                    changes[name] = value
+        elif closed:
+            changes = {"status": "closed"}
+        if saved or closed:
+            if not changes:
+                st.info(t("editor_unchanged", lang))
+            else:
+                try:
+                    new = store.update(sid, changes, expected_version=version)
+                except (ValidationError, ConflictError, ValueError) as exc:
+                    # A bad value, or someone else saved this station in between.
+                    st.error(t("editor_error", lang, error=i18n.error_text(exc, lang)))
+                else:
+                    st.session_state["ed_flash"] = t("editor_saved", lang, version=new.get("version"))
+                    st.rerun()
