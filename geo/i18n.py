@@ -111,6 +111,13 @@ _STRINGS: dict[str, tuple[str, str]] = {
                     "Committed: {inserted} new, {updated} updated, {unchanged} unchanged."),
     "commit_error": ("写入失败：{error}", "Commit failed: {error}"),
     "import_log_header": ("导入记录", "Import log"),
+    "sample_remove_header": ("清除示例数据（{n} 个示例站点）", "Remove sample data ({n} sample stations)"),
+    "sample_remove_help": ("示例数据是生成的，不是真实站点。导入本单位的真实数据后，可在此一次清除全部示例站点；真实站点不受影响。",
+                           "The sample stations are generated, not real. Once your own data is imported, "
+                           "remove all of them here; real stations are not touched."),
+    "sample_remove_confirm": ("确认清除 {n} 个示例站点", "Yes, remove the {n} sample stations"),
+    "sample_remove_button": ("清除示例数据", "Remove sample data"),
+    "sample_removed": ("已清除 {n} 个示例站点。", "Removed {n} sample stations."),
     # -- data page: downloads ----------------------------------------------
     "downloads_header": ("下载", "Downloads"),
     "downloads_help": ("按图层、城市和状态筛选后下载整个站点库。GCJ-02 版本用于高德等国内地图系统。",

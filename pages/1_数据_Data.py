@@ -191,6 +191,15 @@ with tab_import:
         with st.expander(t("import_log_header", lang)):
             st.dataframe(log, hide_index=True)
 
+    n_sample = int(stations["is_sample"].fillna(False).astype(bool).sum())
+    if n_sample:
+        with st.expander(t("sample_remove_header", lang, n=n_sample)):
+            st.caption(t("sample_remove_help", lang))
+            sure = st.checkbox(t("sample_remove_confirm", lang, n=n_sample), key="sample_remove_confirm")
+            if st.button(t("sample_remove_button", lang), disabled=not sure, key="sample_remove"):
+                removed = store.delete_sample()
+                st.success(t("sample_removed", lang, n=removed))
+
 # --------------------------------------------------------------------------
 # Downloads
 # --------------------------------------------------------------------------
