@@ -95,6 +95,12 @@ def _cmd_nearest(args) -> int:
     return run_nearest_command(args)
 
 
+def _cmd_coverage(args) -> int:
+    from .coverage import run_coverage_command
+
+    return run_coverage_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m geo``."""
     parser = argparse.ArgumentParser(
@@ -158,6 +164,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--registry", help="登记库 / registry GeoPackage")
     p.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
     p.set_defaults(func=_cmd_nearest)
+
+    # Planner coverage: the implementation lives in geo/coverage.py (docs/coverage.md).
+    p = sub.add_parser("coverage", help="覆盖分析 / where workers are beyond reach of a station")
+    p.add_argument("--region", required=True, help="区划代码或名称 / adcode or name of the province, a city or a district")
+    p.add_argument("--kind", choices=list(KINDS), action="append", help="图层，可重复 / layer (repeatable)")
+    p.add_argument("--mode", choices=settings.ROUTING_MODES, help="出行方式 / travel mode (default per kind)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--minutes", type=float, help="时间标准 / threshold in minutes")
+    g.add_argument("--meters", type=float, help="距离标准 / threshold in metres")
+    p.add_argument("--res", type=int, choices=settings.COVERAGE_RESOLUTIONS, default=settings.COVERAGE_DEFAULT_RES,
+                   help="H3 分辨率 / H3 resolution")
+    p.add_argument("--network", help=f"路网目录，none 为估算 / network folder, or none (default {settings.NETWORK_DIR})")
+    p.add_argument("--population", help="区县人口表 / county population table (CSV, XLSX)")
+    p.add_argument("--demand", help="需求点文件或人口栅格 / demand points (CSV, GeoJSON ...) or population GeoTIFF")
+    p.add_argument("--demand-weight", help="需求点权重列 / weight column of the demand points")
+    p.add_argument("--demand-crs", default="auto", help="需求点坐标系 / CRS of the demand points (default auto)")
+    p.add_argument("--status", choices=list(STATUSES), action="append",
+                   help="服务站点状态，可重复 / serving statuses (default open)")
+    p.add_argument("--registry", help="登记库 / registry GeoPackage")
+    p.add_argument("--out", help="缺口 GeoJSON / write the gaps (GeoJSON, or CSV by extension)")
+    p.add_argument("--cells-out", help="格网 GeoJSON/CSV / write the cells")
+    p.add_argument("--districts-out", help="区县表 CSV/GeoJSON / write the district table")
+    p.add_argument("--report", help="一页报告 HTML / write the printable one-page report")
+    p.add_argument("--service-area", action="append", metavar="STATION_ID",
+                   help="服务范围站点，可重复 / station whose service area to draw (repeatable)")
+    p.add_argument("--service-areas-out", help="服务范围 GeoJSON / write the service areas")
+    p.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+    p.set_defaults(func=_cmd_coverage)
     return parser
 
 

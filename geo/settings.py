@@ -131,3 +131,60 @@ SNAP_CELL_M = 250.0
 #: A road name along a route is listed only where the route follows it at
 #: least this far, so a few metres across a junction do not clutter the list.
 ROAD_NAME_MIN_M = 50.0
+
+# --------------------------------------------------------------------------
+# Planner coverage (geo/coverage.py, geo/demand.py, geo/report.py; see docs/coverage.md)
+# --------------------------------------------------------------------------
+
+#: Service standard per station kind: the travel mode and how far a worker
+#: may be from the nearest open station of that kind, as ``minutes`` of
+#: travel or ``meters`` of distance (exactly one of the two). Planners
+#: change these here or per run (``--mode``, ``--minutes``, ``--meters``).
+#: Our defaults, not an official norm: a rest station within 15 minutes by
+#: e-bike (a rider's break), a driver home within 30 minutes by truck, a
+#: legal-aid point within 30 minutes by car. The walking alternative for
+#: rest stations, 1 km on foot, is ``--mode walk --meters 1000``.
+COVERAGE_STANDARDS = {
+    "rest_station": {"mode": "ebike", "minutes": 15.0},
+    "driver_home": {"mode": "truck", "minutes": 30.0},
+    "legal_aid": {"mode": "drive", "minutes": 30.0},
+}
+
+#: Kind analysed when none is asked for.
+COVERAGE_DEFAULT_KINDS = ("rest_station",)
+
+#: Statuses a station must have to serve its area.
+COVERAGE_STATUSES = ("open",)
+
+#: H3 resolutions a coverage grid may use (res 7: ~5.2 km² cells, 8: ~0.74 km²,
+#: 9: ~0.11 km²) and the default.
+COVERAGE_RESOLUTIONS = (7, 8, 9)
+COVERAGE_DEFAULT_RES = 8
+
+#: Speed (km/h) of the stretches off the road graph: from a cell's centre
+#: to the nearest road, and from a station's snapped point to its door.
+#: They are walked (compounds, alleys and paths the graph does not hold),
+#: whatever the travel mode, so the default is the routing walking speed.
+COVERAGE_ACCESS_SPEED_KMH = 4.8
+
+#: What a cell farther than ``SNAP_MAX_M`` from every road of the graph
+#: gets: ``"estimate"`` (great-circle distance times the detour factor, the
+#: cell flagged ``method = estimate``) or ``"unreachable"`` (no value, not
+#: covered). A partial extract makes most cells "unreachable", hence the default.
+COVERAGE_OFF_NETWORK = "estimate"
+
+#: Gaps listed in the JSON output and drawn in the report, largest demand first.
+COVERAGE_MAX_GAPS = 50
+
+#: Column names read from a county population table (the 7th census file in
+#: shared/data has 区划代码 and 人口数_合计); the first present is used.
+POPULATION_CODE_COLUMNS = ("区划代码", "adcode", "code", "行政区划代码")
+POPULATION_VALUE_COLUMNS = ("人口数_合计", "常住人口", "人口", "population", "pop")
+
+#: Column names taken as a demand point's weight when none is named; without
+#: any of them every point weighs 1.
+DEMAND_WEIGHT_COLUMNS = ("weight", "demand", "权重", "需求", "需求量", "人数")
+
+#: Most cells the report's map draws; a larger grid is drawn at the finest
+#: coarser H3 resolution that fits, each cell shaded by its covered share.
+REPORT_MAX_MAP_CELLS = 6000
