@@ -21,7 +21,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 
 # Debian's Chromium drives the browser tests (Playwright never downloads a
 # browser here), with a CJK font so screenshots show Chinese, not boxes.
-SYSTEM_PACKAGES := chromium fonts-wqy-microhei
+SYSTEM_PACKAGES := chromium fonts-wqy-microhei fonts-noto-color-emoji
 CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

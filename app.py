@@ -71,6 +71,8 @@ def map_page() -> None:
     """The home page: filters in the sidebar, the map in the main area."""
     lang = language_switch()
     st.title(t("app_title", lang))
+    # Phones hide the sidebar: the finder needs a way in from the first screen.
+    st.page_link("pages/2_找站_Finder.py", label=t("finder_link", lang), icon=":material/near_me:")
 
     try:
         store = _store()
@@ -114,5 +116,7 @@ def map_page() -> None:
 
 st.navigation([
     st.Page(map_page, title="地图 Map", icon=":material/map:", default=True),
+    # A short ASCII path (/finder) so the worker page is easy to type or share on a phone.
+    st.Page("pages/2_找站_Finder.py", title="找站 Finder", icon=":material/near_me:", url_path="finder"),
     st.Page("pages/1_数据_Data.py", title="数据 Data", icon=":material/table_view:"),
 ]).run()

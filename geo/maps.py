@@ -16,6 +16,9 @@
   what makes a station called ``<script>`` show as text.
 * **Lazy popups.** A few thousand stations travel as one compact JSON array
   per layer; a popup's HTML is built in the browser only when it is opened.
+
+:func:`finder_map` draws the worker finder's map (the origin, numbered
+results and the chosen route) with the same offline assets and escaping.
 """
 from __future__ import annotations
 
@@ -455,7 +458,9 @@ class _FitBounds(JSCSSMixin):
         {% macro script(this, kwargs) %}
             var {{ this.get_name() }} = (function(map) {
                 var bounds = L.latLngBounds({{ this.bounds_json }});
-                var opts = {padding: [12, 12], maxZoom: 14, animate: false};
+                var opts = {paddingTopLeft: [{{ this.padding }}, {{ this.padding + this.pad_top }}],
+                            paddingBottomRight: [{{ this.padding }}, {{ this.padding }}],
+                            maxZoom: {{ this.max_zoom }}, animate: false};
                 var touched = false;
                 var fit = function() { if (!touched && map.getSize().x > 0) { map.fitBounds(bounds, opts); } };
                 var container = map.getContainer();
@@ -469,10 +474,14 @@ class _FitBounds(JSCSSMixin):
         {% endmacro %}
     """)
 
-    def __init__(self, bounds: list[list[float]]):
+    def __init__(self, bounds: list[list[float]], max_zoom: int = 14, padding: int = 12, pad_top: int = 0):
         super().__init__()
         self._name = "GdFitBounds"
         self.bounds_json = _safe_json(bounds)
+        self.max_zoom = int(max_zoom)
+        self.padding = int(padding)
+        # Extra room at the top, where the zoom and layer buttons sit over the map.
+        self.pad_top = int(pad_top)
 
 
 # --------------------------------------------------------------------------
@@ -722,3 +731,188 @@ def load_map_boundaries(tolerance: float = 0.004, min_area: float = 1e-4,
     if not parts:
         return None
     return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=parts[0].crs)
+
+
+# --------------------------------------------------------------------------
+# Finder map (pages/2_找站_Finder.py)
+# --------------------------------------------------------------------------
+
+def _finder_css() -> str:
+    return "\n".join([
+        # The origin: a blue dot in a white ring, as phones draw "you are here".
+        ".fd-origin{width:18px;height:18px;box-sizing:border-box;border-radius:50%;background:#1a73e8;"
+        "border:3px solid #fff;box-shadow:0 0 0 2px rgba(26,115,232,.35),0 1px 4px rgba(0,0,0,.5);}",
+        ".fd-pin{position:relative;width:26px;height:26px;display:flex;align-items:center;justify-content:center;}",
+        ".fd-pin-sel .gd-pin{transform:scale(1.3);box-shadow:0 0 0 3px #1f4fd1,0 1px 4px rgba(0,0,0,.6);}",
+        ".fd-pin-sel .gd-shape-diamond{transform:rotate(45deg) scale(1.3);}",
+        ".fd-pin-num{position:absolute;right:-8px;top:-9px;min-width:16px;height:16px;padding:0 3px;"
+        "box-sizing:border-box;border-radius:8px;background:#222;color:#fff;font:700 11px/16px system-ui,"
+        "sans-serif;text-align:center;border:1px solid #fff;}",
+        ".fd-pin-sel .fd-pin-num{background:#1f4fd1;}",
+        ".fd-map-note{background:#fff3cd;color:#5c4300;border:1px solid #c9a227;border-radius:6px;"
+        "padding:4px 8px;font-size:13px;font-weight:600;max-width:220px;box-shadow:0 1px 4px rgba(0,0,0,.3);}",
+        ".fd-map-hint{background:rgba(255,255,255,.95);color:#222;border-radius:6px;padding:4px 8px;"
+        "font-size:13px;box-shadow:0 1px 4px rgba(0,0,0,.3);max-width:240px;}",
+    ])
+
+
+class _FinderLayer(JSCSSMixin):
+    """Origin, numbered result pins, the chosen route and the estimate notice of the finder map.
+
+    Every string in ``data`` was escaped in Python; pin HTML comes from
+    :func:`pin_html`, never from data.
+    """
+
+    _template = Template("""
+        {% macro header(this, kwargs) %}
+            <style>{{ this.css }}</style>
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = (function(map) {
+                var d = {{ this.data_json }};
+                var group = L.featureGroup();
+                if (d.route) {
+                    // A white casing under the line keeps it readable on any basemap.
+                    L.polyline(d.route, {color: '#ffffff', weight: 9, opacity: 0.9, interactive: false,
+                                         className: 'gd-route-casing'}).addTo(group);
+                    L.polyline(d.route, {color: '#1f4fd1', weight: 5, opacity: 0.95, className: 'gd-route'})
+                        .bindTooltip(d.route_tip, {sticky: true}).addTo(group);
+                }
+                d.results.forEach(function(r) {
+                    var html = '<div class="fd-pin' + (r.s ? ' fd-pin-sel' : '') + '">' + d.pins[r.k] +
+                               '<span class="fd-pin-num">' + r.i + '</span></div>';
+                    var icon = L.divIcon({html: html, className: 'gd-marker fd-result', iconSize: [26, 26],
+                                          iconAnchor: [13, 13], tooltipAnchor: [0, -14]});
+                    L.marker([r.la, r.lo], {icon: icon, keyboard: true, zIndexOffset: r.s ? 1000 : 0})
+                        .bindTooltip(r.i + '. ' + r.n, {direction: 'top'})
+                        .addTo(group);
+                });
+                if (d.origin) {
+                    var o = L.divIcon({html: '<div class="fd-origin"></div>', className: 'gd-marker fd-origin-icon',
+                                       iconSize: [18, 18], iconAnchor: [9, 9]});
+                    L.marker(d.origin, {icon: o, keyboard: false, zIndexOffset: 2000})
+                        .bindTooltip(d.origin_tip, {direction: 'bottom'}).addTo(group);
+                }
+                group.addTo(map);
+                if (d.note) {
+                    var note = L.control({position: d.note_position});
+                    note.onAdd = function() {
+                        var div = L.DomUtil.create('div', d.note_class);
+                        div.innerHTML = d.note;
+                        L.DomEvent.disableClickPropagation(div);
+                        return div;
+                    };
+                    note.addTo(map);
+                }
+                return group;
+            })({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, data: dict):
+        super().__init__()
+        self._name = "GdFinderLayer"
+        self.css = _finder_css()
+        self.data_json = _safe_json(data)
+
+
+def finder_map(origin: tuple[float, float] | None, results: list[dict], selected: str | None = None,
+               lang: str = "zh", basemap: str = "osm", boundaries: gpd.GeoDataFrame | None = None,
+               asset_base: str = VENDOR_URL) -> folium.Map:
+    """The worker finder's map: where I am, the nearest stations, the chosen route.
+
+    Parameters
+    ----------
+    origin : (lon, lat) or None
+        The user's position, WGS-84; None shows Guangdong and a hint to tap
+        the map.
+    results : list of dict
+        From :func:`geo.routing.nearest_stations` (``id``, ``name``,
+        ``kind``, ``lon``, ``lat``, ``method``, ``route``), nearest first;
+        drawn as pins numbered 1, 2, ...
+    selected : str, optional
+        Id of the result whose route is drawn (default the first).
+    lang : {"zh", "en"}
+        Language of tooltips and notes.
+    basemap : {"osm", "carto"}
+        Basemap shown first.
+    boundaries : geopandas.GeoDataFrame, optional
+        Outlines (see :func:`load_map_boundaries`): offline, without tiles,
+        they are what a user finds their way by before tapping the map.
+    asset_base : str
+        URL of the vendored Leaflet files (see :func:`registry_map`).
+
+    Returns
+    -------
+    folium.Map
+        The route of the selected result is a polyline (SVG path with class
+        ``gd-route``) along the roads. An estimate (``method`` not
+        ``"network"``) has no route, and none is drawn, not even a
+        straight line: the map says "估算 / estimate" instead. Nothing is
+        loaded from a CDN.
+    """
+    if basemap not in BASEMAPS:
+        basemap = BASEMAPS[0]
+    m = folium.Map(location=[23.2, 113.3], zoom_start=7, tiles=None, zoom_snap=0.25)
+    m.default_js = [("leaflet", asset_base + _LEAFLET + "leaflet.js")]
+    m.default_css = [("leaflet_css", asset_base + _LEAFLET + "leaflet.css")]
+    for code in (basemap, *[b for b in BASEMAPS if b != basemap]):
+        tiles, attr = _TILES[code]
+        folium.TileLayer(tiles, attr=attr, name=html.escape(t(f"basemap_{code}", lang)),
+                         show=code == basemap, subdomains="abcd" if attr else "abc").add_to(m)
+    _MapSetup(lang, asset_base).add_to(m)
+    if boundaries is not None and len(boundaries):
+        _Boundaries(boundaries, html.escape(t("boundaries", lang))).add_to(m)
+
+    chosen = next((r for r in results if r.get("id") == selected), results[0] if results else None)
+    rows, points = [], []
+    for i, r in enumerate(results, 1):
+        try:
+            lon, lat = float(r["lon"]), float(r["lat"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if not (math.isfinite(lon) and math.isfinite(lat)):
+            continue
+        kind = str(r.get("kind", ""))
+        rows.append({"la": round(lat, 6), "lo": round(lon, 6), "i": i, "k": kind if kind in KIND_STYLES else "_",
+                     "n": html.escape(str(r.get("name", ""))), "s": int(r is chosen)})
+        points.append([lat, lon])
+
+    route = None
+    if chosen is not None and chosen.get("method") == "network" and chosen.get("route"):
+        coords = chosen["route"].get("coordinates") or []
+        route = [[round(float(y), 6), round(float(x), 6)] for x, y in coords]
+    estimate = any(r.get("method") != "network" for r in results)
+    note, note_class, position = None, "fd-map-note", "topright"
+    if estimate:
+        note = html.escape(t("fd_map_estimate", lang))
+    elif origin is None:
+        # Top left, under the zoom buttons: the attribution covers the bottom on a phone.
+        note, note_class, position = html.escape(t("fd_map_hint", lang)), "fd-map-hint", "topleft"
+
+    data = {
+        "origin": [round(origin[1], 6), round(origin[0], 6)] if origin is not None else None,
+        "origin_tip": html.escape(t("fd_origin_tip", lang)),
+        "results": rows,
+        "route": route,
+        "route_tip": html.escape(t("fd_route_tip", lang)) if route else "",
+        "pins": {**{code: pin_html(code) for code in KIND_STYLES}, "_": pin_html("_")},
+        "note": note, "note_class": note_class, "note_position": position,
+    }
+    _FinderLayer(data).add_to(m)
+    folium.LayerControl(collapsed=True, position="topright").add_to(m)
+
+    if origin is not None:
+        # Frame the chosen route, or else the origin and every result; a
+        # lone origin gets a street-level view around it.
+        frame = [[p[0], p[1]] for p in route] if route else points
+        frame = frame + [[origin[1], origin[0]]]
+        if len(frame) == 1:
+            frame = [[origin[1] - 0.004, origin[0] - 0.004], [origin[1] + 0.004, origin[0] + 0.004]]
+        lats, lons = [p[0] for p in frame], [p[1] for p in frame]
+        # Room at the top for the zoom and layer buttons, which sit over the map there.
+        _FitBounds([[min(lats), min(lons)], [max(lats), max(lons)]], max_zoom=16, padding=24,
+                   pad_top=24).add_to(m)
+    else:
+        _FitBounds(_GUANGDONG_BOUNDS).add_to(m)
+    return m
