@@ -7,8 +7,6 @@ arrange widgets; the registry, the filtering and the map come from ``geo``.
 """
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 from streamlit_folium import st_folium
 
@@ -16,67 +14,21 @@ from geo import i18n, schema
 from geo.export import filter_stations
 from geo.i18n import t
 from geo.maps import BASEMAPS, load_map_boundaries, registry_map
-from geo.store import open_store
+from pages.common import shell
 
 st.set_page_config(page_title="广东职工服务地图 / Guangdong Worker Service Map",
                    page_icon="🗺️", layout="wide")
 
 
-def language_switch() -> str:
-    """The sidebar language switch; returns ``"zh"`` or ``"en"``.
-
-    The choice lives in session state (it survives page changes) and in the
-    URL as ``?lang=`` (it survives reloads and shared links); the URL wins
-    on a fresh session. Each page calls this itself, after navigation: a
-    widget drawn before ``st.navigation`` changes identity between a
-    server's very first run and the next and would lose the first click.
-    The Data page has the same few lines.
-    """
-    if "ui_lang" not in st.session_state:
-        st.session_state.ui_lang = i18n.normalize_lang(st.query_params.get("lang"))
-    # ui_lang is the truth; the radio's own state is re-seeded from it on
-    # every run, because a page switch gives the radio a new identity.
-    st.session_state.lang_radio = st.session_state.ui_lang
-    st.sidebar.radio(t("language"), i18n.LANGS, format_func=i18n.LANG_NAMES.get, horizontal=True,
-                     key="lang_radio", on_change=_take_language)
-    lang = st.session_state.ui_lang
-    if st.query_params.get("lang") != lang:
-        st.query_params["lang"] = lang
-    return lang
-
-
-def _take_language() -> None:
-    st.session_state.ui_lang = st.session_state.lang_radio
-
-
-@st.cache_resource
-def _store():
-    # A fresh install shows the bundled sample (示例数据) so the map is not empty.
-    return open_store(seed_sample=True)
-
-
-@st.cache_data(max_entries=4, show_spinner=False)
-def _stations(_store, stamp: tuple):
-    # ``stamp`` (the registry file's mtime and size) is the cache key: an
-    # edit or import on the Data page changes it and the map reloads.
-    return _store.load()
-
-
-def _stamp(store) -> tuple:
-    stat = os.stat(store.path)
-    return stat.st_mtime_ns, stat.st_size
-
-
 def map_page() -> None:
     """The home page: filters in the sidebar, the map in the main area."""
-    lang = language_switch()
+    lang = shell.language_switch()
     st.title(t("app_title", lang))
     # Phones hide the sidebar: the finder needs a way in from the first screen.
     st.page_link("pages/2_找站_Finder.py", label=t("finder_link", lang), icon=":material/near_me:")
 
     try:
-        store = _store()
-        stations = _stations(store, _stamp(store))
+        stations = shell.stations(shell.store())
     except Exception as exc:  # an unreadable registry must say so, not show a traceback
         st.error(t("store_error", lang, error=i18n.error_text(exc, lang)))
         st.stop()

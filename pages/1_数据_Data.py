@@ -5,7 +5,6 @@ arranges widgets; reading, validation, storage and export are done by ``geo``.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -19,46 +18,12 @@ from geo.i18n import t
 from geo.io import ReadError, read_table
 from geo.maps import load_map_boundaries, registry_map
 from geo.regions import load_boundaries
-from geo.store import ConflictError, open_store
+from geo.store import ConflictError
 from geo.validate import ValidationError, validate_table
+from pages.common import shell
 
 _CRS_CHOICES = ("auto", "wgs84", "gcj02", "bd09")
 _PREVIEW_ROWS = 20
-
-
-def _language_switch() -> str:
-    # Same as app.language_switch (a page cannot import the entry script):
-    # session state survives page changes, ?lang= survives reloads.
-    if "ui_lang" not in st.session_state:
-        st.session_state.ui_lang = i18n.normalize_lang(st.query_params.get("lang"))
-    # ui_lang is the truth; the radio's own state is re-seeded from it on
-    # every run, because a page switch gives the radio a new identity.
-    st.session_state.lang_radio = st.session_state.ui_lang
-    st.sidebar.radio(t("language"), i18n.LANGS, format_func=i18n.LANG_NAMES.get, horizontal=True,
-                     key="lang_radio", on_change=_take_language)
-    lang = st.session_state.ui_lang
-    if st.query_params.get("lang") != lang:
-        st.query_params["lang"] = lang
-    return lang
-
-
-def _take_language() -> None:
-    st.session_state.ui_lang = st.session_state.lang_radio
-
-
-@st.cache_resource
-def _store():
-    return open_store(seed_sample=True)
-
-
-def _stamp(store) -> tuple:
-    stat = os.stat(store.path)
-    return stat.st_mtime_ns, stat.st_size
-
-
-@st.cache_data(max_entries=4, show_spinner=False)
-def _stations(_store, stamp: tuple):
-    return _store.load()
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -86,14 +51,14 @@ def _cities() -> list[tuple[str, str]]:
     return list(zip(cities["adcode"], cities["name"]))
 
 
-lang = _language_switch()
+lang = shell.language_switch()
 st.title(t("data_title", lang))
 st.caption(t("data_intro", lang))
 
 try:
-    store = _store()
-    stamp = _stamp(store)
-    stations = _stations(store, stamp)
+    store = shell.store()
+    stamp = shell.registry_stamp(store)
+    stations = shell.stations(store)
 except Exception as exc:  # an unreadable registry must say so, not show a traceback
     st.error(t("store_error", lang, error=i18n.error_text(exc, lang)))
     st.stop()

@@ -11,7 +11,6 @@ can be shared and reopened: ``?lon=114.0579&lat=22.5431&kind=rest_station``
 """
 from __future__ import annotations
 
-import os
 
 import streamlit as st
 from streamlit_folium import st_folium
@@ -21,7 +20,7 @@ from geo.geocode import CoordinateError, looks_like_coordinates, parse_coordinat
 from geo.i18n import t
 from geo.maps import finder_map, load_map_boundaries
 from geo.network import MODES, graph_path
-from geo.store import open_store
+from pages.common import shell
 
 _CRS_CHOICES = ("gcj02", "bd09", "wgs84")
 _MAP_HEIGHT = 440
@@ -112,39 +111,6 @@ _PAGE_CSS = """<style>
 </style>"""
 
 
-def _language_switch() -> str:
-    # Same as app.language_switch (a page cannot import the entry script):
-    # session state survives page changes, ?lang= survives reloads.
-    if "ui_lang" not in st.session_state:
-        st.session_state.ui_lang = i18n.normalize_lang(st.query_params.get("lang"))
-    st.session_state.lang_radio = st.session_state.ui_lang
-    st.sidebar.radio(t("language"), i18n.LANGS, format_func=i18n.LANG_NAMES.get, horizontal=True,
-                     key="lang_radio", on_change=_take_language)
-    lang = st.session_state.ui_lang
-    if st.query_params.get("lang") != lang:
-        st.query_params["lang"] = lang
-    return lang
-
-
-def _take_language() -> None:
-    st.session_state.ui_lang = st.session_state.lang_radio
-
-
-@st.cache_resource
-def _store():
-    return open_store(seed_sample=True)
-
-
-def _stamp(store) -> tuple:
-    stat = os.stat(store.path)
-    return stat.st_mtime_ns, stat.st_size
-
-
-@st.cache_data(max_entries=4, show_spinner=False)
-def _stations(_store, stamp: tuple):
-    return _store.load()
-
-
 def _graph_stamp(mode: str) -> tuple | None:
     path = graph_path(settings.NETWORK_DIR, mode)
     if not path.exists():
@@ -209,7 +175,7 @@ def _sync_url(state: finder.FinderState) -> None:
             st.query_params[key] = value
 
 
-lang = _language_switch()
+lang = shell.language_switch()
 if "fd_state" not in st.session_state:
     # A shared or reopened link: the URL is the state.
     _put(finder.state_from_query(st.query_params))
@@ -218,9 +184,9 @@ st.html(_PAGE_CSS)
 st.title(t("finder_title", lang), anchor=False)
 
 try:
-    store = _store()
-    registry_stamp = _stamp(store)
-    stations = _stations(store, registry_stamp)
+    store = shell.store()
+    registry_stamp = shell.registry_stamp(store)
+    stations = shell.stations(store)
 except Exception as exc:  # an unreadable registry must say so, not show a traceback
     st.error(t("store_error", lang, error=i18n.error_text(exc, lang)))
     st.stop()

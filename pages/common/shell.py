@@ -1,0 +1,65 @@
+"""Widgets and cached resources every page shares.
+
+This folder sits inside ``pages/`` but below it, so Streamlit never takes
+it for a page (only top-level files of ``pages/`` are). Like the pages, it
+only arranges widgets and caches what ``geo`` returns.
+"""
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from geo import i18n
+from geo.i18n import t
+from geo.store import GeoPackageStore, open_store
+
+
+def language_switch() -> str:
+    """The sidebar language switch; returns ``"zh"`` or ``"en"``.
+
+    The choice lives in session state (it survives page changes) and in the
+    URL as ``?lang=`` (it survives reloads and shared links); the URL wins
+    on a fresh session. Each page calls this itself, after navigation: a
+    widget drawn before ``st.navigation`` changes identity between a
+    server's very first run and the next and would lose the first click.
+    """
+    if "ui_lang" not in st.session_state:
+        st.session_state.ui_lang = i18n.normalize_lang(st.query_params.get("lang"))
+    # ui_lang is the truth; the radio's own state is re-seeded from it on
+    # every run, because a page switch gives the radio a new identity.
+    st.session_state.lang_radio = st.session_state.ui_lang
+    st.sidebar.radio(t("language"), i18n.LANGS, format_func=i18n.LANG_NAMES.get, horizontal=True,
+                     key="lang_radio", on_change=_take_language)
+    lang = st.session_state.ui_lang
+    if st.query_params.get("lang") != lang:
+        st.query_params["lang"] = lang
+    return lang
+
+
+def _take_language() -> None:
+    st.session_state.ui_lang = st.session_state.lang_radio
+
+
+@st.cache_resource
+def store() -> GeoPackageStore:
+    """The registry; a fresh install shows the bundled sample (示例数据)."""
+    return open_store(seed_sample=True)
+
+
+def registry_stamp(registry: GeoPackageStore) -> tuple:
+    """The registry file's mtime and size: changes whenever anything is saved."""
+    stat = os.stat(registry.path)
+    return stat.st_mtime_ns, stat.st_size
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _stations(_registry: GeoPackageStore, stamp: tuple):
+    # ``stamp`` is the cache key: an edit or import on the Data page changes
+    # it, and every page reloads the stations.
+    return _registry.load()
+
+
+def stations(registry: GeoPackageStore):
+    """All stations of the registry, reloaded only after a change."""
+    return _stations(registry, registry_stamp(registry))
