@@ -11,7 +11,6 @@ can be shared and reopened: ``?lon=114.0579&lat=22.5431&kind=rest_station``
 """
 from __future__ import annotations
 
-
 import streamlit as st
 from streamlit_folium import st_folium
 
