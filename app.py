@@ -1,8 +1,9 @@
 """Streamlit entry point; its home page is the map.
 
 Run with ``streamlit run app.py``. This script sets up the page and the
-navigation, then runs the chosen page: the map defined here, or
-``pages/1_数据_Data.py``. Pages only
+navigation, then runs the chosen page: the map defined here, the finder
+(``pages/2_找站_Finder.py``), the planners' coverage analysis
+(``pages/3_覆盖_Coverage.py``) or ``pages/1_数据_Data.py``. Pages only
 arrange widgets; the registry, the filtering and the map come from ``geo``.
 """
 from __future__ import annotations
@@ -70,5 +71,7 @@ st.navigation([
     st.Page(map_page, title="地图 Map", icon=":material/map:", default=True),
     # A short ASCII path (/finder) so the worker page is easy to type or share on a phone.
     st.Page("pages/2_找站_Finder.py", title="找站 Finder", icon=":material/near_me:", url_path="finder"),
+    # Planners' coverage analysis, at /coverage.
+    st.Page("pages/3_覆盖_Coverage.py", title="覆盖 Coverage", icon=":material/hexagon:", url_path="coverage"),
     st.Page("pages/1_数据_Data.py", title="数据 Data", icon=":material/table_view:"),
 ]).run()

@@ -18,7 +18,9 @@
   per layer; a popup's HTML is built in the browser only when it is opened.
 
 :func:`finder_map` draws the worker finder's map (the origin, numbered
-results and the chosen route) with the same offline assets and escaping.
+results and the chosen route) and :func:`coverage_map` the planner's
+travel-band choropleth, gaps and stations, with the same offline assets
+and escaping.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ import json
 import math
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 from zoneinfo import ZoneInfo
 
 import folium
@@ -40,6 +42,9 @@ from folium.template import Template
 from . import schema, settings
 from .hours import is_open
 from .i18n import facility_label, kind_label, status_label, t
+
+if TYPE_CHECKING:  # pragma: no cover - planner pulls in the coverage engine; imported when drawn
+    from .planner import MapLayers
 
 #: Where the vendored JavaScript and CSS are, as seen from the page that runs
 #: the map. streamlit-folium runs it in an iframe served from
@@ -439,10 +444,11 @@ class _Legend(JSCSSMixin):
         {% endmacro %}
     """)
 
-    def __init__(self, lang: str):
+    def __init__(self, lang: str, html_text: str | None = None):
         super().__init__()
         self._name = "GdLegend"
-        self.html_json = _safe_json(legend_html(lang))
+        # Another map's legend (the coverage map's) may be passed ready-made, escaped.
+        self.html_json = _safe_json(legend_html(lang) if html_text is None else html_text)
 
 
 class _FitBounds(JSCSSMixin):
@@ -916,3 +922,289 @@ def finder_map(origin: tuple[float, float] | None, results: list[dict], selected
     else:
         _FitBounds(_GUANGDONG_BOUNDS).add_to(m)
     return m
+
+
+# --------------------------------------------------------------------------
+# Coverage map (pages/3_覆盖_Coverage.py)
+# --------------------------------------------------------------------------
+
+#: Outline of the gaps: dark blue, dashed, so it reads over every band colour.
+_GAP_COLOUR = "#08306b"
+
+
+def _coverage_css() -> str:
+    return "\n".join([
+        ".cv-tip{font-size:13px;line-height:1.4;}",
+        ".cv-tip b{font-weight:700;}",
+        ".gd-legend .cv-sw{flex:none;width:18px;height:14px;border:1px solid rgba(0,0,0,.35);border-radius:2px;}",
+        ".gd-legend .cv-gap{background:transparent;border:2px dashed " + _GAP_COLOUR + ";height:12px;}",
+        ".gd-legend .cv-dot{flex:none;width:12px;height:12px;border-radius:50%;border:1.5px solid #fff;"
+        "box-shadow:0 0 0 1px rgba(0,0,0,.45);margin:0 3px;}",
+        ".gd-legend .cv-share{margin-left:auto;padding-left:8px;color:#444;font-variant-numeric:tabular-nums;}",
+        ".gd-legend .cv-group{font-size:12px;font-weight:600;color:#333;margin-top:4px;}",
+        ".gd-legend .cv-std{font-size:12px;margin-top:2px;}",
+        ".gd-legend .cv-est{display:inline-block;background:#fff3cd;color:#5c4300;border:1px solid #c9a227;"
+        "border-radius:4px;padding:0 5px;font-weight:700;font-size:12px;}",
+        ".gd-legend{max-width:300px;}",
+        ".cv-legend{font-size:12px;line-height:1.35;}",
+        ".gd-legend .cv-legend ul{margin-top:2px;}",
+        ".gd-legend .cv-legend li{margin:1px 0;}",
+        "@media (max-width:600px){.gd-legend{max-width:220px;}}",
+    ])
+
+
+class _CoverageLayer(JSCSSMixin, Layer):
+    """One GeoJSON overlay of the coverage map: travel bands, gaps or stations.
+
+    ``data_json`` holds the features and the lookup tables the tooltips are
+    built from; every string in it was escaped in Python.
+    """
+
+    _template = Template("""
+        {% macro header(this, kwargs) %}
+            {%- if this.css %}<style>{{ this.css }}</style>{%- endif %}
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = (function() {
+                var d = {{ this.data_json }};
+                // Geometry arrives as integer steps of d.p degrees (geo.planner.encode_geometries).
+                function ring(a) {
+                    var out = [], x = 0, y = 0;
+                    for (var i = 0; i + 1 < a.length; i += 2) {
+                        x += a[i]; y += a[i + 1]; out.push([x * d.p, y * d.p]);
+                    }
+                    return out;
+                }
+                function collection(lines) {
+                    return {type: 'FeatureCollection', features: (d.features || []).map(function(f) {
+                        var g = lines ? {type: 'MultiLineString', coordinates: f[1].map(ring)}
+                                      : {type: 'MultiPolygon', coordinates: f[1].map(function(poly) {
+                                            return poly.map(ring); })};
+                        return {type: 'Feature', properties: f[0], geometry: g};
+                    })};
+                }
+                var layer;
+                if (d.type === 'bands') {
+                    layer = L.geoJSON(collection(false), {
+                        style: function(f) {
+                            return {stroke: false, fill: true, fillColor: d.colours[f.properties.b],
+                                    fillOpacity: 0.72, className: 'cv-band cv-band-' + f.properties.b};
+                        },
+                        onEachFeature: function(f, l) {
+                            l.bindTooltip(function() {
+                                var p = f.properties;
+                                return '<div class="cv-tip"><b>' + (d.names[p.d] || p.d) + '</b><br>' +
+                                       d.labels[p.b] + '<br>' + p.a + ' km² · ' + p.n + ' ' + d.cells +
+                                       (p.m ? '<br>' + d.demand + ' ' + p.m : '') + '</div>';
+                            }, {sticky: true});
+                        }
+                    });
+                } else if (d.type === 'gaps') {
+                    layer = L.geoJSON(collection(false), {
+                        style: function() {
+                            return {color: d.colour, weight: 2.2, opacity: 0.95, dashArray: '6 4',
+                                    fill: true, fillOpacity: 0, className: 'cv-gap'};
+                        },
+                        onEachFeature: function(f, l) {
+                            l.bindTooltip(function() {
+                                var p = f.properties;
+                                return '<div class="cv-tip"><b>' + d.gap + ' #' + p.g + '</b> · ' +
+                                       (d.names[p.d] || p.d) + '<br>' + p.a + ' km² · ' + p.n + ' ' + d.cells +
+                                       (p.m ? '<br>' + d.demand + ' ' + p.m : '') +
+                                       (p.s ? '<br>' + d.nearest + ' ' + p.s + ' km' : '') + '</div>';
+                            }, {sticky: true});
+                        }
+                    });
+                } else if (d.type === 'outlines') {
+                    layer = L.geoJSON(collection(true), {
+                        interactive: false,
+                        style: function() { return {color: '#4d4d4d', weight: 1, opacity: 0.8, fill: false,
+                                                    dashArray: '4 3', className: 'cv-outline'}; }
+                    });
+                } else {
+                    layer = L.featureGroup();
+                    d.rows.forEach(function(r) {
+                        L.circleMarker([r[0], r[1]], {radius: d.radius, color: '#ffffff', weight: 1, opacity: 1,
+                                                      fillColor: d.colours[r[2]], fillOpacity: 1,
+                                                      className: 'cv-station'})
+                            .bindTooltip('<div class="cv-tip"><b>' + r[3] + '</b><br>' + d.kinds[r[2]] +
+                                         (r[4] ? '<br>' + d.sample : '') + '</div>', {direction: 'top'})
+                            .addTo(layer);
+                    });
+                }
+                {%- if this.show %}
+                layer.addTo({{ this._parent.get_name() }});
+                {%- endif %}
+                return layer;
+            })();
+        {% endmacro %}
+    """)
+
+    def __init__(self, data_json: str, name: str, css: str = ""):
+        super().__init__(name=name, overlay=True, control=True, show=True)
+        self._name = "GdCoverageLayer"
+        self.data_json = data_json
+        self.css = css
+
+
+def _layer_json(head: dict, props: list[dict], geometries: list[str]) -> str:
+    """A coverage layer's data: ``head`` plus ``features`` as ``[properties, encoded geometry]`` pairs.
+
+    The properties are escaped and made script-safe by :func:`_safe_json`;
+    the geometry texts hold only integers (``geo.planner.encode_geometries``).
+    """
+    parts = [f"[{_safe_json(p)},{g}]" for p, g in zip(props, geometries)]
+    return _safe_json(head)[:-1] + ',"features":[' + ",".join(parts) + "]}"
+
+
+def _num_text(value: float, digits: int = 1) -> str:
+    return f"{value:,.{digits}f}" if value is not None and math.isfinite(value) else ""
+
+
+def coverage_legend_html(layers: MapLayers, lang: str = "zh") -> str:
+    """The coverage map's legend: bands with text labels and shares, gaps, stations, standard and method."""
+    from .planner import band_label, standard_text
+
+    esc = html.escape
+    unit = layers.standard.unit
+    stats = layers.band_stats.set_index("band")
+    share_col = "share_demand" if layers.demand_unit != "km²" else "share_area"
+    rows = [f'<div class="cv-std">{esc(t("cv_legend_standard", lang, standard=standard_text(layers.standard, lang)))}'
+            "</div>"]
+    estimated = layers.method_cells.get("estimate", 0)
+    if layers.method != "network" or estimated:
+        rows.append(f'<div class="cv-std"><span class="cv-est">{esc(settings.ESTIMATE_LABEL)}</span> '
+                    f'{esc(t("cv_legend_estimated", lang, n=f"{estimated:,}"))}</div>')
+    else:
+        rows.append(f'<div class="cv-std">{esc(t("cv_legend_network", lang))}</div>')
+    items = []
+    groups = {True: t("cv_legend_within", lang), False: t("cv_legend_beyond", lang)}
+    current = None
+    for band in layers.bands:
+        n = int(stats.at[band.index, "cells"]) if band.index in stats.index else 0
+        if not band.reachable and n == 0:
+            continue
+        if band.covered != current:
+            current = band.covered
+            items.append(f'<li class="cv-group">{esc(groups[current])}</li>')
+        share = float(stats.at[band.index, share_col]) if n else 0.0
+        items.append(f'<li><span class="cv-sw" style="background:{band.colour}"></span>'
+                     f'<span>{esc(band_label(band, unit, lang))}</span>'
+                     f'<span class="cv-share">{100 * share:.1f}%</span></li>')
+    shown = len(layers.gap_polygons)
+    gap_text = (t("cv_legend_gaps", lang, n=shown) if shown == layers.gaps_total
+                else t("cv_legend_gaps_top", lang, n=shown, total=layers.gaps_total))
+    items.append(f'<li><span class="cv-sw cv-gap"></span><span>{esc(gap_text)}</span></li>')
+    for code in dict.fromkeys(layers.stations["kind"].tolist()) if len(layers.stations) else []:
+        items.append(f'<li><span class="cv-dot" style="background:{_style(code)["color"]}"></span>'
+                     f'<span>{esc(kind_label(code, lang))}</span></li>')
+    foot = t("cv_legend_share_demand" if share_col == "share_demand" else "cv_legend_share_area", lang)
+    if layers.display_resolution != layers.resolution:
+        foot += " " + t("cv_legend_coarse", lang, res=layers.display_resolution, of=layers.resolution)
+    title = t("cv_legend_title_time" if unit == "min" else "cv_legend_title_distance", lang)
+    return (f'<details class="gd-legend-body" open><summary>{esc(title)}</summary><div class="cv-legend">'
+            f'{"".join(rows)}<ul>{"".join(items)}</ul><div class="gd-note">{esc(foot)}</div></div></details>')
+
+
+def coverage_map(layers: MapLayers, lang: str = "zh", basemap: str = "osm",
+                 boundaries: gpd.GeoDataFrame | None = None, asset_base: str = VENDOR_URL) -> folium.Map:
+    """The planner's coverage map: travel bands, gaps and serving stations.
+
+    Parameters
+    ----------
+    layers : geo.planner.MapLayers
+        From :func:`geo.planner.map_layers`: polygons already dissolved per
+        district and band and simplified, so the page stays light even for
+        the whole province.
+    lang : {"zh", "en"}
+        Language of the legend, layer names and tooltips.
+    basemap : {"osm", "carto"}
+        Basemap shown first.
+    boundaries : geopandas.GeoDataFrame, optional
+        Province and city outlines (see :func:`load_map_boundaries`); the
+        region's district outlines are added.
+    asset_base : str
+        URL of the vendored Leaflet files (see :func:`registry_map`).
+
+    Returns
+    -------
+    folium.Map
+        Overlays (each in the layer control): the bands (SVG paths of class
+        ``cv-band``, a tooltip each), the outlines, the largest gaps (dashed,
+        class ``cv-gap``) and the stations (``cv-station``); a legend with
+        each band's text label and share, the standard, and ``估算 /
+        estimate`` when any cell was estimated. Every string from data is
+        HTML-escaped; nothing is loaded from a CDN.
+    """
+    from .planner import band_label
+
+    if basemap not in BASEMAPS:
+        basemap = BASEMAPS[0]
+    esc = html.escape
+    m = folium.Map(location=[23.2, 113.3], zoom_start=7, tiles=None, zoom_snap=0.25)
+    m.default_js = [("leaflet", asset_base + _LEAFLET + "leaflet.js")]
+    m.default_css = [("leaflet_css", asset_base + _LEAFLET + "leaflet.css")]
+    for code in (basemap, *[b for b in BASEMAPS if b != basemap]):
+        tiles, attr = _TILES[code]
+        folium.TileLayer(tiles, attr=attr, name=esc(t(f"basemap_{code}", lang)),
+                         show=code == basemap, subdomains="abcd" if attr else "abc").add_to(m)
+    _MapSetup(lang, asset_base).add_to(m)
+
+    names = {code: esc(name) for code, name in layers.district_names.items()}
+    cells_word = esc(t("cv_tip_cells", lang))
+    demand_word = esc(t("cv_tip_demand", lang, unit=layers.demand_unit))
+    with_demand = layers.demand_unit != "km²"
+    bp = layers.band_polygons
+    band_props = [{"b": int(b), "d": str(d), "a": _num_text(a), "n": f"{int(n):,}",
+                   **({"m": _num_text(dm, 0)} if with_demand else {})}
+                  for b, d, a, n, dm in zip(bp["band"], bp["district"], bp["area_km2"], bp["cells"], bp["demand"])]
+    bands = {
+        "type": "bands", "p": layers.precision, "colours": [b.colour for b in layers.bands],
+        "labels": [esc(band_label(b, layers.standard.unit, lang)) for b in layers.bands],
+        "names": names, "cells": cells_word, "demand": demand_word,
+    }
+    # Geometry is spliced in as text: it was encoded once, in geo.planner, and is cached with the layers.
+    _CoverageLayer(_layer_json(bands, band_props, layers.geometry_texts("band_polygons")),
+                   esc(t("cv_layer_bands", lang)), css=_coverage_css()).add_to(m)
+
+    if boundaries is not None and len(boundaries):
+        _Boundaries(boundaries, esc(t("boundaries", lang))).add_to(m)
+    if len(layers.outlines):
+        _CoverageLayer(_layer_json({"type": "outlines", "p": layers.precision}, [{}] * len(layers.outlines),
+                                   layers.geometry_texts("outlines")),
+                       esc(t("cv_layer_districts", lang))).add_to(m)
+
+    gp = layers.gap_polygons
+    if len(gp):
+        gap_props = [{"g": int(g), "d": str(d), "a": _num_text(a), "n": f"{int(n):,}",
+                      "s": _num_text(sd / 1000.0, 2) if math.isfinite(sd) else "",
+                      **({"m": _num_text(dm, 0)} if with_demand else {})}
+                     for g, d, a, n, sd, dm in zip(gp["gap"], gp["district"], gp["area_km2"], gp["cells"],
+                                                   gp["station_distance_m"].astype(float), gp["demand"])]
+        gaps = {"type": "gaps", "p": layers.precision, "colour": _GAP_COLOUR, "names": names,
+                "cells": cells_word, "demand": demand_word, "gap": esc(t("cv_tip_gap", lang)),
+                "nearest": esc(t("cv_tip_nearest", lang))}
+        _CoverageLayer(_layer_json(gaps, gap_props, layers.geometry_texts("gap_polygons")),
+                       esc(t("cv_layer_gaps", lang))).add_to(m)
+
+    st = layers.stations
+    if len(st):
+        kinds = list(dict.fromkeys(st["kind"].tolist()))
+        pos = {k: i for i, k in enumerate(kinds)}
+        rows = [[round(float(la), 6), round(float(lo), 6), pos[k], esc(str(n)), int(bool(x))]
+                for lo, la, k, n, x in zip(st["lon"], st["lat"], st["kind"], st["name"], st["is_sample"])]
+        # Smaller dots where there are many, so the bands still show between them.
+        radius = 4.5 if len(rows) < 300 else (3.5 if len(rows) < 1000 else 2.5)
+        stations = {"type": "stations", "rows": rows, "radius": radius, "colours": [_style(k)["color"] for k in kinds],
+                    "kinds": [esc(kind_label(k, lang)) for k in kinds], "sample": esc(t("sample_tag", lang))}
+        _CoverageLayer(_safe_json(stations), esc(t("cv_layer_stations", lang))).add_to(m)
+
+    _Legend(lang, coverage_legend_html(layers, lang)).add_to(m)
+    folium.LayerControl(collapsed=True, position="topright").add_to(m)
+    _FitBounds(layers.bounds, max_zoom=15).add_to(m)
+    return m
+
+
+def map_html_bytes(m: folium.Map) -> int:
+    """Size in bytes of a folium map's HTML, as shipped to the browser (for payload checks)."""
+    return len(m.get_root().render().encode("utf-8"))

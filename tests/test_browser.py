@@ -695,3 +695,103 @@ def test_finder_search_shows_hostile_names_as_text(open_page, finder_url):
     _wait_cards(p.page)
     assert p.page.locator('[data-testid="stMain"] img').count() == 0
     assert not p.dialogs and not p.errors, (p.dialogs, p.errors)
+
+
+# --------------------------------------------------------------------------
+# Coverage page (planners)
+# --------------------------------------------------------------------------
+
+COVERAGE_PAGE = "coverage"
+
+
+@pytest.fixture(scope="module")
+def coverage_url(finder_url) -> str:
+    """The coverage page's address; ``finder_url`` has run the entry script once (see its docstring)."""
+    return finder_url.rsplit("/", 1)[0] + "/" + COVERAGE_PAGE
+
+
+def _figures(page) -> dict[str, str]:
+    """The headline figures as label -> value."""
+    page.locator(".cv-figs").first.wait_for(timeout=60_000)
+    return {fig.locator(".cv-fig-label").inner_text().strip(): fig.locator(".cv-fig-value").inner_text().strip()
+            for fig in page.locator(".cv-figs .cv-fig").all()}
+
+
+def _wait_bands(page):
+    frame = _map_frame(page)
+    frame.locator("path.cv-band").first.wait_for(timeout=60_000)
+    return frame
+
+
+def _pick(page, index: int, option: str) -> None:
+    """Choose ``option`` in the ``index``-th selectbox of the sidebar and wait for the rerun."""
+    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').nth(index).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    _wait_idle(page, timeout=120_000)
+
+
+@pytest.mark.parametrize("viewport, name", [(DESKTOP, "desktop"), (PHONE, "phone")])
+def test_coverage_page_loads(open_page, coverage_url, viewport, name):
+    phone = viewport is PHONE
+    p = open_page(viewport, is_mobile=phone, has_touch=phone, device_scale_factor=2 if phone else 1)
+    _goto(p.page, coverage_url + ("?lang=en" if phone else ""))
+    _assert_no_exception(p.page)
+    title = "Service coverage" if phone else "服务覆盖分析"
+    assert p.page.locator("h1").first.inner_text().strip() == title
+    frame = _wait_bands(p.page)
+    _wait_idle(p.page)
+    # The first view is Shenzhen: figures, the standard in use, the travel-band map with its legend.
+    figures = _figures(p.page)
+    share = figures["Covered by area" if phone else "面积覆盖率"]
+    assert share.endswith("%") and 0 <= float(share[:-1]) <= 100
+    assert ("Standard: rest station within 15 min by e-bike" if phone else "服务标准：户外劳动者驿站：电动自行车 15 分钟内") \
+        in p.page.locator('[data-testid="stMain"]').inner_text()
+    assert frame.locator("path.leaflet-interactive").count() > 0
+    assert frame.locator(".gd-legend").count() == 1
+    assert "估算 / estimate" in frame.locator(".gd-legend").text_content()  # Shenzhen is only partly on the network
+    if phone:  # the legend starts folded, and nothing sticks out sideways
+        assert frame.locator(".gd-legend details[open]").count() == 0
+        assert p.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    p.page.wait_for_timeout(800)
+    p.page.screenshot(path=ARTIFACTS / f"coverage_{name}.png")
+    _full_screenshot(p.page, ARTIFACTS / f"coverage_{name}_full.png")
+    assert not p.errors, p.errors
+    assert all("tile" in url or "basemaps" in url for url in p.blocked), p.blocked
+
+
+def test_coverage_page_picks_a_district(open_page, coverage_url):
+    p = open_page()
+    _goto(p.page, coverage_url)
+    _wait_bands(p.page)
+    _pick(p.page, 0, "深圳市")
+    _pick(p.page, 1, "福田区")
+    _assert_no_exception(p.page)
+    main = p.page.locator('[data-testid="stMain"]')
+    main.get_by_text("福田区 · 服务标准").wait_for(timeout=60_000)
+    figures = _figures(p.page)
+    assert figures["格网"].endswith("H3 8 级")
+    assert figures["面积覆盖率"].endswith("%")
+    estimated, cells = (int(x.replace(",", "")) for x in figures["估算的格网"].split(" / "))
+    if ROADS_PBF.exists():  # Futian is mostly on the Shenzhen extract; a few cells lie beyond it
+        assert figures["计算方法"] == "路网 + 估算 / estimate" and estimated < cells
+    else:
+        assert figures["计算方法"] == "估算 / estimate" and estimated == cells
+    frame = _wait_bands(p.page)
+    assert frame.locator("path.leaflet-interactive").count() > 0
+    # The district table: one sortable row for 福田区 (the grid's accessible table holds the text).
+    table = p.page.locator('.st-key-cv_district_table, [data-testid="stDataFrame"]').first
+    table.locator("td", has_text="福田区").first.wait_for(state="attached", timeout=30_000)
+    # The printable report downloads, and names the district.
+    button = p.page.get_by_role("button", name="打印报告（HTML）")
+    assert button.count() == 1
+    with p.page.expect_download(timeout=60_000) as info:
+        button.click()
+    assert info.value.suggested_filename == "coverage_440304_rest_station_r8_report.html"
+    report = Path(info.value.path()).read_text(encoding="utf-8")
+    assert "福田区" in report and "<svg" in report
+    for label in ("缺口 GeoJSON", "格网 CSV", "格网 GeoJSON", "区县表 CSV"):
+        assert p.page.get_by_role("button", name=label).count() == 1
+    p.page.wait_for_timeout(800)
+    p.page.screenshot(path=ARTIFACTS / "coverage_futian_desktop.png")
+    _full_screenshot(p.page, ARTIFACTS / "coverage_futian_full.png")
+    assert not p.errors, p.errors
