@@ -101,6 +101,12 @@ def _cmd_coverage(args) -> int:
     return run_coverage_command(args)
 
 
+def _cmd_plan(args) -> int:
+    from .siting import run_plan_command
+
+    return run_plan_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m geo``."""
     parser = argparse.ArgumentParser(
@@ -192,6 +198,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--service-areas-out", help="服务范围 GeoJSON / write the service areas")
     p.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
     p.set_defaults(func=_cmd_coverage)
+
+    # Site recommendations: the implementation lives in geo/siting.py (docs/siting.md).
+    p = sub.add_parser("plan", help="选址建议 / where to build next: sites that close the largest gaps")
+    p.add_argument("--region", required=True, help="区划代码或名称 / adcode or name of the province, a city or a district")
+    p.add_argument("--new", type=int, required=True, help="新建站点数（LSCP 时为上限） / new sites (the most, with --target-share)")
+    p.add_argument("--target-share", type=float, help="目标覆盖率，启用 LSCP / target covered share: fewest sites (LSCP)")
+    p.add_argument("--model", choices=["mclp", "lscp", "pmedian"], help="模型 / model (default mclp; lscp with --target-share)")
+    p.add_argument("--candidates", help="候选点文件 / candidate sites (CSV, XLSX, GeoJSON ...); default: generated from gaps")
+    p.add_argument("--candidate-crs", default="auto", help="候选点坐标系 / CRS of the candidate file (default auto)")
+    p.add_argument("--cost-column", help="成本列 / cost column of the candidate file")
+    p.add_argument("--capacity-column", help="容量列 / capacity column of the candidate file")
+    p.add_argument("--budget", type=float, help="总预算 / most total cost of the new sites")
+    p.add_argument("--exclude", action="append", metavar="PATH", help="排除区，可重复 / exclusion polygons (repeatable)")
+    p.add_argument("--kind", choices=list(KINDS), action="append", help="图层 / layer (repeatable; default rest_station)")
+    p.add_argument("--mode", choices=settings.ROUTING_MODES, help="出行方式 / travel mode (default per kind)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--minutes", type=float, help="时间标准 / threshold in minutes")
+    g.add_argument("--meters", type=float, help="距离标准 / threshold in metres")
+    p.add_argument("--res", type=int, choices=settings.COVERAGE_RESOLUTIONS, default=settings.COVERAGE_DEFAULT_RES,
+                   help="H3 分辨率 / H3 resolution")
+    p.add_argument("--network", help=f"路网目录，none 为估算 / network folder, or none (default {settings.NETWORK_DIR})")
+    p.add_argument("--population", help="区县人口表 / county population table (CSV, XLSX)")
+    p.add_argument("--demand", help="需求点文件或人口栅格 / demand points or population GeoTIFF")
+    p.add_argument("--demand-weight", help="需求点权重列 / weight column of the demand points")
+    p.add_argument("--status", choices=list(STATUSES), action="append",
+                   help="现有站点状态，可重复 / serving statuses of existing stations (default open)")
+    p.add_argument("--registry", help="登记库 / registry GeoPackage")
+    m = p.add_mutually_exclusive_group()
+    m.add_argument("--exact", action="store_true", help="精确求解（默认） / exact MILP with HiGHS (default)")
+    m.add_argument("--greedy", action="store_true", help="贪心快速求解 / fast greedy")
+    p.add_argument("--time-limit", type=float, help=f"精确求解时限（秒） / exact solver time limit "
+                                                     f"(default {settings.SITING_TIME_LIMIT_S:g} s)")
+    p.add_argument("--scenario", help="方案名称 / scenario name (planned stations' source plan:NAME)")
+    p.add_argument("--save", action="store_true", help="保存方案 / save the scenario")
+    p.add_argument("--scenario-dir", help=f"方案目录 / scenario folder (default {settings.SCENARIO_DIR})")
+    p.add_argument("--out", help="规划站点 GeoJSON / write the proposal as planned stations (GeoJSON)")
+    p.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+    p.set_defaults(func=_cmd_plan)
     return parser
 
 

@@ -188,3 +188,39 @@ DEMAND_WEIGHT_COLUMNS = ("weight", "demand", "权重", "需求", "需求量", "�
 #: Most cells the report's map draws; a larger grid is drawn at the finest
 #: coarser H3 resolution that fits, each cell shaded by its covered share.
 REPORT_MAX_MAP_CELLS = 6000
+
+# --------------------------------------------------------------------------
+# Site recommendations (geo/siting.py, geo/scenarios.py; see docs/siting.md)
+# --------------------------------------------------------------------------
+
+#: Seconds the exact (MILP) solver may run before it stops and reports the
+#: gap between its best site set and the best bound it has proven.
+SITING_TIME_LIMIT_S = 60.0
+
+#: Relative optimality gap at which HiGHS may stop. 0 asks for a proof of
+#: optimality (within HiGHS's absolute tolerance), so "exact" means exact.
+SITING_MIP_REL_GAP = 0.0
+
+#: Most candidate sites generated from uncovered cells when the planner gives
+#: none; beyond it uncovered cells are grouped under coarser H3 parents.
+SITING_MAX_GENERATED = 3000
+
+#: For p-median: travel beyond this multiple of the service threshold is
+#: not computed and counts as this cap (a truncated p-median, see the docs).
+SITING_PMEDIAN_REACH = 2.0
+
+#: Memory (MB) one chunk of bounded Dijkstra rows may take: scipy returns a
+#: dense candidates x nodes matrix, so candidates are routed in chunks.
+SITING_DIJKSTRA_CHUNK_MB = 256
+
+#: Column names read as a candidate's cost and capacity when none is named
+#: (the first present is used). Capacity is demand a site can serve, in the
+#: demand's unit (km², people or point weight).
+SITING_COST_COLUMNS = ("cost", "成本", "造价", "建设成本", "费用", "投资", "预算")
+SITING_CAPACITY_COLUMNS = ("capacity", "容量", "服务能力", "服务容量", "服务人数", "承载量")
+
+#: Name of the n-th proposed site in the planned-station GeoJSON.
+SITING_SITE_NAME = "规划站点 {rank} / Proposed site {rank}"
+
+#: Folder of saved scenarios (one JSON file each; geo/scenarios.py).
+SCENARIO_DIR = Path(os.environ.get("GEO_SCENARIO_DIR", DATA_DIR / "scenarios"))
