@@ -3,8 +3,9 @@
 Run with ``streamlit run app.py``. This script sets up the page and the
 navigation, then runs the chosen page: the map defined here, the finder
 (``pages/2_找站_Finder.py``), the planners' coverage analysis
-(``pages/3_覆盖_Coverage.py``) or ``pages/1_数据_Data.py``. Pages only
-arrange widgets; the registry, the filtering and the map come from ``geo``.
+(``pages/3_覆盖_Coverage.py``) and siting (``pages/4_选址_Siting.py``), or
+``pages/1_数据_Data.py``. Pages only arrange widgets; the registry, the
+filtering and the map come from ``geo``.
 """
 from __future__ import annotations
 
@@ -73,5 +74,7 @@ st.navigation([
     st.Page("pages/2_找站_Finder.py", title="找站 Finder", icon=":material/near_me:", url_path="finder"),
     # Planners' coverage analysis, at /coverage.
     st.Page("pages/3_覆盖_Coverage.py", title="覆盖 Coverage", icon=":material/hexagon:", url_path="coverage"),
+    # Where to build next, at /siting.
+    st.Page("pages/4_选址_Siting.py", title="选址 Siting", icon=":material/add_location_alt:", url_path="siting"),
     st.Page("pages/1_数据_Data.py", title="数据 Data", icon=":material/table_view:"),
 ]).run()

@@ -19,8 +19,9 @@
 
 :func:`finder_map` draws the worker finder's map (the origin, numbered
 results and the chosen route) and :func:`coverage_map` the planner's
-travel-band choropleth, gaps and stations, with the same offline assets
-and escaping.
+travel-band choropleth, gaps and stations, and :func:`siting_map` the
+siting page's proposed sites over that coverage, with the same offline
+assets and escaping.
 """
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ from .i18n import facility_label, kind_label, status_label, t
 
 if TYPE_CHECKING:  # pragma: no cover - planner pulls in the coverage engine; imported when drawn
     from .planner import MapLayers
+    from .siting_view import SitingLayers
 
 #: Where the vendored JavaScript and CSS are, as seen from the page that runs
 #: the map. streamlit-folium runs it in an iframe served from
@@ -1106,6 +1108,88 @@ def coverage_legend_html(layers: MapLayers, lang: str = "zh") -> str:
             f'{"".join(rows)}<ul>{"".join(items)}</ul><div class="gd-note">{esc(foot)}</div></div></details>')
 
 
+def _planner_base(lang: str, basemap: str, asset_base: str) -> folium.Map:
+    """An empty planner map: offline Leaflet, the basemaps (``basemap`` first) and the shared setup."""
+    if basemap not in BASEMAPS:
+        basemap = BASEMAPS[0]
+    m = folium.Map(location=[23.2, 113.3], zoom_start=7, tiles=None, zoom_snap=0.25)
+    m.default_js = [("leaflet", asset_base + _LEAFLET + "leaflet.js")]
+    m.default_css = [("leaflet_css", asset_base + _LEAFLET + "leaflet.css")]
+    for code in (basemap, *[b for b in BASEMAPS if b != basemap]):
+        tiles, attr = _TILES[code]
+        folium.TileLayer(tiles, attr=attr, name=html.escape(t(f"basemap_{code}", lang)),
+                         show=code == basemap, subdomains="abcd" if attr else "abc").add_to(m)
+    _MapSetup(lang, asset_base).add_to(m)
+    return m
+
+
+def _band_layer(layers: MapLayers, lang: str) -> _CoverageLayer:
+    """The travel bands of a coverage result (SVG paths of class ``cv-band``)."""
+    from .planner import band_label
+
+    esc = html.escape
+    names = {code: esc(name) for code, name in layers.district_names.items()}
+    with_demand = layers.demand_unit != "km²"
+    bp = layers.band_polygons
+    band_props = [{"b": int(b), "d": str(d), "a": _num_text(a), "n": f"{int(n):,}",
+                   **({"m": _num_text(dm, 0)} if with_demand else {})}
+                  for b, d, a, n, dm in zip(bp["band"], bp["district"], bp["area_km2"], bp["cells"], bp["demand"])]
+    bands = {
+        "type": "bands", "p": layers.precision, "colours": [b.colour for b in layers.bands],
+        "labels": [esc(band_label(b, layers.standard.unit, lang)) for b in layers.bands],
+        "names": names, "cells": esc(t("cv_tip_cells", lang)),
+        "demand": esc(t("cv_tip_demand", lang, unit=layers.demand_unit)),
+    }
+    # Geometry is spliced in as text: it was encoded once, in geo.planner, and is cached with the layers.
+    return _CoverageLayer(_layer_json(bands, band_props, layers.geometry_texts("band_polygons")),
+                          esc(t("cv_layer_bands", lang)), css=_coverage_css())
+
+
+def _outline_layer(layers: MapLayers, lang: str) -> _CoverageLayer | None:
+    """The region's district outlines, or None when there are none."""
+    if not len(layers.outlines):
+        return None
+    return _CoverageLayer(_layer_json({"type": "outlines", "p": layers.precision}, [{}] * len(layers.outlines),
+                                      layers.geometry_texts("outlines")),
+                          html.escape(t("cv_layer_districts", lang)))
+
+
+def _gap_layer(gp: gpd.GeoDataFrame, texts: list[str], precision: float, names: dict, demand_unit: str,
+               lang: str, name: str) -> _CoverageLayer | None:
+    """Dashed gap outlines (class ``cv-gap``) from a gap frame and its encoded geometry; None when empty."""
+    if not len(gp):
+        return None
+    esc = html.escape
+    with_demand = demand_unit != "km²"
+    gap_props = [{"g": int(g), "d": str(d), "a": _num_text(a), "n": f"{int(n):,}",
+                  "s": _num_text(sd / 1000.0, 2) if math.isfinite(sd) else "",
+                  **({"m": _num_text(dm, 0)} if with_demand else {})}
+                 for g, d, a, n, sd, dm in zip(gp["gap"], gp["district"], gp["area_km2"], gp["cells"],
+                                               gp["station_distance_m"].astype(float), gp["demand"])]
+    gaps = {"type": "gaps", "p": precision, "colour": _GAP_COLOUR,
+            "names": {code: esc(v) for code, v in names.items()},
+            "cells": esc(t("cv_tip_cells", lang)), "demand": esc(t("cv_tip_demand", lang, unit=demand_unit)),
+            "gap": esc(t("cv_tip_gap", lang)), "nearest": esc(t("cv_tip_nearest", lang))}
+    return _CoverageLayer(_layer_json(gaps, gap_props, texts), esc(name))
+
+
+def _stations_layer(layers: MapLayers, lang: str) -> _CoverageLayer | None:
+    """Serving stations as small dots (class ``cv-station``), or None when there are none."""
+    st = layers.stations
+    if not len(st):
+        return None
+    esc = html.escape
+    kinds = list(dict.fromkeys(st["kind"].tolist()))
+    pos = {k: i for i, k in enumerate(kinds)}
+    rows = [[round(float(la), 6), round(float(lo), 6), pos[k], esc(str(n)), int(bool(x))]
+            for lo, la, k, n, x in zip(st["lon"], st["lat"], st["kind"], st["name"], st["is_sample"])]
+    # Smaller dots where there are many, so the bands still show between them.
+    radius = 4.5 if len(rows) < 300 else (3.5 if len(rows) < 1000 else 2.5)
+    stations = {"type": "stations", "rows": rows, "radius": radius, "colours": [_style(k)["color"] for k in kinds],
+                "kinds": [esc(kind_label(k, lang)) for k in kinds], "sample": esc(t("sample_tag", lang))}
+    return _CoverageLayer(_safe_json(stations), esc(t("cv_layer_stations", lang)))
+
+
 def coverage_map(layers: MapLayers, lang: str = "zh", basemap: str = "osm",
                  boundaries: gpd.GeoDataFrame | None = None, asset_base: str = VENDOR_URL) -> folium.Map:
     """The planner's coverage map: travel bands, gaps and serving stations.
@@ -1136,70 +1220,230 @@ def coverage_map(layers: MapLayers, lang: str = "zh", basemap: str = "osm",
         estimate`` when any cell was estimated. Every string from data is
         HTML-escaped; nothing is loaded from a CDN.
     """
-    from .planner import band_label
+    m = _planner_base(lang, basemap, asset_base)
+    _band_layer(layers, lang).add_to(m)
+    if boundaries is not None and len(boundaries):
+        _Boundaries(boundaries, html.escape(t("boundaries", lang))).add_to(m)
+    for layer in (_outline_layer(layers, lang),
+                  _gap_layer(layers.gap_polygons, layers.geometry_texts("gap_polygons") if len(layers.gap_polygons)
+                             else [], layers.precision, layers.district_names, layers.demand_unit, lang,
+                             t("cv_layer_gaps", lang)),
+                  _stations_layer(layers, lang)):
+        if layer is not None:
+            layer.add_to(m)
+    _Legend(lang, coverage_legend_html(layers, lang)).add_to(m)
+    folium.LayerControl(collapsed=True, position="topright").add_to(m)
+    _FitBounds(layers.bounds, max_zoom=15).add_to(m)
+    return m
 
-    if basemap not in BASEMAPS:
-        basemap = BASEMAPS[0]
+
+# --------------------------------------------------------------------------
+# Siting map (pages/4_选址_Siting.py)
+# --------------------------------------------------------------------------
+
+#: Fill of the cells the new sites newly cover: a blue, apart from the
+#: yellow-to-red travel bands under it for every common colour-vision type.
+NEW_COVER_COLOUR = "#1f78b4"
+
+
+def _siting_css() -> str:
+    return "\n".join([
+        ".st-site{width:24px;height:24px;box-sizing:border-box;border-radius:50%;background:#111;color:#fff;"
+        "border:2px solid #fff;box-shadow:0 1px 4px rgba(0,0,0,.6);display:flex;align-items:center;"
+        "justify-content:center;font:700 12px/1 system-ui,sans-serif;}",
+        ".st-site-num{display:block;text-align:center;}",
+        ".st-popup{font-size:13px;line-height:1.4;min-width:180px;}",
+        ".st-popup-title{font-weight:700;font-size:14px;margin-bottom:2px;}",
+        ".st-popup table{border-collapse:collapse;}",
+        ".st-popup th{text-align:left;font-weight:600;color:#555;padding:1px 8px 1px 0;vertical-align:top;}",
+        ".st-popup td{padding:1px 0;}",
+        ".gd-legend .st-new{background:" + NEW_COVER_COLOUR + ";}",
+        ".gd-legend .st-dot{flex:none;width:16px;height:16px;border-radius:50%;background:#111;color:#fff;"
+        "border:1.5px solid #fff;box-shadow:0 0 0 1px rgba(0,0,0,.45);font:700 10px/16px system-ui,sans-serif;"
+        "text-align:center;margin:0 1px;}",
+    ])
+
+
+class _SitingLayer(JSCSSMixin, Layer):
+    """The newly covered cells, or the numbered proposed sites, of the siting map.
+
+    ``data_json`` holds the features and the labels; every string in it was
+    escaped in Python, and the numbers are integers.
+    """
+
+    _template = Template("""
+        {% macro header(this, kwargs) %}
+            {%- if this.css %}<style>{{ this.css }}</style>{%- endif %}
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = (function() {
+                var d = {{ this.data_json }};
+                var layer;
+                if (d.type === 'new') {
+                    // Geometry arrives as integer steps of d.p degrees (geo.planner.encode_geometries).
+                    var ring = function(a) {
+                        var out = [], x = 0, y = 0;
+                        for (var i = 0; i + 1 < a.length; i += 2) {
+                            x += a[i]; y += a[i + 1]; out.push([x * d.p, y * d.p]);
+                        }
+                        return out;
+                    };
+                    layer = L.geoJSON({type: 'FeatureCollection', features: d.features.map(function(f) {
+                        return {type: 'Feature', properties: f[0], geometry: {type: 'MultiPolygon',
+                                coordinates: f[1].map(function(poly) { return poly.map(ring); })}};
+                    })}, {
+                        style: function() {
+                            return {color: d.colour, weight: 1, opacity: 0.9, fill: true, fillColor: d.colour,
+                                    fillOpacity: 0.85, className: 'st-new'};
+                        },
+                        onEachFeature: function(f, l) {
+                            var p = f.properties;
+                            l.bindTooltip('<div class="cv-tip"><b>' + d.label + '</b> · ' + (d.names[p.d] || p.d) +
+                                          '<br>' + p.a + ' km² · ' + p.n + ' ' + d.cells +
+                                          (p.m ? '<br>' + d.demand + ' ' + p.m : '') + '</div>', {sticky: true});
+                        }
+                    });
+                } else {
+                    layer = L.featureGroup();
+                    d.sites.forEach(function(s) {
+                        var icon = L.divIcon({html: '<div class="st-site"><span class="st-site-num">' + s.i +
+                                                    '</span></div>',
+                                              className: 'gd-marker st-site-icon', iconSize: [24, 24],
+                                              iconAnchor: [12, 12], popupAnchor: [0, -12], tooltipAnchor: [0, -12]});
+                        var rows = [[d.added, s.a], [d.district, s.d], [d.candidate, s.n], [d.position, s.xy]];
+                        var h = '<div class="st-popup"><div class="st-popup-title">' + s.t + '</div><table>';
+                        rows.forEach(function(r) { if (r[1]) { h += '<tr><th>' + r[0] + '</th><td>' + r[1] + '</td></tr>'; } });
+                        h += '</table></div>';
+                        L.marker([s.la, s.lo], {icon: icon, keyboard: true, zIndexOffset: 1000 - s.i})
+                            .bindTooltip(s.i + '. ' + s.t + (s.a ? ' · ' + s.a : ''), {direction: 'top'})
+                            .bindPopup(h, {maxWidth: 300, autoPanPadding: [20, 20]})
+                            .addTo(layer);
+                    });
+                }
+                {%- if this.show %}
+                layer.addTo({{ this._parent.get_name() }});
+                {%- endif %}
+                return layer;
+            })();
+        {% endmacro %}
+    """)
+
+    def __init__(self, data_json: str, name: str, css: str = ""):
+        super().__init__(name=name, overlay=True, control=True, show=True)
+        self._name = "GdSitingLayer"
+        self.data_json = data_json
+        self.css = css
+
+
+def siting_legend_html(layers: MapLayers, overlay: SitingLayers, lang: str = "zh") -> str:
+    """The siting map's legend: existing coverage bands, what is newly covered, the sites, the gaps left."""
+    from .planner import band_label, standard_text
+
     esc = html.escape
-    m = folium.Map(location=[23.2, 113.3], zoom_start=7, tiles=None, zoom_snap=0.25)
-    m.default_js = [("leaflet", asset_base + _LEAFLET + "leaflet.js")]
-    m.default_css = [("leaflet_css", asset_base + _LEAFLET + "leaflet.css")]
-    for code in (basemap, *[b for b in BASEMAPS if b != basemap]):
-        tiles, attr = _TILES[code]
-        folium.TileLayer(tiles, attr=attr, name=esc(t(f"basemap_{code}", lang)),
-                         show=code == basemap, subdomains="abcd" if attr else "abc").add_to(m)
-    _MapSetup(lang, asset_base).add_to(m)
+    rows = [f'<div class="cv-std">{esc(t("cv_legend_standard", lang, standard=standard_text(layers.standard, lang)))}'
+            "</div>"]
+    estimated = layers.method_cells.get("estimate", 0)
+    if layers.method != "network" or estimated:
+        rows.append(f'<div class="cv-std"><span class="cv-est">{esc(settings.ESTIMATE_LABEL)}</span> '
+                    f'{esc(t("cv_legend_estimated", lang, n=f"{estimated:,}"))}</div>')
+    else:
+        rows.append(f'<div class="cv-std">{esc(t("cv_legend_network", lang))}</div>')
+    stats = layers.band_stats.set_index("band")
+    items = [f'<li class="cv-group">{esc(t("si_legend_before", lang))}</li>']
+    for band in layers.bands:
+        n = int(stats.at[band.index, "cells"]) if band.index in stats.index else 0
+        if not band.reachable and n == 0:
+            continue
+        items.append(f'<li><span class="cv-sw" style="background:{band.colour}"></span>'
+                     f'<span>{esc(band_label(band, layers.standard.unit, lang))}</span></li>')
+    items.append(f'<li class="cv-group">{esc(t("si_legend_title", lang))}</li>')
+    items.append(f'<li><span class="cv-sw st-new"></span><span>{esc(t("si_legend_new", lang))}</span>'
+                 f'<span class="cv-share">{esc(t("si_fig_gain_value", lang, points=f"{overlay.gain_points:.1f}"))}'
+                 '</span></li>')
+    items.append(f'<li><span class="st-dot">1</span><span>{esc(t("si_legend_sites", lang))}</span></li>')
+    shown = len(overlay.gaps)
+    gap_text = (t("si_legend_gaps", lang, n=shown) if shown == overlay.gaps_total
+                else t("si_legend_gaps_top", lang, n=shown, total=overlay.gaps_total))
+    items.append(f'<li><span class="cv-sw cv-gap"></span><span>{esc(gap_text)}</span></li>')
+    for code in dict.fromkeys(layers.stations["kind"].tolist()) if len(layers.stations) else []:
+        items.append(f'<li><span class="cv-dot" style="background:{_style(code)["color"]}"></span>'
+                     f'<span>{esc(kind_label(code, lang))}</span></li>')
+    title = t("si_legend_title", lang)
+    return (f'<details class="gd-legend-body" open><summary>{esc(title)}</summary><div class="cv-legend">'
+            f'{"".join(rows)}<ul>{"".join(items)}</ul></div></details>')
 
+
+def siting_map(layers: MapLayers, overlay: SitingLayers, lang: str = "zh", basemap: str = "osm",
+               boundaries: gpd.GeoDataFrame | None = None, asset_base: str = VENDOR_URL) -> folium.Map:
+    """The siting page's map: what new sites would add to the existing coverage.
+
+    Parameters
+    ----------
+    layers : geo.planner.MapLayers
+        The baseline's coverage layers (:func:`geo.planner.map_layers` of
+        the problem's baseline), drawn underneath as on the coverage page
+        (its gaps are left out: they are the gaps before the new sites).
+    overlay : geo.siting_view.SitingLayers
+        From :func:`geo.siting_view.siting_layers`: newly covered cells
+        dissolved per district, the largest remaining gaps, the sites.
+    lang : {"zh", "en"}
+    basemap : {"osm", "carto"}
+    boundaries : geopandas.GeoDataFrame, optional
+        Province and city outlines (see :func:`load_map_boundaries`).
+    asset_base : str
+        URL of the vendored Leaflet files (see :func:`registry_map`).
+
+    Returns
+    -------
+    folium.Map
+        Overlays: the existing travel bands (``cv-band``), the newly covered
+        cells in blue (``st-new``, tooltips), district outlines, the gaps
+        left (dashed, ``cv-gap``), existing stations (``cv-station``) and
+        the proposed sites as markers numbered 1..N (``st-site`` with the
+        number in ``st-site-num``; tooltip and popup with the demand each
+        adds). Every string from data is HTML-escaped; nothing is loaded
+        from a CDN.
+    """
+    esc = html.escape
+    m = _planner_base(lang, basemap, asset_base)
+    _band_layer(layers, lang).add_to(m)
     names = {code: esc(name) for code, name in layers.district_names.items()}
-    cells_word = esc(t("cv_tip_cells", lang))
-    demand_word = esc(t("cv_tip_demand", lang, unit=layers.demand_unit))
-    with_demand = layers.demand_unit != "km²"
-    bp = layers.band_polygons
-    band_props = [{"b": int(b), "d": str(d), "a": _num_text(a), "n": f"{int(n):,}",
-                   **({"m": _num_text(dm, 0)} if with_demand else {})}
-                  for b, d, a, n, dm in zip(bp["band"], bp["district"], bp["area_km2"], bp["cells"], bp["demand"])]
-    bands = {
-        "type": "bands", "p": layers.precision, "colours": [b.colour for b in layers.bands],
-        "labels": [esc(band_label(b, layers.standard.unit, lang)) for b in layers.bands],
-        "names": names, "cells": cells_word, "demand": demand_word,
-    }
-    # Geometry is spliced in as text: it was encoded once, in geo.planner, and is cached with the layers.
-    _CoverageLayer(_layer_json(bands, band_props, layers.geometry_texts("band_polygons")),
-                   esc(t("cv_layer_bands", lang)), css=_coverage_css()).add_to(m)
-
+    with_demand = overlay.demand_unit != "km²"
+    nc = overlay.new_cover
+    if len(nc):
+        props = [{"d": str(d), "a": _num_text(a), "n": f"{int(n):,}", **({"m": _num_text(dm, 0)} if with_demand
+                                                                          else {})}
+                 for d, a, n, dm in zip(nc["district"], nc["area_km2"], nc["cells"], nc["demand"])]
+        head = {"type": "new", "p": overlay.precision, "colour": NEW_COVER_COLOUR, "names": names,
+                "label": esc(t("si_tip_new", lang)), "cells": esc(t("cv_tip_cells", lang)),
+                "demand": esc(t("cv_tip_demand", lang, unit=overlay.demand_unit))}
+        _SitingLayer(_layer_json(head, props, overlay.geometry_texts("new_cover")),
+                     esc(t("si_layer_new", lang)), css=_siting_css()).add_to(m)
     if boundaries is not None and len(boundaries):
         _Boundaries(boundaries, esc(t("boundaries", lang))).add_to(m)
-    if len(layers.outlines):
-        _CoverageLayer(_layer_json({"type": "outlines", "p": layers.precision}, [{}] * len(layers.outlines),
-                                   layers.geometry_texts("outlines")),
-                       esc(t("cv_layer_districts", lang))).add_to(m)
-
-    gp = layers.gap_polygons
-    if len(gp):
-        gap_props = [{"g": int(g), "d": str(d), "a": _num_text(a), "n": f"{int(n):,}",
-                      "s": _num_text(sd / 1000.0, 2) if math.isfinite(sd) else "",
-                      **({"m": _num_text(dm, 0)} if with_demand else {})}
-                     for g, d, a, n, sd, dm in zip(gp["gap"], gp["district"], gp["area_km2"], gp["cells"],
-                                                   gp["station_distance_m"].astype(float), gp["demand"])]
-        gaps = {"type": "gaps", "p": layers.precision, "colour": _GAP_COLOUR, "names": names,
-                "cells": cells_word, "demand": demand_word, "gap": esc(t("cv_tip_gap", lang)),
-                "nearest": esc(t("cv_tip_nearest", lang))}
-        _CoverageLayer(_layer_json(gaps, gap_props, layers.geometry_texts("gap_polygons")),
-                       esc(t("cv_layer_gaps", lang))).add_to(m)
-
-    st = layers.stations
-    if len(st):
-        kinds = list(dict.fromkeys(st["kind"].tolist()))
-        pos = {k: i for i, k in enumerate(kinds)}
-        rows = [[round(float(la), 6), round(float(lo), 6), pos[k], esc(str(n)), int(bool(x))]
-                for lo, la, k, n, x in zip(st["lon"], st["lat"], st["kind"], st["name"], st["is_sample"])]
-        # Smaller dots where there are many, so the bands still show between them.
-        radius = 4.5 if len(rows) < 300 else (3.5 if len(rows) < 1000 else 2.5)
-        stations = {"type": "stations", "rows": rows, "radius": radius, "colours": [_style(k)["color"] for k in kinds],
-                    "kinds": [esc(kind_label(k, lang)) for k in kinds], "sample": esc(t("sample_tag", lang))}
-        _CoverageLayer(_safe_json(stations), esc(t("cv_layer_stations", lang))).add_to(m)
-
-    _Legend(lang, coverage_legend_html(layers, lang)).add_to(m)
+    for layer in (_outline_layer(layers, lang),
+                  _gap_layer(overlay.gaps, overlay.geometry_texts("gaps"), overlay.precision, layers.district_names,
+                             overlay.demand_unit, lang, t("si_layer_gaps", lang)),
+                  _stations_layer(layers, lang)):
+        if layer is not None:
+            layer.add_to(m)
+    sites = []
+    unit = esc(overlay.demand_unit)
+    for r in overlay.sites.itertuples(index=False):
+        lon, lat = float(r.lon), float(r.lat)
+        if not (math.isfinite(lon) and math.isfinite(lat)):
+            continue
+        added = float(r.added_demand) if r.added_demand is not None else float("nan")
+        sites.append({"i": int(r.rank), "la": round(lat, 7), "lo": round(lon, 7),
+                      "t": esc(t("si_tip_site", lang, rank=int(r.rank))),
+                      "a": f"+{_num_text(added)} {unit}" if math.isfinite(added) else "",
+                      "d": esc(_text(r.district)), "n": esc(_text(r.name)),
+                      "xy": f"{lon:.5f}, {lat:.5f}"})
+    data = {"type": "sites", "sites": sites, "added": esc(t("si_tip_added", lang)),
+            "district": esc(t("si_tip_district", lang)), "candidate": esc(t("si_tip_candidate", lang)),
+            "position": esc(t("si_tip_position", lang))}
+    _SitingLayer(_safe_json(data), esc(t("si_layer_sites", lang)), css="" if len(nc) else _siting_css()).add_to(m)
+    _Legend(lang, siting_legend_html(layers, overlay, lang)).add_to(m)
     folium.LayerControl(collapsed=True, position="topright").add_to(m)
     _FitBounds(layers.bounds, max_zoom=15).add_to(m)
     return m

@@ -11,6 +11,7 @@ Screenshots go to ``test-artifacts/`` for a person to look at.
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -76,7 +77,8 @@ def app_url(tmp_path_factory, registry) -> str:
                "operator": "<script>alert(3)</script>", "phone": "javascript:alert(4)",
                "facilities_other": ["<b>bold"], "lon": 113.3301, "lat": 23.1402})
     port = _free_port()
-    env = {**os.environ, "GEO_REGISTRY": str(registry)}
+    # Saved siting scenarios go to tmp too, never to data/scenarios.
+    env = {**os.environ, "GEO_REGISTRY": str(registry), "GEO_SCENARIO_DIR": str(tmp / "scenarios")}
     # The finder routes on real Shenzhen roads; without the extract it gives estimates.
     if ROADS_PBF.exists():
         net = tmp / "net"
@@ -794,4 +796,177 @@ def test_coverage_page_picks_a_district(open_page, coverage_url):
     p.page.wait_for_timeout(800)
     p.page.screenshot(path=ARTIFACTS / "coverage_futian_desktop.png")
     _full_screenshot(p.page, ARTIFACTS / "coverage_futian_full.png")
+    assert not p.errors, p.errors
+
+
+# --------------------------------------------------------------------------
+# Siting page (planners: where to build next)
+# --------------------------------------------------------------------------
+
+SITING_PAGE = "siting"
+
+
+@pytest.fixture(scope="module")
+def siting_url(finder_url) -> str:
+    """The siting page's address; ``finder_url`` has run the entry script once (see its docstring)."""
+    return finder_url.rsplit("/", 1)[0] + "/" + SITING_PAGE
+
+
+def _site_numbers(page) -> list[str]:
+    """The numbers on the proposed-site markers of the siting map, in drawing order."""
+    frame = _map_frame(page)
+    frame.locator(".st-site").first.wait_for(timeout=60_000)
+    return [n.inner_text().strip() for n in frame.locator(".st-site .st-site-num").all()]
+
+
+def _siting_figures(page) -> dict[str, str]:
+    """The siting headline figures as data-fig key -> value."""
+    page.locator(".si-figs").first.wait_for(timeout=60_000)
+    return {fig.get_attribute("data-fig"): fig.locator(".cv-fig-value").inner_text().strip()
+            for fig in page.locator(".si-figs .cv-fig").all()}
+
+
+def _shares(text: str) -> tuple[float, float]:
+    before, after = (float(x.strip().rstrip("%")) for x in text.split("→"))
+    return before, after
+
+
+def _set_sites(page, n: int) -> float:
+    """Move the sites slider to ``n`` with the keyboard; returns seconds until the map shows ``n`` markers."""
+    thumb = page.locator('[data-testid="stMain"] [data-testid="stSlider"] input[type="range"]').first
+    now = int(thumb.input_value())
+    thumb.focus()
+    started = time.monotonic()
+    for _ in range(abs(n - now)):
+        thumb.press("ArrowRight" if n > now else "ArrowLeft")
+    page.wait_for_function("""(n) => {
+        const f = document.querySelector('iframe[src*="st_folium"]');
+        const d = f && f.contentDocument;
+        return d && d.querySelectorAll('.st-site').length === n;
+    }""", arg=n, timeout=60_000)
+    elapsed = time.monotonic() - started
+    _wait_idle(page)
+    return elapsed
+
+
+def _table_row(page, key: str, first_cell: str) -> list[str]:
+    """The cells of the row of a st.dataframe (by widget key) whose text holds ``first_cell``."""
+    table = page.locator(f".st-key-{key}")
+    row = table.locator("tr", has=page.locator("td", has_text=first_cell)).first
+    row.wait_for(state="attached", timeout=30_000)
+    return [c.text_content().strip() for c in row.locator("td").all()]
+
+
+@pytest.mark.parametrize("viewport, name", [(DESKTOP, "desktop"), (PHONE, "phone")])
+def test_siting_page_loads(open_page, siting_url, viewport, name):
+    phone = viewport is PHONE
+    p = open_page(viewport, is_mobile=phone, has_touch=phone, device_scale_factor=2 if phone else 1)
+    _goto(p.page, siting_url + ("?lang=en" if phone else ""))
+    _assert_no_exception(p.page)
+    assert p.page.locator("h1").first.inner_text().strip() == ("Where to build next" if phone else "新站点选址")
+    # Shenzhen, 5 new sites by default: numbered markers, the figures, the solver named.
+    assert _site_numbers(p.page) == ["1", "2", "3", "4", "5"]
+    _wait_idle(p.page)
+    _assert_no_exception(p.page)
+    figures = _siting_figures(p.page)
+    before, after = _shares(figures["share"])
+    assert 0 <= before <= after <= 100
+    assert figures["method"] == ("Greedy preview" if phone else "贪心预览")
+    main = p.page.locator('[data-testid="stMain"]').inner_text()
+    assert "(1−1/e)" in main
+    frame = _map_frame(p.page)
+    assert frame.locator("path.st-new").count() > 0  # the newly covered cells
+    assert frame.locator("path.cv-band").count() > 0  # over the existing coverage
+    assert frame.locator(".gd-legend").count() == 1
+    if phone:  # the legend starts folded, the button is a tap target, nothing sticks out sideways
+        assert frame.locator(".gd-legend details[open]").count() == 0
+        _assert_tap_targets(p.page, ".st-key-si_exact_box button, .st-key-si_downloads button")
+        assert p.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    p.page.wait_for_timeout(800)
+    p.page.screenshot(path=ARTIFACTS / f"siting_{name}.png")
+    _full_screenshot(p.page, ARTIFACTS / f"siting_{name}_full.png")
+    assert not p.errors, p.errors
+    assert all("tile" in url or "basemaps" in url for url in p.blocked), p.blocked
+
+
+def test_siting_budget_slider_previews_and_tables(open_page, siting_url):
+    p = open_page()
+    _goto(p.page, siting_url)
+    _site_numbers(p.page)
+    _wait_idle(p.page)
+    seconds = _set_sites(p.page, 8)
+    print(f"siting preview: slider 5 -> 8 redrawn in {seconds:.2f} s")
+    (ARTIFACTS / "siting_preview_latency.txt").write_text(f"slider 5 -> 8: {seconds:.2f} s\n", encoding="utf-8")
+    assert seconds < 10
+    assert _site_numbers(p.page) == [str(i) for i in range(1, 9)]
+    _assert_no_exception(p.page)
+    figures = _siting_figures(p.page)
+    assert figures["sites"] == "8"
+    # The before/after table: the total first, after >= before, and every district after >= before.
+    total = _table_row(p.page, "si_before_after", "合计 · 深圳市")
+    before, after = (float(x.rstrip("%")) for x in total[1:3])
+    assert 0 <= before <= after <= 100
+    assert (before, after) == pytest.approx(_shares(figures["share"]), abs=0.051)
+    for district in ("福田区", "龙岗区", "宝安区"):
+        cells = _table_row(p.page, "si_before_after", district)
+        assert float(cells[2].rstrip("%")) >= float(cells[1].rstrip("%"))
+    # The proposal downloads as planned stations the registry imports.
+    with p.page.expect_download(timeout=60_000) as info:
+        p.page.get_by_role("button", name="规划站点 GeoJSON").click()
+    doc = json.loads(Path(info.value.path()).read_text(encoding="utf-8"))
+    assert [f["properties"]["status"] for f in doc["features"]] == ["planned"] * 8
+    assert info.value.suggested_filename == "440300-rest_station-mclp-p8_proposal.geojson"
+    with p.page.expect_download(timeout=60_000) as info:
+        p.page.get_by_role("button", name="前后对比表 CSV").click()
+    assert Path(info.value.path()).read_text(encoding="utf-8-sig").splitlines()[0].startswith("scenario,name")
+    p.page.wait_for_timeout(800)
+    p.page.screenshot(path=ARTIFACTS / "siting_p8_desktop.png")
+    assert not p.errors, p.errors
+
+
+def test_siting_exact_solve_shows_the_method(open_page, siting_url):
+    p = open_page()
+    _goto(p.page, siting_url + "?lang=en")
+    _site_numbers(p.page)
+    _wait_idle(p.page)
+    p.page.get_by_role("button", name="精确求解 / Solve exactly").click()
+    p.page.get_by_text("Solved exactly (").first.wait_for(timeout=120_000)
+    _wait_idle(p.page)
+    _assert_no_exception(p.page)
+    figures = _siting_figures(p.page)
+    assert figures["method"] == "Exact · proven optimal"
+    assert "Exact (HiGHS) · proven optimal (gap 0)" in p.page.locator('[data-testid="stMain"]').inner_text()
+    assert len(_site_numbers(p.page)) == 5
+    p.page.wait_for_timeout(800)
+    p.page.screenshot(path=ARTIFACTS / "siting_exact_desktop.png")
+    assert not p.errors, p.errors
+
+
+def test_siting_scenarios_save_and_compare(open_page, siting_url):
+    p = open_page()
+    _goto(p.page, siting_url)
+    _site_numbers(p.page)
+    _wait_idle(p.page)
+    form = p.page.locator('[data-testid="stForm"]')
+    for n, name in ((5, "深圳 5 站 <b>"), (9, "深圳 9 站")):
+        if n != 5:
+            _set_sites(p.page, n)
+        box = form.get_by_label("方案名称")
+        box.fill(name)
+        box.press("Tab")
+        form.get_by_role("button", name="保存方案").click()
+        p.page.get_by_text(f"已保存方案“{name}”。").wait_for(timeout=30_000)
+        _wait_idle(p.page)
+    _assert_no_exception(p.page)
+    # The two newest are compared side by side.
+    table = p.page.locator(".st-key-si_compare_table")
+    table.wait_for(timeout=30_000)
+    table.locator("th", has_text="深圳 9 站").first.wait_for(state="attached", timeout=30_000)
+    text = table.text_content()
+    assert "深圳 5 站 <b>" in text and "深圳 9 站" in text
+    row = _table_row(p.page, "si_compare_table", "新站点")
+    assert row[-2:] in (["9", "5"], ["5", "9"])
+    assert p.page.locator('[data-testid="stMain"] b', has_text="深圳").count() == 0  # names stay text
+    p.page.wait_for_timeout(800)
+    _full_screenshot(p.page, ARTIFACTS / "siting_scenarios_full.png")
     assert not p.errors, p.errors
