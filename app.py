@@ -29,11 +29,7 @@ def map_page() -> None:
     # Phones hide the sidebar: the finder needs a way in from the first screen.
     st.page_link("pages/2_找站_Finder.py", label=t("finder_link", lang), icon=":material/near_me:")
 
-    try:
-        stations = shell.stations(shell.store())
-    except Exception as exc:  # an unreadable registry must say so, not show a traceback
-        st.error(t("store_error", lang, error=i18n.error_text(exc, lang)))
-        st.stop()
+    _, _, stations = shell.open_registry(lang)
 
     with st.sidebar:
         st.header(t("filters", lang))

@@ -654,23 +654,7 @@ def registry_map(stations: gpd.GeoDataFrame, lang: str = "zh", at: datetime | No
     """
     if at is None:
         at = datetime.now(ZoneInfo(settings.TIMEZONE))
-    if basemap not in BASEMAPS:
-        basemap = BASEMAPS[0]
-
-    # Quarter zoom steps let the whole province fill a phone-wide map, which
-    # whole steps would leave at a quarter of the width.
-    m = folium.Map(location=[23.2, 113.3], zoom_start=7, tiles=None, zoom_snap=0.25)
-    # Per-map lists: folium's class-level defaults point at CDNs and must not
-    # be mutated for other maps in the same process.
-    m.default_js = [("leaflet", asset_base + _LEAFLET + "leaflet.js")]
-    m.default_css = [("leaflet_css", asset_base + _LEAFLET + "leaflet.css")]
-
-    for code in (basemap, *[b for b in BASEMAPS if b != basemap]):
-        tiles, attr = _TILES[code]
-        folium.TileLayer(tiles, attr=attr, name=html.escape(t(f"basemap_{code}", lang)),
-                         show=code == basemap, subdomains="abcd" if attr else "abc").add_to(m)
-
-    _MapSetup(lang, asset_base).add_to(m)
+    m = _base_map(lang, basemap, asset_base)
     if boundaries is not None and len(boundaries):
         _Boundaries(boundaries, html.escape(t("boundaries", lang))).add_to(m)
 
@@ -859,16 +843,7 @@ def finder_map(origin: tuple[float, float] | None, results: list[dict], selected
         straight line: the map says "估算 / estimate" instead. Nothing is
         loaded from a CDN.
     """
-    if basemap not in BASEMAPS:
-        basemap = BASEMAPS[0]
-    m = folium.Map(location=[23.2, 113.3], zoom_start=7, tiles=None, zoom_snap=0.25)
-    m.default_js = [("leaflet", asset_base + _LEAFLET + "leaflet.js")]
-    m.default_css = [("leaflet_css", asset_base + _LEAFLET + "leaflet.css")]
-    for code in (basemap, *[b for b in BASEMAPS if b != basemap]):
-        tiles, attr = _TILES[code]
-        folium.TileLayer(tiles, attr=attr, name=html.escape(t(f"basemap_{code}", lang)),
-                         show=code == basemap, subdomains="abcd" if attr else "abc").add_to(m)
-    _MapSetup(lang, asset_base).add_to(m)
+    m = _base_map(lang, basemap, asset_base)
     if boundaries is not None and len(boundaries):
         _Boundaries(boundaries, html.escape(t("boundaries", lang))).add_to(m)
 
@@ -1108,8 +1083,14 @@ def coverage_legend_html(layers: MapLayers, lang: str = "zh") -> str:
             f'{"".join(rows)}<ul>{"".join(items)}</ul><div class="gd-note">{esc(foot)}</div></div></details>')
 
 
-def _planner_base(lang: str, basemap: str, asset_base: str) -> folium.Map:
-    """An empty planner map: offline Leaflet, the basemaps (``basemap`` first) and the shared setup."""
+def _base_map(lang: str, basemap: str, asset_base: str) -> folium.Map:
+    """An empty map: offline Leaflet, the basemaps (``basemap`` first) and the shared setup.
+
+    Quarter zoom steps let the whole province fill a phone-wide map, which
+    whole steps would leave at a quarter of the width. The asset lists are
+    set per map: folium's class-level defaults point at CDNs and must not be
+    mutated for other maps in the same process.
+    """
     if basemap not in BASEMAPS:
         basemap = BASEMAPS[0]
     m = folium.Map(location=[23.2, 113.3], zoom_start=7, tiles=None, zoom_snap=0.25)
@@ -1220,7 +1201,7 @@ def coverage_map(layers: MapLayers, lang: str = "zh", basemap: str = "osm",
         estimate`` when any cell was estimated. Every string from data is
         HTML-escaped; nothing is loaded from a CDN.
     """
-    m = _planner_base(lang, basemap, asset_base)
+    m = _base_map(lang, basemap, asset_base)
     _band_layer(layers, lang).add_to(m)
     if boundaries is not None and len(boundaries):
         _Boundaries(boundaries, html.escape(t("boundaries", lang))).add_to(m)
@@ -1405,7 +1386,7 @@ def siting_map(layers: MapLayers, overlay: SitingLayers, lang: str = "zh", basem
         from a CDN.
     """
     esc = html.escape
-    m = _planner_base(lang, basemap, asset_base)
+    m = _base_map(lang, basemap, asset_base)
     _band_layer(layers, lang).add_to(m)
     names = {code: esc(name) for code, name in layers.district_names.items()}
     with_demand = overlay.demand_unit != "km²"

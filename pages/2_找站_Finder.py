@@ -182,13 +182,7 @@ if "fd_state" not in st.session_state:
 st.html(_PAGE_CSS)
 st.title(t("finder_title", lang), anchor=False)
 
-try:
-    store = shell.store()
-    registry_stamp = shell.registry_stamp(store)
-    stations = shell.stations(store)
-except Exception as exc:  # an unreadable registry must say so, not show a traceback
-    st.error(t("store_error", lang, error=i18n.error_text(exc, lang)))
-    st.stop()
+_, registry_stamp, stations = shell.open_registry(lang)
 
 # --------------------------------------------------------------------------
 # Where am I

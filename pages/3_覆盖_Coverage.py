@@ -76,13 +76,7 @@ st.html(_PAGE_CSS)
 st.title(t("cv_title", lang), anchor=False)
 st.caption(t("cv_intro", lang))
 
-try:
-    store = shell.store()
-    registry_stamp = shell.registry_stamp(store)
-    stations = shell.stations(store)
-except Exception as exc:  # an unreadable registry must say so, not show a traceback
-    st.error(t("store_error", lang, error=i18n.error_text(exc, lang)))
-    st.stop()
+_, registry_stamp, stations = shell.open_registry(lang)
 
 # --------------------------------------------------------------------------
 # Controls (sidebar: beside the results on a desk, behind the menu on a phone)

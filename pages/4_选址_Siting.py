@@ -115,13 +115,7 @@ st.html(_PAGE_CSS)
 st.title(t("si_title", lang), anchor=False)
 st.caption(t("si_intro", lang))
 
-try:
-    store = shell.store()
-    registry_stamp = shell.registry_stamp(store)
-    stations = shell.stations(store)
-except Exception as exc:  # an unreadable registry must say so, not show a traceback
-    st.error(t("store_error", lang, error=i18n.error_text(exc, lang)))
-    st.stop()
+_, registry_stamp, stations = shell.open_registry(lang)
 
 # --------------------------------------------------------------------------
 # Sidebar: region, standard, grid and demand, candidates

@@ -63,3 +63,18 @@ def _stations(_registry: GeoPackageStore, stamp: tuple):
 def stations(registry: GeoPackageStore):
     """All stations of the registry, reloaded only after a change."""
     return _stations(registry, registry_stamp(registry))
+
+
+def open_registry(lang: str):
+    """The registry, its stamp and its stations; stops the page with a message if unreadable.
+
+    Returns
+    -------
+    (GeoPackageStore, tuple, geopandas.GeoDataFrame)
+    """
+    try:
+        registry = store()
+        return registry, registry_stamp(registry), stations(registry)
+    except Exception as exc:  # an unreadable registry must say so, not show a traceback
+        st.error(t("store_error", lang, error=i18n.error_text(exc, lang)))
+        st.stop()
