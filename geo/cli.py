@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def _cmd_import(args) -> int:
     try:
         report, counts = import_file(args.path, args.kind, crs=args.crs, registry=args.registry,
                                      dry_run=args.dry_run, source=args.source, mapping=mapping or None,
-                                     region=args.region)
+                                     region=args.region, editor=args.editor)
     except ReadError as exc:
         if args.json:
             _print_json({"error": exc.code, "message": str(exc)})
@@ -72,8 +73,48 @@ def _cmd_export(args) -> int:
         print(f"登记库不存在 / registry not found: {args.registry}", file=sys.stderr)
         return 2
     stations = open_store(args.registry).load(kinds=args.kind, statuses=args.status, region=args.region)
-    path = export_file(stations, args.out, fmt=args.format, crs=args.crs)
+    path = export_file(stations, args.out, fmt=args.format, crs=args.crs, public_only=not args.include_private)
     print(f"已导出 {len(stations)} 个站点 / exported {len(stations)} stations -> {path}", file=sys.stderr)
+    return 0
+
+
+def _registry_path(arg: str | None) -> Path:
+    return Path(arg or os.environ.get("GEO_REGISTRY") or settings.REGISTRY_PATH)
+
+
+def _cmd_backup(args) -> int:
+    from .backup import BackupError, backup_registry, manifest_path
+
+    try:
+        manifest = backup_registry(_registry_path(args.registry), args.out)
+    except BackupError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    if args.json:
+        _print_json({**manifest, "backup": args.out, "manifest": str(manifest_path(args.out))})
+    else:
+        layers = ", ".join(f"{k} {n}" for k, n in manifest["layers"].items())
+        print(f"已备份 / backed up: {args.out} ({layers}; sha256 {manifest['sha256'][:12]}…)")
+        print(f"清单 / manifest: {manifest_path(args.out)}")
+    return 0
+
+
+def _cmd_restore(args) -> int:
+    from .backup import BackupError, restore_registry
+
+    try:
+        result = restore_registry(args.file, _registry_path(args.registry))
+    except BackupError as exc:
+        if args.json:
+            _print_json({"error": exc.code, "message": str(exc)})
+        print(f"未恢复，登记库未改动 / not restored, the registry is unchanged: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"已恢复 / restored: {result['restored']} <- {args.file}")
+        if result["before_restore"]:
+            print(f"原登记库保存为 / previous registry kept as: {result['before_restore']}")
     return 0
 
 
@@ -128,7 +169,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="指定表头映射 / override a header mapping, e.g. --map name=站点全称")
     p.add_argument("--region", default=settings.SERVICE_REGION, help="服务区域区划代码 / service region adcode")
     p.add_argument("--rejects-out", metavar="CSV", help="把被拒绝的行写入 CSV / write rejected rows to a CSV")
+    p.add_argument("--editor", default=settings.EDITOR_CLI, help="编辑人，记入修改记录 / who imports, for the audit log (default cli)")
     p.set_defaults(func=_cmd_import)
+
+    p = sub.add_parser("backup", help="备份登记库 / back up the registry (consistent while the app runs)")
+    p.add_argument("--out", required=True, help="备份文件 / backup file (a manifest is written beside it)")
+    p.add_argument("--registry", help=f"登记库 / registry GeoPackage (default {settings.REGISTRY_PATH})")
+    p.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+    p.set_defaults(func=_cmd_backup)
+
+    p = sub.add_parser("restore", help="从备份恢复登记库 / replace the registry with a verified backup")
+    p.add_argument("file", help="备份文件 / backup file made by 'backup'")
+    p.add_argument("--registry", help=f"登记库 / registry GeoPackage (default {settings.REGISTRY_PATH})")
+    p.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+    p.set_defaults(func=_cmd_restore)
 
     p = sub.add_parser("export", help="导出登记库 / export the registry")
     p.add_argument("--format", choices=FORMATS, required=True)
@@ -138,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", choices=list(STATUSES), action="append", help="状态，可重复 / status (repeatable)")
     p.add_argument("--crs", choices=["wgs84", "gcj02"], default="wgs84",
                    help="gcj02 只用于高德等系统 / gcj02 only for Amap-based systems")
+    p.add_argument("--include-private", action="store_true",
+                   help="含非公开站点的电话和详细地址（仅供编辑人员） / keep phone and exact address of "
+                        "non-public stations (editors only)")
     p.add_argument("--registry", help="登记库 / registry GeoPackage")
     p.set_defaults(func=_cmd_export)
 

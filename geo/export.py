@@ -1,4 +1,4 @@
-"""Export registry stations for other systems: GeoJSON, GeoPackage, CSV.
+"""Export registry stations for other systems: GeoJSON, GeoPackage, CSV, XLSX.
 
 GeoJSON follows RFC 7946: a FeatureCollection in WGS-84 with ``[lon, lat]``
 positions and no ``crs`` member. Property names are the canonical field
@@ -6,6 +6,11 @@ names of :mod:`geo.schema` (documented in ``docs/schema.md``) and stay
 stable. Amap-based systems can ask for GCJ-02 instead; every feature then
 says so in its ``coord_system`` property, since RFC 7946 itself has no way
 to declare another datum.
+
+Stations marked ``public = false`` keep their phone, exact address and free
+text (``notes``, ``extra``) out of every export unless the caller asks for
+them (``public_only=False``; ``python -m geo export --include-private``):
+see :func:`redact_private`.
 """
 from __future__ import annotations
 
@@ -21,10 +26,10 @@ from shapely import points
 
 from . import settings
 from .crs import from_wgs84, normalize_crs
-from .io import csv_bytes
+from .io import csv_bytes, xlsx_bytes
 from .schema import FIELD_NAMES, FIELDS_BY_NAME, KINDS, LIST_SEP
 
-FORMATS = ("geojson", "gpkg", "csv")
+FORMATS = ("geojson", "gpkg", "csv", "xlsx")
 _COORD_LABEL = {"wgs84": "WGS-84", "gcj02": "GCJ-02"}
 # Positions to 1e-7 degrees (1 cm): what the registry stores, so an export
 # re-imports without loss.
@@ -85,6 +90,51 @@ def _clean(value, field_name: str):
     return value
 
 
+#: Fields of a non-public station that public exports leave empty; its
+#: address is replaced by its city and district.
+PRIVATE_FIELDS = ("phone", "address", "notes", "extra")
+
+
+def _public_mask(stations: pd.DataFrame) -> np.ndarray:
+    """True where a station may be published in full (an empty ``public`` counts as yes)."""
+    if "public" not in stations.columns:
+        return np.ones(len(stations), dtype=bool)
+    return stations["public"].map(lambda v: True if v is None or v is pd.NA or
+                                  (isinstance(v, float) and np.isnan(v)) else bool(v)).to_numpy(bool)
+
+
+def redact_private(stations: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A copy without what non-public stations must not publish.
+
+    For stations whose ``public`` is false: ``phone``, ``notes`` and
+    ``extra`` are emptied and ``address`` becomes the city and district the
+    point lies in. Position, name, facilities and hours stay, so the station
+    can still be found; public stations are untouched. ``public`` is filled
+    with ``True`` where empty.
+    """
+    out = stations.copy()
+    public = _public_mask(out)
+    out["public"] = public
+    private = ~public
+    if private.any():
+        for name in PRIVATE_FIELDS:
+            if name in out.columns:
+                out.loc[private, name] = ""
+        if "address" in out.columns:
+            out.loc[private, "address"] = (out.loc[private, "city"].fillna("").astype(str)
+                                           + out.loc[private, "district"].fillna("").astype(str)
+                                           if {"city", "district"} <= set(out.columns) else "")
+    return out
+
+
+def _prepare(stations: gpd.GeoDataFrame, public_only: bool) -> gpd.GeoDataFrame:
+    if public_only:
+        return redact_private(stations)
+    out = stations.copy()
+    out["public"] = _public_mask(out)
+    return out
+
+
 def _check_crs(crs: str) -> str:
     name = normalize_crs(crs)
     if name not in _COORD_LABEL:
@@ -92,14 +142,17 @@ def _check_crs(crs: str) -> str:
     return name
 
 
-def to_geojson(stations: gpd.GeoDataFrame, crs: str = "wgs84") -> str:
+def to_geojson(stations: gpd.GeoDataFrame, crs: str = "wgs84", public_only: bool = True) -> str:
     """Stations as an RFC 7946 GeoJSON FeatureCollection (text, UTF-8).
 
     Properties are the canonical fields except ``lon``/``lat`` (the geometry
     holds the position), plus ``coord_system``. Sample stations carry
-    ``is_sample: true`` and the collection a ``notice`` member.
+    ``is_sample: true`` and the collection a ``notice`` member. With
+    ``public_only`` (the default) non-public stations are redacted
+    (:func:`redact_private`).
     """
     crs = _check_crs(crs)
+    stations = _prepare(stations, public_only)
     lon, lat = _positions(stations, crs)
     props = [n for n in FIELD_NAMES if n not in ("lon", "lat")]
     features = []
@@ -119,9 +172,14 @@ def to_geojson(stations: gpd.GeoDataFrame, crs: str = "wgs84") -> str:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 
-def to_table(stations: gpd.GeoDataFrame, crs: str = "wgs84") -> pd.DataFrame:
-    """Stations as a flat table: lists joined with ``;``, lon/lat in ``crs``."""
+def to_table(stations: gpd.GeoDataFrame, crs: str = "wgs84", public_only: bool = True) -> pd.DataFrame:
+    """Stations as a flat table: lists joined with ``;``, lon/lat in ``crs``.
+
+    With ``public_only`` (the default) non-public stations are redacted
+    (:func:`redact_private`).
+    """
     crs = _check_crs(crs)
+    stations = _prepare(stations, public_only)
     df = pd.DataFrame(stations[list(FIELD_NAMES)]).copy()
     df["lon"], df["lat"] = _positions(stations, crs)
     for name in ("facilities", "facilities_other"):
@@ -130,12 +188,12 @@ def to_table(stations: gpd.GeoDataFrame, crs: str = "wgs84") -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def to_gpkg(stations: gpd.GeoDataFrame, path: str | Path, crs: str = "wgs84") -> None:
+def to_gpkg(stations: gpd.GeoDataFrame, path: str | Path, crs: str = "wgs84", public_only: bool = True) -> None:
     """Write a GeoPackage with a layer per kind, through GDAL (pyogrio)."""
     crs = _check_crs(crs)
     path = Path(path)
     path.unlink(missing_ok=True)
-    table = to_table(stations, crs)
+    table = to_table(stations, crs, public_only)
     geometry = points(table["lon"].to_numpy(float), table["lat"].to_numpy(float))
     gdf = gpd.GeoDataFrame(table.drop(columns=["lon", "lat"]), geometry=geometry,
                            crs="EPSG:4326")
@@ -149,29 +207,38 @@ def to_gpkg(stations: gpd.GeoDataFrame, path: str | Path, crs: str = "wgs84") ->
         gdf.to_file(path, layer="stations", driver="GPKG", engine="pyogrio")
 
 
-def export_bytes(stations: gpd.GeoDataFrame, fmt: str, crs: str = "wgs84") -> bytes:
-    """Stations in one of :data:`FORMATS`, as bytes ready for a download."""
+def export_bytes(stations: gpd.GeoDataFrame, fmt: str, crs: str = "wgs84", public_only: bool = True) -> bytes:
+    """Stations in one of :data:`FORMATS`, as bytes ready for a download.
+
+    ``public_only`` (the default, what the app's download buttons use)
+    redacts non-public stations; editors pass ``False``.
+    """
     if fmt == "geojson":
-        return to_geojson(stations, crs).encode("utf-8")
+        return to_geojson(stations, crs, public_only).encode("utf-8")
     if fmt == "csv":
-        return csv_bytes(to_table(stations, crs))
+        return csv_bytes(to_table(stations, crs, public_only))
+    if fmt == "xlsx":
+        return xlsx_bytes(to_table(stations, crs, public_only))
     if fmt == "gpkg":
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "export.gpkg"
-            to_gpkg(stations, out, crs)
+            to_gpkg(stations, out, crs, public_only)
             return out.read_bytes()
     raise ValueError(f"未知导出格式 / unknown export format: {fmt} ({', '.join(FORMATS)})")
 
 
 def export_file(stations: gpd.GeoDataFrame, path: str | Path, fmt: str | None = None,
-                crs: str = "wgs84") -> Path:
-    """Write stations to ``path``; the format defaults to the file extension."""
+                crs: str = "wgs84", public_only: bool = True) -> Path:
+    """Write stations to ``path``; the format defaults to the file extension.
+
+    ``public_only`` as in :func:`export_bytes`.
+    """
     path = Path(path)
-    fmt = fmt or {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".csv": "csv"}.get(
+    fmt = fmt or {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".csv": "csv", ".xlsx": "xlsx"}.get(
         path.suffix.lower(), "")
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "gpkg":
-        to_gpkg(stations, path, crs)
+        to_gpkg(stations, path, crs, public_only)
     else:
-        path.write_bytes(export_bytes(stations, fmt, crs))
+        path.write_bytes(export_bytes(stations, fmt, crs, public_only))
     return path

@@ -18,7 +18,7 @@ MAPPABLE_FIELDS: tuple[str, ...] = (
     "name", "address", "lon", "lat", "lonlat", "kind", "subtype", "facilities",
     "facilities_other", "opening_hours", "status", "operator", "phone", "title",
     "source", "source_id", "id", "verified_at", "truck_parking_spaces",
-    "lawyer_hours", "notes", "is_sample", "extra",
+    "lawyer_hours", "notes", "is_sample", "public", "extra",
 )
 
 # Exact names (after normalising) for each field, most specific first.
@@ -45,6 +45,7 @@ _EXACT: dict[str, tuple[str, ...]] = {
     "lawyer_hours": ("lawyer_hours", "律师值班时间", "值班时间", "律师坐班时间"),
     "notes": ("notes", "备注", "说明", "note", "remarks"),
     "is_sample": ("is_sample",),
+    "public": ("public", "公开", "是否公开", "对外公开", "公开发布", "是否对外公开"),
     "extra": ("extra",),
 }
 

@@ -13,7 +13,7 @@ from .validate import ImportReport, validate_table
 def import_file(path: str | Path, kind: str | None, crs: str = "auto",
                 registry: str | Path | None = None, dry_run: bool = False,
                 source: str | None = None, mapping: dict | None = None,
-                region: str = settings.SERVICE_REGION) -> tuple[ImportReport, dict | None]:
+                region: str = settings.SERVICE_REGION, editor: str = settings.EDITOR_CLI) -> tuple[ImportReport, dict | None]:
     """Read, validate and (unless ``dry_run``) commit one file to the registry.
 
     Parameters
@@ -30,6 +30,8 @@ def import_file(path: str | Path, kind: str | None, crs: str = "auto",
         Validate only; the registry is not changed.
     source, mapping, region
         As in :func:`geo.validate.validate_table`.
+    editor : str
+        Who imports, for the registry's audit log.
 
     Returns
     -------
@@ -49,4 +51,4 @@ def import_file(path: str | Path, kind: str | None, crs: str = "auto",
                             existing=store.load() if store else None, region=region)
     if dry_run:
         return report, None
-    return report, store.commit_import(report)
+    return report, store.commit_import(report, editor=editor)

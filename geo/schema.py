@@ -272,6 +272,9 @@ FIELDS: tuple[Field, ...] = (
     # nothing a union office wrote is lost on import.
     Field("extra", "str", "其他字段", "Other fields"),
     Field("is_sample", "bool", "示例数据", "Sample data"),
+    # False keeps the phone, exact address and free text of a station out of
+    # public exports (geo.export.redact_private); empty means public.
+    Field("public", "bool", "公开", "Public"),
     Field("version", "int", "版本", "Version"),
     Field("updated_at", "str", "更新时间", "Updated at"),
 )

@@ -224,3 +224,22 @@ SITING_SITE_NAME = "规划站点 {rank} / Proposed site {rank}"
 
 #: Folder of saved scenarios (one JSON file each; geo/scenarios.py).
 SCENARIO_DIR = Path(os.environ.get("GEO_SCENARIO_DIR", DATA_DIR / "scenarios"))
+
+# --------------------------------------------------------------------------
+# Trust: hostile input, edits, backups (geo/io.py, geo/store.py, geo/backup.py; see docs/trust.md)
+# --------------------------------------------------------------------------
+
+#: An archive (zipped Shapefile, XLSX) may expand to at most this many times
+#: ``MAX_UPLOAD_BYTES``; every member is decompressed once, in chunks, to check.
+ZIP_MAX_EXPANSION = 10
+
+#: Most members an uploaded archive may hold.
+ZIP_MAX_MEMBERS = 10_000
+
+#: Rows above the header a sheet or CSV may have (a merged title, a date line).
+HEADER_SEARCH_ROWS = 20
+
+#: Who a change is recorded as when the app or the command line makes it
+#: (there are no editor accounts yet; ``--editor`` names one on import).
+EDITOR_APP = "app"
+EDITOR_CLI = "cli"

@@ -6,6 +6,13 @@ leaves the previous registry exactly as it was, and a new registry appears
 on disk only once it is complete (it is built beside the target and renamed
 into place). GDAL, QGIS and geopandas read the file as a normal GeoPackage.
 
+Every change (an import, an edit, a status change, removing the sample
+stations, a restore) is also written, in the same transaction, to the
+``audit_log`` attribute table: who, when, which station, what it was before
+and what it became. :meth:`GeoPackageStore.history` reads it back and
+:meth:`GeoPackageStore.restore` brings an earlier version back as a new,
+itself audited, change. See ``docs/trust.md``.
+
 Pages and the command line use the :class:`RegistryStore` interface, so a
 server database can be added later without touching them.
 """
@@ -41,15 +48,41 @@ _WGS84_WKT = (
 # import changed a station (bookkeeping fields excluded).
 _CONTENT_FIELDS = [f.name for f in FIELDS if f.name not in ("version", "updated_at")]
 
+#: What an ``audit_log`` row records as its ``action``.
+AUDIT_ACTIONS = ("import", "add", "update", "set_status", "delete_sample", "restore")
+_AUDIT_DDL = """CREATE TABLE audit_log (
+    fid INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, editor TEXT NOT NULL,
+    station_id TEXT NOT NULL, kind TEXT, action TEXT NOT NULL, version INTEGER,
+    import_id INTEGER, before TEXT, after TEXT)"""
+_MAX_EDITOR_CHARS = 100
+
 
 class ConflictError(RuntimeError):
-    """Someone else saved the station since it was opened for editing."""
+    """Someone else saved the station since it was opened for editing.
+
+    Attributes
+    ----------
+    current : dict
+        The station as stored now.
+    attempted : dict
+        The record that was not saved; its ``version`` is the version the
+        editor opened, so nothing typed is lost: the caller can show it,
+        reload and save it again.
+    """
 
     def __init__(self, current: dict, attempted: dict):
+        opened = attempted.get("version")
+        seen = f"打开时为版本 {opened}，" if opened is not None else ""
+        seen_en = f"you opened version {opened}, " if opened is not None else ""
         super().__init__(
-            f"站点 {current['id']} 已被他人修改（当前版本 {current['version']}），请刷新后再保存 / "
-            f"station {current['id']} was changed by someone else (now version {current['version']}); reload before saving")
+            f"站点 {current['id']} 已被他人修改（{seen}当前版本 {current['version']}），请刷新后再保存 / "
+            f"station {current['id']} was changed by someone else ({seen_en}now version {current['version']}); "
+            f"reload before saving")
         self.current, self.attempted = current, attempted
+
+    def __reduce__(self):
+        # Picklable, so a worker process can hand the conflict to its parent.
+        return (type(self), (self.current, self.attempted))
 
 
 class RegistryStore(Protocol):
@@ -58,10 +91,17 @@ class RegistryStore(Protocol):
     def load(self, kinds: Iterable[str] | None = None, statuses: Iterable[str] | None = None,
              region: str | None = None) -> gpd.GeoDataFrame: ...
     def get(self, station_id: str) -> dict | None: ...
-    def add(self, record: dict) -> dict: ...
-    def update(self, station_id: str, changes: dict, expected_version: int | None = None) -> dict: ...
-    def commit_import(self, report: ImportReport) -> dict: ...
+    def add(self, record: dict, editor: str = settings.EDITOR_APP) -> dict: ...
+    def update(self, station_id: str, changes: dict, expected_version: int | None = None,
+               editor: str = settings.EDITOR_APP) -> dict: ...
+    def set_status(self, station_id: str, status: str, expected_version: int | None = None,
+                   editor: str = settings.EDITOR_APP) -> dict: ...
+    def delete_sample(self, editor: str = settings.EDITOR_APP) -> int: ...
+    def commit_import(self, report: ImportReport, editor: str = settings.EDITOR_APP) -> dict: ...
     def import_log(self) -> pd.DataFrame: ...
+    def history(self, station_id: str) -> pd.DataFrame: ...
+    def restore(self, station_id: str, audit_id: int, editor: str = settings.EDITOR_APP,
+                expected_version: int | None = None) -> dict: ...
 
 
 def _layer_fields(kind: str) -> list:
@@ -112,6 +152,18 @@ def _create_schema(conn: sqlite3.Connection) -> None:
         inserted INTEGER, updated INTEGER, unchanged INTEGER)""")
     conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description) "
                  "VALUES ('import_log', 'attributes', 'import_log', '导入记录 / import log')")
+    _create_audit_table(conn)
+
+
+def _create_audit_table(conn: sqlite3.Connection) -> None:
+    conn.execute(_AUDIT_DDL)
+    conn.execute("CREATE INDEX audit_log_station ON audit_log (station_id)")
+    conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description) "
+                 "VALUES ('audit_log', 'attributes', 'audit_log', '修改记录 / audit log')")
+
+
+#: Boolean fields whose empty value means True (a station is public unless marked otherwise).
+_TRUE_BY_DEFAULT = ("public",)
 
 
 def _to_sql(field_name: str, value):
@@ -119,7 +171,7 @@ def _to_sql(field_name: str, value):
     if dtype == "list":
         return json.dumps(list(value) if value is not None else [], ensure_ascii=False)
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-        return None
+        return 1 if field_name in _TRUE_BY_DEFAULT else None
     if dtype == "bool":
         return int(bool(value))
     if dtype == "int":
@@ -134,7 +186,7 @@ def _from_sql(field_name: str, value):
     if dtype == "list":
         return json.loads(value) if value else []
     if dtype == "bool":
-        return bool(value)
+        return True if value is None and field_name in _TRUE_BY_DEFAULT else bool(value)
     if dtype == "str":
         return "" if value is None else value
     return value
@@ -154,6 +206,41 @@ class GeoPackageStore:
         self.path = Path(path)
         if not self.path.exists():
             raise FileNotFoundError(f"登记库不存在 / registry not found: {self.path}")
+        self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Add what registries made by older versions lack (audit log, new fields)."""
+        conn = self._connect()
+        try:
+            if not self._missing(conn):
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Checked again under the write lock: another process may have
+                # upgraded the file in between.
+                audit, columns = self._missing(conn) or (False, [])
+                if audit:
+                    _create_audit_table(conn)
+                for kind, field in columns:
+                    default = " DEFAULT 1" if field.name in _TRUE_BY_DEFAULT else ""
+                    conn.execute(f'ALTER TABLE "{kind}" ADD COLUMN "{field.name}" {_SQL_TYPES[field.dtype]}{default}')
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _missing(conn) -> tuple:
+        audit = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit_log'").fetchone() is None
+        columns = []
+        for kind in KINDS:
+            have = {r[1] for r in conn.execute(f'PRAGMA table_info("{kind}")')}
+            if not have:
+                continue  # not a registry layer (the backup checks say so)
+            columns += [(kind, f) for f in _layer_fields(kind) if f.name not in have]
+        return (audit, columns) if audit or columns else ()
 
     # -- plumbing ---------------------------------------------------------
 
@@ -208,6 +295,19 @@ class GeoPackageStore:
                 rec[key] = _from_sql(key, row[key])
         return rec
 
+    @staticmethod
+    def _audit(conn, editor: str, action: str, before: dict | None, after: dict | None,
+               stamp: str, import_id: int | None = None) -> None:
+        # Written on the caller's connection, inside its transaction: the
+        # change and its audit row are committed (or lost) together.
+        rec = after or before
+        conn.execute(
+            "INSERT INTO audit_log (at, editor, station_id, kind, action, version, import_id, before, after)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            (stamp, editor, rec["id"], rec["kind"], action,
+             None if after is None else after.get("version"), import_id,
+             None if before is None else _to_json(before), None if after is None else _to_json(after)))
+
     # -- reading ----------------------------------------------------------
 
     def load(self, kinds: Iterable[str] | None = None, statuses: Iterable[str] | None = None,
@@ -256,54 +356,128 @@ class GeoPackageStore:
         finally:
             conn.close()
 
+    def history(self, station_id: str) -> pd.DataFrame:
+        """Every recorded change of one station, newest first.
+
+        Parameters
+        ----------
+        station_id : str
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``audit_id``, ``at`` (UTC, ISO 8601), ``editor``, ``action``
+            (one of :data:`AUDIT_ACTIONS`), ``version`` (after the change;
+            empty for a removal), ``import_id`` (the ``import_log`` row of an
+            import), ``changed`` (names of the fields that changed),
+            ``before`` and ``after`` (the full records as dicts, ``None``
+            where the station did not exist).
+        """
+        conn = self._connect()
+        try:
+            rows = conn.execute(
+                "SELECT * FROM audit_log WHERE station_id = ? ORDER BY fid DESC", (station_id,)).fetchall()
+        finally:
+            conn.close()
+        out = []
+        for r in rows:
+            before = json.loads(r["before"]) if r["before"] else None
+            after = json.loads(r["after"]) if r["after"] else None
+            out.append({"audit_id": int(r["fid"]), "at": r["at"], "editor": r["editor"], "action": r["action"],
+                        "version": r["version"], "import_id": r["import_id"],
+                        "changed": _changed_fields(before, after), "before": before, "after": after})
+        columns = ["audit_id", "at", "editor", "action", "version", "import_id", "changed", "before", "after"]
+        df = pd.DataFrame(out, columns=columns)
+        df["version"] = df["version"].astype("Int64")
+        df["import_id"] = df["import_id"].astype("Int64")
+        return df
+
+    def audit_log(self, limit: int | None = 200) -> pd.DataFrame:
+        """The latest changes to the whole registry, newest first, as stored.
+
+        ``before`` and ``after`` stay JSON text; ``limit=None`` returns all.
+        """
+        conn = self._connect()
+        try:
+            sql = "SELECT fid AS audit_id, at, editor, station_id, kind, action, version, import_id, before, after " \
+                  "FROM audit_log ORDER BY fid DESC"
+            if limit is not None:
+                return pd.read_sql_query(sql + " LIMIT ?", conn, params=(int(limit),))
+            return pd.read_sql_query(sql, conn)
+        finally:
+            conn.close()
+
     # -- writing ----------------------------------------------------------
 
-    def commit_import(self, report: ImportReport) -> dict:
+    def commit_import(self, report: ImportReport, editor: str = settings.EDITOR_APP) -> dict:
         """Write a validated import in one transaction.
 
         Stations whose ``id`` is already stored (same source and source id,
         or merged by name and distance) are updated when anything changed;
         the others are inserted. If anything fails, nothing is written.
+        Every inserted or changed station gets an ``audit_log`` row
+        (action ``import``) pointing at the import's ``import_log`` row.
+
+        Parameters
+        ----------
+        report : ImportReport
+        editor : str
+            Who imports: recorded in the audit log.
 
         Returns
         -------
         dict
             ``{"inserted": n, "updated": n, "unchanged": n}``
         """
+        editor = _editor(editor)
         counts = {"inserted": 0, "updated": 0, "unchanged": 0}
         stamp = now_iso()
         with self._transaction() as conn:
+            # The log row comes first so the audit rows can point at it; its
+            # counts are filled in at the end, in the same transaction.
+            import_id = conn.execute(
+                "INSERT INTO import_log (at, source, filename, format, kind, crs_used, rows, accepted, rejected,"
+                " warnings, inserted, updated, unchanged) VALUES (?,?,?,?,?,?,?,?,?,?,0,0,0)",
+                (stamp, report.source, report.filename, report.format, report.kind or "auto", report.crs_used,
+                 report.rows, len(report.accepted), len(report.rejects), len(report.warnings))).lastrowid
             for rec in report.accepted.drop(columns=["geometry", "row"], errors="ignore").to_dict("records"):
                 old = conn.execute(f'SELECT * FROM "{rec["kind"]}" WHERE id = ?', (rec["id"],)).fetchone()
                 if old is None:
                     rec.update(version=1, updated_at=stamp)
                     self._insert(conn, rec)
+                    self._audit(conn, editor, "import", None, _stored(rec), stamp, import_id)
                     counts["inserted"] += 1
                     continue
                 old = self._row_to_record(old)
+                _keep_private_fields(old, rec)
                 if all(_same(old.get(f), rec.get(f), f) for f in _CONTENT_FIELDS):
                     counts["unchanged"] += 1
                     continue
                 rec.update(version=int(old["version"] or 1) + 1, updated_at=stamp)
                 self._update_row(conn, rec)
+                self._audit(conn, editor, "import", old, _stored(rec), stamp, import_id)
                 counts["updated"] += 1
-            conn.execute(
-                "INSERT INTO import_log (at, source, filename, format, kind, crs_used, rows, accepted, rejected,"
-                " warnings, inserted, updated, unchanged) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (stamp, report.source, report.filename, report.format, report.kind or "auto", report.crs_used,
-                 report.rows, len(report.accepted), len(report.rejects), len(report.warnings),
-                 counts["inserted"], counts["updated"], counts["unchanged"]))
+            conn.execute("UPDATE import_log SET inserted = ?, updated = ?, unchanged = ? WHERE fid = ?",
+                         (counts["inserted"], counts["updated"], counts["unchanged"], import_id))
             self._touch(conn)
         return counts
 
-    def add(self, record: dict) -> dict:
+    def add(self, record: dict, editor: str = settings.EDITOR_APP) -> dict:
         """Add one station entered by hand; returns it as stored.
+
+        Parameters
+        ----------
+        record : dict
+            Canonical fields (``name``, ``kind``, ``lon``, ``lat`` ...).
+        editor : str
+            Who adds it: recorded in the audit log.
 
         Raises
         ------
         ValidationError
             When the record is invalid or the station already exists.
         """
+        editor = _editor(editor)
         rec = validate_record({"source": "app", **record})
         rec.update(version=1, updated_at=now_iso())
         twin = _twin(self.load(kinds=[rec["kind"]]), rec)
@@ -315,10 +489,12 @@ class GeoPackageStore:
             if conn.execute(f'SELECT 1 FROM "{rec["kind"]}" WHERE id = ?', (rec["id"],)).fetchone():
                 raise ValidationError(f"站点已存在 / station already exists: {rec['id']}")
             self._insert(conn, rec)
+            self._audit(conn, editor, "add", None, _stored(rec), rec["updated_at"])
             self._touch(conn)
         return rec
 
-    def update(self, station_id: str, changes: dict, expected_version: int | None = None) -> dict:
+    def update(self, station_id: str, changes: dict, expected_version: int | None = None,
+               editor: str = settings.EDITOR_APP) -> dict:
         """Change fields of one station; returns it as stored.
 
         Parameters
@@ -330,7 +506,13 @@ class GeoPackageStore:
             The version the editor opened. If someone saved in between, the
             save is refused with :class:`ConflictError` instead of silently
             overwriting their edit.
+        editor : str
+            Who edits: recorded in the audit log.
         """
+        return self._update(station_id, changes, expected_version, _editor(editor), "update")
+
+    def _update(self, station_id: str, changes: dict, expected_version: int | None,
+                editor: str, action: str) -> dict:
         current = self.get(station_id)
         if current is None:
             raise ValidationError(f"找不到站点 / no such station: {station_id}")
@@ -341,24 +523,99 @@ class GeoPackageStore:
         rec["id"] = current["id"]  # an edit never changes a station's identity
         version = int(current["version"] or 1)
         if expected_version is not None and expected_version != version:
-            raise ConflictError(current, rec)
+            raise ConflictError(current, {**rec, "version": int(expected_version)})
         rec.update(version=version + 1, updated_at=now_iso())
         with self._transaction() as conn:
+            # Guarded by the version read above, so ``current`` is exactly
+            # the row this replaces and the audit's "before" is true.
             if self._update_row(conn, rec, where_version=version) == 0:
-                raise ConflictError(self.get(station_id) or current, rec)
+                raise ConflictError(self.get(station_id) or current, {**rec, "version": version})
+            self._audit(conn, editor, action, current, _stored(rec), rec["updated_at"])
             self._touch(conn)
         return rec
 
-    def delete_sample(self) -> int:
-        """Remove every sample station (示例数据); returns how many were removed."""
+    def delete_sample(self, editor: str = settings.EDITOR_APP) -> int:
+        """Remove every sample station (示例数据); returns how many were removed.
+
+        Each removed station is audited (action ``delete_sample``, ``after``
+        empty), so :meth:`restore` can bring one back.
+        """
+        editor = _editor(editor)
+        stamp = now_iso()
         with self._transaction() as conn:
-            removed = sum(conn.execute(f'DELETE FROM "{k}" WHERE is_sample = 1').rowcount for k in KINDS)
+            removed = 0
+            for k in KINDS:
+                for row in conn.execute(f'SELECT * FROM "{k}" WHERE is_sample = 1 ORDER BY fid').fetchall():
+                    self._audit(conn, editor, "delete_sample", self._row_to_record(row), None, stamp)
+                removed += conn.execute(f'DELETE FROM "{k}" WHERE is_sample = 1').rowcount
             self._touch(conn)
         return removed
 
-    def set_status(self, station_id: str, status: str, expected_version: int | None = None) -> dict:
+    def set_status(self, station_id: str, status: str, expected_version: int | None = None,
+                   editor: str = settings.EDITOR_APP) -> dict:
         """Mark a station open, temporarily closed, closed or planned."""
-        return self.update(station_id, {"status": status}, expected_version)
+        return self._update(station_id, {"status": status}, expected_version, _editor(editor), "set_status")
+
+    def restore(self, station_id: str, audit_id: int, editor: str = settings.EDITOR_APP,
+                expected_version: int | None = None) -> dict:
+        """Bring back the version of a station recorded by one audit row.
+
+        The station becomes what it was *after* that change (or, for a
+        removal, what it was before it), saved as a new version and audited
+        as ``restore``; nothing in the history is rewritten. A removed
+        station is inserted again.
+
+        Parameters
+        ----------
+        station_id : str
+        audit_id : int
+            ``audit_id`` of a row of :meth:`history` for this station.
+        editor : str
+            Who restores: recorded in the audit log.
+        expected_version : int, optional
+            The version the editor saw; if the station changed since, the
+            restore is refused with :class:`ConflictError`.
+
+        Returns
+        -------
+        dict
+            The station as stored now (unchanged if it already equals the
+            chosen version: then nothing is written).
+
+        Raises
+        ------
+        ValidationError
+            When the audit row does not exist or belongs to another station.
+        ConflictError
+            When ``expected_version`` is not the current version.
+        """
+        editor = _editor(editor)
+        with self._transaction() as conn:
+            row = conn.execute("SELECT * FROM audit_log WHERE fid = ? AND station_id = ?",
+                               (int(audit_id), station_id)).fetchone()
+            if row is None:
+                raise ValidationError(f"站点 {station_id} 没有修改记录 {audit_id} / "
+                                      f"station {station_id} has no audit entry {audit_id}")
+            target = json.loads(row["after"] or row["before"])
+            current_row = conn.execute(f'SELECT * FROM "{target["kind"]}" WHERE id = ?', (station_id,)).fetchone()
+            current = self._row_to_record(current_row) if current_row is not None else None
+            if current is not None and expected_version is not None \
+                    and int(current["version"] or 1) != int(expected_version):
+                raise ConflictError(current, {**target, "id": station_id, "version": int(expected_version)})
+            if current is not None and all(_same(current.get(f), target.get(f), f) for f in _CONTENT_FIELDS):
+                return current
+            last = conn.execute("SELECT max(version) FROM audit_log WHERE station_id = ?", (station_id,)).fetchone()[0]
+            version = max(int(current["version"] or 1) if current else 0, int(last or 0)) + 1
+            rec = {**{f.name: None for f in FIELDS}, **target, "id": station_id,
+                   "version": version, "updated_at": now_iso()}
+            if current is None:
+                self._insert(conn, rec)
+            else:
+                self._update_row(conn, rec)
+            rec = _stored(rec)
+            self._audit(conn, editor, "restore", current, rec, rec["updated_at"])
+            self._touch(conn)
+        return rec
 
 
 def _twin(stations: gpd.GeoDataFrame, rec: dict) -> str | None:
@@ -381,6 +638,49 @@ def _same(a, b, field_name: str) -> bool:
         na = lambda v: v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))  # noqa: E731
         return (na(a) and na(b)) or (not na(a) and not na(b) and a == b)
     return (a or "") == (b or "")
+
+
+def _keep_private_fields(old: dict, rec: dict) -> None:
+    """Keep what a public export left out of a non-public station.
+
+    A public export empties the phone, notes and extra of non-public
+    stations and cuts their address to city and district; importing such a
+    file back must not wipe the registry's own values. Edits still can.
+    """
+    if old.get("public", True) or rec.get("public", True):
+        return
+    for name in ("phone", "notes", "extra"):
+        if not rec.get(name) and old.get(name):
+            rec[name] = old[name]
+    coarse = f"{old.get('city') or ''}{old.get('district') or ''}"
+    if old.get("address") and (rec.get("address") or "") in ("", coarse):
+        rec["address"] = old["address"]
+
+
+def _stored(rec: dict) -> dict:
+    """``rec`` exactly as :meth:`GeoPackageStore.get` would return it once written."""
+    out = {f.name: None for f in FIELDS}
+    for f in _layer_fields(rec["kind"]):
+        out[f.name] = _from_sql(f.name, _to_sql(f.name, rec.get(f.name)))
+    return out
+
+
+def _to_json(rec: dict) -> str:
+    return json.dumps(rec, ensure_ascii=False, default=str)
+
+
+def _changed_fields(before: dict | None, after: dict | None) -> list[str]:
+    if before is None or after is None:
+        return []
+    return [f for f in _CONTENT_FIELDS if not _same(before.get(f), after.get(f), f)]
+
+
+def _editor(editor: str) -> str:
+    """Who made a change, as recorded; refuses an empty name."""
+    name = re.sub(r"\s+", " ", str(editor or "")).strip()
+    if not name:
+        raise ValidationError("缺少编辑人 / no editor given")
+    return name[:_MAX_EDITOR_CHARS]
 
 
 def create_registry(path: str | Path, seed: str | Path | None = None) -> GeoPackageStore:

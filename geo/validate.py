@@ -24,7 +24,7 @@ from . import regions, settings
 from .crs import CRS_CHOICES, guess_crs_from_headers, haversine_m, normalize_crs, to_wgs84
 from .headers import suggest_mapping, unmapped_columns
 from .hours import parse_opening_hours
-from .io import GEOM_LAT, GEOM_LON, GEOM_NOTE, RawTable, csv_bytes
+from .io import GEOM_INVALID, GEOM_LAT, GEOM_LON, GEOM_NOTE, RawTable, _clean, csv_bytes
 from .schema import _FACILITY_SPLIT, FIELD_NAMES, KINDS, parse_facilities, parse_kind, parse_status, station_id
 
 #: Reasons a row is rejected: code -> (Chinese, English) message templates.
@@ -34,6 +34,7 @@ REJECT_REASONS: dict[str, tuple[str, str]] = {
     "coord_out_of_range": ("坐标超出范围（经度 −180～180，纬度 −90～90）：{value}",
                            "coordinates out of range (lon −180…180, lat −90…90): {value}"),
     "coord_zero": ("坐标为 (0, 0)，通常表示未填写", "coordinates are (0, 0), which usually means not filled in"),
+    "geometry_invalid": ("几何无法读取（坐标格式错误）", "the geometry cannot be read (malformed coordinates)"),
     "outside_region": ("点位不在服务区域（{region}）内：{value}", "point outside the service region ({region}): {value}"),
     "name_missing": ("缺少名称", "name missing"),
     "unknown_kind": ("无法识别的类型：{value}", "unknown kind: {value}"),
@@ -178,14 +179,39 @@ def _split_lonlat(text: str) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
+#: Largest count a whole-number field accepts (SQLite integers are 64-bit;
+#: no station has a million parking spaces).
+_MAX_COUNT = 1_000_000
+
+
 def _parse_int(text: str) -> int | None:
+    """A non-negative whole number such as ``12`` or ``１２个``; ``ValueError`` otherwise."""
     s = unicodedata.normalize("NFKC", str(text)).strip()
     s = re.sub(r"[个辆位]$", "", s)
-    return int(float(s)) if s else None
+    if not s:
+        return None
+    value = float(s)
+    if not np.isfinite(value) or not value.is_integer() or not 0 <= value <= _MAX_COUNT:
+        raise ValueError(s)
+    return int(value)
 
 
 def _truthy(text: str) -> bool:
     return str(text).strip().lower() in ("1", "true", "yes", "y", "是", "t")
+
+
+_PUBLIC_WORDS = ("1", "true", "yes", "y", "t", "是", "公开", "对外公开", "public")
+
+
+def _public(text: str) -> bool:
+    """Whether a ``public`` cell allows publishing: empty means yes.
+
+    Anything else that is not a clear yes (否, 不公开, 内部, 0, private, or
+    text not understood) means no: a station is kept out of public exports
+    rather than its contacts published by mistake.
+    """
+    s = str(text).strip().lower()
+    return s == "" or s in _PUBLIC_WORDS
 
 
 # --------------------------------------------------------------------------
@@ -219,8 +245,19 @@ def _decide_crs(raw: RawTable, crs: str, mapping: dict, use_geometry: bool) -> t
         if name in ("wgs84", "gcj02", "bd09"):
             return name, f"文件的 coord_system 列标明坐标系为 {name} / the file's coord_system column says {name}"
     if use_geometry and raw.source_crs:
-        name = normalize_crs(raw.source_crs)
-        return name, f"文件声明的坐标系 {name} / the file declares {name}"
+        try:
+            name = normalize_crs(raw.source_crs)
+        except ValueError:
+            # A declaration nothing knows (a made-up EPSG code): judged like a
+            # file that declares nothing, and the note says so.
+            name = None
+        if name is not None:
+            return name, f"文件声明的坐标系 {name} / the file declares {name}"
+        crs_used, note = _decide_crs(RawTable(raw.df, filename=raw.filename), crs, mapping, False)
+        zh, _, en = note.partition(" / ")
+        shown = str(raw.source_crs)[:60]
+        return crs_used, (f"文件声明的坐标系 {shown} 无法识别，已忽略；{zh} / "
+                          f"the declared system {shown} is unknown and was ignored; {en or zh}")
     cols = [mapping.get(k) for k in ("lon", "lat", "lonlat") if mapping.get(k)]
     hint = guess_crs_from_headers(cols)
     if hint:
@@ -330,10 +367,15 @@ def validate_table(raw: RawTable, kind: str | None, crs: str = "auto",
     lon = np.full(n, np.nan)
     lat = np.full(n, np.nan)
     lon_txt, lat_txt = lon_txt.tolist(), lat_txt.tolist()
+    invalid_geometry = df[GEOM_NOTE].astype(str).eq(GEOM_INVALID).tolist() if use_geometry and GEOM_NOTE in df.columns \
+        else [False] * n
     for i in range(n):
+        if invalid_geometry[i]:
+            rejects[i] = ("geometry_invalid", {})
+            continue
         try:
             lon[i], lat[i] = parse_coordinate(lon_txt[i]), parse_coordinate(lat_txt[i])
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):
             rejects[i] = ("coord_not_numeric", {"value": f"{lon_txt[i]}, {lat_txt[i]}"})
             continue
         if np.isnan(lon[i]) or np.isnan(lat[i]):
@@ -554,7 +596,7 @@ def _build_record(row: pd.Series, cols: dict, cells, i: int, kind: str, subtype:
         "source": src, "source_id": source_id, "verified_at": get("verified_at"),
         "truck_parking_spaces": spaces if kind == "driver_home" else None,
         "lawyer_hours": get("lawyer_hours") if kind == "legal_aid" else "",
-        "notes": notes, "is_sample": _truthy(get("is_sample")),
+        "notes": notes, "is_sample": _truthy(get("is_sample")), "public": _public(get("public")),
         "version": 1, "updated_at": "",
         "extra": json.dumps(extra, ensure_ascii=False) if extra else "",
         "row": i + 1,
@@ -621,7 +663,7 @@ def validate_record(record: dict, kind: str | None = None) -> dict:
     ValidationError
         With the bilingual reason when the record would be rejected.
     """
-    cells = {k: (";".join(map(str, v)) if isinstance(v, (list, tuple)) else ("" if v is None else str(v)))
+    cells = {k: _clean(";".join(map(str, v)) if isinstance(v, (list, tuple)) else ("" if v is None else str(v)))
              for k, v in record.items() if k in FIELD_NAMES or k == "extra"}
     for key in ("is_24h", "opening_hours_osm", "adcode", "city", "district", "version", "updated_at"):
         cells.pop(key, None)

@@ -25,6 +25,51 @@ from pages.common import shell
 _CRS_CHOICES = ("auto", "wgs84", "gcj02", "bd09")
 _PREVIEW_ROWS = 20
 
+# Strings of the history/restore part of the editor. They live here rather
+# than in geo/i18n.py so this page can change without touching the shared table.
+_HISTORY_TEXT: dict[str, tuple[str, str]] = {
+    "history_header": ("修改记录", "Change history"),
+    "history_none": ("这个站点还没有修改记录。", "No recorded changes for this station yet."),
+    "history_at": ("时间(UTC)", "Time (UTC)"),
+    "history_editor": ("编辑人", "Editor"),
+    "history_action": ("操作", "Action"),
+    "history_version": ("版本", "Version"),
+    "history_changed": ("修改的字段", "Fields changed"),
+    "history_pick": ("选择要恢复的版本", "Version to restore"),
+    "history_option": ("版本 {version} · {at} · {editor} · {action}", "version {version} · {at} · {editor} · {action}"),
+    "history_removed": ("删除前", "before removal"),
+    "history_compare": ("该版本与当前的不同", "How that version differs from now"),
+    "history_same": ("该版本与当前内容相同。", "That version is the same as now."),
+    "history_field": ("字段", "Field"),
+    "history_then": ("该版本", "That version"),
+    "history_now": ("当前", "Now"),
+    "history_confirm": ("确认恢复这个版本（作为新版本保存，原记录保留）",
+                        "Restore this version (saved as a new version; the history is kept)"),
+    "history_restore": ("恢复", "Restore"),
+    "history_restored": ("已恢复（现为版本 {version}）。", "Restored (now version {version})."),
+    "action_import": ("导入", "import"),
+    "action_add": ("新增", "added"),
+    "action_update": ("编辑", "edit"),
+    "action_set_status": ("改状态", "status change"),
+    "action_delete_sample": ("删除示例", "sample removed"),
+    "action_restore": ("恢复", "restore"),
+    "download_xlsx": ("Excel（XLSX，WGS-84）", "Excel (XLSX, WGS-84)"),
+    "public_help": ("取消勾选后，公开下载的文件不含该站点的电话、详细地址和备注",
+                    "When unticked, public downloads leave out this station's phone, exact address and notes"),
+}
+
+
+def _ht(key: str, lang: str, **fmt) -> str:
+    zh, en = _HISTORY_TEXT[key]
+    text = en if lang == "en" else zh
+    return text.format(**fmt) if fmt else text
+
+
+def _history_value(value) -> str:
+    if isinstance(value, list):
+        return schema.LIST_SEP.join(map(str, value))
+    return "" if value is None else str(value)
+
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _read(data: bytes, filename: str):
@@ -180,15 +225,17 @@ with tab_download:
     st.markdown(f"**{t('download_count', lang, n=len(chosen))}**")
     key = (stamp, tuple(dl_kinds), dl_region, tuple(dl_statuses))
     stem = "stations" + (f"_{dl_region}" if dl_region else "")
-    b1, b2, b3, b4 = st.columns(4)
+    b1, b2, b3, b5, b4 = st.columns(5)
     for col, label, fmt, crs_name, name, mime in (
         (b1, "download_geojson", "geojson", "wgs84", f"{stem}.geojson", "application/geo+json"),
         (b2, "download_gpkg", "gpkg", "wgs84", f"{stem}.gpkg", "application/geopackage+sqlite3"),
         (b3, "download_csv", "csv", "wgs84", f"{stem}.csv", "text/csv"),
+        (b5, "download_xlsx", "xlsx", "wgs84", f"{stem}.xlsx",
+         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
         (b4, "download_geojson_gcj", "geojson", "gcj02", f"{stem}_gcj02.geojson", "application/geo+json"),
     ):
         # A callable: the file is only made when someone clicks.
-        col.download_button(t(label, lang),
+        col.download_button(t(label, lang) if label != "download_xlsx" else _ht(label, lang),
                             data=lambda g=chosen, k=key, f=fmt, c=crs_name: _export(g, k, f, c),
                             file_name=name, mime=mime, disabled=not len(chosen), key=f"dl:{label}",
                             on_click="ignore")
@@ -246,6 +293,8 @@ with tab_edit:
                                   value=schema.LIST_SEP.join(rec.get("facilities_other") or []),
                                   help=t("editor_facilities_help", lang), key=f"ed:facilities_other:{k}")
             values["facilities_other"] = [s.strip() for s in other.split(schema.LIST_SEP) if s.strip()]
+            values["public"] = st.checkbox(i18n.field_label("public", lang), value=bool(rec.get("public", True)),
+                                           help=_ht("public_help", lang), key=f"ed:public:{k}")
             c1, c2 = st.columns(2)
             values["lon"] = c1.number_input(i18n.field_label("lon", lang), value=float(rec.get("lon") or 0.0),
                                             format="%.6f", key=f"ed:lon:{k}")
@@ -284,3 +333,44 @@ with tab_edit:
                 else:
                     st.session_state["ed_flash"] = t("editor_saved", lang, version=new.get("version"))
                     st.rerun()
+
+        with st.expander(_ht("history_header", lang)):
+            hist = store.history(sid)
+            if hist.empty:
+                st.caption(_ht("history_none", lang))
+            else:
+                st.dataframe(pd.DataFrame({
+                    _ht("history_at", lang): hist["at"],
+                    _ht("history_editor", lang): hist["editor"],
+                    _ht("history_action", lang): hist["action"].map(lambda a: _ht(f"action_{a}", lang)),
+                    _ht("history_version", lang): hist["version"],
+                    _ht("history_changed", lang): hist["changed"].map(
+                        lambda names: "、".join(i18n.field_label(n, lang) for n in names)),
+                }), hide_index=True)
+                entries = {int(r.audit_id): r for r in hist.itertuples()}
+                pick = st.selectbox(
+                    _ht("history_pick", lang), list(entries),
+                    format_func=lambda a: _ht(
+                        "history_option", lang,
+                        version=entries[a].version if pd.notna(entries[a].version) else _ht("history_removed", lang),
+                        at=entries[a].at, editor=entries[a].editor, action=_ht(f"action_{entries[a].action}", lang)),
+                    key=f"ed:hist:{k}")
+                then = entries[pick].after or entries[pick].before
+                diff = [(i18n.field_label(f.name, lang), _history_value(then.get(f.name)), _history_value(rec.get(f.name)))
+                        for f in schema.FIELDS if f.name not in ("version", "updated_at")
+                        and _history_value(then.get(f.name)) != _history_value(rec.get(f.name))]
+                if diff:
+                    st.caption(_ht("history_compare", lang))
+                    st.dataframe(pd.DataFrame(diff, columns=[_ht("history_field", lang), _ht("history_then", lang),
+                                                             _ht("history_now", lang)]), hide_index=True)
+                else:
+                    st.caption(_ht("history_same", lang))
+                sure = st.checkbox(_ht("history_confirm", lang), key=f"ed:hist_sure:{k}:{pick}")
+                if st.button(_ht("history_restore", lang), disabled=not (sure and diff), key=f"ed:restore:{k}"):
+                    try:
+                        back = store.restore(sid, pick, expected_version=version)
+                    except (ValidationError, ConflictError, ValueError) as exc:
+                        st.error(t("editor_error", lang, error=i18n.error_text(exc, lang)))
+                    else:
+                        st.session_state["ed_flash"] = _ht("history_restored", lang, version=back.get("version"))
+                        st.rerun()
