@@ -100,7 +100,8 @@ lang = shell.language_switch()
 st.title(t("data_title", lang))
 st.caption(t("data_intro", lang))
 
-store, stamp, stations = shell.open_registry(lang)
+# The editor works on full records; its downloads redact by themselves.
+store, stamp, stations = shell.open_registry(lang, public=False)
 
 tab_import, tab_download, tab_edit = st.tabs(
     [t("import_header", lang), t("downloads_header", lang), t("editor_header", lang)])

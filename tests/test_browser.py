@@ -31,6 +31,8 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-q
 DESKTOP = {"width": 1366, "height": 768}
 PHONE = {"width": 390, "height": 844}
 HOSTILE_NAME = "<img src=x onerror=alert(1)>"
+#: A station marked non-public: its phone and street address must never reach a public page.
+PRIVATE_PHONE, PRIVATE_STREET = "13800009999", "保密路8号"
 DATA_PAGE = "数据_Data"
 FINDER_PAGE = "finder"
 #: Real roads of Futian and Nanshan (Shenzhen), built into a routing network for the app.
@@ -76,6 +78,8 @@ def app_url(tmp_path_factory, registry) -> str:
     store.add({"kind": "rest_station", "name": HOSTILE_NAME, "address": '" onmouseover="alert(2)" x="',
                "operator": "<script>alert(3)</script>", "phone": "javascript:alert(4)",
                "facilities_other": ["<b>bold"], "lon": 113.3301, "lat": 23.1402})
+    store.add({"kind": "rest_station", "name": "福田内部驿站", "address": f"深圳市福田区{PRIVATE_STREET}",
+               "phone": PRIVATE_PHONE, "public": False, "lon": 114.0585, "lat": 22.5436})
     port = _free_port()
     # Saved siting scenarios go to tmp too, never to data/scenarios.
     env = {**os.environ, "GEO_REGISTRY": str(registry), "GEO_SCENARIO_DIR": str(tmp / "scenarios")}
@@ -201,6 +205,31 @@ def _assert_markers(page, index: int = 0) -> None:
 # --------------------------------------------------------------------------
 # Home page (the map)
 # --------------------------------------------------------------------------
+
+def _received_text(page, url: str) -> str:
+    """Everything the browser receives while opening ``url`` (HTTP bodies and websocket frames)."""
+    got: list[str] = []
+    page.on("websocket", lambda ws: ws.on(
+        "framereceived", lambda payload: got.append(payload if isinstance(payload, str)
+                                                    else payload.decode("utf-8", "replace"))))
+    _goto(page, url)
+    _assert_no_exception(page)
+    _map_frame(page).locator(".leaflet-marker-icon").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(1500)
+    return "\n".join(got)
+
+
+@pytest.mark.parametrize("path", ["/", f"/{FINDER_PAGE}?lon={FUTIAN[0]}&lat={FUTIAN[1]}&kind=rest_station"])
+def test_non_public_details_never_reach_a_public_page(open_page, app_url, path):
+    p = open_page()
+    text = _received_text(p.page, app_url + path)
+    # Map data travels JSON-escaped (\\uXXXX) or as plain UTF-8: look for both spellings.
+    def found(word: str) -> bool:
+        return word in text or json.dumps(word)[1:-1] in text
+
+    assert found("福田内部驿站")  # the station itself is shown ...
+    assert not found(PRIVATE_PHONE) and not found(PRIVATE_STREET)  # ... but not its private details
+
 
 def test_home_map_renders_offline(open_page, app_url):
     p = open_page()

@@ -11,6 +11,7 @@ import os
 import streamlit as st
 
 from geo import i18n
+from geo.export import redact_private
 from geo.i18n import t
 from geo.store import GeoPackageStore, open_store
 
@@ -54,19 +55,30 @@ def registry_stamp(registry: GeoPackageStore) -> tuple:
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def _stations(_registry: GeoPackageStore, stamp: tuple):
+def _stations(_registry: GeoPackageStore, stamp: tuple, public: bool):
     # ``stamp`` is the cache key: an edit or import on the Data page changes
     # it, and every page reloads the stations.
-    return _registry.load()
+    stations = _registry.load()
+    return redact_private(stations) if public else stations
 
 
-def stations(registry: GeoPackageStore):
-    """All stations of the registry, reloaded only after a change."""
-    return _stations(registry, registry_stamp(registry))
+def stations(registry: GeoPackageStore, public: bool = True):
+    """All stations of the registry, reloaded only after a change.
+
+    Public pages get them redacted: a station marked non-public shows no
+    phone, notes or exact address there, as in public exports.
+    """
+    return _stations(registry, registry_stamp(registry), public)
 
 
-def open_registry(lang: str):
+def open_registry(lang: str, public: bool = True):
     """The registry, its stamp and its stations; stops the page with a message if unreadable.
+
+    Parameters
+    ----------
+    lang : str
+    public : bool
+        Redact non-public stations (every page but the editor's).
 
     Returns
     -------
@@ -74,7 +86,7 @@ def open_registry(lang: str):
     """
     try:
         registry = store()
-        return registry, registry_stamp(registry), stations(registry)
+        return registry, registry_stamp(registry), stations(registry, public)
     except Exception as exc:  # an unreadable registry must say so, not show a traceback
         st.error(t("store_error", lang, error=i18n.error_text(exc, lang)))
         st.stop()
