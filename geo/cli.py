@@ -148,6 +148,18 @@ def _cmd_plan(args) -> int:
     return run_plan_command(args)
 
 
+def _add_standard_args(p: argparse.ArgumentParser) -> None:
+    """The service standard, grid, network and population options of ``coverage`` and ``plan``."""
+    p.add_argument("--mode", choices=settings.ROUTING_MODES, help="出行方式 / travel mode (default per kind)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--minutes", type=float, help="时间标准 / threshold in minutes")
+    g.add_argument("--meters", type=float, help="距离标准 / threshold in metres")
+    p.add_argument("--res", type=int, choices=settings.COVERAGE_RESOLUTIONS, default=settings.COVERAGE_DEFAULT_RES,
+                   help="H3 分辨率 / H3 resolution")
+    p.add_argument("--network", help=f"路网目录，none 为估算 / network folder, or none (default {settings.NETWORK_DIR})")
+    p.add_argument("--population", help="区县人口表 / county population table (CSV, XLSX)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m geo``."""
     parser = argparse.ArgumentParser(
@@ -232,14 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("coverage", help="覆盖分析 / where workers are beyond reach of a station")
     p.add_argument("--region", required=True, help="区划代码或名称 / adcode or name of the province, a city or a district")
     p.add_argument("--kind", choices=list(KINDS), action="append", help="图层，可重复 / layer (repeatable)")
-    p.add_argument("--mode", choices=settings.ROUTING_MODES, help="出行方式 / travel mode (default per kind)")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--minutes", type=float, help="时间标准 / threshold in minutes")
-    g.add_argument("--meters", type=float, help="距离标准 / threshold in metres")
-    p.add_argument("--res", type=int, choices=settings.COVERAGE_RESOLUTIONS, default=settings.COVERAGE_DEFAULT_RES,
-                   help="H3 分辨率 / H3 resolution")
-    p.add_argument("--network", help=f"路网目录，none 为估算 / network folder, or none (default {settings.NETWORK_DIR})")
-    p.add_argument("--population", help="区县人口表 / county population table (CSV, XLSX)")
+    _add_standard_args(p)
     p.add_argument("--demand", help="需求点文件或人口栅格 / demand points (CSV, GeoJSON ...) or population GeoTIFF")
     p.add_argument("--demand-weight", help="需求点权重列 / weight column of the demand points")
     p.add_argument("--demand-crs", default="auto", help="需求点坐标系 / CRS of the demand points (default auto)")
@@ -269,14 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", type=float, help="总预算 / most total cost of the new sites")
     p.add_argument("--exclude", action="append", metavar="PATH", help="排除区，可重复 / exclusion polygons (repeatable)")
     p.add_argument("--kind", choices=list(KINDS), action="append", help="图层 / layer (repeatable; default rest_station)")
-    p.add_argument("--mode", choices=settings.ROUTING_MODES, help="出行方式 / travel mode (default per kind)")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--minutes", type=float, help="时间标准 / threshold in minutes")
-    g.add_argument("--meters", type=float, help="距离标准 / threshold in metres")
-    p.add_argument("--res", type=int, choices=settings.COVERAGE_RESOLUTIONS, default=settings.COVERAGE_DEFAULT_RES,
-                   help="H3 分辨率 / H3 resolution")
-    p.add_argument("--network", help=f"路网目录，none 为估算 / network folder, or none (default {settings.NETWORK_DIR})")
-    p.add_argument("--population", help="区县人口表 / county population table (CSV, XLSX)")
+    _add_standard_args(p)
     p.add_argument("--demand", help="需求点文件或人口栅格 / demand points or population GeoTIFF")
     p.add_argument("--demand-weight", help="需求点权重列 / weight column of the demand points")
     p.add_argument("--status", choices=list(STATUSES), action="append",

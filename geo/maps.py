@@ -930,7 +930,23 @@ def _coverage_css() -> str:
     ])
 
 
-class _CoverageLayer(JSCSSMixin, Layer):
+class _DataLayer(JSCSSMixin, Layer):
+    """An overlay drawn in the browser from one JSON payload, with optional CSS.
+
+    Subclasses give the template that turns ``data_json`` into Leaflet
+    layers, and the ``_layer_name`` folium names the variable after.
+    """
+
+    _layer_name = "GdDataLayer"
+
+    def __init__(self, data_json: str, name: str, css: str = ""):
+        super().__init__(name=name, overlay=True, control=True, show=True)
+        self._name = self._layer_name
+        self.data_json = data_json
+        self.css = css
+
+
+class _CoverageLayer(_DataLayer):
     """One GeoJSON overlay of the coverage map: travel bands, gaps or stations.
 
     ``data_json`` holds the features and the lookup tables the tooltips are
@@ -1017,11 +1033,7 @@ class _CoverageLayer(JSCSSMixin, Layer):
         {% endmacro %}
     """)
 
-    def __init__(self, data_json: str, name: str, css: str = ""):
-        super().__init__(name=name, overlay=True, control=True, show=True)
-        self._name = "GdCoverageLayer"
-        self.data_json = data_json
-        self.css = css
+    _layer_name = "GdCoverageLayer"
 
 
 def _layer_json(head: dict, props: list[dict], geometries: list[str]) -> str:
@@ -1245,7 +1257,7 @@ def _siting_css() -> str:
     ])
 
 
-class _SitingLayer(JSCSSMixin, Layer):
+class _SitingLayer(_DataLayer):
     """The newly covered cells, or the numbered proposed sites, of the siting map.
 
     ``data_json`` holds the features and the labels; every string in it was
@@ -1309,11 +1321,7 @@ class _SitingLayer(JSCSSMixin, Layer):
         {% endmacro %}
     """)
 
-    def __init__(self, data_json: str, name: str, css: str = ""):
-        super().__init__(name=name, overlay=True, control=True, show=True)
-        self._name = "GdSitingLayer"
-        self.data_json = data_json
-        self.css = css
+    _layer_name = "GdSitingLayer"
 
 
 def siting_legend_html(layers: MapLayers, overlay: SitingLayers, lang: str = "zh") -> str:

@@ -18,7 +18,7 @@ from geo import finder, handoff, i18n, schema, settings
 from geo.geocode import CoordinateError, looks_like_coordinates, parse_coordinates, search_places
 from geo.i18n import t
 from geo.maps import finder_map, load_map_boundaries
-from geo.network import MODES, graph_path
+from geo.network import MODES
 from pages.common import shell
 
 _CRS_CHOICES = ("gcj02", "bd09", "wgs84")
@@ -108,20 +108,6 @@ _PAGE_CSS = """<style>
   font-size: 0.85rem; }
 .fd-meta, .fd-note { margin-top: 4px; font-size: 0.85rem; color: #555; overflow-wrap: anywhere; }
 </style>"""
-
-
-def _graph_stamp(mode: str) -> tuple | None:
-    path = graph_path(settings.NETWORK_DIR, mode)
-    if not path.exists():
-        return None
-    stat = path.stat()
-    return str(path), stat.st_mtime_ns, stat.st_size
-
-
-@st.cache_resource(max_entries=len(MODES), show_spinner=False)
-def _network(mode: str, stamp: tuple | None):
-    # Keyed on the file's stamp: a rebuilt network is picked up without a restart.
-    return finder.load_network(mode, settings.NETWORK_DIR) if stamp else None
 
 
 @st.cache_resource(max_entries=2 * len(MODES), show_spinner=False)
@@ -261,9 +247,9 @@ with st.expander(t("fd_filters", lang, summary=summary), icon=":material/tune:",
 # --------------------------------------------------------------------------
 state = _state()
 graph, network_error = None, None
-graph_stamp = _graph_stamp(state.mode)
+graph_stamp = shell.graph_stamp(state.mode)
 try:
-    graph = _network(state.mode, graph_stamp)
+    graph = shell.network(state.mode, graph_stamp)
 except ValueError as exc:  # an old or broken file: estimates, and the admin is told why
     network_error = exc
 index = _index(state.mode, graph_stamp if graph is not None else None, registry_stamp, graph, stations)

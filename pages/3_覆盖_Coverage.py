@@ -103,10 +103,10 @@ if not kinds:
 # --------------------------------------------------------------------------
 standard = service_standard(kinds, mode=mode, minutes=value if unit == "min" else None,
                             meters=value if unit == "m" else None)
-graph_stamp = controls.graph_stamp(standard.mode)
+graph_stamp = shell.graph_stamp(standard.mode)
 graph, network_error = None, None
 try:
-    graph = controls.network(standard.mode, graph_stamp)
+    graph = shell.network(standard.mode, graph_stamp)
 except ValueError as exc:  # an old or broken file: estimates, and the admin is told why
     network_error = exc
 run_key = (region.adcode, tuple(kinds), standard.mode, standard.minutes, standard.meters, int(res), demand_key,
@@ -167,26 +167,19 @@ with st.container(horizontal=True, key="cv_downloads"):
 # --------------------------------------------------------------------------
 
 
-def _column_config(specs: dict[str, dict]) -> dict:
-    config = {}
-    for col, spec in specs.items():
-        if spec["type"] == "text":
-            config[col] = st.column_config.TextColumn(spec["label"])
-        else:
-            config[col] = st.column_config.NumberColumn(spec["label"], format=spec.get("format"))
-    return config
+
 
 
 st.subheader(t("cv_districts", lang), anchor=False)
 table, specs = planner.district_table(result, lang)
-st.dataframe(table, hide_index=True, column_config=_column_config(specs), key="cv_district_table",
+st.dataframe(table, hide_index=True, column_config=shell.column_config(specs), key="cv_district_table",
              height="auto" if len(table) <= 12 else 420)
 st.caption(t("cv_districts_help", lang))
 
 if figures["gaps"]:
     gaps, gap_specs = planner.gap_table(result, lang)
     with st.expander(t("cv_gaps", lang, n=len(gaps), total=figures["gaps"])):
-        st.dataframe(gaps, hide_index=True, column_config=_column_config(gap_specs))
+        st.dataframe(gaps, hide_index=True, column_config=shell.column_config(gap_specs))
 
 with st.expander(t("cv_notes", lang)):
     for note in [*input_notes, *result.notes]:

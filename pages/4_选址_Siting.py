@@ -100,14 +100,7 @@ def _overlay(answer_key: tuple, method: str, lang: str, _problem, _result, _base
     return sv.siting_layers(_problem, _result, _base, lang=lang)
 
 
-def _column_config(specs: dict[str, dict]) -> dict:
-    config = {}
-    for col, spec in specs.items():
-        if spec["type"] == "text":
-            config[col] = st.column_config.TextColumn(spec["label"])
-        else:
-            config[col] = st.column_config.NumberColumn(spec["label"], format=spec.get("format"))
-    return config
+
 
 
 lang = shell.language_switch()
@@ -190,10 +183,10 @@ model = _keep("si_model", q_model.selectbox(
     t("si_model", lang), models, index=_index(models, _kept("si_model", "mclp")),
     format_func=lambda m: t(f"si_model_{m}", lang), help=t("si_model_help", lang), key=f"si_model:{lang}"))
 
-graph_stamp = controls.graph_stamp(standard.mode)
+graph_stamp = shell.graph_stamp(standard.mode)
 graph, network_error = None, None
 try:
-    graph = controls.network(standard.mode, graph_stamp)
+    graph = shell.network(standard.mode, graph_stamp)
 except ValueError as exc:  # an old or broken file: estimates, and the admin is told why
     network_error = exc
 problem_key = (region.adcode, kind, standard.mode, standard.minutes, standard.meters, int(res), demand.key,
@@ -318,19 +311,19 @@ st.caption(t("si_dl_help", lang))
 st.subheader(t("si_before_after", lang), anchor=False)
 table, specs = sv.before_after_table(result, unit_label, lang)
 with st.container(key="si_before_after"):  # the key names the table for tests and styles
-    st.dataframe(table, hide_index=True, column_config=_column_config(specs),
+    st.dataframe(table, hide_index=True, column_config=shell.column_config(specs),
                  height="auto" if len(table) <= 12 else 420)
 
 st.subheader(t("si_sites", lang), anchor=False)
 sites, site_specs = sv.sites_table(result, unit_label, lang)
 with st.container(key="si_sites_table"):
-    st.dataframe(sites, hide_index=True, column_config=_column_config(site_specs),
+    st.dataframe(sites, hide_index=True, column_config=shell.column_config(site_specs),
                  height="auto" if len(sites) <= 12 else 420)
 
 gaps, gap_specs = sv.gaps_table(result, unit_label, lang)
 if len(result.gaps):
     with st.expander(t("si_gaps", lang, n=len(gaps), total=len(result.gaps))):
-        st.dataframe(gaps, hide_index=True, column_config=_column_config(gap_specs))
+        st.dataframe(gaps, hide_index=True, column_config=shell.column_config(gap_specs))
 else:
     st.caption(t("si_no_gaps", lang))
 
@@ -357,7 +350,7 @@ if not len(listing):
 else:
     saved, saved_specs = sv.scenario_table(listing, lang)
     with st.expander(t("si_saved_list", lang, n=len(listing))):
-        st.dataframe(saved, hide_index=True, column_config=_column_config(saved_specs))
+        st.dataframe(saved, hide_index=True, column_config=shell.column_config(saved_specs))
     names = listing["name"].tolist()
     # A new scenario gives a new widget, so the two newest are compared by default.
     chosen = st.multiselect(t("si_compare", lang), names, default=names[:2],

@@ -18,9 +18,8 @@ import pandas as pd
 import streamlit as st
 
 from geo import i18n, planner, settings
-from geo.finder import load_network
 from geo.i18n import t
-from geo.network import MODES, graph_path
+from geo.network import MODES
 from geo.regions import Region
 
 #: File types a demand-point or candidate upload may be.
@@ -61,26 +60,6 @@ def digest(data: bytes) -> str:
 # --------------------------------------------------------------------------
 # Cached inputs
 # --------------------------------------------------------------------------
-
-def graph_stamp(mode: str) -> tuple | None:
-    """The road-network file of ``mode`` as a cache key (path, mtime, size), or None when there is none."""
-    path = graph_path(settings.NETWORK_DIR, mode)
-    if not path.exists():
-        return None
-    stat = path.stat()
-    return str(path), stat.st_mtime_ns, stat.st_size
-
-
-@st.cache_resource(max_entries=len(MODES), show_spinner=False)
-def _network(mode: str, stamp: tuple | None):
-    # geo.network keeps one graph per file, so the finder and the planner pages share it.
-    return load_network(mode, settings.NETWORK_DIR) if stamp else None
-
-
-def network(mode: str, stamp: tuple | None):
-    """The road network of ``mode`` (None without one); raises ValueError for an old or broken file."""
-    return _network(mode, stamp)
-
 
 @st.cache_data(show_spinner=False)
 def _cities() -> list[tuple[str, str]]:

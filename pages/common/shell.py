@@ -10,9 +10,11 @@ import os
 
 import streamlit as st
 
-from geo import i18n
+from geo import i18n, settings
 from geo.export import redact_private
+from geo.finder import load_network
 from geo.i18n import t
+from geo.network import MODES, graph_path
 from geo.store import GeoPackageStore, open_store
 
 
@@ -90,3 +92,35 @@ def open_registry(lang: str, public: bool = True):
     except Exception as exc:  # an unreadable registry must say so, not show a traceback
         st.error(t("store_error", lang, error=i18n.error_text(exc, lang)))
         st.stop()
+
+
+def graph_stamp(mode: str) -> tuple | None:
+    """The road-network file of ``mode`` as a cache key (path, mtime, size), or None when there is none."""
+    path = graph_path(settings.NETWORK_DIR, mode)
+    if not path.exists():
+        return None
+    stat = path.stat()
+    return str(path), stat.st_mtime_ns, stat.st_size
+
+
+@st.cache_resource(max_entries=len(MODES), show_spinner=False)
+def _network(mode: str, stamp: tuple | None):
+    # Keyed on the file's stamp: a rebuilt network is picked up without a
+    # restart, and the finder and the planner pages share one graph per mode.
+    return load_network(mode, settings.NETWORK_DIR) if stamp else None
+
+
+def network(mode: str, stamp: tuple | None):
+    """The road network of ``mode`` (None without one); raises ValueError for an old or broken file."""
+    return _network(mode, stamp)
+
+
+def column_config(specs: dict[str, dict]) -> dict:
+    """Streamlit column settings from ``{column: {"type", "label", "format"}}`` specs made in ``geo``."""
+    config = {}
+    for col, spec in specs.items():
+        if spec["type"] == "text":
+            config[col] = st.column_config.TextColumn(spec["label"])
+        else:
+            config[col] = st.column_config.NumberColumn(spec["label"], format=spec.get("format"))
+    return config
