@@ -30,7 +30,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null
 
 run: $(VENV)/.installed
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --browser.gatherUsageStats false
+	$(VENV)/bin/streamlit run serve.py --server.port $(PORT) --browser.gatherUsageStats false
 
 test: $(VENV)/.installed-dev /usr/bin/chromium $(CJK_FONT)
 	$(PY) -m pytest -q

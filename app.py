@@ -15,7 +15,8 @@ from streamlit_folium import st_folium
 from geo import i18n, schema
 from geo.export import filter_stations
 from geo.i18n import t
-from geo.maps import BASEMAPS, load_map_boundaries, registry_map
+from geo.api import STATIONS_URL
+from geo.maps import layer_control, load_map_boundaries, registry_base_map, registry_layers, station_bounds
 from pages.common import shell
 
 st.set_page_config(page_title="广东职工服务地图 / Guangdong Worker Service Map",
@@ -42,11 +43,8 @@ def map_page() -> None:
                                   default=st.session_state.get("map_statuses",
                                                                [s for s in schema.STATUSES if s != "closed"]),
                                   format_func=lambda c: i18n.status_label(c, lang), key=f"map_statuses:{lang}")
-        basemap = st.selectbox(t("basemap", lang), BASEMAPS,
-                               index=BASEMAPS.index(st.session_state.get("map_basemap", BASEMAPS[0])),
-                               format_func=lambda c: t(f"basemap_{c}", lang), key=f"map_basemap:{lang}")
-        st.session_state.update(map_kinds=kinds, map_statuses=statuses, map_basemap=basemap)
-        st.caption(t("offline_note", lang))
+        st.session_state.update(map_kinds=kinds, map_statuses=statuses)
+    basemap = shell.basemap_picker(lang)
 
     shown = filter_stations(stations, kinds=kinds or None, statuses=statuses or None)
     if not kinds or not statuses:
@@ -60,8 +58,13 @@ def map_page() -> None:
     if not len(shown):
         st.info(t("no_stations", lang))
 
-    m = registry_map(shown, lang=lang, basemap=basemap, boundaries=load_map_boundaries())
-    st_folium(m, returned_objects=[], height=560, use_container_width=True, key="registry_map")
+    # The base map depends on the whole registry only, so a filter change
+    # swaps the station layers and keeps the user's view; the browser gets
+    # positions only and fetches a station's details when its popup opens.
+    base = registry_base_map(lang, basemap, load_map_boundaries(), station_bounds(stations))
+    st_folium(base, feature_group_to_add=registry_layers(shown, lang, details_url=STATIONS_URL),
+              layer_control=layer_control(), returned_objects=[], height=560, use_container_width=True,
+              key="registry_map")
 
 
 st.navigation([

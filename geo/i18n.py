@@ -38,6 +38,20 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "basemap": ("底图", "Basemap"),
     "basemap_osm": ("OpenStreetMap 标准", "OpenStreetMap standard"),
     "basemap_carto": ("CARTO 浅色", "CARTO light"),
+    "basemap_amap": ("高德地图", "Amap (高德)"),
+    "basemap_amap_note": ("高德底图使用 GCJ-02 坐标：站点、路线和区域在显示时已相应偏移，数据本身仍为 WGS-84。",
+                          "Amap tiles use GCJ-02: stations, routes and areas are shifted to match when drawn; "
+                          "the data stay in WGS-84."),
+    "map_locate": ("显示我的位置（仅在本机浏览器内，不会上传）",
+                   "Show my location (stays in this browser, never sent)"),
+    "map_locating": ("正在定位…", "Finding your location…"),
+    "map_locate_failed": ("无法获取位置：请允许浏览器定位，或在室外重试。",
+                          "Location unavailable: allow location access in the browser, or try outdoors."),
+    "map_full_screen": ("全屏 / 退出全屏", "Full screen / exit full screen"),
+    "map_offline": ("底图无法加载（可能离线）：仅显示站点和边界。",
+                    "Basemap unreachable (offline?): showing stations and boundaries only."),
+    "map_popup_loading": ("正在加载详情…", "Loading details…"),
+    "map_popup_failed": ("暂时无法加载详情，请稍后再试。", "Details could not be loaded; please try again."),
     "shown_count": ("显示 {shown} 个站点（站点库共 {total} 个）",
                     "Showing {shown} of {total} stations in the registry"),
     "no_stations": ("没有符合筛选条件的站点。", "No station matches the filters."),
@@ -141,6 +155,48 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "editor_facilities_help": ("多个设施用分号分隔", "Separate several with semicolons"),
     "editor_readonly": ("编号 {id} · 版本 {version} · 更新于 {updated}",
                         "ID {id} · version {version} · updated {updated}"),
+    # -- data page: editor accounts (geo/auth.py) ----------------------------
+    "auth_login_header": ("🔒 编辑人员登录", "🔒 Editor login"),
+    "auth_login_help": ("查看和下载公开数据无需登录；导入、编辑和恢复站点需要编辑账户。",
+                        "Viewing and downloading public data needs no login; importing, editing and "
+                        "restoring stations need an editor account."),
+    "auth_username": ("用户名", "User name"),
+    "auth_password": ("密码", "Password"),
+    "auth_login_button": ("登录", "Log in"),
+    "auth_logout": ("退出登录", "Log out"),
+    "auth_signed_in": ("已登录：{user}（修改记录会记下这个用户名）",
+                       "Logged in as {user} (the audit log records this name)"),
+    "auth_no_accounts": ("尚未设置编辑账户，导入和编辑已锁定。请在服务器上运行 "
+                         "`python -m geo user add 用户名` 创建第一个账户。",
+                         "No editor account is set up yet, so importing and editing are locked. "
+                         "On the server, run `python -m geo user add NAME` to create the first one."),
+    "auth_accounts_error": ("编辑账户文件无法使用（例如含有明文密码），导入和编辑已锁定。"
+                            "请在服务器上运行 `python -m geo user list` 查看原因。",
+                            "The editor accounts cannot be used (a plain-text password, for example), so "
+                            "importing and editing are locked. Run `python -m geo user list` on the server "
+                            "to see why."),
+    "auth_needed_import": ("导入站点文件需要编辑人员登录（见本页上方）。",
+                           "Importing a file needs an editor login (top of this page)."),
+    "auth_needed_edit": ("编辑站点需要编辑人员登录（见本页上方）。下面是站点库的公开内容。",
+                         "Editing needs an editor login (top of this page). Below is the public content "
+                         "of the registry."),
+    "auth_logged_out": ("已退出登录。", "Logged out."),
+    # -- data page: removed and closed stations (geo/audit.py) ---------------
+    "removed_header": ("已删除或已关闭的站点", "Removed and closed stations"),
+    "removed_help": ("删除的站点只留在修改记录里；在这里找到它并恢复。已关闭的站点可以重新启用。",
+                     "A removed station is only in the audit log: find it here and bring it back. "
+                     "A closed station can be reopened."),
+    "removed_search": ("在已删除或已关闭的站点中查找（名称或编号）", "Find a removed or closed station (name or ID)"),
+    "removed_none": ("没有已删除或已关闭的站点。", "No removed or closed station."),
+    "removed_pick": ("选择站点", "Station"),
+    "removed_option_removed": ("{name} · {kind} · 已删除（{at}，{editor}） · {id}",
+                               "{name} · {kind} · removed ({at}, {editor}) · {id}"),
+    "removed_option_closed": ("{name} · {kind} · 已关闭 · {id}", "{name} · {kind} · closed · {id}"),
+    "removed_confirm": ("确认恢复这个站点（作为新版本保存，修改记录保留）",
+                        "Restore this station (saved as a new version; the history is kept)"),
+    "removed_restore": ("恢复站点", "Restore station"),
+    "removed_reopen": ("重新启用（状态改为「{status}」）", "Reopen (status back to \"{status}\")"),
+    "removed_restored": ("已恢复站点 {id}（版本 {version}）。", "Restored station {id} (version {version})."),
     # -- finder page ---------------------------------------------------------
     "finder_link": ("找离我最近的站", "Find the nearest station"),
     "finder_title": ("找最近的站", "Find the nearest station"),

@@ -25,9 +25,11 @@ assets and escaping.
 """
 from __future__ import annotations
 
+import base64
 import html
 import json
 import math
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Iterable
@@ -35,7 +37,9 @@ from zoneinfo import ZoneInfo
 
 import folium
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
 from folium.elements import JSCSSMixin
 from folium.map import Layer
 from folium.template import Template
@@ -61,16 +65,39 @@ VENDOR_DIR = settings.ROOT / "static" / "vendor"
 
 _LEAFLET = "leaflet-1.9.4/"
 _CLUSTER = "leaflet.markercluster-1.5.3/"
+_SUPERCLUSTER = "supercluster-9.1.0/"
+#: The project's own map script (GCJ-02 display CRS, clustered stations,
+#: controls), beside the vendored folder.
+_GD_JS = "../gd/gd-map.js"
 
 #: Basemaps offered; the first is the default.
-BASEMAPS: tuple[str, ...] = ("osm", "carto")
-# CARTO by URL: folium's named "CartoDB positron" now warns about API keys.
-_TILES = {
-    "osm": ("OpenStreetMap", None),
-    "carto": ("https://{s}.basemaps.cartocdn.com/light_all/{z}/{x}/{y}{r}.png",
-              '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors '
-              '&copy; <a href="https://carto.com/attributions">CARTO</a>'),
+BASEMAPS: tuple[str, ...] = ("osm", "carto", "amap")
+
+_OSM_ATTR = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+#: url, attribution, subdomains, max zoom and the coordinate system the tiles are drawn in.
+_TILES: dict[str, dict[str, Any]] = {
+    "osm": {"url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "attr": _OSM_ATTR,
+            "subdomains": "abc", "max_zoom": 19, "crs": "wgs84"},
+    # CARTO by URL: folium's named "CartoDB positron" now warns about API keys.
+    "carto": {"url": "https://{s}.basemaps.cartocdn.com/light_all/{z}/{x}/{y}{r}.png",
+              "attr": _OSM_ATTR + ' &copy; <a href="https://carto.com/attributions">CARTO</a>',
+              "subdomains": "abcd", "max_zoom": 20, "crs": "wgs84"},
+    # Amap's tiles are drawn in GCJ-02: the map then uses the GdGcj02 CRS of
+    # static/gd/gd-map.js, which shifts everything drawn over them.
+    "amap": {"url": "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
+                    "&x={x}&y={y}&z={z}",
+             "attr": '&copy; <a href="https://www.amap.com/">高德地图 AutoNavi</a>',
+             "subdomains": "1234", "max_zoom": 18, "crs": "gcj02"},
 }
+
+
+def basemap_crs(basemap: str) -> str:
+    """The coordinate system a basemap's tiles are drawn in: ``"wgs84"`` or ``"gcj02"``.
+
+    Data stay in WGS-84; a map over ``"gcj02"`` tiles shifts what it draws
+    when it draws it, and gives clicks back in WGS-84.
+    """
+    return _TILES.get(basemap, _TILES[BASEMAPS[0]])["crs"]
 
 #: Centre-ish bounding box of Guangdong, used when there is nothing to show.
 _GUANGDONG_BOUNDS = [[20.2, 109.6], [25.6, 117.4]]
@@ -177,6 +204,14 @@ def _css() -> str:
         # A rotated square reaches past its box; keep it in line with the round pins.
         ".gd-legend .gd-shape-diamond,.gd-swatch .gd-shape-diamond{margin:0 3px;}",
         ".leaflet-control-layers{font-size:13px;}",
+        # Locate and full-screen buttons, as big as the zoom buttons (bigger on touch screens).
+        ".gd-ctl .gd-ctl-btn{display:flex;align-items:center;justify-content:center;color:#222;}",
+        "@media (pointer:coarse){.leaflet-bar a,.gd-ctl .gd-ctl-btn{width:40px;height:40px;line-height:40px;}}",
+        ".gd-notice{background:rgba(255,255,255,.95);padding:4px 8px;border-radius:4px;font-size:12px;"
+        "box-shadow:0 1px 4px rgba(0,0,0,.3);max-width:240px;color:#222;}",
+        # No tile loaded: a plain, light ground under the outlines and stations.
+        ".gd-no-tiles{background:#f4f1ea !important;}",
+        ".gd-no-tiles .leaflet-tile-pane{display:none;}",
         # Popup
         ".gd-popup{font-size:13px;line-height:1.45;color:#222;min-width:200px;}",
         ".gd-popup-title{font-size:15px;font-weight:700;margin-bottom:2px;overflow-wrap:anywhere;}",
@@ -266,7 +301,8 @@ class _MapSetup(JSCSSMixin):
                     if (r.x) { h += '<div class="gd-sample-tag">' + labels.sample + '</div>'; }
                     h += '<div class="gd-popup-kind">' + k.label + (r.s ? ' · ' + r.s : '') + '</div>';
                     h += '<table>';
-                    h += row(labels.status, '<span class="gd-status gd-status-' + r.st + '">' + r.stl + '</span>');
+                    h += row(labels.status, '<span class="gd-status gd-status-' + r.st + '">'
+                                            + (labels.statuses[r.st] || r.st) + '</span>');
                     var open = r.o === 1 ? ['yes', labels.open_yes] : (r.o === 0 ? ['no', labels.open_no]
                                                                                  : ['unknown', labels.open_unknown]);
                     h += row(labels.open_now, '<span class="gd-open-' + open[0] + '">' + open[1] + '</span>');
@@ -318,6 +354,7 @@ class _MapSetup(JSCSSMixin):
             "kinds": {code: {"label": esc(kind_label(code, lang)), "color": _style(code)["color"]}
                       for code in schema.KINDS},
             "facilities": {code: esc(facility_label(code, lang, icon=True)) for code in schema.FACILITIES},
+            "statuses": {code: esc(status_label(code, lang)) for code in (*schema.STATUSES, "unknown")},
             "pins": pins,
             "sample": esc(t("sample_tag", lang)),
             "status": esc(t("popup_status", lang)),
@@ -339,52 +376,44 @@ class _MapSetup(JSCSSMixin):
         self.labels_json = _safe_json(labels)
 
 
-class _StationLayer(JSCSSMixin, Layer):
-    """One layer (kind) of stations, clustered, with lazily built popups."""
+class _StationCluster(JSCSSMixin, Layer):
+    """One kind of station, clustered in the browser by Supercluster.
+
+    Only positions and two flags per station travel as base64 arrays
+    (9 bytes a station); markers exist only for what is in view. Popups
+    come from ``rows`` (inline records) or, when ``details_url`` is given,
+    from the app's API when opened, so a province-sized registry does not
+    ship every address and phone number to every visitor.
+    """
 
     _template = Template("""
         {% macro script(this, kwargs) %}
-            var {{ this.get_name() }} = (function(){
-                var kind = {{ this.kind_json }};
-                var rows = {{ this.rows_json }};
-                var cluster = L.markerClusterGroup({
-                    chunkedLoading: true, showCoverageOnHover: false,
-                    maxClusterRadius: 50, spiderfyOnMaxZoom: true,
-                    iconCreateFunction: function(c) {
-                        var n = c.getChildCount();
-                        var size = n < 10 ? 'small' : (n < 100 ? 'medium' : 'large');
-                        return L.divIcon({html: '<div><span>' + n + '</span></div>',
-                            className: 'marker-cluster gd-cluster gd-cluster-' + kind + ' marker-cluster-' + size,
-                            iconSize: L.point(40, 40)});
-                    }
-                });
-                var markers = [];
-                rows.forEach(function(r) {
-                    var m = L.marker([r.la, r.lo], {icon: window.gdIcon(kind, r.i === 1, r.x === 1),
-                                                    keyboard: true});
-                    m.bindTooltip(r.n || '', {direction: 'top'});
-                    // Built on first opening: thousands of stations cost no HTML up front.
-                    m.bindPopup(function() { return window.gdStationPopup(r, kind); },
-                                {maxWidth: 300, autoPanPadding: [20, 20]});
-                    markers.push(m);
-                });
-                cluster.addLayers(markers);
-                {%- if this.show %}
-                cluster.addTo({{ this._parent.get_name() }});
-                {%- endif %}
-                return cluster;
-            })();
+            var {{ this.get_name() }} = L.gdStations({{ this.data_json }});
+            {%- if this.show %}
+            {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+            {%- endif %}
         {% endmacro %}
     """)
 
-    def __init__(self, kind: str, rows: list[dict], name: str, asset_base: str):
-        super().__init__(name=name, overlay=True, control=True, show=True)
-        self._name = "GdStationLayer"
-        self.kind = kind
-        self.kind_json = _safe_json(kind)
-        self.rows_json = _safe_json(rows)
-        self.n = len(rows)
-        self.default_js = [("markerclusterjs", asset_base + _CLUSTER + "leaflet.markercluster.js")]
+    def __init__(self, kind: str, points: "_KindPoints", label: str, lang: str, asset_base: str,
+                 details_url: str | None = None):
+        super().__init__(name=label, overlay=True, control=False, show=True)
+        self._name = "GdStationCluster"
+        self.n = len(points.ids)
+        data: dict[str, Any] = {
+            "kind": kind, "n": self.n, "label": html.escape(kind_label(kind, lang)),
+            "pts": base64.b64encode(points.latlon_e6.astype("<i4").tobytes()).decode("ascii"),
+            "fl": base64.b64encode(points.flags.astype("u1").tobytes()).decode("ascii"),
+            "rows": None, "ids": None,
+        }
+        if details_url is None:
+            data["rows"] = points.rows
+        else:
+            data.update(ids=points.ids, url=details_url, loading=html.escape(t("map_popup_loading", lang)),
+                        failed=html.escape(t("map_popup_failed", lang)))
+        self.data_json = _safe_json(data)
+        self.default_js = [("supercluster", asset_base + _SUPERCLUSTER + "supercluster.min.js")]
+        # Only markercluster's stylesheet: the cluster bubbles keep its look.
         self.default_css = [
             ("markerclustercss", asset_base + _CLUSTER + "MarkerCluster.css"),
             ("markerclusterdefaultcss", asset_base + _CLUSTER + "MarkerCluster.Default.css"),
@@ -398,6 +427,8 @@ class _Boundaries(Layer):
         {% macro script(this, kwargs) %}
             var {{ this.get_name() }} = L.geoJSON({{ this.data_json }}, {
                 interactive: false,
+                // One canvas instead of an SVG path per outline: it draws several times faster.
+                renderer: L.canvas({padding: 0.2}),
                 style: function(f) {
                     var outer = f.properties && f.properties.level === 'province';
                     return {color: outer ? '#444' : '#7a7a7a', weight: outer ? 2 : 1,
@@ -549,50 +580,105 @@ def _open_now(row: Any, at: datetime, cache: dict[tuple[str, bool], bool | None]
     return cache[key]
 
 
-def _station_rows(stations: gpd.GeoDataFrame, lang: str, at: datetime) -> dict[str, list[dict]]:
-    """Compact, escaped records per layer, for the browser."""
+def station_record(row: Any, at: datetime, cache: dict | None = None) -> dict:
+    """The popup record of one station: short keys, every text HTML-escaped.
+
+    The map's popup builder (``gdStationPopup``) reads it, whether it came
+    inline with the map or from the app's API (:mod:`geo.api`). Empty
+    values are left out: they are most of a sparse record.
+
+    Parameters
+    ----------
+    row : namedtuple or object
+        A station with the canonical field names as attributes (a row of
+        ``itertuples()``).
+    at : datetime
+        Moment at which "open now" is judged.
+    cache : dict, optional
+        Reused between calls to judge each distinct opening-hours text once.
+    """
     esc = html.escape
-    cache: dict[tuple[str, bool], bool | None] = {}
-    out: dict[str, list[dict]] = {}
-    for row in stations.itertuples(index=False):
-        lon, lat = _coords(row)
-        if lon is None:
+    cache = {} if cache is None else cache
+    status = _text(getattr(row, "status", "")) or "open"
+    open_now = _open_now(row, at, cache) if status == "open" else False
+    facilities, other = [], []
+    for item in _items(getattr(row, "facilities", None)):
+        (facilities if item in schema.FACILITIES else other).append(item)
+    other += _items(getattr(row, "facilities_other", None))
+    phone = _text(getattr(row, "phone", ""))
+    rec: dict[str, Any] = {
+        "n": esc(_text(getattr(row, "name", ""))),
+        "s": esc(_text(getattr(row, "subtype", ""))),
+        "a": esc(_text(getattr(row, "address", ""))),
+        "h": esc(_text(getattr(row, "opening_hours", "")) or _text(getattr(row, "opening_hours_osm", ""))),
+        "o": None if open_now is None else int(bool(open_now)),
+        "st": status if status in schema.STATUSES else "unknown",
+        "f": facilities,
+        "fo": [esc(x) for x in other],
+        "p": esc(phone),
+        "pt": _phone_href(phone),
+        "op": esc(_text(getattr(row, "operator", ""))),
+        "lh": esc(_text(getattr(row, "lawyer_hours", ""))),
+        "tp": esc(_count_text(getattr(row, "truck_parking_spaces", None))),
+        "v": esc(_text(getattr(row, "verified_at", ""))[:10]),
+        "src": esc(_text(getattr(row, "source", ""))),
+        "id": esc(_text(getattr(row, "id", ""))),
+        "x": int(_truthy(getattr(row, "is_sample", False))),
+    }
+    return {k: v for k, v in rec.items() if not (v is None or v == "" or v == [] or (k == "x" and v == 0))}
+
+
+@dataclass
+class _KindPoints:
+    """The stations of one kind, as the browser gets them."""
+
+    ids: list[str]
+    latlon_e6: np.ndarray  # (n, 2) int: microdegrees, about 0.1 m
+    flags: np.ndarray  # (n,) 1 = not open, 2 = sample
+    rows: list[dict] | None  # popup records, when they travel inline
+
+
+def _lonlat(stations: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Point coordinates, from the geometry or else the lon/lat columns; NaN where neither."""
+    n = len(stations)
+    lon = np.full(n, np.nan)
+    lat = np.full(n, np.nan)
+    if "geometry" in stations:
+        geoms = np.asarray(stations.geometry.values, dtype=object)
+        lon, lat = shapely.get_x(geoms), shapely.get_y(geoms)
+    for name, arr in (("lon", lon), ("lat", lat)):
+        if name in stations:
+            missing = ~np.isfinite(arr)
+            arr[missing] = pd.to_numeric(stations[name], errors="coerce").to_numpy(dtype=float)[missing]
+    return lon, lat
+
+
+def _kind_points(stations: gpd.GeoDataFrame, at: datetime, inline: bool) -> dict[str, _KindPoints]:
+    """Stations with usable coordinates grouped by kind (registry order within a kind)."""
+    lon, lat = _lonlat(stations)
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    kinds = stations["kind"].fillna("").astype(str).str.strip().to_numpy() if "kind" in stations \
+        else np.full(len(stations), "")
+    status = (stations["status"].fillna("").astype(str).str.strip() if "status" in stations
+              else pd.Series([""] * len(stations)))
+    inactive = ~status.isin(["", "open"]).to_numpy()
+    sample = (stations["is_sample"].map(_truthy).to_numpy(dtype=bool) if "is_sample" in stations
+              else np.zeros(len(stations), dtype=bool))
+    ids = stations["id"].map(_text).to_numpy() if "id" in stations else np.full(len(stations), "")
+    out: dict[str, _KindPoints] = {}
+    cache: dict = {}
+    for kind in [*schema.KINDS, *sorted(set(kinds[ok]) - set(schema.KINDS))]:
+        sel = np.flatnonzero(ok & (kinds == kind))
+        if not len(sel):
             continue
-        kind = _text(getattr(row, "kind", ""))
-        status = _text(getattr(row, "status", "")) or "open"
-        status_code = status if status in schema.STATUSES else "unknown"
-        open_now = _open_now(row, at, cache) if status == "open" else False
-        facilities, other = [], []
-        for item in _items(getattr(row, "facilities", None)):
-            (facilities if item in schema.FACILITIES else other).append(item)
-        other += _items(getattr(row, "facilities_other", None))
-        phone = _text(getattr(row, "phone", ""))
-        rec: dict[str, Any] = {
-            "la": round(lat, 6), "lo": round(lon, 6),
-            "n": esc(_text(getattr(row, "name", ""))),
-            "s": esc(_text(getattr(row, "subtype", ""))),
-            "a": esc(_text(getattr(row, "address", ""))),
-            "h": esc(_text(getattr(row, "opening_hours", "")) or _text(getattr(row, "opening_hours_osm", ""))),
-            "o": None if open_now is None else int(bool(open_now)),
-            "st": status_code,
-            "stl": esc(status_label(status, lang)),
-            "f": facilities,
-            "fo": [esc(x) for x in other],
-            "p": esc(phone),
-            "pt": _phone_href(phone),
-            "op": esc(_text(getattr(row, "operator", ""))),
-            "lh": esc(_text(getattr(row, "lawyer_hours", ""))),
-            "tp": esc(_count_text(getattr(row, "truck_parking_spaces", None))),
-            "v": esc(_text(getattr(row, "verified_at", ""))[:10]),
-            "src": esc(_text(getattr(row, "source", ""))),
-            "id": esc(_text(getattr(row, "id", ""))),
-            "i": int(status != "open"),
-            "x": int(_truthy(getattr(row, "is_sample", False))),
-        }
-        # Empty values are left out: they are most of a sparse record.
-        rec = {k: v for k, v in rec.items()
-               if not (v is None or v == "" or v == [] or (k in ("i", "x") and v == 0))}
-        out.setdefault(kind, []).append(rec)
+        rows = None
+        if inline:
+            rows = [station_record(r, at, cache) for r in stations.iloc[sel].itertuples(index=False)]
+        out[kind] = _KindPoints(
+            ids=[str(i) for i in ids[sel]],
+            latlon_e6=np.column_stack([np.round(lat[sel] * 1e6), np.round(lon[sel] * 1e6)]).astype(np.int64),
+            flags=(inactive[sel].astype(np.uint8) | (sample[sel].astype(np.uint8) << 1)),
+            rows=rows)
     return out
 
 
@@ -604,81 +690,113 @@ def _count_text(value: Any) -> str:
         return text
 
 
-def _coords(row: Any) -> tuple[float | None, float | None]:
-    geom = getattr(row, "geometry", None)
-    if geom is not None and not getattr(geom, "is_empty", True) and geom.geom_type == "Point":
-        lon, lat = float(geom.x), float(geom.y)
-    else:
-        try:
-            lon, lat = float(getattr(row, "lon")), float(getattr(row, "lat"))
-        except (TypeError, ValueError, AttributeError):
-            return None, None
-    if not (math.isfinite(lon) and math.isfinite(lat)):
-        return None, None
-    return lon, lat
-
-
 # --------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------
 
-def registry_map(stations: gpd.GeoDataFrame, lang: str = "zh", at: datetime | None = None,
-                 basemap: str = "osm", boundaries: gpd.GeoDataFrame | None = None,
-                 asset_base: str = VENDOR_URL) -> folium.Map:
-    """Build the map of the registry's three layers.
+def registry_base_map(lang: str = "zh", basemap: str = "osm", boundaries: gpd.GeoDataFrame | None = None,
+                      bounds: list[list[float]] | None = None, asset_base: str = VENDOR_URL) -> folium.Map:
+    """The registry map without its stations: basemap, outlines, legend and controls.
+
+    It depends only on its arguments, not on which stations are shown, so
+    a page can keep it while the station layers change (see
+    :func:`registry_layers`).
+
+    Parameters
+    ----------
+    lang : {"zh", "en"}
+    basemap : {"osm", "carto", "amap"}
+        Over ``"amap"`` everything is drawn shifted to GCJ-02.
+    boundaries : geopandas.GeoDataFrame, optional
+        Outlines to draw (see :func:`load_map_boundaries`); a ``level``
+        column of ``"province"`` draws that row heavier.
+    bounds : [[south, west], [north, east]], optional
+        The view to fit; default the province.
+    asset_base : str
+        URL of the folder holding the vendored files, ending in "/". The
+        default suits streamlit-folium inside the app.
+    """
+    m = _base_map(lang, basemap, asset_base)
+    if boundaries is not None and len(boundaries):
+        _Boundaries(boundaries, html.escape(t("boundaries", lang))).add_to(m)
+    _Legend(lang).add_to(m)
+    _FitBounds(bounds or _GUANGDONG_BOUNDS).add_to(m)
+    return m
+
+
+def registry_layers(stations: gpd.GeoDataFrame, lang: str = "zh", at: datetime | None = None,
+                    details_url: str | None = None, asset_base: str = VENDOR_URL) -> list[folium.FeatureGroup]:
+    """One toggleable, client-clustered layer per kind of station.
 
     Parameters
     ----------
     stations : geopandas.GeoDataFrame
         Canonical station columns (:data:`geo.schema.FIELD_NAMES`) and point
-        geometry in WGS-84.
+        geometry in WGS-84. Stations without usable coordinates are left out.
     lang : {"zh", "en"}
-        Language of the legend, layer names and popups.
     at : datetime, optional
         Moment at which "open now" is judged; default now in
         :data:`geo.settings.TIMEZONE`.
-    basemap : {"osm", "carto"}
-        Basemap shown first; the other stays available in the layer control.
-    boundaries : geopandas.GeoDataFrame, optional
-        Outlines to draw (see :func:`load_map_boundaries`); a ``level``
-        column of ``"province"`` draws that row heavier.
+    details_url : str, optional
+        Base URL of the popup API (:mod:`geo.api`), ending in "/". Given,
+        the browser gets only positions and fetches a station's details
+        when its popup opens; otherwise every popup record travels with the
+        map.
     asset_base : str
-        URL of the folder holding the vendored Leaflet files, ending in "/".
-        The default suits streamlit-folium inside the app.
+
+    Returns
+    -------
+    list of folium.FeatureGroup
+        Named with the kind's pin and count, for the layer control; pass
+        them to ``st_folium(feature_group_to_add=...)`` to update them
+        without rebuilding the map.
+    """
+    if at is None:
+        at = datetime.now(ZoneInfo(settings.TIMEZONE))
+    groups = []
+    for code, points in _kind_points(stations, at, inline=details_url is None).items():
+        label = (f'<span class="gd-swatch">{pin_html(code)}</span>'
+                 f"{html.escape(kind_label(code, lang))} ({len(points.ids)})")
+        group = folium.FeatureGroup(name=label, overlay=True, control=True, show=True)
+        _StationCluster(code, points, label, lang, asset_base, details_url).add_to(group)
+        groups.append(group)
+    return groups
+
+
+def station_bounds(stations: gpd.GeoDataFrame) -> list[list[float]] | None:
+    """``[[south, west], [north, east]]`` of the stations with coordinates, or None."""
+    lon, lat = _lonlat(stations)
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    if not ok.any():
+        return None
+    return [[float(lat[ok].min()), float(lon[ok].min())], [float(lat[ok].max()), float(lon[ok].max())]]
+
+
+def registry_map(stations: gpd.GeoDataFrame, lang: str = "zh", at: datetime | None = None,
+                 basemap: str = "osm", boundaries: gpd.GeoDataFrame | None = None,
+                 asset_base: str = VENDOR_URL, details_url: str | None = None) -> folium.Map:
+    """Build the whole map of the registry's three layers in one :class:`folium.Map`.
+
+    :func:`registry_base_map` with :func:`registry_layers` and a layer
+    control, framed on the stations. Parameters as there.
 
     Returns
     -------
     folium.Map
-        One clustered overlay per layer that has stations, a legend and a
-        layer control. Nothing is loaded from a CDN.
+        One clustered overlay per layer that has stations, a legend, a
+        layer control, scale bar, locate-me and full-screen buttons.
+        Nothing is loaded from a CDN.
     """
-    if at is None:
-        at = datetime.now(ZoneInfo(settings.TIMEZONE))
-    m = _base_map(lang, basemap, asset_base)
-    if boundaries is not None and len(boundaries):
-        _Boundaries(boundaries, html.escape(t("boundaries", lang))).add_to(m)
-
-    rows = _station_rows(stations, lang, at)
-    for code in [*schema.KINDS, *sorted(k for k in rows if k not in schema.KINDS)]:
-        if code not in rows:
-            continue
-        label = (f'<span class="gd-swatch">{pin_html(code)}</span>'
-                 f"{html.escape(kind_label(code, lang))} ({len(rows[code])})")
-        _StationLayer(code, rows[code], label, asset_base).add_to(m)
-
-    _Legend(lang).add_to(m)
-    folium.LayerControl(collapsed=True, position="topright").add_to(m)
-
-    _FitBounds(_bounds(rows) or _GUANGDONG_BOUNDS).add_to(m)
+    m = registry_base_map(lang, basemap, boundaries, station_bounds(stations), asset_base)
+    for group in registry_layers(stations, lang, at, details_url, asset_base):
+        group.add_to(m)
+    layer_control().add_to(m)
     return m
 
 
-def _bounds(rows: dict[str, list[dict]]) -> list[list[float]] | None:
-    lats = [r["la"] for recs in rows.values() for r in recs]
-    lons = [r["lo"] for recs in rows.values() for r in recs]
-    if not lats:
-        return None
-    return [[min(lats), min(lons)], [max(lats), max(lons)]]
+def layer_control() -> folium.LayerControl:
+    """The layer switcher every map uses (overlays only: the basemap is picked on the page)."""
+    return folium.LayerControl(collapsed=True, position="topright")
 
 
 @lru_cache(maxsize=4)
@@ -883,7 +1001,7 @@ def finder_map(origin: tuple[float, float] | None, results: list[dict], selected
         "note": note, "note_class": note_class, "note_position": position,
     }
     _FinderLayer(data).add_to(m)
-    folium.LayerControl(collapsed=True, position="topright").add_to(m)
+    layer_control().add_to(m)
 
     if origin is not None:
         # Frame the chosen route, or else the origin and every result; a
@@ -1096,24 +1214,47 @@ def coverage_legend_html(layers: MapLayers, lang: str = "zh") -> str:
 
 
 def _base_map(lang: str, basemap: str, asset_base: str) -> folium.Map:
-    """An empty map: offline Leaflet, the basemaps (``basemap`` first) and the shared setup.
+    """An empty map: offline Leaflet, one basemap, the controls and the shared setup.
 
     Quarter zoom steps let the whole province fill a phone-wide map, which
     whole steps would leave at a quarter of the width. The asset lists are
     set per map: folium's class-level defaults point at CDNs and must not be
-    mutated for other maps in the same process.
+    mutated for other maps in the same process. The basemap is chosen on
+    the page, not in the map: over Amap's GCJ-02 tiles the map needs
+    another CRS, which Leaflet cannot change on a live map.
     """
     if basemap not in BASEMAPS:
         basemap = BASEMAPS[0]
-    m = folium.Map(location=[23.2, 113.3], zoom_start=7, tiles=None, zoom_snap=0.25)
-    m.default_js = [("leaflet", asset_base + _LEAFLET + "leaflet.js")]
+    tiles = _TILES[basemap]
+    crs = "GdGcj02" if tiles["crs"] == "gcj02" else "EPSG3857"
+    m = folium.Map(location=[23.2, 113.3], zoom_start=7, tiles=None, zoom_snap=0.25, crs=crs,
+                   max_zoom=tiles["max_zoom"])
+    m.default_js = [("leaflet", asset_base + _LEAFLET + "leaflet.js"), ("gd_map", asset_base + _GD_JS)]
     m.default_css = [("leaflet_css", asset_base + _LEAFLET + "leaflet.css")]
-    for code in (basemap, *[b for b in BASEMAPS if b != basemap]):
-        tiles, attr = _TILES[code]
-        folium.TileLayer(tiles, attr=attr, name=html.escape(t(f"basemap_{code}", lang)),
-                         show=code == basemap, subdomains="abcd" if attr else "abc").add_to(m)
+    layer = folium.TileLayer(tiles["url"], attr=tiles["attr"], name=html.escape(t(f"basemap_{basemap}", lang)),
+                             subdomains=tiles["subdomains"], max_zoom=tiles["max_zoom"], control=False)
+    layer.add_to(m)
     _MapSetup(lang, asset_base).add_to(m)
+    _Controls(lang, layer).add_to(m)
     return m
+
+
+class _Controls(JSCSSMixin):
+    """Scale bar, locate-me, full screen and the offline notice (``gdMapControls``)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            window.gdMapControls({{ this._parent.get_name() }}, {{ this.tiles.get_name() }}, {{ this.labels_json }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, lang: str, tiles: folium.TileLayer):
+        super().__init__()
+        self._name = "GdControls"
+        self.tiles = tiles
+        # Plain text: the script sets it as text or attributes, never as HTML.
+        self.labels_json = _safe_json({key: t(f"map_{key}", lang) for key in
+                                       ("locate", "locating", "locate_failed", "full_screen", "offline")})
 
 
 def _band_layer(layers: MapLayers, lang: str) -> _CoverageLayer:
@@ -1225,7 +1366,7 @@ def coverage_map(layers: MapLayers, lang: str = "zh", basemap: str = "osm",
         if layer is not None:
             layer.add_to(m)
     _Legend(lang, coverage_legend_html(layers, lang)).add_to(m)
-    folium.LayerControl(collapsed=True, position="topright").add_to(m)
+    layer_control().add_to(m)
     _FitBounds(layers.bounds, max_zoom=15).add_to(m)
     return m
 
@@ -1433,7 +1574,7 @@ def siting_map(layers: MapLayers, overlay: SitingLayers, lang: str = "zh", basem
             "position": esc(t("si_tip_position", lang))}
     _SitingLayer(_safe_json(data), esc(t("si_layer_sites", lang)), css="" if len(nc) else _siting_css()).add_to(m)
     _Legend(lang, siting_legend_html(layers, overlay, lang)).add_to(m)
-    folium.LayerControl(collapsed=True, position="topright").add_to(m)
+    layer_control().add_to(m)
     _FitBounds(layers.bounds, max_zoom=15).add_to(m)
     return m
 

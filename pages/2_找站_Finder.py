@@ -276,7 +276,8 @@ elif results and finder.is_estimate(results[0]):
 col_map, col_list = st.columns([3, 2], gap="medium")
 with col_map:
     origin = (state.lon, state.lat) if state.has_origin else None
-    m = finder_map(origin, results, chosen["id"] if chosen else None, lang=lang,
+    basemap = shell.basemap_picker(lang)  # last in the sidebar, under the page's own controls
+    m = finder_map(origin, results, chosen["id"] if chosen else None, lang=lang, basemap=basemap,
                    boundaries=load_map_boundaries())
     out = st_folium(m, key="finder_map", height=_MAP_HEIGHT, use_container_width=True,
                     returned_objects=["last_clicked"])

@@ -148,7 +148,8 @@ st.html(planner.figures_html(figures, lang))
 # --------------------------------------------------------------------------
 # Map and downloads
 # --------------------------------------------------------------------------
-m = coverage_map(layers, lang=lang, boundaries=load_map_boundaries())
+basemap = shell.basemap_picker(lang)  # last in the sidebar, under the page's own controls
+m = coverage_map(layers, lang=lang, basemap=basemap, boundaries=load_map_boundaries())
 st_folium(m, returned_objects=[], height=_MAP_HEIGHT, use_container_width=True, key="coverage_map")
 st.caption(t("cv_map_caption", lang, what=t("cv_what_time" if standard.unit == "min" else "cv_what_distance", lang)))
 

@@ -261,7 +261,8 @@ if result is None:
     result = _preview(problem_key, model, int(p), target, problem)
 overlay = _overlay(answer_key, result.method, lang, problem, result, base)
 unit_label = problem.baseline.demand.unit
-m = siting_map(base, overlay, lang=lang, boundaries=load_map_boundaries())
+basemap = shell.basemap_picker(lang)  # last in the sidebar, under the page's own controls
+m = siting_map(base, overlay, lang=lang, basemap=basemap, boundaries=load_map_boundaries())
 preview_s = time.perf_counter() - started
 
 # --------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The registry map: escaping, layers, legend, sample tag, offline assets; and the UI strings."""
 from __future__ import annotations
 
+import base64
 import json
 import re
 from datetime import datetime
@@ -11,7 +12,7 @@ import pytest
 from shapely.geometry import Point
 
 from geo import i18n, schema
-from geo.maps import BASEMAPS, VENDOR_DIR, legend_html, registry_map
+from geo.maps import BASEMAPS, VENDOR_DIR, basemap_crs, legend_html, registry_map, station_bounds
 
 AT = datetime(2026, 6, 3, 10, 0)  # a Wednesday morning
 
@@ -56,9 +57,27 @@ def hostile_html() -> str:
     return _render(_stations(rows))
 
 
+def _layers(page: str) -> list[dict]:
+    """The data of every station layer on the page (``L.gdStations({...})``)."""
+    return [json.loads(blob) for blob in re.findall(r"L\.gdStations\((\{.*?\})\);\n", page)]
+
+
+def _points(layer: dict) -> list[tuple[float, float, int]]:
+    """(lat, lon, flags) of each station of a layer, decoded as the browser does."""
+    import numpy as np
+
+    pts = np.frombuffer(base64.b64decode(layer["pts"]), dtype="<i4").reshape(-1, 2) / 1e6
+    flags = np.frombuffer(base64.b64decode(layer["fl"]), dtype="u1")
+    return [(float(a), float(b), int(f)) for (a, b), f in zip(pts, flags)]
+
+
 def _script_data(page: str) -> list[dict]:
-    """Every station record the page carries, decoded from its JSON arrays."""
-    return [rec for blob in re.findall(r"var rows = (\[.*?\]);\n", page) for rec in json.loads(blob)]
+    """Every station record the page carries, with ``i`` (not open) from the layer's flags."""
+    out = []
+    for layer in _layers(page):
+        for rec, (_, _, flags) in zip(layer["rows"], _points(layer)):
+            out.append({**rec, "i": flags & 1})
+    return out
 
 
 @pytest.mark.parametrize("name", ["script", "attr", "img"])
@@ -107,9 +126,11 @@ def test_every_text_field_is_escaped_in_records(hostile_html):
     assert odd["id"] == "&lt;script&gt;alert(1)&lt;/script&gt;"
 
 
-def test_tooltips_use_the_escaped_name(hostile_html):
+def test_tooltips_use_the_escaped_name():
     # Leaflet puts tooltip strings into innerHTML; the map binds r.n, which is escaped.
-    assert "m.bindTooltip(r.n" in hostile_html
+    script = (VENDOR_DIR.parent / "gd" / "gd-map.js").read_text(encoding="utf-8")
+    assert "m.bindTooltip(r.n || ''" in script
+    assert "innerHTML" not in script.replace("a.innerHTML = text", "")  # control icons are our own SVG
 
 
 def test_phone_link_only_for_plain_numbers():
@@ -123,18 +144,20 @@ def test_one_layer_per_kind_with_labels():
     gdf = _stations([{"kind": k} for k in schema.KINDS for _ in range(2)])
     m = registry_map(gdf, at=AT, lang="en")
     page = m.get_root().render()
-    assert page.count("L.markerClusterGroup(") == len(schema.KINDS)
-    layers = [c for c in m._children.values() if type(c).__name__ == "_StationLayer"]
-    assert sorted(layer.kind for layer in layers) == sorted(schema.KINDS)
-    for layer in layers:
-        assert layer.control and layer.overlay and layer.n == 2
-        assert i18n.kind_label(layer.kind, "en") in layer.layer_name
+    layers = _layers(page)
+    assert sorted(layer["kind"] for layer in layers) == sorted(schema.KINDS)
+    assert all(layer["n"] == 2 and len(layer["rows"]) == 2 for layer in layers)
+    groups = [c for c in m._children.values() if type(c).__name__ == "FeatureGroup"]
+    assert len(groups) == len(schema.KINDS)
+    for group, code in zip(groups, schema.KINDS):
+        assert group.control and group.overlay
+        assert f"{i18n.kind_label(code, 'en')} (2)" in group.layer_name
     assert "L.control.layers(" in page
 
 
 def test_layers_only_for_kinds_present():
     page = _render(_stations([{"kind": "driver_home"}]))
-    assert page.count("L.markerClusterGroup(") == 1
+    assert [layer["kind"] for layer in _layers(page)] == ["driver_home"]
 
 
 def test_legend_present_and_bilingual():
@@ -178,7 +201,8 @@ def test_offline_assets_are_vendored_and_local():
         assert path.is_file(), path
     # No jQuery, Bootstrap or Font Awesome: nothing in the map needs them.
     assert "jquery" not in page.lower() and "bootstrap" not in page.lower()
-    for lic in ("leaflet-1.9.4/LICENSE", "leaflet.markercluster-1.5.3/MIT-LICENCE.txt"):
+    for lic in ("leaflet-1.9.4/LICENSE", "leaflet.markercluster-1.5.3/MIT-LICENCE.txt",
+                "supercluster-9.1.0/LICENSE"):
         assert (VENDOR_DIR / lic).is_file()
 
 
@@ -192,12 +216,51 @@ def test_folium_class_defaults_untouched():
 @pytest.mark.parametrize("basemap", BASEMAPS)
 def test_basemaps(basemap):
     page = _render(_stations([{}]), basemap=basemap)
-    assert "tile.openstreetmap.org" in page and "basemaps.cartocdn.com" in page
+    hosts = {"osm": "tile.openstreetmap.org", "carto": "basemaps.cartocdn.com", "amap": "is.autonavi.com"}
+    # One basemap per map, chosen on the page: switching between WGS-84 and
+    # GCJ-02 tiles inside one map would leave everything drawn 600 m off.
+    assert [h for h in hosts.values() if h in page] == [hosts[basemap]]
+    expected = "GdGcj02" if basemap == "amap" else "EPSG3857"
+    assert f"crs: L.CRS.{expected}," in page
+    assert basemap_crs(basemap) == ("gcj02" if basemap == "amap" else "wgs84")
+    # Whatever the basemap, the data drawn on it stay WGS-84: the display CRS shifts them.
+    lat, lon, _ = _points(_layers(page)[0])[0]
+    assert (lat, lon) == (23.1, 113.3)
+
+
+def test_every_map_has_scale_locate_full_screen_and_offline_notice():
+    page = _render(_stations([{}]), lang="en")
+    assert "window.gdMapControls(" in page
+    for text in ("Show my location", "Full screen", "Basemap unreachable"):
+        assert text in page
+    script = (VENDOR_DIR.parent / "gd" / "gd-map.js").read_text(encoding="utf-8")
+    for call in ("L.control.scale(", "map.locate(", "requestFullscreen()", "'tileerror'"):
+        assert call in script
+
+
+def test_popups_fetched_on_demand_ship_only_positions():
+    gdf = _stations([{"kind": "rest_station"}, {"kind": "legal_aid", "status": "closed", "is_sample": True}])
+    page = _render(gdf, details_url="../../api/v1/stations/")
+    layers = {layer["kind"]: layer for layer in _layers(page)}
+    assert layers["rest_station"]["rows"] is None and layers["rest_station"]["ids"] == ["RS-0000000000"]
+    assert layers["legal_aid"]["url"] == "../../api/v1/stations/"
+    assert _points(layers["legal_aid"]) == [(23.11, 113.31, 3)]  # not open and sample
+    # Names, addresses and hours stay on the server until a popup asks.
+    for text in ("驿站0", "体育西路", "8:00-18:00"):
+        assert text not in page
+
+
+def test_station_bounds():
+    gdf = _stations([{}, {}, {"lon": None, "lat": None}])
+    gdf.loc[2, "geometry"] = None
+    (south, west), (north, east) = station_bounds(gdf)
+    assert (south, west, north, east) == pytest.approx((23.1, 113.3, 23.11, 113.31))
+    assert station_bounds(gdf.iloc[0:0]) is None
 
 
 def test_empty_registry_still_renders():
     page = _render(_stations([]).iloc[0:0])
-    assert "L.map(" in page and "L.markerClusterGroup(" not in page
+    assert "L.map(" in page and "L.gdStations(" not in page
 
 
 def test_boundaries_drawn_without_properties():

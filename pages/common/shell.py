@@ -14,6 +14,7 @@ from geo import i18n, settings
 from geo.export import redact_private
 from geo.finder import load_network
 from geo.i18n import t
+from geo.maps import BASEMAPS, basemap_crs
 from geo.network import MODES, graph_path
 from geo.store import GeoPackageStore, open_store
 
@@ -38,6 +39,18 @@ def language_switch() -> str:
     if st.query_params.get("lang") != lang:
         st.query_params["lang"] = lang
     return lang
+
+
+def basemap_picker(lang: str) -> str:
+    """The basemap choice in the sidebar, shared by every page's map; returns its code."""
+    current = st.session_state.get("map_basemap", BASEMAPS[0])
+    choice = st.sidebar.selectbox(t("basemap", lang), BASEMAPS, index=BASEMAPS.index(current),
+                                  format_func=lambda c: t(f"basemap_{c}", lang), key=f"map_basemap:{lang}")
+    st.session_state.map_basemap = choice
+    st.sidebar.caption(t("offline_note", lang))
+    if basemap_crs(choice) == "gcj02":
+        st.sidebar.caption(t("basemap_amap_note", lang))
+    return choice
 
 
 def _take_language() -> None:

@@ -1,0 +1,87 @@
+"""The small JSON API served beside the app (see ``serve.py``).
+
+One route for now: the popup record of one station, which the registry
+map fetches when a popup opens so that a province-sized map ships only
+positions. It answers with public data only (non-public stations are
+redacted as on every public page) and takes no location from the user.
+
+The routes are plain Starlette (Streamlit's own server), so this module
+does not import Streamlit.
+"""
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import geopandas as gpd
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from . import settings
+from .export import redact_private
+from .maps import station_record
+from .store import GeoPackageStore, open_store
+
+#: Where the map finds the API, relative to streamlit-folium's iframe
+#: (``<base>/component/streamlit_folium.st_folium/index.html``).
+STATIONS_URL = "../../api/v1/stations/"
+
+@lru_cache(maxsize=4)
+def _store_at(path: str) -> GeoPackageStore:
+    return open_store(path, seed_sample=True)
+
+
+def _store() -> GeoPackageStore:
+    # The app's registry, found as the app finds it (GEO_REGISTRY, else the default).
+    return _store_at(os.environ.get("GEO_REGISTRY") or str(settings.REGISTRY_PATH))
+
+
+def station_popup(station_id: str, store: GeoPackageStore | None = None,
+                  at: datetime | None = None) -> dict | None:
+    """The public popup record of one station, or None if there is no such station.
+
+    Parameters
+    ----------
+    station_id : str
+    store : GeoPackageStore, optional
+        Default: the app's registry.
+    at : datetime, optional
+        Moment at which "open now" is judged; default now.
+
+    Returns
+    -------
+    dict or None
+        As :func:`geo.maps.station_record`: every text HTML-escaped, and
+        the phone, notes and street address of a non-public station left out.
+    """
+    rec = (store or _store()).get(station_id)
+    if rec is None:
+        return None
+    frame = gpd.GeoDataFrame([rec], geometry=gpd.points_from_xy([rec["lon"]], [rec["lat"]]), crs="EPSG:4326")
+    row = next(redact_private(frame).itertuples(index=False))
+    return station_record(row, at or datetime.now(ZoneInfo(settings.TIMEZONE)))
+
+
+def _popup(request: Request) -> JSONResponse:
+    # Synchronous on purpose: Starlette runs it in a worker thread, so the
+    # SQLite read never blocks the server's event loop.
+    station_id = request.path_params["station_id"]
+    if len(station_id) > 100:
+        return _not_found()
+    rec = station_popup(station_id)
+    if rec is None:
+        return _not_found()
+    # Short caching: "open now" changes with the clock and the registry with edits.
+    return JSONResponse(rec, headers={"Cache-Control": "public, max-age=60"})
+
+
+def _not_found() -> JSONResponse:
+    return JSONResponse({"error": "没有这个站点 / no such station"}, status_code=404)
+
+
+def routes() -> list[Route]:
+    """The API's routes, for ``st.App(..., routes=routes())``."""
+    return [Route("/api/v1/stations/{station_id}/popup", _popup, methods=["GET"])]
