@@ -10,7 +10,15 @@ checksum and counts, ``PRAGMA integrity_check``, the GeoPackage
 ``application_id`` and the three station layers. Only a backup that passes
 every check replaces the registry, atomically (a temporary file beside the
 registry, then ``os.replace``), and the registry it replaces is kept as
-``REGISTRY.before-restore``. See ``docs/trust.md``.
+``REGISTRY.before-restore``.
+
+A restore may run while the app is serving: it takes the registry's folder
+lock (:func:`geo.store.lock_registry`) exclusively, so it waits for every
+open store connection to close and no store operation starts until the new
+file is in place; writes from other programs are held off with SQLite's own
+write lock. A save either lands before the swap (it is then in
+``.before-restore`` and counted in ``replaced_changes``) or waits and lands
+in the restored registry. See ``docs/trust.md``.
 """
 from __future__ import annotations
 
@@ -23,6 +31,7 @@ from contextlib import closing
 from pathlib import Path
 
 from .schema import KINDS
+from .store import RegistryBusyError, file_identity, registry_lock
 from .validate import now_iso
 
 #: ``PRAGMA application_id`` of every GeoPackage ("GPKG").
@@ -196,7 +205,9 @@ def backup_registry(registry: str | Path, out: str | Path) -> dict:
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     try:
-        with closing(sqlite3.connect(registry, timeout=30)) as src, closing(sqlite3.connect(tmp)) as dst:
+        # The folder lock (shared) keeps a restore from swapping the file under the copy.
+        with registry_lock(registry), closing(sqlite3.connect(registry, timeout=30)) as src, \
+                closing(sqlite3.connect(tmp)) as dst:
             src.backup(dst)  # all pages in one step, under one read lock: one consistent state
         _fsync(tmp)
         counts = _check_database(tmp)
@@ -212,39 +223,52 @@ def backup_registry(registry: str | Path, out: str | Path) -> dict:
     return manifest
 
 
-def restore_registry(backup: str | Path, registry: str | Path) -> dict:
-    """Replace the registry with a verified backup.
+def restore_registry(backup: str | Path, registry: str | Path, timeout: float | None = None) -> dict:
+    """Replace the registry with a verified backup, safely while the app runs.
 
     Nothing is changed unless the backup passes :func:`verify_backup`. The
     backup is copied to a temporary file beside the registry and checked
-    again there; then, holding the registry's write lock so that no save is
-    half-way, the current registry is copied to ``REGISTRY.before-restore``
-    and the temporary file renamed over the registry in one atomic step.
+    again there. Then, holding the registry's folder lock exclusively (so
+    no store connection is open on the file and none opens until the swap
+    is done) and SQLite's write lock (so no other program is half way
+    through a save), the current registry is copied to
+    ``REGISTRY.before-restore`` through SQLite and the temporary file is
+    renamed over the registry in one atomic step.
 
-    Run it with the app idle: a save that was already waiting for the lock
-    when the file is swapped lands in the replaced file (kept in
-    ``.before-restore``), not in the restored one.
+    A save made at the same moment therefore either finished before the
+    swap (it is in ``.before-restore`` and counted in ``replaced_changes``)
+    or waited and was written into the restored registry; a save that read
+    the station before the swap and writes after it reads it again from
+    the restored file (see :meth:`geo.store.GeoPackageStore.update`).
 
     Parameters
     ----------
     backup : str or Path
     registry : str or Path
         The registry to replace (created if it does not exist).
+    timeout : float, optional
+        Seconds to wait for open connections to close; default
+        ``settings.REGISTRY_LOCK_TIMEOUT_S``.
 
     Returns
     -------
     dict
-        ``{"restored": path, "before_restore": path or None, "manifest": {...}}``
+        ``{"restored": path, "before_restore": path or None, "manifest": {...},
+        "replaced_changes": n}``: ``replaced_changes`` counts the audit-log
+        entries of the replaced registry that the backup does not hold
+        (changes made since the backup, now only in ``.before-restore``).
 
     Raises
     ------
     BackupError
-        When the backup fails verification; the registry is then untouched.
+        When the backup fails verification, or (``busy``) the registry
+        stayed in use longer than ``timeout``; the registry is then untouched.
     """
     backup, registry = Path(backup), Path(registry)
     manifest = verify_backup(backup)
     registry.parent.mkdir(parents=True, exist_ok=True)
     tmp = registry.with_name(f".{registry.name}.{os.getpid()}.restore.tmp")
+    kept_tmp = registry.with_name(f".{registry.name}.{os.getpid()}.before-restore.tmp")
     tmp.unlink(missing_ok=True)
     kept = None
     try:
@@ -252,24 +276,62 @@ def restore_registry(backup: str | Path, registry: str | Path) -> dict:
         _fsync(tmp)
         if _sha256(tmp) != manifest["sha256"]:  # the copy itself went wrong
             raise BackupError("checksum", "复制备份时出错，校验和不符", "copying the backup failed its checksum")
-        if registry.exists():
-            kept = registry.with_name(registry.name + BEFORE_RESTORE_SUFFIX)
-            with closing(sqlite3.connect(registry, timeout=30, isolation_level=None)) as live:
-                # A read first: SQLite rolls back a hot journal left by a
-                # crash, so the copy kept below is a clean, whole state and no
-                # journal is left to pair with the restored file. Then the
-                # write lock, so no save is half-way while the files move.
-                live.execute("SELECT count(*) FROM sqlite_master").fetchone()
-                live.execute("BEGIN IMMEDIATE")
-                try:
-                    shutil.copyfile(registry, kept)
-                    _fsync(kept)
+        try:
+            with registry_lock(registry, exclusive=True, timeout=timeout):
+                if registry.exists():
+                    kept = registry.with_name(registry.name + BEFORE_RESTORE_SUFFIX)
+                    _swap_live(registry, tmp, kept, kept_tmp)
+                else:
                     os.replace(tmp, registry)
-                finally:
-                    live.execute("ROLLBACK")
-        else:
-            os.replace(tmp, registry)
-        _fsync_dir(registry.parent)
+                _fsync_dir(registry.parent)
+        except RegistryBusyError as exc:
+            raise BackupError("busy", f"登记库一直在使用中，未恢复：{exc.args[0]}",
+                              f"the registry stayed in use, nothing was restored: {exc.args[0]}") from exc
     finally:
         tmp.unlink(missing_ok=True)
-    return {"restored": str(registry), "before_restore": str(kept) if kept else None, "manifest": manifest}
+        kept_tmp.unlink(missing_ok=True)
+    return {"restored": str(registry), "before_restore": str(kept) if kept else None, "manifest": manifest,
+            "replaced_changes": _changes_not_in(kept, backup) if kept else 0}
+
+
+def _swap_live(registry: Path, tmp: Path, kept: Path, kept_tmp: Path) -> None:
+    """Under the folder lock: keep the live registry and put ``tmp`` in its place, under SQLite's write lock."""
+    for _ in range(5):
+        before = file_identity(registry)
+        with closing(sqlite3.connect(registry, timeout=30, isolation_level=None)) as live:
+            # A read first: SQLite rolls back a hot journal left by a crash,
+            # so the copy kept below is a clean, whole state and no journal
+            # is left to pair with the restored file. Then the write lock,
+            # for writers that do not take the folder lock (other programs).
+            live.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            live.execute("BEGIN IMMEDIATE")
+            try:
+                if file_identity(registry) != before:
+                    continue  # replaced by someone else meanwhile: lock the file that is there now
+                # Copied through SQLite (a read beside this write lock, so
+                # the copy is exactly what is swapped out), never by opening
+                # the file otherwise: closing a plain second descriptor of the
+                # database would drop this process's POSIX locks, SQLite's
+                # included. SQLite keeps its own descriptors open until then.
+                kept_tmp.unlink(missing_ok=True)
+                with closing(sqlite3.connect(registry, timeout=30)) as src, \
+                        closing(sqlite3.connect(kept_tmp)) as copy:
+                    src.backup(copy)
+                _fsync(kept_tmp)
+                os.replace(kept_tmp, kept)
+                os.replace(tmp, registry)
+                return
+            finally:
+                live.execute("ROLLBACK")
+    raise BackupError("busy", "登记库文件不断被替换，未恢复", "the registry file kept being replaced; nothing was restored")
+
+
+def _changes_not_in(replaced: Path, backup: Path) -> int:
+    """Audit-log entries of ``replaced`` that ``backup`` does not hold: changes made since the backup."""
+    def entries(path: Path) -> set:
+        try:
+            with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+                return set(conn.execute("SELECT fid, at, station_id, action, version FROM audit_log"))
+        except sqlite3.Error:
+            return set()
+    return len(entries(replaced) - entries(backup))

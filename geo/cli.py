@@ -118,6 +118,61 @@ def _cmd_restore(args) -> int:
     return 0
 
 
+def _read_new_password(args) -> str:
+    """The password for ``user add``: one line of standard input, or typed twice at a prompt."""
+    import getpass
+
+    from .auth import AuthError
+
+    if args.password_stdin:
+        line = sys.stdin.readline()
+        return line[:-1] if line.endswith("\n") else line
+    first = getpass.getpass("密码 / password: ")
+    if getpass.getpass("再输入一次 / repeat: ") != first:
+        raise AuthError("两次输入的密码不一致。", "The two passwords differ.")
+    return first
+
+
+def _cmd_user(args) -> int:
+    from .auth import AuthError, accounts_path, add_user, list_users, remove_user
+
+    path = accounts_path(args.accounts)
+    try:
+        if args.user_command == "add":
+            name, replaced = add_user(args.name, _read_new_password(args), path, replace=args.replace)
+            result = {"user": name, "accounts": str(path), "replaced": replaced}
+            text = (f"已{'更新' if replaced else '添加'}编辑账户 / editor account "
+                    f"{'updated' if replaced else 'added'}: {name} ({path})")
+        elif args.user_command == "remove":
+            if not remove_user(args.name, path):
+                raise AuthError(f"没有用户 {args.name}（{path}）", f"no user {args.name} in {path}")
+            result = {"user": args.name, "accounts": str(path), "removed": True}
+            text = f"已删除编辑账户 / editor account removed: {args.name} ({path})"
+        else:
+            users = list_users(path)
+            result = {"accounts": str(path), "users": [u["name"] for u in users],
+                      "invalid": [u["name"] for u in users if u["scheme"] == "invalid"]}
+            text = "\n".join([f"账户文件 / accounts file: {path}"]
+                             + [f"  {u['name']} ({u['scheme']})" for u in users]
+                             + ([] if users else ["  （没有账户 / no accounts）"]))
+    except (AuthError, KeyboardInterrupt, EOFError) as exc:
+        message = str(exc) if isinstance(exc, AuthError) else "已取消 / cancelled"
+        if args.json:
+            _print_json({"error": "user", "message": message})
+        print(message, file=sys.stderr)
+        return 2
+    if args.json:
+        _print_json(result)
+    else:
+        print(text)
+    if result.get("invalid"):
+        # The app refuses a file holding anything but hashes: say so, and fail.
+        print(f"明文或无效的密码，应用会拒绝此文件 / plain-text or invalid passwords, the app refuses this "
+              f"file: {', '.join(result['invalid'])}; python -m geo user add NAME --replace", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _cmd_network_build(args) -> int:
     from .network import run_build_command
 
@@ -195,6 +250,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--registry", help=f"登记库 / registry GeoPackage (default {settings.REGISTRY_PATH})")
     p.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
     p.set_defaults(func=_cmd_restore)
+
+    p = sub.add_parser("user", help="编辑账户 / editor accounts (hashes in a file outside the repository)")
+    usub = p.add_subparsers(dest="user_command", required=True)
+    accounts_help = f"账户文件 / accounts file (default GEO_ACCOUNTS or {settings.ACCOUNTS_PATH})"
+    q = usub.add_parser("add", help="添加编辑账户或设置新密码 / add an editor account")
+    q.add_argument("name", help="用户名，记入修改记录 / user name, recorded in the audit log")
+    q.add_argument("--password-stdin", action="store_true",
+                   help="从标准输入读一行作为密码 / read the password from one line of standard input")
+    q.add_argument("--replace", action="store_true", help="为已有账户设置新密码 / set a new password for an existing account")
+    q.add_argument("--accounts", help=accounts_help)
+    q.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+    q.set_defaults(func=_cmd_user)
+    q = usub.add_parser("remove", help="删除编辑账户 / remove an editor account")
+    q.add_argument("name")
+    q.add_argument("--accounts", help=accounts_help)
+    q.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+    q.set_defaults(func=_cmd_user)
+    q = usub.add_parser("list", help="列出编辑账户 / list editor accounts (never their hashes)")
+    q.add_argument("--accounts", help=accounts_help)
+    q.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+    q.set_defaults(func=_cmd_user)
 
     p = sub.add_parser("export", help="导出登记库 / export the registry")
     p.add_argument("--format", choices=FORMATS, required=True)

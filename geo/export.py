@@ -11,6 +11,15 @@ Stations marked ``public = false`` keep their phone, exact address and free
 text (``notes``, ``extra``) out of every export unless the caller asks for
 them (``public_only=False``; ``python -m geo export --include-private``):
 see :func:`redact_private`.
+
+Headers: the XLSX export is meant for people (union staff open it in
+Excel), so its header row holds the field labels in the chosen language
+(``lang``, default Chinese: 名称, 经度(WGS-84) ...; English: Name,
+Longitude (WGS-84) ...); cell values stay codes (``rest_station``, ``open``,
+``toilet``) so systems can still read them. CSV, GeoJSON and GeoPackage are
+for systems and keep the canonical field names; CSV can have the labels on
+request (``labels=True``). Every labelled export imports back without loss
+(:mod:`geo.headers` knows every label in both languages).
 """
 from __future__ import annotations
 
@@ -24,12 +33,16 @@ import numpy as np
 import pandas as pd
 from shapely import points
 
-from . import settings
+from . import i18n, settings
 from .crs import from_wgs84, normalize_crs
 from .io import csv_bytes, xlsx_bytes
 from .schema import FIELD_NAMES, FIELDS_BY_NAME, KINDS, LIST_SEP
 
 FORMATS = ("geojson", "gpkg", "csv", "xlsx")
+#: Formats whose header row can hold field labels instead of field names.
+LABEL_FORMATS = ("csv", "xlsx")
+#: Formats meant for people: labelled unless the caller says ``labels=False``.
+LABELLED_BY_DEFAULT = ("xlsx",)
 _COORD_LABEL = {"wgs84": "WGS-84", "gcj02": "GCJ-02"}
 # Positions to 1e-7 degrees (1 cm): what the registry stores, so an export
 # re-imports without loss.
@@ -172,11 +185,26 @@ def to_geojson(stations: gpd.GeoDataFrame, crs: str = "wgs84", public_only: bool
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 
-def to_table(stations: gpd.GeoDataFrame, crs: str = "wgs84", public_only: bool = True) -> pd.DataFrame:
+def header_labels(lang: str = "zh") -> dict[str, str]:
+    """``{column: label}`` for every column of :func:`to_table`, in ``lang``.
+
+    The labels are :func:`geo.i18n.field_label`'s (``编号``, ``经度(WGS-84)``,
+    ``Verified on`` ...), plus ``坐标系`` / ``Coordinate system`` for
+    ``coord_system``.
+    """
+    lang = i18n.normalize_lang(lang)
+    return {name: i18n.field_label(name, lang) for name in (*FIELD_NAMES, "coord_system")}
+
+
+def to_table(stations: gpd.GeoDataFrame, crs: str = "wgs84", public_only: bool = True,
+             lang: str | None = None) -> pd.DataFrame:
     """Stations as a flat table: lists joined with ``;``, lon/lat in ``crs``.
 
     With ``public_only`` (the default) non-public stations are redacted
-    (:func:`redact_private`).
+    (:func:`redact_private`). Columns are the canonical field names plus
+    ``coord_system``; with ``lang`` (``"zh"`` or ``"en"``) they are the field
+    labels in that language instead (:func:`header_labels`). Values are the
+    same either way.
     """
     crs = _check_crs(crs)
     stations = _prepare(stations, public_only)
@@ -185,6 +213,8 @@ def to_table(stations: gpd.GeoDataFrame, crs: str = "wgs84", public_only: bool =
     for name in ("facilities", "facilities_other"):
         df[name] = df[name].map(lambda v: LIST_SEP.join(v) if isinstance(v, (list, tuple, np.ndarray)) else "")
     df["coord_system"] = _COORD_LABEL[crs]
+    if lang is not None:
+        df = df.rename(columns=header_labels(lang))
     return df.reset_index(drop=True)
 
 
@@ -207,18 +237,41 @@ def to_gpkg(stations: gpd.GeoDataFrame, path: str | Path, crs: str = "wgs84", pu
         gdf.to_file(path, layer="stations", driver="GPKG", engine="pyogrio")
 
 
-def export_bytes(stations: gpd.GeoDataFrame, fmt: str, crs: str = "wgs84", public_only: bool = True) -> bytes:
+def _header_lang(fmt: str, lang: str, labels: bool | None) -> str | None:
+    """The language of ``fmt``'s header row, or ``None`` for field names."""
+    if labels is None:
+        labels = fmt in LABELLED_BY_DEFAULT
+    if not labels:
+        return None
+    if fmt not in LABEL_FORMATS:
+        raise ValueError(f"{fmt} 导出使用字段名，不能改用标签 / {fmt} exports keep the field names; "
+                         f"labels are for {', '.join(LABEL_FORMATS)}")
+    return i18n.normalize_lang(lang)
+
+
+def export_bytes(stations: gpd.GeoDataFrame, fmt: str, crs: str = "wgs84", public_only: bool = True,
+                 lang: str = "zh", labels: bool | None = None) -> bytes:
     """Stations in one of :data:`FORMATS`, as bytes ready for a download.
 
     ``public_only`` (the default, what the app's download buttons use)
     redacts non-public stations; editors pass ``False``.
+
+    ``lang`` (``"zh"``, the default, or ``"en"``) is the language of the
+    header labels. ``labels`` chooses labels or canonical field names for
+    the header row: by default XLSX (for people) is labelled and CSV (for
+    systems) is not; ``labels=True`` labels a CSV too, ``labels=False``
+    gives an XLSX with field names. GeoJSON and GeoPackage always keep the
+    field names (``labels=True`` is refused).
     """
+    if fmt not in FORMATS:
+        raise ValueError(f"未知导出格式 / unknown export format: {fmt} ({', '.join(FORMATS)})")
+    header = _header_lang(fmt, lang, labels)
     if fmt == "geojson":
         return to_geojson(stations, crs, public_only).encode("utf-8")
     if fmt == "csv":
-        return csv_bytes(to_table(stations, crs, public_only))
+        return csv_bytes(to_table(stations, crs, public_only, lang=header))
     if fmt == "xlsx":
-        return xlsx_bytes(to_table(stations, crs, public_only))
+        return xlsx_bytes(to_table(stations, crs, public_only, lang=header))
     if fmt == "gpkg":
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "export.gpkg"
@@ -228,17 +281,21 @@ def export_bytes(stations: gpd.GeoDataFrame, fmt: str, crs: str = "wgs84", publi
 
 
 def export_file(stations: gpd.GeoDataFrame, path: str | Path, fmt: str | None = None,
-                crs: str = "wgs84", public_only: bool = True) -> Path:
+                crs: str = "wgs84", public_only: bool = True, lang: str = "zh",
+                labels: bool | None = None) -> Path:
     """Write stations to ``path``; the format defaults to the file extension.
 
-    ``public_only`` as in :func:`export_bytes`.
+    ``public_only``, ``lang`` and ``labels`` as in :func:`export_bytes`.
     """
     path = Path(path)
     fmt = fmt or {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".csv": "csv", ".xlsx": "xlsx"}.get(
         path.suffix.lower(), "")
+    if fmt not in FORMATS:
+        raise ValueError(f"未知导出格式 / unknown export format: {fmt or path.suffix} ({', '.join(FORMATS)})")
+    _header_lang(fmt, lang, labels)  # refuse labels for GeoPackage before writing anything
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "gpkg":
         to_gpkg(stations, path, crs, public_only)
     else:
-        path.write_bytes(export_bytes(stations, fmt, crs, public_only))
+        path.write_bytes(export_bytes(stations, fmt, crs, public_only, lang=lang, labels=labels))
     return path

@@ -3,11 +3,17 @@
 Union offices name their columns in Chinese or English and in many ways
 (名称, 站点名称, 驿站名称, name ...). :func:`suggest_mapping` proposes one
 source column per canonical field; the user can override any of it.
+
+Our own exports are read back too: canonical field names (CSV, GeoJSON,
+GeoPackage) and the human labels of the XLSX export in either language
+(编号, 经度(WGS-84), Verified on ...), which come from
+:func:`geo.i18n.field_label` and so never drift from what the export writes.
 """
 from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from typing import Iterable
 
 from .crs import guess_crs_from_headers
@@ -74,6 +80,83 @@ def _norm(header: str) -> str:
     return unicodedata.normalize("NFKC", str(header)).strip().lower().replace("（", "(").replace("）", ")")
 
 
+# Columns of our own exports that the registry derives again on import
+# (from the point, the hours text or its own bookkeeping).
+DERIVED_COLUMNS = frozenset({"adcode", "city", "district", "opening_hours_osm", "is_24h",
+                             "version", "updated_at", "coord_system"})
+
+# Derived fields whose labels betray one of our labelled exports: a header row
+# with two of them is an export, so its 城市/区县/版本 columns are derived
+# too. Elsewhere a column named 城市 is the file's own and is kept in extra.
+_EXPORT_MARKERS = frozenset({"adcode", "opening_hours_osm", "is_24h", "updated_at", "coord_system"})
+
+
+@lru_cache(maxsize=1)
+def field_labels() -> dict[str, str]:
+    """``{normalised header: field}`` for every label our exports write.
+
+    Covers every canonical field, ``lonlat``, ``extra`` and ``coord_system``
+    in both languages: the :func:`geo.i18n.field_label` text (what the XLSX
+    export writes) and the schema's own zh/en names (docs/schema.md).
+    Imported lazily, so this module stays importable from :mod:`geo.i18n`'s
+    dependencies.
+    """
+    from . import i18n, schema
+
+    out: dict[str, str] = {}
+    for name in (*schema.FIELD_NAMES, "lonlat", "extra", "coord_system"):
+        fld = schema.FIELDS_BY_NAME.get(name)
+        texts = [i18n.field_label(name, lang) for lang in i18n.LANGS]
+        texts += [fld.zh, fld.en] if fld else []
+        for text in texts:
+            out.setdefault(_norm(text), name)
+    return out
+
+
+@lru_cache(maxsize=1)
+def _label_tiers() -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
+    """Labels of mappable fields: (unambiguous, ambiguous) as ``{field: names}``.
+
+    A label is ambiguous when it is also a common header of another field in
+    other people's files: 编号 (our id, usually their source id), 类型 and
+    Type (our subtype, usually their layer). Those are taken for our meaning
+    only when the other field already found its own column (来源编号, 图层).
+    """
+    sure: dict[str, set[str]] = {f: {f} for f in MAPPABLE_FIELDS}
+    unsure: dict[str, set[str]] = {f: set() for f in MAPPABLE_FIELDS}
+    for label, name in field_labels().items():
+        if name not in sure:
+            continue
+        clash = any(label in names for other, names in _EXACT.items() if other != name)
+        (unsure if clash else sure)[name].add(label)
+    return ({f: frozenset(v) for f, v in sure.items()}, {f: frozenset(v) for f, v in unsure.items()})
+
+
+def derived_columns(columns: Iterable[str]) -> list[str]:
+    """The columns of ``columns`` that the registry derives again on import.
+
+    Canonical names in :data:`DERIVED_COLUMNS` always are; their labels
+    (区划代码, Open 24 h, 更新时间, 坐标系 ...) are when the header row is one
+    of our labelled exports, i.e. it carries at least two of the labels of
+    ``adcode``, ``opening_hours_osm``, ``is_24h``, ``updated_at`` and
+    ``coord_system``.
+    """
+    cols = [c for c in columns if not str(c).startswith("__")]
+    labels = field_labels()
+    by_label = {c: labels.get(_norm(c)) for c in cols}
+    markers = {f for c, f in by_label.items() if f in _EXPORT_MARKERS and c not in DERIVED_COLUMNS}
+    labelled = len(markers) >= 2
+    return [c for c in cols if c in DERIVED_COLUMNS or (labelled and by_label[c] in DERIVED_COLUMNS)]
+
+
+def coord_system_column(columns: Iterable[str]) -> str | None:
+    """The column in which one of our exports states its datum, if any."""
+    for col in derived_columns(columns):
+        if col == "coord_system" or field_labels().get(_norm(col)) == "coord_system":
+            return col
+    return None
+
+
 def suggest_mapping(columns: Iterable[str]) -> dict[str, str | None]:
     """Propose a source column for every mappable field.
 
@@ -90,7 +173,9 @@ def suggest_mapping(columns: Iterable[str]) -> dict[str, str | None]:
         longitude (a file giving WGS-84, GCJ-02 and BD-09 side by side), the
         WGS-84 one is preferred, so no conversion is needed.
     """
-    cols = [c for c in columns if not str(c).startswith("__")]
+    columns = list(columns)
+    derived = set(derived_columns(columns))
+    cols = [c for c in columns if not str(c).startswith("__") and c not in derived]
     normed = {c: _norm(c) for c in cols}
     used: set[str] = set()
     mapping: dict[str, str | None] = {f: None for f in MAPPABLE_FIELDS}
@@ -99,11 +184,21 @@ def suggest_mapping(columns: Iterable[str]) -> dict[str, str | None]:
         mapping[field_name] = col
         used.add(col)
 
-    for field_name, names in _EXACT.items():
-        for col in cols:
-            if col not in used and normed[col] in names:
-                take(field_name, col)
-                break
+    def exact(table: dict[str, Iterable[str]]) -> None:
+        for field_name, names in table.items():
+            if mapping[field_name] is not None:
+                continue
+            for col in cols:
+                if col not in used and normed[col] in names:
+                    take(field_name, col)
+                    break
+
+    # Canonical names and our own labels first, then the common names of
+    # other files, then our labels that other files use for another field.
+    sure, unsure = _label_tiers()
+    exact(sure)
+    exact(_EXACT)
+    exact(unsure)
     for axis in ("lon", "lat"):
         if mapping[axis] is None:
             candidates = [c for c in cols if c not in used
@@ -125,14 +220,11 @@ def suggest_mapping(columns: Iterable[str]) -> dict[str, str | None]:
     return mapping
 
 
-# Columns of our own exports that the registry derives again on import
-# (from the point, the hours text or its own bookkeeping).
-DERIVED_COLUMNS = frozenset({"adcode", "city", "district", "opening_hours_osm", "is_24h",
-                             "version", "updated_at", "coord_system"})
-
-
 def unmapped_columns(columns: Iterable[str], mapping: dict[str, str | None]) -> list[str]:
-    """Source columns no field uses; their values are kept in ``extra``."""
-    used = {c for c in mapping.values() if c}
-    return [c for c in columns
-            if c not in used and c not in DERIVED_COLUMNS and not str(c).startswith("__")]
+    """Source columns no field uses; their values are kept in ``extra``.
+
+    Columns the registry derives again (:func:`derived_columns`) are not kept.
+    """
+    columns = list(columns)
+    used = {c for c in mapping.values() if c} | set(derived_columns(columns))
+    return [c for c in columns if c not in used and not str(c).startswith("__")]

@@ -107,6 +107,7 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "mapping_none": ("（不导入）", "(not imported)"),
     "mapping_lonlat": ("经纬度（同一列）", "Longitude, latitude (one column)"),
     "mapping_extra": ("其他信息（原文保留）", "Extra information (kept as text)"),
+    "field_coord_system": ("坐标系", "Coordinate system"),
     "report_header": ("检查结果", "Validation report"),
     "report_rows": ("读取行数", "Rows read"),
     "report_accepted": ("通过", "Accepted"),
@@ -688,10 +689,13 @@ def field_label(name: str, lang: str = "zh") -> str:
 
     ``lonlat`` (one column holding both coordinates) and ``extra`` (text
     kept verbatim) are not stored fields but can be chosen in the column
-    mapping, so they have labels too.
+    mapping, so they have labels too; so has ``coord_system``, the column
+    our CSV and XLSX exports add.
     """
     if name in ("lonlat", "extra"):
         return t(f"mapping_{name}", lang)
+    if name == "coord_system":
+        return t("field_coord_system", lang)
     fld = schema.FIELDS_BY_NAME.get(name)
     if fld is None:
         return str(name)

@@ -798,12 +798,15 @@ def xlsx_bytes(df: pd.DataFrame, sheet: str = "stations") -> bytes:
     never formulas, so a name like ``=HYPERLINK(...)`` stays text in Excel,
     WPS and LibreOffice. Characters XML cannot hold are dropped and cells
     are cut to Excel's 32,767 characters. Numbers and booleans stay typed.
+    The header row is bold and frozen, so it stays in view while scrolling.
     """
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(sheet)
+    ws.freeze_panes = "A2"
 
     def cell(value):
         if value is None or value is pd.NA or (isinstance(value, float) and value != value):
@@ -819,7 +822,13 @@ def xlsx_bytes(df: pd.DataFrame, sheet: str = "stations") -> bytes:
         out.data_type = "s"  # a string whatever it starts with: openpyxl would take "=..." for a formula
         return out
 
-    ws.append([cell(c) for c in df.columns])
+    bold = Font(bold=True)
+    header = [cell(c) for c in df.columns]
+    for i, c in enumerate(header):
+        if not hasattr(c, "font"):  # a number or an empty header, not yet a cell
+            header[i] = c = WriteOnlyCell(ws, value=c)
+        c.font = bold
+    ws.append(header)
     for row in df.itertuples(index=False, name=None):
         ws.append([cell(v) for v in row])
     buf = io.BytesIO()

@@ -239,7 +239,52 @@ ZIP_MAX_MEMBERS = 10_000
 #: Rows above the header a sheet or CSV may have (a merged title, a date line).
 HEADER_SEARCH_ROWS = 20
 
-#: Who a change is recorded as when the app or the command line makes it
-#: (there are no editor accounts yet; ``--editor`` names one on import).
+#: Seconds a store operation waits for a restore to finish swapping the
+#: registry file, and a restore for the app's open connections to close,
+#: before giving up with a "busy" error (nothing is changed then).
+REGISTRY_LOCK_TIMEOUT_S = 30.0
+
+#: Who a change is recorded as when the command line makes it (``--editor``
+#: names someone on import). The app records the logged-in editor's account
+#: name; ``EDITOR_APP`` is only the store's default for library callers.
 EDITOR_APP = "app"
 EDITOR_CLI = "cli"
+
+# --------------------------------------------------------------------------
+# Editor accounts and login (geo/auth.py; see docs/trust.md)
+# --------------------------------------------------------------------------
+
+#: TOML file of editor accounts (an ``[editors]`` table: name = argon2 or
+#: bcrypt hash), kept outside the repository. ``python -m geo user add``
+#: writes it (folder 0700, file 0600). Streamlit secrets may hold an
+#: ``[editors]`` table of the same form as well.
+ACCOUNTS_PATH = Path(os.environ.get("GEO_ACCOUNTS")
+                     or Path.home() / ".config" / "gd-worker-map" / "accounts.toml")
+
+#: SQLite file of failed logins and lockouts, shared by every session of the
+#: server and kept across restarts. Empty: ``login_attempts.sqlite`` beside
+#: the accounts file.
+LOGIN_STATE_PATH = os.environ.get("GEO_LOGIN_STATE") or None
+
+#: Failed logins within ``LOGIN_WINDOW_S`` that lock a user name, and a
+#: client address (when Streamlit knows it; never for localhost), for
+#: ``LOGIN_LOCKOUT_S``. Failures count whether or not the name exists.
+LOGIN_MAX_FAILURES = 5
+LOGIN_MAX_FAILURES_PER_ADDRESS = 20
+LOGIN_WINDOW_S = 15 * 60
+LOGIN_LOCKOUT_S = 15 * 60
+
+#: An editor's login ends after this long without any action on the Data
+#: page, and in any case this long after logging in.
+SESSION_IDLE_S = 30 * 60
+SESSION_MAX_S = 12 * 60 * 60
+
+#: Shortest password ``python -m geo user add`` accepts, and longest any login reads.
+PASSWORD_MIN_CHARS = 10
+PASSWORD_MAX_CHARS = 1024
+
+#: Argon2id cost of new hashes (argon2-cffi's defaults, RFC 9106's
+#: low-memory profile): passes, memory in KiB, lanes.
+ARGON2_TIME_COST = 3
+ARGON2_MEMORY_KIB = 64 * 1024
+ARGON2_PARALLELISM = 4

@@ -23,6 +23,7 @@ import os
 import re
 import sqlite3
 import struct
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Protocol
@@ -36,6 +37,11 @@ from . import settings
 from .crs import haversine_m
 from .schema import FIELDS, FIELDS_BY_NAME, KINDS, STATUSES
 from .validate import ImportReport, ValidationError, now_iso, validate_record
+
+try:  # POSIX; on Windows there is no folder lock and a restore needs the app idle
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 
 _SQL_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "REAL", "bool": "BOOLEAN", "list": "TEXT"}
 _WGS84_WKT = (
@@ -83,6 +89,142 @@ class ConflictError(RuntimeError):
     def __reduce__(self):
         # Picklable, so a worker process can hand the conflict to its parent.
         return (type(self), (self.current, self.attempted))
+
+
+class RegistryBusyError(RuntimeError):
+    """The registry stayed locked too long (a restore, or a very long import)."""
+
+    def __init__(self, path: str | Path, seconds: float):
+        super().__init__(f"登记库 {Path(path).name} 正忙（例如正在从备份恢复），{seconds:.0f} 秒后仍未释放，请稍后再试 / "
+                         f"the registry {Path(path).name} is busy (for example being restored from a backup) "
+                         f"and was not free after {seconds:.0f} s; try again in a moment")
+        self.path, self.seconds = str(path), seconds
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.seconds))
+
+
+# --------------------------------------------------------------------------
+# The folder lock: a restore swaps the registry file only while no store
+# connection is open on it (see docs/trust.md, "Restore while the app runs")
+# --------------------------------------------------------------------------
+
+
+def _lock_dir(path: str | Path) -> str:
+    # The folder of the real file: SQLite follows symlinks to name its journal.
+    return os.path.dirname(os.path.realpath(path)) or "."
+
+
+def lock_registry(path: str | Path, exclusive: bool = False, timeout: float | None = None) -> int | None:
+    """Take the registry's folder lock; returns a descriptor for :func:`unlock_registry`.
+
+    Every connection the store opens holds the lock shared for as long as it
+    is open; :func:`geo.backup.restore_registry` takes it exclusively while
+    it swaps the file. So no store connection ever spans a swap: one opened
+    on the old file and used after it would write into a file no longer in
+    place, or take the new file's journal for a hot journal of its own and
+    roll it into the old one (SQLite, "How To Corrupt An SQLite Database
+    File", 2.4 and 1.4).
+
+    The lock is ``flock`` on the registry's folder, not on the file:
+    opening and closing another descriptor of the database file would
+    release SQLite's own POSIX locks held by this process, and a lock file
+    would sit beside the registry. Registries in one folder share it.
+
+    Parameters
+    ----------
+    path : str or Path
+        The registry (it need not exist).
+    exclusive : bool
+        Exclusive (a restore) or shared (everything else).
+    timeout : float, optional
+        Seconds to wait; default ``settings.REGISTRY_LOCK_TIMEOUT_S``.
+
+    Returns
+    -------
+    int or None
+        None where the platform or file system has no ``flock`` (then
+        nothing is locked and a restore needs the app idle).
+
+    Raises
+    ------
+    RegistryBusyError
+        When the lock was not free within ``timeout``.
+    """
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(_lock_dir(path), os.O_RDONLY)
+    except OSError:
+        return None
+    timeout = settings.REGISTRY_LOCK_TIMEOUT_S if timeout is None else timeout
+    op = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
+    # A restore polls often: shared holders come and go, and it must find a gap.
+    longest = 0.002 if exclusive else 0.05
+    deadline, delay = time.monotonic() + timeout, 0.0005
+    while True:
+        try:
+            fcntl.flock(fd, op)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise RegistryBusyError(path, timeout) from None
+            time.sleep(delay)
+            delay = min(delay * 2, longest)
+        except OSError:  # no flock here (some network file systems)
+            os.close(fd)
+            return None
+
+
+def unlock_registry(fd: int | None) -> None:
+    """Release a lock taken by :func:`lock_registry` (closing the descriptor releases it)."""
+    if fd is not None:
+        os.close(fd)
+
+
+@contextmanager
+def registry_lock(path: str | Path, exclusive: bool = False, timeout: float | None = None):
+    """:func:`lock_registry` as a context manager."""
+    fd = lock_registry(path, exclusive, timeout)
+    try:
+        yield
+    finally:
+        unlock_registry(fd)
+
+
+def file_identity(path: str | Path) -> tuple[int, int] | None:
+    """``(device, inode)`` of the file at ``path`` now, or None when there is none.
+
+    A restore puts a new file in place, so the identity tells whether what
+    was read earlier came from the registry that is there now.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+class _Replaced(Exception):
+    """The registry file was replaced between a read and the write that relied on it."""
+
+
+class _Connection(sqlite3.Connection):
+    """A connection that holds the registry's folder lock (shared) until it is closed."""
+
+    _lock_fd: int | None = None
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            fd, self._lock_fd = self._lock_fd, None
+            unlock_registry(fd)
+
+    def __del__(self) -> None:  # a connection never closed must not keep restores out for ever
+        fd, self._lock_fd = self._lock_fd, None
+        unlock_registry(fd)
 
 
 class RegistryStore(Protocol):
@@ -245,17 +387,39 @@ class GeoPackageStore:
     # -- plumbing ---------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        # Holds the folder lock (shared) until closed: a restore waits for it.
+        fd = lock_registry(self.path)
+        try:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, factory=_Connection)
+        except BaseException:
+            unlock_registry(fd)
+            raise
+        conn._lock_fd = fd
         conn.row_factory = sqlite3.Row
         return conn
 
     @contextmanager
     def _transaction(self):
-        conn = self._connect()
+        for _ in range(5):
+            before = file_identity(self.path)
+            conn = self._connect()
+            try:
+                # IMMEDIATE takes the write lock up front, so two writers queue
+                # instead of failing half way through.
+                conn.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                conn.close()
+                raise
+            if file_identity(self.path) == before:
+                break
+            # The file was replaced while this connection waited for the write
+            # lock (not by our restore, which waits for the folder lock, but
+            # by hand or by an older version): never write into the old file.
+            conn.execute("ROLLBACK")
+            conn.close()
+        else:
+            raise RegistryBusyError(self.path, 0)
         try:
-            # IMMEDIATE takes the write lock up front, so two writers queue
-            # instead of failing half way through.
-            conn.execute("BEGIN IMMEDIATE")
             yield conn
             conn.execute("COMMIT")
         except BaseException:
@@ -263,6 +427,11 @@ class GeoPackageStore:
             raise
         finally:
             conn.close()
+
+    def _check_same_file(self, opened: tuple | None) -> None:
+        """Inside a transaction: raise :class:`_Replaced` if the registry is no longer the file read before."""
+        if file_identity(self.path) != opened:
+            raise _Replaced
 
     def _insert(self, conn, rec: dict) -> None:
         fields = [f.name for f in _layer_fields(rec["kind"])]
@@ -480,18 +649,27 @@ class GeoPackageStore:
         editor = _editor(editor)
         rec = validate_record({"source": "app", **record})
         rec.update(version=1, updated_at=now_iso())
-        twin = _twin(self.load(kinds=[rec["kind"]]), rec)
-        if twin is not None:
-            raise ValidationError(
-                f"{settings.DUPLICATE_RADIUS_M:.0f} 米内已有同名站点 {twin} / a station of the same name "
-                f"already exists within {settings.DUPLICATE_RADIUS_M:.0f} m: {twin}")
-        with self._transaction() as conn:
-            if conn.execute(f'SELECT 1 FROM "{rec["kind"]}" WHERE id = ?', (rec["id"],)).fetchone():
-                raise ValidationError(f"站点已存在 / station already exists: {rec['id']}")
-            self._insert(conn, rec)
-            self._audit(conn, editor, "add", None, _stored(rec), rec["updated_at"])
-            self._touch(conn)
-        return rec
+        for attempt in range(5):
+            # The duplicate check reads the registry before the write; if a
+            # restore replaces the file in between, it is done again.
+            opened = file_identity(self.path)
+            twin = _twin(self.load(kinds=[rec["kind"]]), rec)
+            if twin is not None:
+                raise ValidationError(
+                    f"{settings.DUPLICATE_RADIUS_M:.0f} 米内已有同名站点 {twin} / a station of the same name "
+                    f"already exists within {settings.DUPLICATE_RADIUS_M:.0f} m: {twin}")
+            try:
+                with self._transaction() as conn:
+                    self._check_same_file(opened)
+                    if conn.execute(f'SELECT 1 FROM "{rec["kind"]}" WHERE id = ?', (rec["id"],)).fetchone():
+                        raise ValidationError(f"站点已存在 / station already exists: {rec['id']}")
+                    self._insert(conn, rec)
+                    self._audit(conn, editor, "add", None, _stored(rec), rec["updated_at"])
+                    self._touch(conn)
+                return rec
+            except _Replaced:
+                continue
+        raise RegistryBusyError(self.path, 0)
 
     def update(self, station_id: str, changes: dict, expected_version: int | None = None,
                editor: str = settings.EDITOR_APP) -> dict:
@@ -513,6 +691,19 @@ class GeoPackageStore:
 
     def _update(self, station_id: str, changes: dict, expected_version: int | None,
                 editor: str, action: str) -> dict:
+        for attempt in range(5):
+            try:
+                return self._update_once(station_id, changes, expected_version, editor, action)
+            except _Replaced:
+                # A restore put another file in place between the read and the
+                # write: read the station again from the restored registry (a
+                # stale ``expected_version`` then raises ConflictError).
+                continue
+        raise RegistryBusyError(self.path, 0)
+
+    def _update_once(self, station_id: str, changes: dict, expected_version: int | None,
+                     editor: str, action: str) -> dict:
+        opened = file_identity(self.path)
         current = self.get(station_id)
         if current is None:
             raise ValidationError(f"找不到站点 / no such station: {station_id}")
@@ -526,6 +717,9 @@ class GeoPackageStore:
             raise ConflictError(current, {**rec, "version": int(expected_version)})
         rec.update(version=version + 1, updated_at=now_iso())
         with self._transaction() as conn:
+            # ``current`` must come from this very file (not one a restore
+            # has since replaced: versions start again from the backup's).
+            self._check_same_file(opened)
             # Guarded by the version read above, so ``current`` is exactly
             # the row this replaces and the audit's "before" is true.
             if self._update_row(conn, rec, where_version=version) == 0:

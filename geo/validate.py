@@ -22,7 +22,7 @@ from shapely import points
 
 from . import regions, settings
 from .crs import CRS_CHOICES, guess_crs_from_headers, haversine_m, normalize_crs, to_wgs84
-from .headers import suggest_mapping, unmapped_columns
+from .headers import coord_system_column, suggest_mapping, unmapped_columns
 from .hours import parse_opening_hours
 from .io import GEOM_INVALID, GEOM_LAT, GEOM_LON, GEOM_NOTE, RawTable, _clean, csv_bytes
 from .schema import _FACILITY_SPLIT, FIELD_NAMES, KINDS, parse_facilities, parse_kind, parse_status, station_id
@@ -235,8 +235,9 @@ def _decide_crs(raw: RawTable, crs: str, mapping: dict, use_geometry: bool) -> t
     # Our own exports mark their datum in a coord_system column (GeoJSON has
     # no other way to say GCJ-02): honour it before the RFC 7946 default.
     declared_other = use_geometry and raw.source_crs not in (None, "wgs84")
-    marks = set(raw.df["coord_system"].fillna("").astype(str).str.strip()) - {""} \
-        if "coord_system" in raw.df.columns and not declared_other else set()
+    mark_col = coord_system_column(raw.df.columns)  # coord_system, or its label (坐标系) in XLSX
+    marks = set(raw.df[mark_col].fillna("").astype(str).str.strip()) - {""} \
+        if mark_col is not None and not declared_other else set()
     if len(marks) == 1:
         try:
             name = normalize_crs(marks.pop())

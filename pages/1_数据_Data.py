@@ -2,6 +2,9 @@
 
 Run through ``app.py`` (its navigation). The page only
 arranges widgets; reading, validation, storage and export are done by ``geo``.
+Anyone sees the registry's public content and downloads the public exports;
+importing, editing and restoring need an editor login (``geo.auth``), whose
+name the audit log records.
 """
 from __future__ import annotations
 
@@ -11,8 +14,9 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo import i18n, schema
+from geo import audit, auth, i18n, schema
 from geo.export import export_bytes, filter_stations
+from geo.finder import md_escape
 from geo.headers import MAPPABLE_FIELDS, suggest_mapping
 from geo.i18n import t
 from geo.io import ReadError, read_table
@@ -96,12 +100,164 @@ def _cities() -> list[tuple[str, str]]:
     return list(zip(cities["adcode"], cities["name"]))
 
 
+def _secret_editors() -> dict:
+    """The ``[editors]`` table of Streamlit's secrets, when there is a secrets file."""
+    try:
+        if st.secrets.load_if_toml_exists():
+            return dict(st.secrets.get(auth.TABLE) or {})
+    except Exception:  # a broken secrets file must not take the public page down
+        pass
+    return {}
+
+
+def _client_address() -> str | None:
+    try:
+        return st.context.ip_address
+    except Exception:  # no client context (a bare script run)
+        return None
+
+
+def _editor_login(lang: str) -> str | None:
+    """Login or logout at the top of the page; returns the logged-in editor's name, or None.
+
+    Runs on every rerun, before any editing widget is drawn: an idle or
+    too old session, or one whose account was removed or whose password
+    changed, ends here, and the action it came with is not carried out.
+    """
+    try:
+        accounts = auth.load_accounts(secrets=_secret_editors())
+        broken = False
+    except auth.AccountsError:
+        # The reason names accounts and paths: the public sees only that
+        # editing is locked; ``python -m geo user list`` tells the admin why.
+        accounts, broken = {}, True
+    session = st.session_state.get("editor_session")
+    if session is not None:
+        try:
+            session = auth.check_session(session, accounts)
+        except auth.SessionExpired as exc:
+            del st.session_state["editor_session"]
+            st.warning(i18n.error_text(exc, lang))
+            session = None
+        else:
+            st.session_state.editor_session = session
+    if session is not None:
+        who, out = st.columns([5, 1], vertical_alignment="center")
+        who.caption(t("auth_signed_in", lang, user=md_escape(session.username)))
+        if out.button(t("auth_logout", lang), key="auth_logout"):
+            del st.session_state["editor_session"]
+            st.session_state.auth_flash = "auth_logged_out"
+            st.rerun()
+        return session.username
+    if st.session_state.get("auth_flash"):
+        st.info(t(st.session_state.pop("auth_flash"), lang))
+    if broken:
+        st.error(t("auth_accounts_error", lang))
+        return None
+    if not accounts:
+        st.info(t("auth_no_accounts", lang))
+        return None
+    with st.expander(t("auth_login_header", lang)):
+        st.caption(t("auth_login_help", lang))
+        with st.form("auth_login", clear_on_submit=True):
+            username = st.text_input(t("auth_username", lang), key="auth_user", autocomplete="username")
+            password = st.text_input(t("auth_password", lang), type="password", key="auth_password",
+                                     autocomplete="current-password")
+            submitted = st.form_submit_button(t("auth_login_button", lang), type="primary")
+    if submitted:
+        try:
+            name = auth.authenticate(username, password, accounts, auth.LoginGuard(), address=_client_address())
+        except auth.AuthError as exc:  # wrong name or password, or locked: never which name exists
+            st.error(i18n.error_text(exc, lang))
+        else:
+            st.session_state.editor_session = auth.start_session(name, accounts)
+            st.rerun()
+    return None
+
+
+_PUBLIC_COLUMNS = ["id", "name", "kind", "status", "city", "district", "address", "opening_hours", "phone",
+                   "facilities", "is_sample"]
+
+
+def _public_table(stations, lang: str) -> None:
+    """The registry as anyone may see it (stations already redacted), searchable by name or id."""
+    query = st.text_input(t("editor_search", lang), key="pub_query").strip()
+    pool = stations
+    if query:
+        pool = stations[stations["name"].fillna("").str.contains(query, case=False, regex=False)
+                        | stations["id"].fillna("").str.contains(query, case=False, regex=False)]
+    table = pd.DataFrame(pool[_PUBLIC_COLUMNS]).assign(
+        kind=lambda d: d["kind"].map(lambda c: i18n.kind_label(c, lang)),
+        status=lambda d: d["status"].map(lambda c: i18n.status_label(c, lang)),
+        facilities=lambda d: d["facilities"].map(
+            lambda codes: "、".join(i18n.facility_label(c, lang) for c in (codes or []))))
+    st.dataframe(table.rename(columns={c: i18n.field_label(c, lang) for c in _PUBLIC_COLUMNS}), hide_index=True)
+
+
+@st.cache_data(max_entries=2, show_spinner=False)
+def _removed(_store, stamp: tuple, _present: list):
+    # Keyed on the registry stamp: any change (a restore too) reads the log again.
+    return audit.removed_stations(_store, _present)
+
+
+def _removed_section(store, stamp: tuple, stations, editor: str, lang: str) -> None:
+    """Find a removed station in the audit log, or a closed one, and bring it back."""
+    with st.expander(t("removed_header", lang)):
+        st.caption(t("removed_help", lang))
+        if st.session_state.get("rm_flash"):
+            st.success(st.session_state.pop("rm_flash"))
+        removed = _removed(store, stamp, list(stations["id"]))
+        options: dict[tuple[str, str], str] = {}
+        for r in removed.itertuples():
+            options[("removed", r.station_id)] = t(
+                "removed_option_removed", lang, name=r.name, kind=i18n.kind_label(r.kind, lang),
+                at=str(r.removed_at)[:16].replace("T", " "), editor=r.editor, id=r.station_id)
+        closed = stations[stations["status"] == "closed"]
+        for sid, name, kind_ in zip(closed["id"], closed["name"], closed["kind"]):
+            options[("closed", sid)] = t("removed_option_closed", lang, name=name,
+                                         kind=i18n.kind_label(kind_, lang), id=sid)
+        query = st.text_input(t("removed_search", lang), key="rm_query").strip().casefold()
+        keys = [k for k, label in options.items() if query in label.casefold()][:500]
+        if not keys:
+            st.caption(t("removed_none", lang))
+            return
+        what, sid = st.selectbox(t("removed_pick", lang), keys, format_func=options.get, key=f"rm_pick:{lang}")
+        if what == "removed":
+            row = removed[removed["station_id"] == sid].iloc[0]
+            record = row["record"]
+            st.dataframe(pd.DataFrame(
+                [(i18n.field_label(f.name, lang), _history_value(record.get(f.name))) for f in schema.FIELDS
+                 if _history_value(record.get(f.name))],
+                columns=[_ht("history_field", lang), _ht("history_then", lang)]), hide_index=True)
+            sure = st.checkbox(t("removed_confirm", lang), key=f"rm_sure:{sid}")
+            clicked = st.button(t("removed_restore", lang), disabled=not sure, key=f"rm_restore:{sid}")
+        else:
+            version = int((store.get(sid) or {}).get("version") or 1)
+            status = audit.status_before_closing(store.history(sid))
+            clicked = st.button(t("removed_reopen", lang, status=i18n.status_label(status, lang)),
+                                key=f"rm_reopen:{sid}:{version}")
+        if not clicked:
+            return
+        try:
+            if what == "removed":
+                back = store.restore(sid, int(row["audit_id"]), editor=editor)
+            else:
+                back = store.set_status(sid, status, expected_version=version, editor=editor)
+        except (ValidationError, ConflictError, ValueError) as exc:
+            st.error(t("editor_error", lang, error=i18n.error_text(exc, lang)))
+        else:
+            st.session_state["rm_flash"] = t("removed_restored", lang, id=md_escape(sid), version=back.get("version"))
+            st.rerun()
+
+
 lang = shell.language_switch()
 st.title(t("data_title", lang))
 st.caption(t("data_intro", lang))
 
-# The editor works on full records; its downloads redact by themselves.
-store, stamp, stations = shell.open_registry(lang, public=False)
+editor = _editor_login(lang)
+# A logged-in editor works on full records (its downloads redact by
+# themselves); without a login nothing private reaches this page.
+store, stamp, stations = shell.open_registry(lang, public=editor is None)
 
 tab_import, tab_download, tab_edit = st.tabs(
     [t("import_header", lang), t("downloads_header", lang), t("editor_header", lang)])
@@ -110,100 +266,103 @@ tab_import, tab_download, tab_edit = st.tabs(
 # Import
 # --------------------------------------------------------------------------
 with tab_import:
-    upload = st.file_uploader(t("upload_label", lang), type=["csv", "xlsx", "geojson", "json", "gpkg", "zip"])
-    col_kind, col_crs, col_source = st.columns(3)
-    kind = col_kind.selectbox(t("import_kind", lang), [*schema.KINDS, "auto"],
-                              format_func=lambda c: t("import_kind_auto", lang) if c == "auto"
-                              else i18n.kind_label(c, lang), key=f"imp_kind:{lang}")
-    crs = col_crs.selectbox(t("import_crs", lang), _CRS_CHOICES, format_func=lambda c: i18n.crs_label(c, lang),
-                       key=f"imp_crs:{lang}")
+    if editor is None:
+        st.info(t("auth_needed_import", lang))
+    else:
+        upload = st.file_uploader(t("upload_label", lang), type=["csv", "xlsx", "geojson", "json", "gpkg", "zip"])
+        col_kind, col_crs, col_source = st.columns(3)
+        kind = col_kind.selectbox(t("import_kind", lang), [*schema.KINDS, "auto"],
+                                  format_func=lambda c: t("import_kind_auto", lang) if c == "auto"
+                                  else i18n.kind_label(c, lang), key=f"imp_kind:{lang}")
+        crs = col_crs.selectbox(t("import_crs", lang), _CRS_CHOICES, format_func=lambda c: i18n.crs_label(c, lang),
+                           key=f"imp_crs:{lang}")
 
-    raw = None
-    if upload is not None:
-        data, filename = upload.getvalue(), upload.name
-        file_key = f"{filename}:{len(data)}:{upload.file_id}"
-        source = col_source.text_input(t("source_name", lang), value=Path(filename).stem,
-                                       help=t("source_help", lang), key=f"source:{file_key}")
-        try:
-            raw = _read(data, filename)
-        except ReadError as exc:
-            st.error(t("read_error", lang, error=i18n.error_text(exc, lang)))
-    if raw is not None:
-        columns = [c for c in raw.df.columns if not str(c).startswith("__")]
-        encoding = f", {raw.encoding}" if raw.encoding else ""
-        st.caption(t("read_info", lang, rows=len(raw.df), cols=len(columns), format=raw.format, encoding=encoding))
-        for note in raw.notes:
-            st.caption(i18n.pick(note, lang))
-        st.markdown("**" + t("raw_preview", lang, n=min(_PREVIEW_ROWS, len(raw.df))) + "**")
-        st.dataframe(raw.df[columns].head(_PREVIEW_ROWS), hide_index=True)
-
-        suggested = suggest_mapping(columns)
-        mapping: dict[str, str | None] = {}
-        with st.expander(t("mapping_header", lang), expanded=False):
-            st.caption(t("mapping_help", lang))
-            grid = st.columns(4)
-            options = [None, *columns]
-            for i, field in enumerate(MAPPABLE_FIELDS):
-                current = suggested.get(field)
-                mapping[field] = grid[i % 4].selectbox(
-                    i18n.field_label(field, lang), options,
-                    index=options.index(current) if current in options else 0,
-                    format_func=lambda c: t("mapping_none", lang) if c is None else str(c),
-                    key=f"map:{field}:{file_key}:{lang}")
-
-        with st.spinner():
-            report = _validate(data, filename, kind, crs, tuple(sorted(mapping.items())), source,
-                               stations, stamp)
-
-        st.subheader(t("report_header", lang))
-        m1, m2, m3, m4 = st.columns(4)
-        m1.metric(t("report_rows", lang), report.rows)
-        m2.metric(t("report_accepted", lang), len(report.accepted))
-        m3.metric(t("report_rejected", lang), len(report.rejects))
-        m4.metric(t("report_warnings", lang), len(report.warnings))
-        st.info(t("report_crs", lang, crs=i18n.crs_label(report.crs_used, lang),
-                  note=i18n.pick(report.crs_note, lang)))
-
-        if len(report.rejects):
-            st.markdown(f"**{t('rejects_header', lang)}**")
-            st.dataframe(report.rejects.assign(message=report.rejects["message"].map(lambda m: i18n.pick(m, lang))),
-                         hide_index=True)
-            st.download_button(t("download_rejects", lang), report.rejects_csv(),
-                               file_name=f"{Path(filename).stem}_rejected.csv", mime="text/csv")
-        if len(report.warnings):
-            st.markdown(f"**{t('warnings_header', lang)}**")
-            st.dataframe(report.warnings.assign(message=report.warnings["message"].map(lambda m: i18n.pick(m, lang))),
-                         hide_index=True)
-        if len(report.accepted):
-            st.caption(t("preview_map", lang))
-            preview_map = registry_map(report.accepted, lang=lang, boundaries=load_map_boundaries())
-            st_folium(preview_map, returned_objects=[], height=380, use_container_width=True,
-                      key="import_preview_map")
-            with st.expander(t("accepted_header", lang)):
-                preview = report.accepted.drop(columns="geometry").head(_PREVIEW_ROWS)
-                st.dataframe(pd.DataFrame(preview), hide_index=True)
-
-        if st.button(t("commit_button", lang), type="primary", disabled=not len(report.accepted)):
+        raw = None
+        if upload is not None:
+            data, filename = upload.getvalue(), upload.name
+            file_key = f"{filename}:{len(data)}:{upload.file_id}"
+            source = col_source.text_input(t("source_name", lang), value=Path(filename).stem,
+                                           help=t("source_help", lang), key=f"source:{file_key}")
             try:
-                counts = store.commit_import(report)
-            except Exception as exc:  # the store rolls back; the user needs the reason
-                st.error(t("commit_error", lang, error=i18n.error_text(exc, lang)))
-            else:
-                st.success(t("commit_done", lang, **counts))
+                raw = _read(data, filename)
+            except ReadError as exc:
+                st.error(t("read_error", lang, error=i18n.error_text(exc, lang)))
+        if raw is not None:
+            columns = [c for c in raw.df.columns if not str(c).startswith("__")]
+            encoding = f", {raw.encoding}" if raw.encoding else ""
+            st.caption(t("read_info", lang, rows=len(raw.df), cols=len(columns), format=raw.format, encoding=encoding))
+            for note in raw.notes:
+                st.caption(i18n.pick(note, lang))
+            st.markdown("**" + t("raw_preview", lang, n=min(_PREVIEW_ROWS, len(raw.df))) + "**")
+            st.dataframe(raw.df[columns].head(_PREVIEW_ROWS), hide_index=True)
 
-    log = store.import_log()
-    if len(log):
-        with st.expander(t("import_log_header", lang)):
-            st.dataframe(log, hide_index=True)
+            suggested = suggest_mapping(columns)
+            mapping: dict[str, str | None] = {}
+            with st.expander(t("mapping_header", lang), expanded=False):
+                st.caption(t("mapping_help", lang))
+                grid = st.columns(4)
+                options = [None, *columns]
+                for i, field in enumerate(MAPPABLE_FIELDS):
+                    current = suggested.get(field)
+                    mapping[field] = grid[i % 4].selectbox(
+                        i18n.field_label(field, lang), options,
+                        index=options.index(current) if current in options else 0,
+                        format_func=lambda c: t("mapping_none", lang) if c is None else str(c),
+                        key=f"map:{field}:{file_key}:{lang}")
 
-    n_sample = int(stations["is_sample"].fillna(False).astype(bool).sum())
-    if n_sample:
-        with st.expander(t("sample_remove_header", lang, n=n_sample)):
-            st.caption(t("sample_remove_help", lang))
-            sure = st.checkbox(t("sample_remove_confirm", lang, n=n_sample), key="sample_remove_confirm")
-            if st.button(t("sample_remove_button", lang), disabled=not sure, key="sample_remove"):
-                removed = store.delete_sample()
-                st.success(t("sample_removed", lang, n=removed))
+            with st.spinner():
+                report = _validate(data, filename, kind, crs, tuple(sorted(mapping.items())), source,
+                                   stations, stamp)
+
+            st.subheader(t("report_header", lang))
+            m1, m2, m3, m4 = st.columns(4)
+            m1.metric(t("report_rows", lang), report.rows)
+            m2.metric(t("report_accepted", lang), len(report.accepted))
+            m3.metric(t("report_rejected", lang), len(report.rejects))
+            m4.metric(t("report_warnings", lang), len(report.warnings))
+            st.info(t("report_crs", lang, crs=i18n.crs_label(report.crs_used, lang),
+                      note=i18n.pick(report.crs_note, lang)))
+
+            if len(report.rejects):
+                st.markdown(f"**{t('rejects_header', lang)}**")
+                st.dataframe(report.rejects.assign(message=report.rejects["message"].map(lambda m: i18n.pick(m, lang))),
+                             hide_index=True)
+                st.download_button(t("download_rejects", lang), report.rejects_csv(),
+                                   file_name=f"{Path(filename).stem}_rejected.csv", mime="text/csv")
+            if len(report.warnings):
+                st.markdown(f"**{t('warnings_header', lang)}**")
+                st.dataframe(report.warnings.assign(message=report.warnings["message"].map(lambda m: i18n.pick(m, lang))),
+                             hide_index=True)
+            if len(report.accepted):
+                st.caption(t("preview_map", lang))
+                preview_map = registry_map(report.accepted, lang=lang, boundaries=load_map_boundaries())
+                st_folium(preview_map, returned_objects=[], height=380, use_container_width=True,
+                          key="import_preview_map")
+                with st.expander(t("accepted_header", lang)):
+                    preview = report.accepted.drop(columns="geometry").head(_PREVIEW_ROWS)
+                    st.dataframe(pd.DataFrame(preview), hide_index=True)
+
+            if st.button(t("commit_button", lang), type="primary", disabled=not len(report.accepted)):
+                try:
+                    counts = store.commit_import(report, editor=editor)
+                except Exception as exc:  # the store rolls back; the user needs the reason
+                    st.error(t("commit_error", lang, error=i18n.error_text(exc, lang)))
+                else:
+                    st.success(t("commit_done", lang, **counts))
+
+        log = store.import_log()
+        if len(log):
+            with st.expander(t("import_log_header", lang)):
+                st.dataframe(log, hide_index=True)
+
+        n_sample = int(stations["is_sample"].fillna(False).astype(bool).sum())
+        if n_sample:
+            with st.expander(t("sample_remove_header", lang, n=n_sample)):
+                st.caption(t("sample_remove_help", lang))
+                sure = st.checkbox(t("sample_remove_confirm", lang, n=n_sample), key="sample_remove_confirm")
+                if st.button(t("sample_remove_button", lang), disabled=not sure, key="sample_remove"):
+                    removed = store.delete_sample(editor=editor)
+                    st.success(t("sample_removed", lang, n=removed))
 
 # --------------------------------------------------------------------------
 # Downloads
@@ -245,133 +404,139 @@ with tab_download:
 # Editor
 # --------------------------------------------------------------------------
 with tab_edit:
-    query = st.text_input(t("editor_search", lang), key="ed_query").strip()
-    pool = stations
-    if query:
-        pool = stations[stations["name"].fillna("").str.contains(query, case=False, regex=False)
-                        | stations["id"].fillna("").str.contains(query, case=False, regex=False)]
-    labels = {sid: f"{name} · {i18n.kind_label(kind_, lang)} · {sid}"
-              for sid, name, kind_ in zip(pool["id"], pool["name"], pool["kind"])}
-    if not labels:
-        st.info(t("editor_none", lang))
+    if editor is None:
+        st.info(t("auth_needed_edit", lang))
+        _public_table(stations, lang)
     else:
-        ids = list(labels)[:500]
-        previous = st.session_state.get("ed_sid")
-        sid = st.selectbox(t("editor_pick", lang), ids, index=ids.index(previous) if previous in ids else 0,
-                           format_func=labels.get, key=f"ed_pick:{lang}")
-        st.session_state.ed_sid = sid
-        rec = store.get(sid) or {}
-        version = int(rec.get("version") or 1)
-        st.caption(t("editor_readonly", lang, id=sid, version=version, updated=rec.get("updated_at") or ""))
-        if st.session_state.get("ed_flash"):
-            st.success(st.session_state.pop("ed_flash"))
-        k = f"{sid}:{version}:{lang}"  # fresh widgets per station, saved version and language
-        with st.form(f"edit:{k}"):
-            f1, f2 = st.columns(2)
-            text_fields = ["name", "subtype", "address", "opening_hours", "operator", "phone", "title",
-                           "verified_at", "notes"]
-            if rec.get("kind") == "legal_aid":
-                text_fields.insert(5, "lawyer_hours")
-            values: dict = {}
-            for i, name in enumerate(text_fields):
-                values[name] = (f1 if i % 2 == 0 else f2).text_input(
-                    i18n.field_label(name, lang), value=str(rec.get(name) or ""), key=f"ed:{name}:{k}")
-            s1, s2 = st.columns(2)
-            values["status"] = s1.selectbox(
-                i18n.field_label("status", lang), list(schema.STATUSES),
-                index=list(schema.STATUSES).index(rec.get("status")) if rec.get("status") in schema.STATUSES else 0,
-                format_func=lambda c: i18n.status_label(c, lang), key=f"ed:status:{k}")
-            if rec.get("kind") == "driver_home":
-                spaces = rec.get("truck_parking_spaces")
-                values["truck_parking_spaces"] = s2.number_input(
-                    i18n.field_label("truck_parking_spaces", lang), min_value=0, step=1,
-                    value=None if spaces is None or pd.isna(spaces) else int(spaces), key=f"ed:tps:{k}")
-            values["facilities"] = st.multiselect(
-                i18n.field_label("facilities", lang), list(schema.FACILITIES),
-                default=[c for c in (rec.get("facilities") or []) if c in schema.FACILITIES],
-                format_func=lambda c: i18n.facility_label(c, lang, icon=True), key=f"ed:facilities:{k}")
-            other = st.text_input(i18n.field_label("facilities_other", lang),
-                                  value=schema.LIST_SEP.join(rec.get("facilities_other") or []),
-                                  help=t("editor_facilities_help", lang), key=f"ed:facilities_other:{k}")
-            values["facilities_other"] = [s.strip() for s in other.split(schema.LIST_SEP) if s.strip()]
-            values["public"] = st.checkbox(i18n.field_label("public", lang), value=bool(rec.get("public", True)),
-                                           help=_ht("public_help", lang), key=f"ed:public:{k}")
-            c1, c2 = st.columns(2)
-            values["lon"] = c1.number_input(i18n.field_label("lon", lang), value=float(rec.get("lon") or 0.0),
-                                            format="%.6f", key=f"ed:lon:{k}")
-            values["lat"] = c2.number_input(i18n.field_label("lat", lang), value=float(rec.get("lat") or 0.0),
-                                            format="%.6f", key=f"ed:lat:{k}")
-            saved = st.form_submit_button(t("editor_save", lang), type="primary")
-        closed = st.button(t("editor_mark_closed", lang), disabled=rec.get("status") == "closed",
-                           key=f"ed:close:{k}")
+        query = st.text_input(t("editor_search", lang), key="ed_query").strip()
+        pool = stations
+        if query:
+            pool = stations[stations["name"].fillna("").str.contains(query, case=False, regex=False)
+                            | stations["id"].fillna("").str.contains(query, case=False, regex=False)]
+        labels = {sid: f"{name} · {i18n.kind_label(kind_, lang)} · {sid}"
+                  for sid, name, kind_ in zip(pool["id"], pool["name"], pool["kind"])}
+        if not labels:
+            st.info(t("editor_none", lang))
+        else:
+            ids = list(labels)[:500]
+            previous = st.session_state.get("ed_sid")
+            sid = st.selectbox(t("editor_pick", lang), ids, index=ids.index(previous) if previous in ids else 0,
+                               format_func=labels.get, key=f"ed_pick:{lang}")
+            st.session_state.ed_sid = sid
+            rec = store.get(sid) or {}
+            version = int(rec.get("version") or 1)
+            st.caption(t("editor_readonly", lang, id=sid, version=version, updated=rec.get("updated_at") or ""))
+            if st.session_state.get("ed_flash"):
+                st.success(st.session_state.pop("ed_flash"))
+            k = f"{sid}:{version}:{lang}"  # fresh widgets per station, saved version and language
+            with st.form(f"edit:{k}"):
+                f1, f2 = st.columns(2)
+                text_fields = ["name", "subtype", "address", "opening_hours", "operator", "phone", "title",
+                               "verified_at", "notes"]
+                if rec.get("kind") == "legal_aid":
+                    text_fields.insert(5, "lawyer_hours")
+                values: dict = {}
+                for i, name in enumerate(text_fields):
+                    values[name] = (f1 if i % 2 == 0 else f2).text_input(
+                        i18n.field_label(name, lang), value=str(rec.get(name) or ""), key=f"ed:{name}:{k}")
+                s1, s2 = st.columns(2)
+                values["status"] = s1.selectbox(
+                    i18n.field_label("status", lang), list(schema.STATUSES),
+                    index=list(schema.STATUSES).index(rec.get("status")) if rec.get("status") in schema.STATUSES else 0,
+                    format_func=lambda c: i18n.status_label(c, lang), key=f"ed:status:{k}")
+                if rec.get("kind") == "driver_home":
+                    spaces = rec.get("truck_parking_spaces")
+                    values["truck_parking_spaces"] = s2.number_input(
+                        i18n.field_label("truck_parking_spaces", lang), min_value=0, step=1,
+                        value=None if spaces is None or pd.isna(spaces) else int(spaces), key=f"ed:tps:{k}")
+                values["facilities"] = st.multiselect(
+                    i18n.field_label("facilities", lang), list(schema.FACILITIES),
+                    default=[c for c in (rec.get("facilities") or []) if c in schema.FACILITIES],
+                    format_func=lambda c: i18n.facility_label(c, lang, icon=True), key=f"ed:facilities:{k}")
+                other = st.text_input(i18n.field_label("facilities_other", lang),
+                                      value=schema.LIST_SEP.join(rec.get("facilities_other") or []),
+                                      help=t("editor_facilities_help", lang), key=f"ed:facilities_other:{k}")
+                values["facilities_other"] = [s.strip() for s in other.split(schema.LIST_SEP) if s.strip()]
+                values["public"] = st.checkbox(i18n.field_label("public", lang), value=bool(rec.get("public", True)),
+                                               help=_ht("public_help", lang), key=f"ed:public:{k}")
+                c1, c2 = st.columns(2)
+                values["lon"] = c1.number_input(i18n.field_label("lon", lang), value=float(rec.get("lon") or 0.0),
+                                                format="%.6f", key=f"ed:lon:{k}")
+                values["lat"] = c2.number_input(i18n.field_label("lat", lang), value=float(rec.get("lat") or 0.0),
+                                                format="%.6f", key=f"ed:lat:{k}")
+                saved = st.form_submit_button(t("editor_save", lang), type="primary")
+            closed = st.button(t("editor_mark_closed", lang), disabled=rec.get("status") == "closed",
+                               key=f"ed:close:{k}")
 
-        changes = {}
-        if saved:
-            for name, value in values.items():
-                old = rec.get(name)
-                if name in ("lon", "lat"):
-                    if old is None or abs(float(value) - float(old)) > 5e-7:
+            changes = {}
+            if saved:
+                for name, value in values.items():
+                    old = rec.get(name)
+                    if name in ("lon", "lat"):
+                        if old is None or abs(float(value) - float(old)) > 5e-7:
+                            changes[name] = value
+                    elif name in ("facilities", "facilities_other"):
+                        if list(value) != list(old or []):
+                            changes[name] = list(value)
+                    elif name == "truck_parking_spaces":
+                        if (value is None) != (old is None or pd.isna(old)) or (value is not None and value != old):
+                            changes[name] = value
+                    elif (value or "") != (old or ""):
                         changes[name] = value
-                elif name in ("facilities", "facilities_other"):
-                    if list(value) != list(old or []):
-                        changes[name] = list(value)
-                elif name == "truck_parking_spaces":
-                    if (value is None) != (old is None or pd.isna(old)) or (value is not None and value != old):
-                        changes[name] = value
-                elif (value or "") != (old or ""):
-                    changes[name] = value
-        elif closed:
-            changes = {"status": "closed"}
-        if saved or closed:
-            if not changes:
-                st.info(t("editor_unchanged", lang))
-            else:
-                try:
-                    new = store.update(sid, changes, expected_version=version)
-                except (ValidationError, ConflictError, ValueError) as exc:
-                    # A bad value, or someone else saved this station in between.
-                    st.error(t("editor_error", lang, error=i18n.error_text(exc, lang)))
+            elif closed:
+                changes = {"status": "closed"}
+            if saved or closed:
+                if not changes:
+                    st.info(t("editor_unchanged", lang))
                 else:
-                    st.session_state["ed_flash"] = t("editor_saved", lang, version=new.get("version"))
-                    st.rerun()
-
-        with st.expander(_ht("history_header", lang)):
-            hist = store.history(sid)
-            if hist.empty:
-                st.caption(_ht("history_none", lang))
-            else:
-                st.dataframe(pd.DataFrame({
-                    _ht("history_at", lang): hist["at"],
-                    _ht("history_editor", lang): hist["editor"],
-                    _ht("history_action", lang): hist["action"].map(lambda a: _ht(f"action_{a}", lang)),
-                    _ht("history_version", lang): hist["version"],
-                    _ht("history_changed", lang): hist["changed"].map(
-                        lambda names: "、".join(i18n.field_label(n, lang) for n in names)),
-                }), hide_index=True)
-                entries = {int(r.audit_id): r for r in hist.itertuples()}
-                pick = st.selectbox(
-                    _ht("history_pick", lang), list(entries),
-                    format_func=lambda a: _ht(
-                        "history_option", lang,
-                        version=entries[a].version if pd.notna(entries[a].version) else _ht("history_removed", lang),
-                        at=entries[a].at, editor=entries[a].editor, action=_ht(f"action_{entries[a].action}", lang)),
-                    key=f"ed:hist:{k}")
-                then = entries[pick].after or entries[pick].before
-                diff = [(i18n.field_label(f.name, lang), _history_value(then.get(f.name)), _history_value(rec.get(f.name)))
-                        for f in schema.FIELDS if f.name not in ("version", "updated_at")
-                        and _history_value(then.get(f.name)) != _history_value(rec.get(f.name))]
-                if diff:
-                    st.caption(_ht("history_compare", lang))
-                    st.dataframe(pd.DataFrame(diff, columns=[_ht("history_field", lang), _ht("history_then", lang),
-                                                             _ht("history_now", lang)]), hide_index=True)
-                else:
-                    st.caption(_ht("history_same", lang))
-                sure = st.checkbox(_ht("history_confirm", lang), key=f"ed:hist_sure:{k}:{pick}")
-                if st.button(_ht("history_restore", lang), disabled=not (sure and diff), key=f"ed:restore:{k}"):
                     try:
-                        back = store.restore(sid, pick, expected_version=version)
+                        new = store.update(sid, changes, expected_version=version, editor=editor)
                     except (ValidationError, ConflictError, ValueError) as exc:
+                        # A bad value, or someone else saved this station in between.
                         st.error(t("editor_error", lang, error=i18n.error_text(exc, lang)))
                     else:
-                        st.session_state["ed_flash"] = _ht("history_restored", lang, version=back.get("version"))
+                        st.session_state["ed_flash"] = t("editor_saved", lang, version=new.get("version"))
                         st.rerun()
+
+            with st.expander(_ht("history_header", lang)):
+                hist = store.history(sid)
+                if hist.empty:
+                    st.caption(_ht("history_none", lang))
+                else:
+                    st.dataframe(pd.DataFrame({
+                        _ht("history_at", lang): hist["at"],
+                        _ht("history_editor", lang): hist["editor"],
+                        _ht("history_action", lang): hist["action"].map(lambda a: _ht(f"action_{a}", lang)),
+                        _ht("history_version", lang): hist["version"],
+                        _ht("history_changed", lang): hist["changed"].map(
+                            lambda names: "、".join(i18n.field_label(n, lang) for n in names)),
+                    }), hide_index=True)
+                    entries = {int(r.audit_id): r for r in hist.itertuples()}
+                    pick = st.selectbox(
+                        _ht("history_pick", lang), list(entries),
+                        format_func=lambda a: _ht(
+                            "history_option", lang,
+                            version=entries[a].version if pd.notna(entries[a].version) else _ht("history_removed", lang),
+                            at=entries[a].at, editor=entries[a].editor, action=_ht(f"action_{entries[a].action}", lang)),
+                        key=f"ed:hist:{k}")
+                    then = entries[pick].after or entries[pick].before
+                    diff = [(i18n.field_label(f.name, lang), _history_value(then.get(f.name)), _history_value(rec.get(f.name)))
+                            for f in schema.FIELDS if f.name not in ("version", "updated_at")
+                            and _history_value(then.get(f.name)) != _history_value(rec.get(f.name))]
+                    if diff:
+                        st.caption(_ht("history_compare", lang))
+                        st.dataframe(pd.DataFrame(diff, columns=[_ht("history_field", lang), _ht("history_then", lang),
+                                                                 _ht("history_now", lang)]), hide_index=True)
+                    else:
+                        st.caption(_ht("history_same", lang))
+                    sure = st.checkbox(_ht("history_confirm", lang), key=f"ed:hist_sure:{k}:{pick}")
+                    if st.button(_ht("history_restore", lang), disabled=not (sure and diff), key=f"ed:restore:{k}"):
+                        try:
+                            back = store.restore(sid, pick, expected_version=version, editor=editor)
+                        except (ValidationError, ConflictError, ValueError) as exc:
+                            st.error(t("editor_error", lang, error=i18n.error_text(exc, lang)))
+                        else:
+                            st.session_state["ed_flash"] = _ht("history_restored", lang, version=back.get("version"))
+                            st.rerun()
+
+        _removed_section(store, stamp, stations, editor, lang)

@@ -302,3 +302,146 @@ def test_gpkg_export_layers(filled, tmp_path):
     path = export.export_file(only, tmp_path / "legal.gpkg")
     assert [name for name, _ in pyogrio.list_layers(path)] == ["legal_aid"]
     assert np.allclose(gpd.read_file(path, engine="pyogrio").geometry.x, [HAIZHU[0]])
+
+
+# --------------------------------------------------------------------------
+# Headers for people: labelled XLSX (and CSV on request)
+# --------------------------------------------------------------------------
+
+
+def _labels(lang: str) -> list[str]:
+    from geo import i18n
+
+    return [i18n.field_label(n, lang) for n in (*FIELD_NAMES, "coord_system")]
+
+
+def _xlsx_sheet(data: bytes):
+    import openpyxl
+
+    return openpyxl.load_workbook(io.BytesIO(data)).active
+
+
+@pytest.mark.parametrize("lang, first", [("zh", ["编号", "名称", "图层", "类型"]),
+                                         ("en", ["ID", "Name", "Layer", "Type"])])
+def test_xlsx_headers_are_labels_values_stay_codes(filled, lang, first):
+    sheet = _xlsx_sheet(export.export_bytes(filled.load(), "xlsx", lang=lang))
+    rows = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert rows[0] == _labels(lang) and rows[0][:4] == first
+    assert ("经度(WGS-84)" if lang == "zh" else "Longitude (WGS-84)") in rows[0]
+    assert rows[0][-1] == ("坐标系" if lang == "zh" else "Coordinate system")
+    # The header row is bold and frozen for people ...
+    assert all(c.font.b for c in sheet[1]) and sheet.freeze_panes == "A2"
+    # ... and the values are the same codes a system reads.
+    table = export.to_table(filled.load())
+    assert len(rows) == len(table) + 1
+    by_sid = {r[rows[0].index(_labels(lang)[FIELD_NAMES.index("source_id")])]: r for r in rows[1:]}
+    col = dict(zip(FIELD_NAMES, _labels(lang)))
+    d1 = by_sid["D1"]
+    assert d1[rows[0].index(col["kind"])] == "driver_home"
+    assert d1[rows[0].index(col["status"])] == "temporarily_closed"
+    assert d1[rows[0].index(col["facilities"])] == "drinking_water;shower;truck_parking"
+    assert d1[rows[0].index(col["truck_parking_spaces"])] == 12
+    assert isinstance(d1[rows[0].index(col["lon"])], float)
+
+
+def test_xlsx_default_is_chinese_and_labels_can_be_turned_off(filled):
+    data = export.export_bytes(filled.load(), "xlsx")
+    assert [c.value for c in _xlsx_sheet(data)[1]] == _labels("zh")
+    plain = export.export_bytes(filled.load(), "xlsx", labels=False)
+    assert [c.value for c in _xlsx_sheet(plain)[1]] == [*FIELD_NAMES, "coord_system"]
+    # An unknown language falls back to Chinese, as everywhere in the app.
+    fr = export.export_bytes(filled.load(), "xlsx", lang="fr")
+    assert [c.value for c in _xlsx_sheet(fr)[1]] == _labels("zh")
+
+
+def test_systems_formats_keep_canonical_names(filled, tmp_path):
+    stations = filled.load()
+    for lang in ("zh", "en"):
+        rows = list(csv.reader(io.StringIO(export.export_bytes(stations, "csv", lang=lang).decode("utf-8-sig"))))
+        assert rows[0] == [*FIELD_NAMES, "coord_system"]
+        doc = json.loads(export.export_bytes(stations, "geojson", lang=lang))
+        assert set(doc["features"][0]["properties"]) == (set(FIELD_NAMES) - {"lon", "lat"}) | {"coord_system"}
+        path = export.export_file(stations, tmp_path / f"{lang}.gpkg", lang=lang)
+        assert "source_id" in gpd.read_file(path, layer="rest_station", engine="pyogrio").columns
+    assert list(export.to_table(stations).columns) == [*FIELD_NAMES, "coord_system"]
+    assert list(export.to_table(stations, lang="en").columns) == _labels("en")
+
+
+def test_labels_refused_for_geojson_and_gpkg(filled, tmp_path):
+    for fmt in ("geojson", "gpkg"):
+        with pytest.raises(ValueError):
+            export.export_bytes(filled.load(), fmt, labels=True)
+    with pytest.raises(ValueError):
+        export.export_file(filled.load(), tmp_path / "x.gpkg", labels=True)
+    assert not (tmp_path / "x.gpkg").exists()
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_labelled_csv_on_request(filled, lang):
+    data = export.export_bytes(filled.load(), "csv", lang=lang, labels=True)
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    assert list(rows[0]) == _labels(lang)
+    name = _labels(lang)[FIELD_NAMES.index("name")]
+    assert any(r[name] == "'=HYPERLINK(\"http://evil\")" for r in rows)  # still escaped
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_labelled_xlsx_escapes_formulas(filled, lang):
+    sheet = _xlsx_sheet(export.export_bytes(filled.load(), "xlsx", lang=lang))
+    cells = [c for row in sheet.iter_rows() for c in row]
+    assert all(c.data_type != "f" for c in cells)
+    texts = [c.value for c in cells if isinstance(c.value, str)]
+    assert not [t for t in texts if t.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    assert {"'=天河区总工会", "'+86 20 1234", "'@备注", "'-020-5", "'=HYPERLINK(\"http://evil\")"} <= set(texts)
+
+
+@pytest.mark.parametrize("fmt, lang, labels", [("xlsx", "zh", None), ("xlsx", "en", None),
+                                               ("csv", "zh", True), ("csv", "en", True)])
+def test_labelled_export_round_trips_without_loss(filled, tmp_path, fmt, lang, labels):
+    original = filled.load()
+    path = export.export_file(original, tmp_path / f"out_{lang}.{fmt}", lang=lang, labels=labels)
+    raw = read_table(path)
+    assert list(raw.df.columns) == [unicodedata_nfkc(h) for h in _labels(lang)]
+    report = validate_table(raw, None)
+    assert report.rows == 5 and len(report.rejects) == 0 and report.crs_used == "wgs84"
+    # Every column is understood: a field, or derived again (nothing lands in extra).
+    assert {k: v for k, v in report.mapping.items() if v} == {
+        f: unicodedata_nfkc(h) for f, h in zip(FIELD_NAMES, _labels(lang)) if f in report.mapping}
+    fresh = create_registry(tmp_path / "fresh.gpkg")
+    assert fresh.commit_import(report) == {"inserted": 5, "updated": 0, "unchanged": 0}
+    assert comparable(fresh.load()) == comparable(original)
+    # Back into its own registry: nothing changes.
+    again = validate_table(read_table(path), None, existing=filled.load())
+    assert filled.commit_import(again) == {"inserted": 0, "updated": 0, "unchanged": 5}
+    assert comparable(filled.load()) == comparable(original)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_labelled_xlsx_keeps_extra_sample_and_gcj02(tmp_path, lang):
+    from geo.store import open_store
+
+    stations = open_store(tmp_path / "s.gpkg", seed_sample=True).load().head(20)
+    path = export.export_file(stations, tmp_path / "sample.xlsx", lang=lang)
+    back = validate_table(read_table(path), None).accepted
+    assert len(back) == 20 and back["is_sample"].all()
+    # GCJ-02: the labelled coord_system column (坐标系 / Coordinate system) is honoured.
+    path = export.export_file(stations, tmp_path / "gcj.xlsx", lang=lang, crs="gcj02")
+    report = validate_table(read_table(path), None)
+    assert report.crs_used == "gcj02"
+    back = report.accepted.set_index("id")
+    ref = stations.set_index("id").loc[back.index]
+    assert haversine_m(back["lon"], back["lat"], ref["lon"], ref["lat"]).max() < 0.05
+
+
+def test_labelled_xlsx_keeps_extra_and_other_layer_fields(filled, tmp_path):
+    path = export.export_file(filled.load(), tmp_path / "out.xlsx", lang="en")
+    back = validate_table(read_table(path), None).accepted.set_index("source_id")
+    assert json.loads(back.at["R1", "extra"]) == {"自定义字段": "保留我"}
+    assert json.loads(back.at["R3", "extra"]) == {"truck_parking_spaces": "3", "lawyer_hours": "周五"}
+
+
+def unicodedata_nfkc(text: str) -> str:
+    """Headers as the reader gives them back (NFKC: full-width brackets become ASCII)."""
+    import unicodedata
+
+    return unicodedata.normalize("NFKC", text)

@@ -190,3 +190,81 @@ def test_user_override_with_a_typo_is_an_error_not_ignored(write_csv):
         validate_table(read_table(path), "rest_station", mapping={"no_such_field": "名称"})
     with pytest.raises(ValueError, match="no column '站名' in the file"):
         validate_table(read_table(path), "rest_station", mapping={"name": "站名"})
+
+
+# --------------------------------------------------------------------------
+# Our own labelled exports (XLSX, CSV with labels=True) read back
+# --------------------------------------------------------------------------
+
+
+def _export_labels(lang: str) -> list[str]:
+    from geo import i18n
+    from geo.schema import FIELD_NAMES
+
+    return [i18n.field_label(n, lang) for n in (*FIELD_NAMES, "coord_system")]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_field_label_maps_back_to_its_field(lang):
+    from geo import i18n
+    from geo.headers import DERIVED_COLUMNS, coord_system_column, derived_columns
+    from geo.schema import FIELD_NAMES
+
+    cols = _export_labels(lang)
+    m = mapped(cols)
+    for name in FIELD_NAMES:
+        label = i18n.field_label(name, lang)
+        if name in MAPPABLE_FIELDS:
+            assert m.get(name) == label, (name, label, m)
+        else:
+            assert name in DERIVED_COLUMNS and label in derived_columns(cols), (name, label)
+    assert set(derived_columns(cols)) == {i18n.field_label(n, lang) for n in DERIVED_COLUMNS}
+    assert coord_system_column(cols) == i18n.field_label("coord_system", lang)
+    assert unmapped_columns(cols, suggest_mapping(cols)) == []
+    # Column order does not matter.
+    assert mapped(cols[::-1]) == m
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_labels_read_back_whatever_their_brackets_and_case(lang):
+    import unicodedata
+
+    cols = _export_labels(lang)
+    variants = [unicodedata.normalize("NFKC", c).upper() for c in cols]
+    assert list(mapped(variants).values()) == [variants[cols.index(c)] for c in mapped(cols).values()]
+
+
+@pytest.mark.parametrize("header, field", [
+    ("名称", "name"), ("图层", "kind"), ("Layer", "kind"), ("区划代码", None), ("经度(WGS-84)", "lon"),
+    ("经度（WGS-84）", "lon"), ("纬度(WGS-84)", "lat"), ("Longitude (WGS-84)", "lon"), ("Latitude (WGS-84)", "lat"),
+    ("其他设施", "facilities_other"), ("Other facilities", "facilities_other"), ("Opening hours", "opening_hours"),
+    ("荣誉称号", "title"), ("Title", "title"), ("来源编号", "source_id"), ("Source ID", "source_id"),
+    ("核实日期", "verified_at"), ("Verified on", "verified_at"), ("Truck parking spaces", "truck_parking_spaces"),
+    ("On-duty lawyer hours", "lawyer_hours"), ("Notes", "notes"), ("示例数据", "is_sample"),
+    ("Sample data", "is_sample"), ("公开", "public"), ("Public", "public"), ("其他字段", "extra"),
+    ("Other fields", "extra"), ("其他信息（原文保留）", "extra"), ("Extra information (kept as text)", "extra"),
+    ("经纬度（同一列）", "lonlat"), ("Longitude, latitude (one column)", "lonlat"), ("Source", "source"),
+    ("Phone", "phone"), ("Operator", "operator"), ("Status", "status"), ("Facilities", "facilities"),
+])
+def test_single_label_maps_alone(header, field):
+    assert mapped([header, "无关列"]) == ({field: header} if field else {})
+
+
+def test_ambiguous_labels_keep_their_common_meaning_in_other_files():
+    # 编号 and 类型 are a union office's own number and type column ...
+    assert mapped(["编号", "名称", "类型", "经度", "纬度"]) == {
+        "source_id": "编号", "name": "名称", "kind": "类型", "lon": "经度", "lat": "纬度"}
+    assert mapped(["ID", "Name", "Type"]) == {"id": "ID", "name": "Name", "kind": "Type"}
+    # ... and our id and subtype when 来源编号 / 图层 sit beside them.
+    assert mapped(["编号", "名称", "图层", "类型", "来源编号"]) == {
+        "id": "编号", "name": "名称", "kind": "图层", "subtype": "类型", "source_id": "来源编号"}
+    assert mapped(["Type", "Layer", "Name"]) == {"subtype": "Type", "kind": "Layer", "name": "Name"}
+
+
+def test_derived_labels_kept_as_extra_outside_our_exports():
+    # A union file's own 城市 or 更新时间 column is not thrown away ...
+    cols = ["名称", "经度", "纬度", "城市", "区县", "版本", "更新时间"]
+    assert unmapped_columns(cols, suggest_mapping(cols)) == ["城市", "区县", "版本", "更新时间"]
+    # ... but in one of our exports (two export-only columns) it is derived again.
+    cols = ["名称", "经度", "纬度", "城市", "区县", "区划代码", "24小时开放", "版本"]
+    assert unmapped_columns(cols, suggest_mapping(cols)) == []

@@ -233,8 +233,14 @@ def test_data_page_shows_history_and_restores(tmp_path, monkeypatch):
     sid = reg.load()["id"].iat[0]
     reg.update(sid, {"phone": "020-edited"}, editor="张三")
     monkeypatch.setenv("GEO_REGISTRY", str(reg.path))
+    # Editing needs a logged-in editor (geo/auth.py): one account in tmp, already logged in.
+    from geo import auth
+
+    monkeypatch.setenv("GEO_ACCOUNTS", str(tmp_path / "accounts" / "accounts.toml"))
+    auth.add_user("李四", "a long enough password")
     page = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "pages" / "1_数据_Data.py"),
                              default_timeout=60)
+    page.session_state["editor_session"] = auth.start_session("李四", auth.load_accounts())
     page.run()
     assert not page.exception
     pick = next(s for s in page.selectbox if s.key and s.key.startswith("ed_pick"))
@@ -251,4 +257,5 @@ def test_data_page_shows_history_and_restores(tmp_path, monkeypatch):
     now = reg.get(sid)
     assert now["phone"] == "1" and now["version"] == 3
     assert reg.history(sid)["action"].iat[0] == "restore"
+    assert reg.history(sid)["editor"].iat[0] == "李四"
     assert any("3" in s.value for s in page.success)

@@ -82,7 +82,7 @@ def test_xlsx_export_escapes_every_payload(hostile):
     cells = _xlsx_cells(data)
     header = [c.value for c in cells[: len(export.to_table(hostile.load()).columns)]]
     width = len(header)
-    lon = [c for i, c in enumerate(cells[width:]) if i % width == header.index("lon")]
+    lon = [c for i, c in enumerate(cells[width:]) if i % width == header.index("经度(WGS-84)")]  # labelled
     assert all(c.data_type == "n" and 113 < c.value < 115 for c in lon)
 
 
@@ -137,5 +137,5 @@ def test_cli_exports_xlsx(hostile, tmp_path, capsys):
 def test_empty_xlsx_export_is_a_valid_workbook(registry):
     data = export.export_bytes(registry.load(), "xlsx")
     book = openpyxl.load_workbook(io.BytesIO(data))
-    assert [c.value for c in next(book.active.iter_rows())][:2] == ["id", "name"]
+    assert [c.value for c in next(book.active.iter_rows())][:2] == ["编号", "名称"]  # labelled, Chinese by default
     assert book.active.max_row == 1
