@@ -59,6 +59,8 @@ _STRINGS: dict[str, tuple[str, str]] = {
                      "Offline the basemap tiles do not load; stations and boundaries still show."),
     # -- map: legend, popups, tooltips ---------------------------------------
     "legend_title": ("图例", "Legend"),
+    "legend_route": ("所选站点的步行/骑行/驾车路线", "Route to the chosen station"),
+    "legend_numbered": ("编号：由近到远的结果", "Numbers: results, nearest first"),
     "legend_inactive": ("暂停开放 / 已关闭 / 规划中（半透明）",
                         "Temporarily closed / closed / planned (faded)"),
     "legend_sample": ("虚线框：示例数据", "Dashed ring: sample data"),

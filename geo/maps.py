@@ -242,6 +242,20 @@ def _css() -> str:
     return "\n".join(rules)
 
 
+def finder_legend_html(lang: str = "zh") -> str:
+    """The finder map's legend: the origin, the layers' pins, the numbering and the route."""
+    esc = html.escape
+    items = [f'<li><span class="fd-origin" style="display:inline-block"></span>'
+             f'<span>{esc(t("fd_origin_tip", lang))}</span></li>']
+    items += [f"<li>{pin_html(code)}<span>{esc(kind_label(code, lang))}</span></li>" for code in schema.KINDS]
+    items.append(f'<li><span class="gd-note">{esc(t("legend_numbered", lang))}</span></li>')
+    items.append('<li><svg width="22" height="8" aria-hidden="true"><line x1="1" y1="4" x2="21" y2="4" '
+                 'stroke="#1f4fd1" stroke-width="4"/></svg>'
+                 f'<span>{esc(t("legend_route", lang))}</span></li>')
+    return (f'<details class="gd-legend-body" open><summary>{esc(t("legend_title", lang))}</summary>'
+            f'<ul>{"".join(items)}</ul></details>')
+
+
 def legend_html(lang: str = "zh") -> str:
     """The map legend as an HTML fragment, in ``lang``.
 
@@ -1001,6 +1015,7 @@ def finder_map(origin: tuple[float, float] | None, results: list[dict], selected
         "note": note, "note_class": note_class, "note_position": position,
     }
     _FinderLayer(data).add_to(m)
+    _Legend(lang, finder_legend_html(lang)).add_to(m)
     layer_control().add_to(m)
 
     if origin is not None:

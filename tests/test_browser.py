@@ -753,6 +753,7 @@ def test_finder_loads(open_page, finder_url, viewport, name):
     frame = _finder_frame(p.page)
     frame.locator(".fd-map-hint").wait_for(timeout=30_000)  # "tap the map" before there is an origin
     _assert_map_controls(frame)
+    assert frame.locator(".gd-legend").count() == 1
     p.page.wait_for_timeout(800)
     p.page.screenshot(path=ARTIFACTS / f"finder_{name}.png")
     # The filters fold away; opened, every choice is a tap target of 44 px or more.

@@ -213,9 +213,13 @@ def test_map_draws_the_chosen_route_offline(stations, graphs):
 
 def test_map_draws_no_line_for_estimates(stations):
     results = finder.find_stations(finder.FinderState().with_origin(*TIANHE), stations, None, at=MONDAY_NOON)
-    data = _data(_render(finder_map(TIANHE, results, None, lang="en")))
+    page = _render(finder_map(TIANHE, results, None, lang="en"))
+    data = _data(page)
     assert data["route"] is None
     assert settings.ESTIMATE_LABEL in data["note"]
+    # A legend, and the controls every map has.
+    assert "gd-legend" in page and "Route to the chosen station" in page and "You are here" in page
+    assert "window.gdMapControls(" in page
 
 
 def test_map_without_origin_shows_a_hint():
