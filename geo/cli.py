@@ -73,7 +73,8 @@ def _cmd_export(args) -> int:
         print(f"登记库不存在 / registry not found: {args.registry}", file=sys.stderr)
         return 2
     stations = open_store(args.registry).load(kinds=args.kind, statuses=args.status, region=args.region)
-    path = export_file(stations, args.out, fmt=args.format, crs=args.crs, public_only=not args.include_private)
+    path = export_file(stations, args.out, fmt=args.format, crs=args.crs, public_only=not args.include_private,
+                       lang=args.lang)
     print(f"已导出 {len(stations)} 个站点 / exported {len(stations)} stations -> {path}", file=sys.stderr)
     return 0
 
@@ -280,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", choices=list(STATUSES), action="append", help="状态，可重复 / status (repeatable)")
     p.add_argument("--crs", choices=["wgs84", "gcj02"], default="wgs84",
                    help="gcj02 只用于高德等系统 / gcj02 only for Amap-based systems")
+    p.add_argument("--lang", choices=["zh", "en"], default="zh",
+                   help="XLSX 表头语言 / language of the XLSX column headers")
     p.add_argument("--include-private", action="store_true",
                    help="含非公开站点的电话和详细地址（仅供编辑人员） / keep phone and exact address of "
                         "non-public stations (editors only)")

@@ -90,8 +90,9 @@ def _validate(data: bytes, filename: str, kind: str, crs: str, mapping: tuple, s
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _export(_stations, key: tuple, fmt: str, crs: str) -> bytes:
-    return export_bytes(_stations, fmt, crs=crs)
+def _export(_stations, key: tuple, fmt: str, crs: str, lang: str = "zh") -> bytes:
+    # XLSX is for people: its column headers are in the page's language.
+    return export_bytes(_stations, fmt, crs=crs, lang=lang)
 
 
 @st.cache_data(show_spinner=False)
@@ -396,7 +397,7 @@ with tab_download:
     ):
         # A callable: the file is only made when someone clicks.
         col.download_button(t(label, lang) if label != "download_xlsx" else _ht(label, lang),
-                            data=lambda g=chosen, k=key, f=fmt, c=crs_name: _export(g, k, f, c),
+                            data=lambda g=chosen, k=key, f=fmt, c=crs_name, lg=lang: _export(g, k, f, c, lg),
                             file_name=name, mime=mime, disabled=not len(chosen), key=f"dl:{label}",
                             on_click="ignore")
 

@@ -232,3 +232,15 @@ def test_export_bad_region_exit_2(cli_registry, tmp_path):
     res = geo("export", "--format", "csv", "--out", tmp_path / "x.csv", "--registry", missing, tmp_path=tmp_path)
     assert res.returncode == 2 and "registry not found" in res.stderr
     assert not missing.exists() and not (tmp_path / "x.csv").exists()
+
+
+@pytest.mark.parametrize("lang, name_header", [("zh", "名称"), ("en", "Name")])
+def test_export_xlsx_headers_in_the_chosen_language(cli_registry, tmp_path, lang, name_header):
+    import openpyxl
+
+    out = tmp_path / f"stations_{lang}.xlsx"
+    res = geo("export", "--format", "xlsx", "--out", out, "--registry", cli_registry, "--lang", lang,
+              tmp_path=tmp_path)
+    assert res.returncode == 0, res.stderr
+    header = [c.value for c in next(openpyxl.load_workbook(out, read_only=True).active.iter_rows(max_row=1))]
+    assert name_header in header and "name" not in header
