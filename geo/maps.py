@@ -245,7 +245,9 @@ def _css() -> str:
 def finder_legend_html(lang: str = "zh") -> str:
     """The finder map's legend: the origin, the layers' pins, the numbering and the route."""
     esc = html.escape
-    items = [f'<li><span class="fd-origin" style="display:inline-block"></span>'
+    # Styled inline, not with .fd-origin: that class marks the one origin marker on the map.
+    items = [f'<li><span style="display:inline-block;width:16px;height:16px;box-sizing:border-box;'
+             f'border-radius:50%;background:#1a73e8;border:3px solid #fff;box-shadow:0 0 0 1px #1a73e8"></span>'
              f'<span>{esc(t("fd_origin_tip", lang))}</span></li>']
     items += [f"<li>{pin_html(code)}<span>{esc(kind_label(code, lang))}</span></li>" for code in schema.KINDS]
     items.append(f'<li><span class="gd-note">{esc(t("legend_numbered", lang))}</span></li>')
