@@ -11,7 +11,8 @@ made fails with an error (a version conflict), never silently.
 The first tests force each interleaving with threads; the last runs
 processes that hammer the registry with edits and additions while this
 process restores a backup under them, several rounds (``TRUST_RESTORES``,
-default 3), and accounts for every acknowledged save.
+default 3), and accounts for every acknowledged save
+(``TRUST_RESTORE_REPORT`` names a file to append each round's counts to).
 """
 from __future__ import annotations
 
@@ -261,7 +262,7 @@ with open(log, "a", encoding="utf-8") as out:
                 seen = store.get(sid)
                 rec = store.update(sid, {"phone": value}, expected_version=seen["version"], editor=editor)
             else:
-                rec = store.add({"kind": "rest_station", "name": value, "lon": 113.6 + i * 1e-4 + int(seed) * 0.1,
+                rec = store.add({"kind": "rest_station", "name": value, "lon": 113.6 + (prefix == "b") * 0.05 + i * 1e-4,
                                  "lat": 23.3 + i * 1e-4}, editor=editor)
             entry.update(status="ok", id=rec["id"], version=rec["version"])
         except (ConflictError, RegistryBusyError) as exc:
@@ -282,9 +283,10 @@ def _acks(log: Path) -> int:
     return sum(e["status"] == "ok" for e in _entries(log))
 
 
-def _wait(cond, timeout=60.0):
+def _wait(cond, procs, timeout=60.0):
     deadline = time.monotonic() + timeout
     while not cond():
+        assert all(p.poll() is None for p in procs), "a hammering process died"
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
 
@@ -308,7 +310,7 @@ def test_processes_keep_saving_while_the_registry_is_restored(tmp_path, round_no
                                str(round_no * 10 + k), ",".join(ids)], cwd=ROOT)
              for k, (p, log) in enumerate(logs.items())]
     try:
-        _wait(lambda: all(_acks(log) >= 15 for log in logs.values()))
+        _wait(lambda: all(_acks(log) >= 15 for log in logs.values()), procs)
         t0 = time.monotonic()
         if round_no == 0:  # the command itself, as an administrator runs it
             run = subprocess.run([sys.executable, "-m", "geo", "restore", str(bk), "--registry", str(store.path),
@@ -319,7 +321,7 @@ def test_processes_keep_saving_while_the_registry_is_restored(tmp_path, round_no
             result = restore_registry(bk, store.path)
         took = time.monotonic() - t0
         at_restore = {p: _acks(log) for p, log in logs.items()}
-        _wait(lambda: all(_acks(log) >= at_restore[p] + 15 for p, log in logs.items()))
+        _wait(lambda: all(_acks(log) >= at_restore[p] + 15 for p, log in logs.items()), procs)
     finally:
         stop.touch()
         for proc in procs:
@@ -366,3 +368,11 @@ def test_processes_keep_saving_while_the_registry_is_restored(tmp_path, round_no
             assert row["action"] == "add" and row["station_id"] not in expect
             expect[row["station_id"]] = (after["name"], after["phone"] or "", 1)
     assert _stations(final) == expect
+    if os.environ.get("TRUST_RESTORE_REPORT"):
+        entries = [e for log in logs.values() for e in _entries(log)]
+        with open(os.environ["TRUST_RESTORE_REPORT"], "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"round": round_no, "restore_s": round(took, 3),
+                                 "acked": sum(e["status"] == "ok" for e in entries),
+                                 "conflicts": sum(e["status"] == "error" for e in entries),
+                                 "before_swap": len(before_swap), "after_swap": len(after_swap),
+                                 "replaced_changes": result["replaced_changes"]}) + "\n")
