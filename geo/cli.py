@@ -116,6 +116,10 @@ def _cmd_restore(args) -> int:
         print(f"已恢复 / restored: {result['restored']} <- {args.file}")
         if result["before_restore"]:
             print(f"原登记库保存为 / previous registry kept as: {result['before_restore']}")
+        if result.get("replaced_changes"):
+            # Edits made since the backup now live only in the saved previous file: say so.
+            print(f"备份之后的 {result['replaced_changes']} 处修改只保存在原登记库中 / "
+                  f"{result['replaced_changes']} change(s) made after the backup are only in the previous registry")
     return 0
 
 
