@@ -5,7 +5,9 @@ to ``data/registry.gpkg`` or to the shared data folder.
 """
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -13,6 +15,19 @@ import pytest
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 GUANGZHOU_EV = SHARED / "guangzhou_ev_charging_stations.csv"
 SHENZHEN_EV = SHARED / "shenzhen_ev_charging_stations_gcj02.csv"
+
+#: The Shenzhen road extract the routing and load tests build networks from.
+SHENZHEN_PBF = SHARED / "shenzhen_futian_nanshan_roads.osm.pbf"
+
+
+def load_bench(name: str) -> ModuleType:
+    """A script of ``bench/`` as a module (``bench/`` is not a package), for tests of its harness."""
+    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 # A few real places, WGS-84.
 TIANHE = (113.3245, 23.1375)      # 天河体育中心, 广州市天河区 440106

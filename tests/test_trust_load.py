@@ -8,25 +8,18 @@ through the running app's websocket.
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from conftest import SHENZHEN_PBF, load_bench
 
 ROOT = Path(__file__).resolve().parents[1]
-PBF = ROOT.parent / "shared" / "data" / "shenzhen_futian_nanshan_roads.osm.pbf"
+PBF = SHENZHEN_PBF
 
 pytestmark = pytest.mark.skipif(not PBF.exists(), reason=f"needs the Shenzhen extract {PBF}")
 
 
-def _load_bench():
-    spec = importlib.util.spec_from_file_location("bench_load", ROOT / "bench" / "load.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-load = _load_bench()
+load = load_bench("load")
 
 
 @pytest.fixture(scope="module")

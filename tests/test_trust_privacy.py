@@ -25,7 +25,6 @@ log, the basemap's tile server) is in docs/trust.md, "The worker's location".
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import logging
 import os
 import struct
@@ -36,23 +35,17 @@ import warnings
 from pathlib import Path
 
 import pytest
+from conftest import SHENZHEN_PBF, load_bench
 
 ROOT = Path(__file__).resolve().parents[1]
-PBF = ROOT.parent / "shared" / "data" / "shenzhen_futian_nanshan_roads.osm.pbf"
+PBF = SHENZHEN_PBF
 #: Skipped when reading the repository for files the app changed.
 _SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".pytest_cache", ".hypothesis", ".ruff_cache"}
 
 pytestmark = pytest.mark.skipif(not PBF.exists(), reason=f"needs the Shenzhen extract {PBF}")
 
 
-def _load_bench():
-    spec = importlib.util.spec_from_file_location("bench_load", ROOT / "bench" / "load.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-load = _load_bench()
+load = load_bench("load")
 
 #: An example position (WGS-84, Futian) for checking the search itself.
 EXAMPLE = (114.031873, 22.547391)
