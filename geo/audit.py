@@ -6,7 +6,8 @@ A station removed from the registry (today: the sample stations removed by
 :func:`removed_stations` finds it in the audit log, and
 ``store.restore(station_id, audit_id)`` with the removal's ``audit_id``
 brings it back. A closed station is still in the registry: :func:`status_before_closing`
-says which status to give it back.
+says which status to give it back, and :func:`changed_fields` what an
+earlier version would change.
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import json
 from collections.abc import Iterable
 
 import pandas as pd
+
+from . import schema
 
 #: Columns of :func:`removed_stations`.
 REMOVED_COLUMNS = ["station_id", "kind", "name", "city", "district", "removed_at", "editor", "action",
@@ -71,3 +74,26 @@ def status_before_closing(history: pd.DataFrame) -> str:
         if after.get("status") == "closed" and before.get("status") not in (None, "", "closed"):
             return str(before["status"])
     return "open"
+
+
+def field_text(value) -> str:
+    """A stored field as the editor reads it: lists joined with the list separator, missing as ""."""
+    if isinstance(value, list):
+        return schema.LIST_SEP.join(map(str, value))
+    return "" if value is None else str(value)
+
+
+def changed_fields(then: dict, now: dict) -> list[tuple[str, str, str]]:
+    """``(field, text then, text now)`` for each field that differs between two versions of a station.
+
+    ``version`` and ``updated_at`` are left out: they differ between any
+    two versions and say nothing about what a restore would change.
+    """
+    out = []
+    for field in schema.FIELDS:
+        if field.name in ("version", "updated_at"):
+            continue
+        a, b = field_text(then.get(field.name)), field_text(now.get(field.name))
+        if a != b:
+            out.append((field.name, a, b))
+    return out

@@ -69,12 +69,6 @@ def _ht(key: str, lang: str, **fmt) -> str:
     return text.format(**fmt) if fmt else text
 
 
-def _history_value(value) -> str:
-    if isinstance(value, list):
-        return schema.LIST_SEP.join(map(str, value))
-    return "" if value is None else str(value)
-
-
 @st.cache_data(max_entries=8, show_spinner=False)
 def _read(data: bytes, filename: str):
     return read_table(data, filename=filename)
@@ -227,8 +221,8 @@ def _removed_section(store, stamp: tuple, stations, editor: str, lang: str) -> N
             row = removed[removed["station_id"] == sid].iloc[0]
             record = row["record"]
             st.dataframe(pd.DataFrame(
-                [(i18n.field_label(f.name, lang), _history_value(record.get(f.name))) for f in schema.FIELDS
-                 if _history_value(record.get(f.name))],
+                [(i18n.field_label(f.name, lang), audit.field_text(record.get(f.name))) for f in schema.FIELDS
+                 if audit.field_text(record.get(f.name))],
                 columns=[_ht("history_field", lang), _ht("history_then", lang)]), hide_index=True)
             sure = st.checkbox(t("removed_confirm", lang), key=f"rm_sure:{sid}")
             clicked = st.button(t("removed_restore", lang), disabled=not sure, key=f"rm_restore:{sid}")
@@ -521,9 +515,8 @@ with tab_edit:
                             at=entries[a].at, editor=entries[a].editor, action=_ht(f"action_{entries[a].action}", lang)),
                         key=f"ed:hist:{k}")
                     then = entries[pick].after or entries[pick].before
-                    diff = [(i18n.field_label(f.name, lang), _history_value(then.get(f.name)), _history_value(rec.get(f.name)))
-                            for f in schema.FIELDS if f.name not in ("version", "updated_at")
-                            and _history_value(then.get(f.name)) != _history_value(rec.get(f.name))]
+                    diff = [(i18n.field_label(name, lang), old, new)
+                            for name, old, new in audit.changed_fields(then, rec)]
                     if diff:
                         st.caption(_ht("history_compare", lang))
                         st.dataframe(pd.DataFrame(diff, columns=[_ht("history_field", lang), _ht("history_then", lang),

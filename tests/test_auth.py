@@ -596,3 +596,15 @@ def test_login_fails_closed_when_failures_cannot_be_recorded(accounts, tmp_path)
     with pytest.raises(auth.AuthError) as err:
         auth.authenticate("zhang.wei", PASSWORD, accounts, guard)
     assert "Login is unavailable" in err.value.en and str(blocked) not in str(err.value)
+
+
+def test_changed_fields_lists_what_a_restore_would_change():
+    from geo.audit import changed_fields, field_text
+
+    then = {"name": "旧名", "facilities": ["toilet", "drinking_water"], "phone": None, "version": 1,
+            "updated_at": "2026-01-01"}
+    now = {"name": "新名", "facilities": ["toilet", "drinking_water"], "phone": "020-1234", "version": 3,
+           "updated_at": "2026-02-01"}
+    assert changed_fields(then, now) == [("name", "旧名", "新名"), ("phone", "", "020-1234")]
+    assert changed_fields(now, now) == []
+    assert field_text(["toilet", "shower"]) == "toilet;shower" and field_text(None) == ""
