@@ -132,6 +132,12 @@ SNAP_CELL_M = 250.0
 #: least this far, so a few metres across a junction do not clutter the list.
 ROAD_NAME_MIN_M = 50.0
 
+#: Decimals of a position from the browser's location in the finder's
+#: shareable URL: 3 is about 100 m, so a shared link does not give away
+#: where the worker stood; the page itself routes from the exact fix.
+#: Typed or tapped positions keep the precision the user gave.
+FINDER_LOCATED_URL_DIGITS = 3
+
 # --------------------------------------------------------------------------
 # Planner coverage (geo/coverage.py, geo/demand.py, geo/report.py; see docs/coverage.md)
 # --------------------------------------------------------------------------
@@ -225,6 +231,10 @@ SITING_SITE_NAME = "规划站点 {rank} / Proposed site {rank}"
 #: Folder of saved scenarios (one JSON file each; geo/scenarios.py).
 SCENARIO_DIR = Path(os.environ.get("GEO_SCENARIO_DIR", DATA_DIR / "scenarios"))
 
+#: Most scenario files that folder may hold: saving a new scenario beyond it
+#: is refused (replacing one is not), so a full disk is not one form away.
+SCENARIO_MAX_FILES = int(os.environ.get("GEO_SCENARIO_MAX_FILES", 200))
+
 # --------------------------------------------------------------------------
 # Trust: hostile input, edits, backups (geo/io.py, geo/store.py, geo/backup.py; see docs/trust.md)
 # --------------------------------------------------------------------------
@@ -243,6 +253,18 @@ HEADER_SEARCH_ROWS = 20
 #: registry file, and a restore for the app's open connections to close,
 #: before giving up with a "busy" error (nothing is changed then).
 REGISTRY_LOCK_TIMEOUT_S = 30.0
+
+#: Mode of the files that hold registry data, private exports, backups,
+#: accounts or scenarios, and of the folders made for them (``geo/files.py``):
+#: the server's user only, whatever the umask.
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+
+#: Streamlit's internal routes (below ``/_stcore/``) the server answers with
+#: 404 (``serve.py``): per-session metrics, the agent API and the script
+#: health check are for operators, not the public. Health, the websocket
+#: (``stream``), uploads and components stay: the page needs them.
+PRIVATE_ROUTES = ("metrics", "agent", "script-health-check")
 
 #: Who a change is recorded as when the command line makes it (``--editor``
 #: names someone on import). The app records the logged-in editor's account
