@@ -501,6 +501,8 @@ class LoginGuard:
             new = not self.path.exists()
             if new:
                 _ensure_folder(self.path.parent)
+                # Made 0600 before SQLite opens it (it keeps the mode): never briefly readable by others.
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             if new:
                 os.chmod(self.path, 0o600)
