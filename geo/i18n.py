@@ -26,6 +26,10 @@ _STRINGS: dict[str, tuple[str, str]] = {
                      "Rest stations · Driver homes · Union legal-aid points"),
     "language": ("语言 / Language", "语言 / Language"),
     "store_error": ("无法打开站点库：{error}", "Cannot open the station registry: {error}"),
+    # Shown in both languages at once (the language choice may be what failed); details go to the server log.
+    "script_error": ("出错了：这一页暂时无法完整显示。请刷新页面或稍后再试；详细原因已记录在服务器日志中。",
+                     "Something went wrong: this page cannot be shown in full right now. Reload it or try "
+                     "again later; the details are in the server log."),
     "sample_banner": ("示例数据 / sample data：当前显示的部分站点是生成的示例，并非真实站点，请勿据此前往。",
                       "示例数据 / sample data: some of the stations shown are generated examples, "
                       "not real places; do not travel to them."),
@@ -554,6 +558,20 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "si_compare_error": ("无法比较：{error}", "Cannot compare: {error}"),
     "si_scenario_dir": ("方案保存在 {dir}（每个方案一个 JSON 文件，不写入站点库）。",
                         "Scenarios are kept in {dir} (one JSON file each, not in the registry)."),
+    "si_scenarios_login": ("任何人都可以运行、下载和比较方案；保存、替换和删除方案需要编辑人员登录。",
+                           "Anyone may run, download and compare plans; saving, replacing and deleting "
+                           "scenarios needs an editor login."),
+    "si_login_help": ("保存、替换和删除方案需要编辑账户（与数据页相同的登录）。",
+                      "Saving, replacing and deleting scenarios needs an editor account (the same login as "
+                      "the Data page)."),
+    "si_delete_header": ("删除方案", "Delete a scenario"),
+    "si_delete_pick": ("要删除的方案", "Scenario to delete"),
+    "si_delete_sure": ("确认删除这个方案", "Yes, delete this scenario"),
+    "si_delete": ("删除方案", "Delete scenario"),
+    "si_deleted": ("已删除方案“{name}”。", "Deleted scenario “{name}”."),
+    "si_delete_missing": ("没有方案“{name}”（可能已被删除）。", "There is no scenario “{name}” (it may have "
+                          "been deleted already)."),
+    "si_delete_error": ("无法删除方案：{error}", "The scenario could not be deleted: {error}"),
     "si_col_saved_at": ("保存时间", "Saved at"),
     "si_col_region": ("区域", "Region"),
     "si_col_model": ("模型", "Model"),
