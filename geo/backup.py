@@ -30,6 +30,7 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+from .files import create_private, private_dir, write_private
 from .schema import KINDS
 from .store import RegistryBusyError, file_identity, registry_lock
 from .validate import now_iso
@@ -201,10 +202,10 @@ def backup_registry(registry: str | Path, out: str | Path) -> dict:
         raise BackupError("not_found", f"登记库不存在：{registry}", f"registry not found: {registry}")
     if out.exists() and out.resolve() == registry.resolve():
         raise BackupError("same_file", "备份不能写到登记库自身", "the backup cannot overwrite the registry itself")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(out.parent)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
     try:
+        create_private(tmp)  # SQLite keeps the 0600 of the file it is given
         # The folder lock (shared) keeps a restore from swapping the file under the copy.
         with registry_lock(registry), closing(sqlite3.connect(registry, timeout=30)) as src, \
                 closing(sqlite3.connect(tmp)) as dst:
@@ -215,7 +216,7 @@ def backup_registry(registry: str | Path, out: str | Path) -> dict:
                     "bytes": tmp.stat().st_size, "sha256": _sha256(tmp), **counts}
         os.replace(tmp, out)
         mtmp = manifest_path(out).with_name(f".{manifest_path(out).name}.tmp")
-        mtmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+        write_private(mtmp, json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8"))
         os.replace(mtmp, manifest_path(out))
         _fsync_dir(out.parent)
     finally:
@@ -266,12 +267,12 @@ def restore_registry(backup: str | Path, registry: str | Path, timeout: float | 
     """
     backup, registry = Path(backup), Path(registry)
     manifest = verify_backup(backup)
-    registry.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(registry.parent)
     tmp = registry.with_name(f".{registry.name}.{os.getpid()}.restore.tmp")
     kept_tmp = registry.with_name(f".{registry.name}.{os.getpid()}.before-restore.tmp")
-    tmp.unlink(missing_ok=True)
     kept = None
     try:
+        create_private(tmp)  # copyfile truncates it and keeps its 0600
         shutil.copyfile(backup, tmp)
         _fsync(tmp)
         if _sha256(tmp) != manifest["sha256"]:  # the copy itself went wrong
@@ -313,7 +314,7 @@ def _swap_live(registry: Path, tmp: Path, kept: Path, kept_tmp: Path) -> None:
                 # the file otherwise: closing a plain second descriptor of the
                 # database would drop this process's POSIX locks, SQLite's
                 # included. SQLite keeps its own descriptors open until then.
-                kept_tmp.unlink(missing_ok=True)
+                create_private(kept_tmp)
                 with closing(sqlite3.connect(registry, timeout=30)) as src, \
                         closing(sqlite3.connect(kept_tmp)) as copy:
                     src.backup(copy)

@@ -35,6 +35,7 @@ from shapely import points
 
 from . import i18n, settings
 from .crs import from_wgs84, normalize_crs
+from .files import private_dir, private_output, write_private
 from .io import csv_bytes, xlsx_bytes
 from .schema import FIELD_NAMES, FIELDS_BY_NAME, KINDS, LIST_SEP
 
@@ -293,9 +294,18 @@ def export_file(stations: gpd.GeoDataFrame, path: str | Path, fmt: str | None = 
     if fmt not in FORMATS:
         raise ValueError(f"未知导出格式 / unknown export format: {fmt or path.suffix} ({', '.join(FORMATS)})")
     _header_lang(fmt, lang, labels)  # refuse labels for GeoPackage before writing anything
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if public_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "gpkg":
+            to_gpkg(stations, path, crs, public_only)
+        else:
+            path.write_bytes(export_bytes(stations, fmt, crs, public_only, lang=lang, labels=labels))
+        return path
+    # Non-public phones and street addresses: for the server's user only (0600, new folders 0700).
+    private_dir(path.parent)
     if fmt == "gpkg":
-        to_gpkg(stations, path, crs, public_only)
+        with private_output(path) as out:  # GDAL creates the file itself
+            to_gpkg(stations, out, crs, public_only)
     else:
-        path.write_bytes(export_bytes(stations, fmt, crs, public_only, lang=lang, labels=labels))
+        write_private(path, export_bytes(stations, fmt, crs, public_only, lang=lang, labels=labels))
     return path

@@ -30,6 +30,7 @@ from typing import Iterable
 import pandas as pd
 
 from . import settings
+from .files import private_dir, write_private
 from .siting import SitingResult, proposal_frame
 
 FORMAT = "geo-siting-scenario"
@@ -109,12 +110,12 @@ def save_scenario(result: SitingResult, name: str | None = None, folder: str | P
     path = scenario_path(name, folder)
     if path.exists() and not overwrite:
         raise FileExistsError(f"方案已存在 / a scenario called {name!r} exists: {path} (overwrite=True to replace)")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     doc = {"format": FORMAT, "version": VERSION, "name": name,
            "saved_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(), "note": str(note or ""),
            "result": result.to_dict(max_gaps=None)}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
+    write_private(tmp, json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8"))
     os.replace(tmp, path)
     return path
 

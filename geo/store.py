@@ -35,6 +35,7 @@ from shapely import points
 
 from . import settings
 from .crs import haversine_m
+from .files import create_private, private_dir
 from .schema import FIELDS, FIELDS_BY_NAME, KINDS, STATUSES
 from .validate import ImportReport, ValidationError, now_iso, validate_record
 
@@ -889,10 +890,11 @@ def create_registry(path: str | Path, seed: str | Path | None = None) -> GeoPack
     path = Path(path)
     if path.exists():
         raise FileExistsError(f"登记库已存在，不会覆盖 / a registry already exists there and is not overwritten: {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
     try:
+        # Begun as an empty 0600 file: SQLite keeps that mode, for the journal too.
+        create_private(tmp)
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
             _create_schema(conn)
