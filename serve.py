@@ -4,10 +4,69 @@ Run with ``streamlit run serve.py``. Streamlit finds the ``app`` object
 below and serves ``app.py`` as usual, plus the routes of :mod:`geo.api`
 (the registry map fetches station popups from them). ``streamlit run
 app.py`` still works, but then map popups of a large registry cannot load
-their details.
+their details, and what is kept from the public below is not.
+
+Kept from the public (docs/trust.md, "What the server shows"):
+
+* Streamlit's internal routes (``/_stcore/metrics`` and the others of
+  ``settings.PRIVATE_ROUTES``) answer 404 (:class:`geo.api.PrivateRoutes`);
+* a page that fails shows a bilingual message, and the traceback goes to
+  the server's log only (:func:`pages.common.errors.show_script_error`);
+* the folder the app is installed in: Streamlit names the main script by
+  its full path in the first message of every session (:class:`HideScriptFolder`).
 """
+from __future__ import annotations
+
+from pathlib import Path
+
 import streamlit as st
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from geo.api import routes
+from geo.api import PrivateRoutes, routes
+from pages.common.errors import show_script_error
 
-app = st.App("app.py", routes=routes())
+_FOLDER = str(Path(__file__).resolve().parent).encode("utf-8")
+
+
+class HideScriptFolder:
+    """ASGI middleware: the websocket's ``new_session`` message names ``app.py`` without its folder.
+
+    The browser uses the name only to hash an app id for Streamlit's own
+    usage statistics (off here), so nothing changes for the page. Only a
+    message holding the folder's bytes is parsed at all.
+
+    Parameters
+    ----------
+    app : ASGI app
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_without_folder(message: Message) -> None:
+            data = message.get("bytes")
+            if message["type"] == "websocket.send" and data and _FOLDER in data:
+                message = {**message, "bytes": _without_folder(data)}
+            await send(message)
+
+        await self.app(scope, receive, send_without_folder)
+
+
+def _without_folder(data: bytes) -> bytes:
+    msg = ForwardMsg()
+    msg.ParseFromString(data)
+    if msg.WhichOneof("type") != "new_session" or not msg.new_session.main_script_path:
+        return data
+    msg.new_session.main_script_path = Path(msg.new_session.main_script_path).name
+    return msg.SerializeToString()
+
+
+app = st.App("app.py", routes=routes(), middleware=[Middleware(PrivateRoutes), Middleware(HideScriptFolder)],
+             on_script_error=show_script_error)

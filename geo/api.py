@@ -5,12 +5,17 @@ map fetches when a popup opens so that a province-sized map ships only
 positions. It answers with public data only (non-public stations are
 redacted as on every public page) and takes no location from the user.
 
+It also holds :class:`PrivateRoutes`, the middleware that keeps
+Streamlit's internal routes (``/_stcore/metrics`` and the like,
+``settings.PRIVATE_ROUTES``) from the public.
+
 The routes are plain Starlette (Streamlit's own server), so this module
 does not import Streamlit.
 """
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -19,6 +24,8 @@ import geopandas as gpd
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocketClose
 
 from . import settings
 from .export import redact_private
@@ -85,3 +92,58 @@ def _not_found() -> JSONResponse:
 def routes() -> list[Route]:
     """The API's routes, for ``st.App(..., routes=routes())``."""
     return [Route("/api/v1/stations/{station_id}/popup", _popup, methods=["GET"])]
+
+
+def is_private_route(path: str, private: tuple[str, ...] | None = None) -> bool:
+    """Whether ``path`` is one of Streamlit's internal routes kept from the public.
+
+    Parameters
+    ----------
+    path : str
+        A request path (percent-decoded, as ASGI gives it), with or without
+        a base URL path in front.
+    private : tuple of str, optional
+        Names under ``/_stcore/``; default ``settings.PRIVATE_ROUTES``.
+
+    Returns
+    -------
+    bool
+        True for ``/_stcore/metrics``, ``/_stcore/agent/...`` and the like,
+        however written (doubled slashes, a trailing slash, capitals).
+    """
+    names = settings.PRIVATE_ROUTES if private is None else private
+    parts = [p for p in re.split(r"/+", path.lower()) if p]
+    return any(a == "_stcore" and b in names for a, b in zip(parts, parts[1:]))
+
+
+class PrivateRoutes:
+    """ASGI middleware answering Streamlit's internal routes with 404 (see :func:`is_private_route`).
+
+    ``st.App`` runs it before Streamlit's own routing, so a blocked route
+    never reaches Streamlit; every other request passes through untouched
+    (the page, ``/_stcore/health``, the ``/_stcore/stream`` websocket).
+
+    Parameters
+    ----------
+    app : ASGI app
+    private : tuple of str, optional
+        Default ``settings.PRIVATE_ROUTES``.
+    """
+
+    def __init__(self, app: ASGIApp, *, private: tuple[str, ...] | None = None) -> None:
+        self.app = app
+        self.private = private
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and is_private_route(scope.get("path", ""), self.private):
+            if scope["type"] == "http":
+                await _not_public()(scope, receive, send)
+            else:
+                await WebSocketClose(code=1008)(scope, receive, send)  # 1008: policy violation
+            return
+        await self.app(scope, receive, send)
+
+
+def _not_public() -> JSONResponse:
+    # The same answer as any unknown path: nothing says the route exists.
+    return JSONResponse({"error": "没有这个页面 / not found"}, status_code=404)
