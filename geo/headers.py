@@ -32,8 +32,11 @@ _EXACT: dict[str, tuple[str, ...]] = {
     "id": ("id",),
     "source_id": ("source_id", "编号", "站点编号", "驿站编号", "站点id", "站点代码", "code", "station_id", "sourceid"),
     "name": ("name", "名称", "站点名称", "驿站名称", "站名", "名字", "服务站名称", "阵地名称", "station_name", "站点"),
-    "address": ("address", "地址", "详细地址", "站点地址", "所在地址", "具体地址", "位置", "addr"),
-    "lonlat": ("经纬度", "坐标", "位置坐标", "经纬度坐标", "lnglat", "lonlat", "coordinates", "coordinate", "location", "坐标(经度,纬度)"),
+    "address": ("address", "地址", "详细地址", "站点地址", "所在地址", "具体地址", "addr"),
+    # 位置 and location are read as coordinates, or as the address where the
+    # file has separate axes (see suggest_mapping).
+    "lonlat": ("经纬度", "坐标", "位置坐标", "经纬度坐标", "lnglat", "lonlat", "coordinates", "coordinate", "location",
+               "坐标(经度,纬度)", "位置"),
     "lon": ("lon", "lng", "long", "longitude", "经度", "x", "lg", "x坐标", "东经"),
     "lat": ("lat", "latitude", "纬度", "y", "lt", "y坐标", "北纬"),
     "kind": ("kind", "类型", "站点类型", "类别", "图层", "type", "category", "layer", "阵地类型"),
@@ -74,6 +77,30 @@ _CONTAINS: dict[str, tuple[str, ...]] = {
 _TOKENS = {"lon": {"lon", "lng", "long", "longitude", "lg", "x"},
            "lat": {"lat", "latitude", "lt", "y"}}
 _CRS_RANK = {"wgs84": 0, None: 1, "cgcs2000": 1, "gcj02": 2, "bd09": 3}
+
+# Words of a header holding both axes in one cell ("113.26,23.12"), once a
+# bracketed datum hint such as (高德) is set aside: 高德坐标, 位置, location.
+_COMBINED_WORDS = ("坐标", "位置", "lnglat", "lonlat", "latlng", "location", "coordinate")
+# Combined names that are also what other files call the address.
+_PLACE_WORDS = frozenset({"位置", "location"})
+_BRACKETS = re.compile(r"\([^)]*\)|\[[^\]]*\]|【[^】]*】")
+
+
+def _names_both_axes(normed: str) -> bool:
+    """Whether a normalised header names a combined ``lon,lat`` column.
+
+    经纬度(高德) contains 纬度, so the axis search used to take it for the
+    latitude and every row lost its longitude. A header naming 经 and 纬
+    together, or a coordinate word without one axis of its own (高德坐标,
+    位置, location), is the combined column; its bracketed datum hint stays
+    in the column name, where :func:`geo.crs.guess_crs_from_headers` reads it.
+    """
+    base = _BRACKETS.sub("", normed).strip() or normed
+    if "经" in base and "纬" in base:
+        return True
+    one_axis = (any(w in base for w in ("经度", "纬度", "longitude", "latitude"))
+                or (_TOKENS["lon"] | _TOKENS["lat"]) & set(re.split(r"[^a-z0-9]+", base)))
+    return not one_axis and any(w in base for w in _COMBINED_WORDS)
 
 
 def _norm(header: str) -> str:
@@ -199,6 +226,11 @@ def suggest_mapping(columns: Iterable[str]) -> dict[str, str | None]:
     exact(sure)
     exact(_EXACT)
     exact(unsure)
+    if mapping["lonlat"] is None:
+        # Before the axis search, which would read 经纬度(高德) as a latitude.
+        both = [c for c in cols if c not in used and _names_both_axes(normed[c])]
+        if both:
+            take("lonlat", min(both, key=lambda c: _CRS_RANK.get(guess_crs_from_headers([c]), 1)))
     for axis in ("lon", "lat"):
         if mapping[axis] is None:
             candidates = [c for c in cols if c not in used
@@ -214,8 +246,11 @@ def suggest_mapping(columns: Iterable[str]) -> dict[str, str | None]:
                     break
     # A combined column is only needed when separate axes are missing.
     if mapping["lon"] and mapping["lat"]:
-        if mapping["lonlat"]:
-            used.discard(mapping["lonlat"])
+        combined = mapping["lonlat"]
+        if combined:
+            used.discard(combined)
+            if mapping["address"] is None and _BRACKETS.sub("", normed[combined]).strip() in _PLACE_WORDS:
+                take("address", combined)  # 位置 beside 经度 and 纬度 is where the station is, in words
         mapping["lonlat"] = None
     return mapping
 

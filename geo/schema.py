@@ -147,22 +147,63 @@ _SYNONYMS = sorted(
     ((syn, f.code) for f in FACILITIES.values() for syn in (*f.synonyms, f.code, f.zh.lower(), f.en.lower())),
     key=lambda pair: -len(pair[0]),
 )
+# Whole-word lookup; the first entry of _SYNONYMS wins, as in the scan.
+_EXACT_SYNONYMS: dict[str, str] = {}
+for _pair in _SYNONYMS:
+    _EXACT_SYNONYMS.setdefault(*_pair)
+del _pair
 _FACILITY_SPLIT = re.compile(r"[、，,;；/|｜\n\t]+")
 
 
+def _facility_code(token: str) -> str | None:
+    """The vocabulary code of one facility word, or ``None``: exact synonym first, then a contained one."""
+    low = token.lower()
+    return _EXACT_SYNONYMS.get(low) or next((c for syn, c in _SYNONYMS if syn in low), None)
+
+
+def _facility_words(part: str) -> list[tuple[str, str | None]]:
+    """Split one part of a facility cell into ``(word, code or None)`` pairs.
+
+    A part naming one facility ("drinking water", "电动车充电") is kept
+    whole. Otherwise it is split on spaces: "饮水 如厕 电动车充电" named
+    three facilities, and matching the part as one word kept only the
+    longest synonym and dropped the rest unseen. Neighbouring words that
+    together name one facility ("first aid", "电动车 充电") are joined again.
+    """
+    words = part.split()
+    whole = _EXACT_SYNONYMS.get(part.lower()) or _EXACT_SYNONYMS.get("".join(words).lower())
+    if len(words) < 2 or whole:
+        return [(part, whole or _facility_code(part))]
+    out: list[tuple[str, str | None]] = []
+    i = 0
+    while i < len(words):
+        for j in range(len(words), i + 1, -1):  # longest run of words first
+            span = words[i:j]
+            code = _EXACT_SYNONYMS.get(" ".join(span).lower()) or _EXACT_SYNONYMS.get("".join(span).lower())
+            if code:
+                out.append((" ".join(span), code))
+                i = j
+                break
+        else:
+            out.append((words[i], _facility_code(words[i])))
+            i += 1
+    return out
+
+
 def parse_facilities(text: str | Iterable[str] | None) -> tuple[list[str], list[str]]:
-    """Split a facility cell and map each part to the vocabulary.
+    """Split a facility cell and map each word to the vocabulary.
 
     Parameters
     ----------
     text : str or iterable of str or None
-        A cell such as ``"饮用水、卫生间，手机充电;按摩椅"`` (split on
-        、，,;；/ and newlines) or an already-split list.
+        A cell such as ``"饮用水、卫生间，手机充电;按摩椅"`` or ``"饮水 如厕
+        电动车充电"`` (split on 、，,;；/ and newlines, then on spaces unless
+        the words together name one facility) or an already-split list.
 
     Returns
     -------
     (list of str, list of str)
-        Facility codes in vocabulary order, and the parts that matched no
+        Facility codes in vocabulary order, and the words that matched no
         entry, kept verbatim so nothing the user wrote is dropped.
     """
     if text is None:
@@ -174,17 +215,17 @@ def parse_facilities(text: str | Iterable[str] | None) -> tuple[list[str], list[
     found: set[str] = set()
     other: list[str] = []
     for part in parts:
-        token = part.strip().strip("。.")
-        if not token or token.lower() in ("nan", "none", "无"):
+        part = " ".join(part.split())
+        if not part.strip("。."):
             continue
-        low = token.lower()
-        code = next((c for syn, c in _SYNONYMS if syn == low), None)
-        if code is None:
-            code = next((c for syn, c in _SYNONYMS if syn in low), None)
-        if code is None:
-            other.append(token)
-        else:
-            found.add(code)
+        for word, code in _facility_words(part):
+            token = word.strip().strip("。.")
+            if not token or token.lower() in ("nan", "none", "无"):
+                continue
+            if code is None:
+                other.append(token)
+            else:
+                found.add(code)
     return [c for c in FACILITIES if c in found], other
 
 

@@ -268,3 +268,53 @@ def test_derived_labels_kept_as_extra_outside_our_exports():
     # ... but in one of our exports (two export-only columns) it is derived again.
     cols = ["名称", "经度", "纬度", "城市", "区县", "区划代码", "24小时开放", "版本"]
     assert unmapped_columns(cols, suggest_mapping(cols)) == []
+
+
+# --------------------------------------------------------------------------
+# Combined coordinate columns with a datum hint (issue 11, section 2)
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("header", [
+    "经纬度(高德)", "经纬度（高德）", "经纬度(GCJ-02)", "经纬度坐标(百度)", "高德坐标", "坐标（WGS84）",
+    "位置", "location", "Location(amap)", "lnglat", "经纬度坐标",
+])
+def test_headers_naming_both_axes_map_to_the_combined_column(header):
+    # 经纬度(高德) used to go to the latitude (it contains 纬度), so every row was rejected.
+    m = mapped(["站点名称", "详细地址", header, "服务内容", "开放时间", "联系电话"])
+    assert m.get("lonlat") == header and "lat" not in m and "lon" not in m
+    assert m["address"] == "详细地址"
+
+
+@pytest.mark.parametrize("lon, lat", [("经度坐标", "纬度坐标"), ("高德经度", "高德纬度"), ("经度(高德)", "纬度(高德)"),
+                                      ("location_x", "location_y")])
+def test_headers_naming_one_axis_stay_separate(lon, lat):
+    m = mapped(["名称", lon, lat])
+    assert m["lon"] == lon and m["lat"] == lat and "lonlat" not in m
+
+
+def test_a_position_column_is_the_address_when_separate_axes_exist():
+    # 位置 is a combined coordinate column only where the file has no axes of its own.
+    m = mapped(["名称", "位置", "经度", "纬度"])
+    assert m["lon"] == "经度" and m["lat"] == "纬度" and m["address"] == "位置" and "lonlat" not in m
+    m = mapped(["名称", "地址", "位置", "经度", "纬度"])
+    assert m["address"] == "地址" and "lonlat" not in m
+
+
+def test_amap_style_gbk_file_is_read_whole(write_csv, balanced):
+    """An ordinary Amap export: GBK, 经纬度(高德) as "lon,lat" in GCJ-02, facilities separated by spaces."""
+    from geo.crs import haversine_m, wgs84_to_gcj02
+
+    header = ["站点名称", "详细地址", "经纬度(高德)", "服务内容", "开放时间", "联系电话"]
+    glon, glat = wgs84_to_gcj02(*TIANHE)
+    rows = [["天河体育中心驿站", "广州市天河区体育西路", f"{glon:.6f},{glat:.6f}", "饮水 如厕 电动车充电",
+             "8:00-20:00", "020-12345678"],
+            ["天河北驿站", "广州市天河区天河北路", f"{glon + 0.01:.6f},{glat:.6f}", "饮水、休息 按摩椅",
+             "24小时", ""]]
+    path = write_csv("高德导出.csv", header, rows, encoding="gbk")
+    report = balanced(validate_table(read_table(path), "rest_station"))
+    assert report.rejects.empty, report.rejects["message"].tolist()
+    assert report.mapping["lonlat"] == "经纬度(高德)" and report.crs_used == "gcj02"
+    first = report.accepted.set_index("row").loc[1]
+    assert haversine_m(first["lon"], first["lat"], *TIANHE) < 1.0
+    assert first["facilities"] == ["drinking_water", "toilet", "ebike_charging"]
