@@ -249,6 +249,23 @@ ZIP_MAX_MEMBERS = 10_000
 #: Rows above the header a sheet or CSV may have (a merged title, a date line).
 HEADER_SEARCH_ROWS = 20
 
+#: Longest text, in characters, a station field may hold. A longer value
+#: rejects its row on import (reason ``text_too_long``) and refuses an edit
+#: (``store.add``/``update``), so nothing is stored cut short. Fields not
+#: listed get ``TEXT_MAX_CHARS_DEFAULT``. ``facilities_other`` counts its
+#: items joined by ``;``; ``extra`` counts the characters of all the values
+#: it keeps (the file's unmapped columns of one row).
+TEXT_MAX_CHARS = {
+    "name": 200, "address": 500, "notes": 2000, "opening_hours": 500, "lawyer_hours": 500,
+    "operator": 200, "title": 200, "phone": 100, "subtype": 100, "source": 200, "source_id": 200,
+    "facilities": 2000, "facilities_other": 2000, "extra": 10_000,
+}
+TEXT_MAX_CHARS_DEFAULT = 200
+
+#: Longest part of a cell quoted in a reject or warning message; the rest is
+#: shown as "…" (the whole cell stays in the rejects file).
+MESSAGE_VALUE_MAX_CHARS = 80
+
 #: Seconds a store operation waits for a restore to finish swapping the
 #: registry file, and a restore for the app's open connections to close,
 #: before giving up with a "busy" error (nothing is changed then).

@@ -25,7 +25,8 @@ from .crs import CRS_CHOICES, guess_crs_from_headers, haversine_m, normalize_crs
 from .headers import coord_system_column, suggest_mapping, unmapped_columns
 from .hours import parse_opening_hours
 from .io import GEOM_INVALID, GEOM_LAT, GEOM_LON, GEOM_NOTE, RawTable, _clean, csv_bytes
-from .schema import _FACILITY_SPLIT, FIELD_NAMES, KINDS, parse_facilities, parse_kind, parse_status, station_id
+from .schema import (_FACILITY_SPLIT, FIELD_NAMES, FIELDS_BY_NAME, KINDS, LIST_SEP, parse_facilities, parse_kind,
+                     parse_status, station_id)
 
 #: Reasons a row is rejected: code -> (Chinese, English) message templates.
 REJECT_REASONS: dict[str, tuple[str, str]] = {
@@ -44,6 +45,29 @@ REJECT_REASONS: dict[str, tuple[str, str]] = {
                             "same source id as row {other} ({value}); the duplicate was not imported"),
     "duplicate_nearby": ("与第 {other} 行同名且相距 {value} 米，视为重复，未导入",
                          "same name as row {other} and {value} m away; treated as a duplicate and not imported"),
+    "text_too_long": ("{field_zh}（列“{column}”）有 {value} 个字符，超过上限 {limit}，未保存",
+                      "{field_en} (column '{column}') has {value} characters, more than the limit of {limit}; not stored"),
+}
+
+#: Advice added to a reject when a change of the header mapping would fix it:
+#: code -> (Chinese, English) templates, joined to the reason's own message.
+MAPPING_HINTS: dict[str, tuple[str, str]] = {
+    "coord_column": ("列“{column}”看起来是{what_zh}，可在表头映射中选用（命令行 --map {field}={column}）",
+                     "column '{column}' looks like the {what_en}: choose it in the header mapping "
+                     "(command line --map {field}={column})"),
+    "coord_unmapped": ("没有列映射为{what_zh}，请在表头映射中选择坐标列（经度和纬度，或合并的经纬度 lonlat）",
+                       "no column is mapped to the {what_en}: choose the coordinate columns in the header mapping "
+                       "(lon and lat, or a combined lonlat)"),
+    "name_column": ("名称未映射到任何列；列“{column}”可能是名称，可在表头映射中选用（命令行 --map name={column}）",
+                    "no column is mapped to the name; column '{column}' may hold it: choose it in the header mapping "
+                    "(command line --map name={column})"),
+    "name_unmapped": ("名称未映射到任何列，请在表头映射中选择名称列", "no column is mapped to the name: choose it in the header mapping"),
+    "kind_column": ("没有类型列；列“{column}”看起来是类型，可在表头映射中选用（命令行 --map kind={column}），或选择要导入的图层（--kind）",
+                    "no type column; column '{column}' looks like the type: choose it in the header mapping "
+                    "(command line --map kind={column}), or choose the layer to import into (--kind)"),
+    "kind_unmapped": ("没有类型列，名称也看不出图层：请选择要导入的图层（命令行 --kind），或在表头映射中选择类型列",
+                      "no type column and the name does not tell the layer: choose the layer to import into "
+                      "(command line --kind) or the type column in the header mapping"),
 }
 
 #: Warnings on accepted rows: code -> (Chinese, English) message templates.
@@ -60,13 +84,46 @@ WARNING_REASONS: dict[str, tuple[str, str]] = {
                         "same name as registry station {other}, {value} m away; it will be updated, not added again"),
     "bad_number": ("{other} 不是整数：{value}，原文记入其他字段", "{other} is not a whole number: {value}; the text is kept in extra"),
     "kind_from_name": ("类型未填写，按名称判断为 {value}", "type not given; taken as {value} from the name"),
+    "kind_name_mismatch": ("名称“{value}”看起来属于 {other} 图层，但已按 {layer} 导入；如有误，请改选图层或填写类型列",
+                           "the name '{value}' suggests the {other} layer, but the row was taken as {layer}; "
+                           "if that is wrong, choose another layer or give the type in a type column"),
 }
 
 
-def message(code: str, lang: str | None = None, **values) -> str:
-    """The message of a reject or warning code, in one language or both."""
+class _Blank(dict):
+    """Template values: a key a caller did not give is empty, a long value is cut."""
+
+    def __getitem__(self, key: str):
+        value = super().__getitem__(key) if key in self else ""
+        limit = settings.MESSAGE_VALUE_MAX_CHARS
+        if isinstance(value, str) and len(value) > limit:
+            # A 49 MiB cell must not come back as a 49 MiB message; the rejects file keeps it whole.
+            return value[:limit] + "…"
+        return value
+
+
+def message(code: str, lang: str | None = None, *, hint: list[tuple[str, dict]] | None = None, **values) -> str:
+    """The message of a reject or warning code, in one language or both.
+
+    Parameters
+    ----------
+    code : str
+        A key of :data:`REJECT_REASONS` or :data:`WARNING_REASONS`.
+    lang : {"zh", "en"}, optional
+        One language; default both, as ``"中文 / English"``.
+    hint : list of (str, dict), optional
+        :data:`MAPPING_HINTS` codes and their values: how a change of the
+        header mapping would fix the reject, added to its message.
+    **values
+        Template values; missing ones are empty, long ones cut to
+        ``settings.MESSAGE_VALUE_MAX_CHARS`` characters.
+    """
     zh, en = REJECT_REASONS.get(code) or WARNING_REASONS[code]
-    zh, en = zh.format(**values), en.format(**values)
+    zh, en = zh.format_map(_Blank(values)), en.format_map(_Blank(values))
+    for hint_code, hint_values in hint or ():
+        hint_zh, hint_en = MAPPING_HINTS[hint_code]
+        zh = f"{zh}；{hint_zh.format_map(_Blank(hint_values))}"
+        en = f"{en}; {hint_en.format_map(_Blank(hint_values))}"
     if lang == "zh":
         return zh
     if lang == "en":
@@ -350,6 +407,12 @@ def validate_table(raw: RawTable, kind: str | None, crs: str = "auto",
         cache.pop("id", None)
         listed.pop("id", None)
 
+    extra_cols = unmapped_columns(df.columns, cols)
+    # Text longer than its limit is refused first: nothing else is worked out
+    # (nor echoed) from a row that will not be stored.
+    rejects: dict[int, tuple[str, dict]] = _overlong(n, cols, col, extra_cols, df)
+    warnings: list[tuple[int, str, dict]] = []
+
     # Coordinates: geometry first, then the lon/lat columns, then a combined column.
     lon_txt, lat_txt = col("lon"), col("lat")
     if cols.get("lonlat") and not (cols.get("lon") and cols.get("lat")):
@@ -362,15 +425,14 @@ def validate_table(raw: RawTable, kind: str | None, crs: str = "auto",
         lat_txt = lat_txt.where(~has_geom, df[GEOM_LAT].astype(str))
     crs_used, crs_note = _decide_crs(raw, crs, cols, use_geometry)
 
-    rejects: dict[int, tuple[str, dict]] = {}
-    warnings: list[tuple[int, str, dict]] = []
-
     lon = np.full(n, np.nan)
     lat = np.full(n, np.nan)
     lon_txt, lat_txt = lon_txt.tolist(), lat_txt.tolist()
     invalid_geometry = df[GEOM_NOTE].astype(str).eq(GEOM_INVALID).tolist() if use_geometry and GEOM_NOTE in df.columns \
         else [False] * n
     for i in range(n):
+        if i in rejects:
+            continue
         if invalid_geometry[i]:
             rejects[i] = ("geometry_invalid", {})
             continue
@@ -436,6 +498,11 @@ def validate_table(raw: RawTable, kind: str | None, crs: str = "auto",
             rejects[i] = ("kind_mismatch", {"value": kind_txt[i], "other": parsed[0]})
             continue
         kinds[i] = parsed[0] if parsed else kind
+        by_name = parse_kind(names[i]) if kind_txt[i] or kind else None
+        if by_name and by_name[0] != kinds[i]:
+            # Taken from the chosen layer or the type column, against what the
+            # name says (a 司机之家 imported as a rest station): kept, but said.
+            warnings.append((i, "kind_name_mismatch", {"value": names[i], "other": by_name[0], "layer": kinds[i]}))
         subtypes[i] = (parsed[1] if parsed else "") or next(
             (s for s in KINDS[kinds[i]].subtypes if s in names[i]), "")
 
@@ -467,7 +534,6 @@ def validate_table(raw: RawTable, kind: str | None, crs: str = "auto",
     located = regions.locate(wlon[good], wlat[good]) if len(good) else pd.DataFrame(
         columns=["adcode", "city", "district"])
     records = []
-    extra_cols = unmapped_columns(df.columns, cols)
     geom_notes = df[GEOM_NOTE].tolist() if use_geometry else []
     for pos, i in enumerate(good):
         rec, row_warnings = _build_record(
@@ -488,6 +554,7 @@ def validate_table(raw: RawTable, kind: str | None, crs: str = "auto",
         same_source = existing[existing["source"] == source]
         not_in_file = sorted(set(same_source["id"]) - set(accepted["id"]))
 
+    _add_mapping_hints(rejects, df, cols, kind)
     reject_rows = sorted(rejects)
     # A re-imported rejects file already has row/reason_code/message: the
     # current reason replaces the old one (duplicate columns broke rejects_csv).
@@ -517,6 +584,252 @@ def _fill(values: dict) -> dict:
     return {"value": "", "other": "", "region": "", **values}
 
 
+# --------------------------------------------------------------------------
+# Text length limits (settings.TEXT_MAX_CHARS)
+# --------------------------------------------------------------------------
+
+#: Fields whose cells are not text kept as given: coordinates have their own reasons.
+_UNLIMITED = frozenset({"lon", "lat", "lonlat"})
+_STATUS_NOTE = "原状态 / original status: "
+
+
+def _limit(field_name: str) -> int:
+    return int(settings.TEXT_MAX_CHARS.get(field_name, settings.TEXT_MAX_CHARS_DEFAULT))
+
+
+def _other_facilities(facilities_cell: str, other_cell: str) -> tuple[list[str], list[str], list[str]]:
+    """``(codes, facilities_other as stored, words of the facilities cell not in the vocabulary)``."""
+    facilities, unmapped = parse_facilities(facilities_cell)
+    # A facilities_other cell is kept verbatim: mapping it again dropped every
+    # part containing a vocabulary word (饮水机, 儿童休息区) from both lists.
+    kept = [w.strip() for w in _FACILITY_SPLIT.split(other_cell)
+            if w.strip() and w.strip().lower() not in ("nan", "none", "无")]
+    return facilities, list(dict.fromkeys(kept + unmapped)), unmapped
+
+
+def _extra_object(text: str) -> dict:
+    """The ``extra`` cell as a dict: a JSON object, or the text under the key ``extra``."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except (ValueError, TypeError, RecursionError):
+        return {"extra": text}
+    return value if isinstance(value, dict) else {"extra": text}
+
+
+def _extra_chars(extra: dict) -> int:
+    """What the ``extra`` limit counts: the characters of the values kept."""
+    return sum(len(v) if isinstance(v, str) else len(json.dumps(v, ensure_ascii=False)) for v in extra.values())
+
+
+def _notes_stored(notes: str, status: str) -> str:
+    """The notes as stored: a status not understood is kept at their end."""
+    if parse_status(status) is None:
+        return "；".join(x for x in (notes, f"{_STATUS_NOTE}{status}") if x)
+    return notes
+
+
+def _overlong(n: int, cols: dict, col, extra_cols: list[str], df: pd.DataFrame) -> dict[int, tuple[str, dict]]:
+    """Rows holding a text longer than its limit, as ``{row index: ("text_too_long", values)}``.
+
+    Lengths are those of the values as they would be stored (a status not
+    understood is added to the notes, unmapped facility words to
+    ``facilities_other``, unmapped columns to ``extra``), so an accepted row
+    can always be edited and saved again under the same limits. Each
+    length is first bounded cheaply for the whole column; only rows over
+    the bound are worked out exactly.
+    """
+    found: dict[int, tuple[str, dict]] = {}
+
+    def over(field_name: str, column, bound: np.ndarray, exact=None) -> None:
+        limit = _limit(field_name)
+        fld = FIELDS_BY_NAME.get(field_name)
+        for i in np.flatnonzero(bound > limit):
+            i = int(i)
+            length = exact(i) if exact is not None else int(bound[i])
+            if i not in found and length > limit:
+                found[i] = ("text_too_long", {
+                    "field_zh": fld.zh if fld else field_name, "field_en": fld.en if fld else field_name,
+                    "column": column(i) if callable(column) else column,
+                    "value": f"{length:,}", "limit": f"{limit:,}"})
+
+    def lengths(values: pd.Series) -> np.ndarray:
+        return values.fillna("").astype(str).str.len().to_numpy(dtype=np.int64)
+
+    zero = np.zeros(n, dtype=np.int64)
+    for field_name, column in cols.items():
+        if not column or field_name in _UNLIMITED or field_name == "extra":
+            continue
+        bound, exact = lengths(col(field_name)), None
+        if field_name == "notes" and cols.get("status"):
+            notes, status = col("notes").tolist(), col("status").tolist()
+            bound = bound + lengths(col("status")) + len(_STATUS_NOTE) + 1
+            exact = lambda i: len(_notes_stored(notes[i], status[i]))  # noqa: E731
+        elif field_name == "facilities_other" and cols.get("facilities"):
+            fac, oth = col("facilities").tolist(), col("facilities_other").tolist()
+            bound = bound + lengths(col("facilities")) + 1
+            exact = lambda i: len(LIST_SEP.join(_other_facilities(fac[i], oth[i])[1]))  # noqa: E731
+        over(field_name, column, bound, exact)
+    if cols.get("facilities") and not cols.get("facilities_other"):
+        # Words outside the vocabulary go to facilities_other even without its column.
+        fac = col("facilities").tolist()
+        over("facilities_other", cols["facilities"], lengths(col("facilities")),
+             lambda i: len(LIST_SEP.join(_other_facilities(fac[i], "")[1])))
+
+    # extra keeps the unmapped columns, a given extra object, and the
+    # layer-specific fields of rows of another layer.
+    spill = [c for c in (cols.get("extra"), cols.get("truck_parking_spaces"), cols.get("lawyer_hours")) if c]
+    if extra_cols or spill:
+        bound = zero + sum((lengths(df[c]) for c in [*extra_cols, *spill]), zero)
+        given = col("extra").tolist()
+        tps, lawyer = col("truck_parking_spaces").tolist(), col("lawyer_hours").tolist()
+        unmapped = {c: df[c].fillna("").astype(str).tolist() for c in extra_cols}
+
+        def exact_extra(i: int) -> int:
+            kept = _extra_object(given[i])
+            kept.update({c: v[i] for c, v in unmapped.items() if v[i].strip()})
+            kept.update({k: v for k, v in (("truck_parking_spaces", tps[i]), ("lawyer_hours", lawyer[i])) if v})
+            return _extra_chars(kept)
+
+        def longest(i: int) -> str:
+            return max(extra_cols, key=lambda c: len(unmapped[c][i])) if extra_cols else spill[0]
+
+        over("extra", longest, bound, exact_extra)
+    return found
+
+
+# --------------------------------------------------------------------------
+# Advice on the header mapping
+# --------------------------------------------------------------------------
+
+#: Cells read to judge what a column holds.
+_HINT_SAMPLE = 200
+_DECIMAL = re.compile(r"^[-+]?\d{1,3}\.\d{3,}$")
+_NAME_WORDS = ("名", "站", "name", "title")
+_AXES = {"lonlat": ("经纬度", "combined lon,lat column"), "lon": ("经度", "longitude"), "lat": ("纬度", "latitude")}
+
+
+def _sample(df: pd.DataFrame, column: str) -> list[str]:
+    values = df[column].fillna("").astype(str).str.strip()
+    return values[values != ""].head(_HINT_SAMPLE).tolist()
+
+
+def _share(cells: list[str], test) -> float:
+    return sum(1 for c in cells if test(c)) / len(cells) if cells else 0.0
+
+
+def _is_pair(text: str) -> bool:
+    a, b = _split_lonlat(text)
+    try:
+        x, y = parse_coordinate(a), parse_coordinate(b)
+    except (ValueError, TypeError, OverflowError):
+        return False
+    return bool(np.isfinite(x) and np.isfinite(y) and abs(x) <= 180 and abs(y) <= 180)
+
+
+def _coordinate_columns(df: pd.DataFrame, columns: list[str]) -> dict[str, str]:
+    """Columns among ``columns`` whose cells look like coordinates: ``{field: column}``.
+
+    A column of ``lon,lat`` pairs is a combined column; columns of decimal
+    degrees (three decimals or more, so a running number is not taken) are
+    single axes, the larger magnitude being the longitude (true in China).
+    """
+    found: dict[str, str] = {}
+    axes: list[tuple[float, str]] = []
+    for c in columns:
+        cells = _sample(df, c)
+        if _share(cells, _is_pair) >= 0.5:
+            found.setdefault("lonlat", c)
+        elif _share(cells, lambda v: bool(_DECIMAL.match(unicodedata.normalize("NFKC", v)))) >= 0.5:
+            values = [float(unicodedata.normalize("NFKC", v)) for v in cells if _DECIMAL.match(unicodedata.normalize("NFKC", v))]
+            magnitude = float(np.median(np.abs(values)))
+            if magnitude <= 180:
+                axes.append((magnitude, c))
+    axes.sort(key=lambda a: -a[0])
+    if len(axes) >= 2:
+        found["lon"], found["lat"] = axes[0][1], axes[1][1]
+    elif axes:
+        found["lon" if axes[0][0] > 90 else "lat"] = axes[0][1]
+    return found
+
+
+def _coord_hint(df: pd.DataFrame, cols: dict) -> list[tuple[str, dict]] | None:
+    """How to map the coordinates, when the mapping (not the row) is what is missing."""
+    coordinate_fields = ("lon", "lat", "lonlat")
+    others = {c for f, c in cols.items() if c and f not in coordinate_fields}
+    active = [cols["lon"], cols["lat"]] if cols.get("lon") and cols.get("lat") else \
+        [cols["lonlat"]] if cols.get("lonlat") else []
+    if active and all(_coordinate_columns(df, [c]) for c in active):
+        return None  # mapped to columns of coordinates: the row itself lacks them
+    free = [c for c in df.columns if not str(c).startswith("__") and c not in others]
+    seen = _coordinate_columns(df, free)
+    if "lonlat" in seen and seen["lonlat"] not in active:
+        wanted = {"lonlat": seen["lonlat"]}
+    else:
+        wanted = {f: c for f, c in seen.items() if f != "lonlat" and cols.get(f) != c}
+    if wanted:
+        return [("coord_column", {"column": c, "field": f, "what_zh": _AXES[f][0], "what_en": _AXES[f][1]})
+                for f, c in wanted.items()]
+    if active:
+        return None
+    missing = [f for f in ("lon", "lat") if not cols.get(f)]
+    return [("coord_unmapped", {"what_zh": "和".join(_AXES[f][0] for f in missing),
+                                "what_en": " and ".join(_AXES[f][1] for f in missing)})]
+
+
+def _column_for(df: pd.DataFrame, cols: dict, test, words: tuple[str, ...] = ()) -> str | None:
+    """The unmapped column whose cells most often pass ``test`` (at least half), if any."""
+    used = {c for c in cols.values() if c}
+    best: tuple | None = None
+    for pos, c in enumerate(df.columns):
+        if str(c).startswith("__") or c in used:
+            continue
+        share = _share(_sample(df, c), test)
+        if share >= 0.5:
+            named = any(w in str(c).lower() for w in words)
+            key = (named, share, -pos)
+            if best is None or key > best[0]:
+                best = (key, c)
+    return best[1] if best else None
+
+
+def _is_text(value: str) -> bool:
+    try:
+        parse_coordinate(value)
+    except (ValueError, TypeError, OverflowError):
+        return True
+    return False
+
+
+def _add_mapping_hints(rejects: dict[int, tuple[str, dict]], df: pd.DataFrame, cols: dict, kind: str | None) -> None:
+    """Add to each reject a mapping change would fix how to make it (names the column).
+
+    Worked out once per file, and only when such a reject occurs: a row
+    without coordinates while no column (or a column of something else) is
+    mapped to them, a name missing because no column is mapped to it, a
+    layer unknown because there is no type column and none was chosen.
+    """
+    by_code: dict[str, list[int]] = {}
+    for i, (code, values) in rejects.items():
+        if code in ("coord_missing", "coord_not_numeric") or (code == "name_missing" and not cols.get("name")) \
+                or (code == "unknown_kind" and values.get("value") == "—" and not cols.get("kind") and kind is None):
+            by_code.setdefault("coord" if code.startswith("coord") else code, []).append(i)
+    hints: dict[str, list[tuple[str, dict]] | None] = {}
+    if "coord" in by_code:
+        hints["coord"] = _coord_hint(df, cols)
+    if "name_missing" in by_code:
+        column = _column_for(df, cols, _is_text, _NAME_WORDS)
+        hints["name_missing"] = [("name_column", {"column": column}) if column else ("name_unmapped", {})]
+    if "unknown_kind" in by_code:
+        column = _column_for(df, cols, lambda v: parse_kind(v) is not None)
+        hints["unknown_kind"] = [("kind_column", {"column": column}) if column else ("kind_unmapped", {})]
+    for key, rows in by_code.items():
+        if hints.get(key):
+            for i in rows:
+                rejects[i] = (rejects[i][0], {**rejects[i][1], "hint": hints[key]})
+
+
 def _region_label(adcode: str) -> str:
     try:
         return regions.find_region(adcode).name
@@ -538,32 +851,21 @@ def _build_record(row: pd.Series, cols: dict, cells, i: int, kind: str, subtype:
     warnings: list[tuple[str, dict]] = []
     get = lambda name: cells(name)[i]  # noqa: E731 - the column cache lives in the caller
     name = get("name")
-    extra: dict = {}
-    if get("extra"):
-        try:
-            extra.update(json.loads(get("extra")))
-        except (ValueError, TypeError):
-            extra["extra"] = get("extra")
+    extra = _extra_object(get("extra"))
     extra.update({c: str(row[c]) for c in extra_cols if str(row[c]).strip()})
 
-    facilities, other = parse_facilities(get("facilities"))
-    # A facilities_other cell is kept verbatim: mapping it again dropped every
-    # part containing a vocabulary word (饮水机, 儿童休息区) from both lists.
-    kept_other = [w.strip() for w in _FACILITY_SPLIT.split(get("facilities_other"))
-                  if w.strip() and w.strip().lower() not in ("nan", "none", "无")]
-    if other:
-        warnings.append(("facility_unmapped", {"value": "、".join(other)}))
-    other = list(dict.fromkeys(kept_other + other))
+    facilities, other, unmapped = _other_facilities(get("facilities"), get("facilities_other"))
+    if unmapped:
+        warnings.append(("facility_unmapped", {"value": "、".join(unmapped)}))
 
     hours = parse_opening_hours(get("opening_hours"))
     if not hours.ok:
         warnings.append(("hours_unparsed", {"value": get("opening_hours")}))
 
-    notes = get("notes")
+    notes = _notes_stored(get("notes"), get("status"))
     status = parse_status(get("status"))
     if status is None:
         warnings.append(("status_unknown", {"value": get("status")}))
-        notes = "；".join(x for x in (notes, f"原状态 / original status: {get('status')}") if x)
         status = "open"
 
     spaces = None

@@ -406,3 +406,48 @@ def test_add_refuses_a_same_named_station_nearby(tmp_path):
     # Far enough away, it is another station of the same chain.
     store.add({"name": "体育西驿站", "kind": "rest_station", "lon": 113.3345, "lat": 23.1370})
     assert len(store.load()) == 2
+
+
+# --------------------------------------------------------------------------
+# Text length limits hold for edits too (issue 11, section 2)
+# --------------------------------------------------------------------------
+
+
+def test_add_and_update_refuse_text_over_its_limit(filled, monkeypatch):
+    from geo import settings
+
+    with pytest.raises(ValidationError) as exc:
+        filled.add({"name": "驿" * 201, "kind": "rest_station", "lon": 113.40, "lat": 23.20})
+    assert "200" in str(exc.value) and "超过上限" in str(exc.value) and "limit" in str(exc.value)
+    assert len(filled.load()) == 4
+    rid = filled.load(kinds=["rest_station"])["id"].iat[0]
+    before = filled.get(rid)
+    for changes in ({"notes": "注" * 2001}, {"address": "路" * 501}, {"name": "驿" * 201},
+                    {"facilities_other": ["按摩椅" * 700]}, {"phone": "1" * 101}):
+        with pytest.raises(ValidationError) as exc:
+            filled.update(rid, changes, expected_version=before["version"])
+        assert "/" in str(exc.value) and "characters" in str(exc.value)
+    assert filled.get(rid) == before and len(filled.history(rid)) == 1  # nothing stored, nothing audited
+    # At the limit it is stored whole, and the limit is a setting.
+    assert filled.update(rid, {"notes": "注" * 2000})["notes"] == "注" * 2000
+    monkeypatch.setitem(settings.TEXT_MAX_CHARS, "notes", 10)
+    with pytest.raises(ValidationError):
+        filled.update(rid, {"phone": "020-1"})  # the stored notes are now over the (lowered) limit
+
+
+def test_an_imported_station_can_be_saved_again_under_the_same_limits(registry):
+    # Everything the import adds to a field (a status it did not understand to
+    # the notes, unknown facility words to facilities_other, unmapped columns
+    # to extra) counts against that field's limit, so no accepted station is
+    # refused on its next edit.
+    from geo import settings
+
+    notes = "注" * (settings.TEXT_MAX_CHARS["notes"] - 10)
+    rows = [{"名称": "甲驿站", "经度": TIANHE[0], "纬度": TIANHE[1], "备注": notes, "状态": "看情况而定"},
+            {"名称": "乙驿站", "经度": YUEXIU[0], "纬度": YUEXIU[1], "备注": "短",
+             "状态": "看情况" * 3}]
+    report = report_of(rows, kind="rest_station")
+    assert report.rejects["reason_code"].tolist() == ["text_too_long"]  # 甲: notes + status over 2,000
+    registry.commit_import(report)
+    rid = registry.load()["id"].iat[0]
+    assert registry.update(rid, {"phone": "020-1"})["version"] == 2

@@ -653,3 +653,130 @@ def test_reimport_reports_stations_the_newer_file_no_longer_lists(tmp_path, writ
     # Flagged, not deleted: the decision is a person's.
     from geo.store import open_store
     assert len(open_store(reg).load()) == 2
+
+
+# --------------------------------------------------------------------------
+# Nothing the user gave is lost silently (issue 11, section 2)
+# --------------------------------------------------------------------------
+
+
+def test_facilities_separated_by_spaces_are_all_kept(balanced):
+    # "饮水 如厕 电动车充电" used to become one facility (the longest synonym
+    # in it), and 饮水 and 如厕 were dropped without a warning.
+    rows = [row("甲驿站", *TIANHE, 服务内容="饮水 如厕 电动车充电"),
+            row("乙驿站", *YUEXIU, 服务内容="饮水  按摩椅 足浴、AED"),
+            row("丙驿站", *HAIZHU, 服务内容="drinking water, first aid; 电动车 充电")]
+    report = balanced(validate_table(table(rows), "rest_station"))
+    acc = report.accepted.set_index("row")
+    assert acc.at[1, "facilities"] == ["drinking_water", "toilet", "ebike_charging"]
+    assert acc.at[1, "facilities_other"] == []
+    assert acc.at[2, "facilities"] == ["drinking_water", "aed"]
+    assert acc.at[2, "facilities_other"] == ["按摩椅", "足浴"]
+    assert acc.at[3, "facilities"] == ["drinking_water", "ebike_charging", "first_aid"]
+    assert acc.at[3, "facilities_other"] == []
+    assert warnings_of(report, "facility_unmapped") == [2]
+    msg = report.warnings.loc[report.warnings["code"] == "facility_unmapped", "message"].iat[0]
+    assert "按摩椅" in msg and "足浴" in msg
+
+
+def test_name_suggesting_another_layer_than_the_chosen_one_warns(balanced):
+    rows = [row("天河区司机之家", *TIANHE), row("越秀区法律援助工作站", *YUEXIU), row("海珠驿站", *HAIZHU),
+            row("番禺工会驿站", 113.38, 22.94, 类型="司机之家")]
+    chosen = balanced(validate_table(table(rows[:3]), "rest_station"))
+    # The chosen layer is honoured, but the rows whose names say otherwise are flagged.
+    assert chosen.accepted["kind"].tolist() == ["rest_station"] * 3
+    assert warnings_of(chosen, "kind_name_mismatch") == [1, 2]
+    msgs = chosen.warnings.loc[chosen.warnings["code"] == "kind_name_mismatch", "message"].tolist()
+    assert "司机之家" in msgs[0] and "driver_home" in msgs[0] and "rest_station" in msgs[0]
+    assert "legal_aid" in msgs[1]
+    for m in msgs:
+        assert_bilingual(m)
+    # Automatic per row: each row goes to the layer its name or type says; a
+    # type column that contradicts the name is flagged too.
+    auto = balanced(validate_table(table(rows), None))
+    assert auto.accepted["kind"].tolist() == ["driver_home", "legal_aid", "rest_station", "driver_home"]
+    assert warnings_of(auto, "kind_name_mismatch") == [4]
+
+
+def test_overlong_text_is_rejected_per_row_and_not_stored(balanced, monkeypatch):
+    from geo import settings
+
+    limits = settings.TEXT_MAX_CHARS
+    assert (limits["name"], limits["address"], limits["notes"]) == (200, 500, 2000)
+    rows = [row("驿" * 201, *TIANHE),
+            row("越秀驿站", *YUEXIU, 地址="路" * 501),
+            row("海珠驿站", *HAIZHU, 备注="注" * 2001),
+            row("番禺驿站", 113.38, 22.94, 自带列="x" * (limits["extra"] + 1)),
+            row("好驿站", 113.40, 23.20, 备注="注" * 2000, 地址="路" * 500, 名称="站" * 200)]
+    report = balanced(validate_table(table(rows), "rest_station"))
+    assert codes(report) == {1: "text_too_long", 2: "text_too_long", 3: "text_too_long", 4: "text_too_long"}
+    assert report.accepted["row"].tolist() == [5]
+    assert len(report.accepted["notes"].iat[0]) == 2000
+    msgs = report.rejects["message"].tolist()
+    for m, column, n, limit in zip(msgs, ["名称", "地址", "备注", "自带列"], [201, 501, 2001, limits["extra"] + 1],
+                                   [200, 500, 2000, limits["extra"]]):
+        assert_bilingual(m)
+        assert f"“{column}”" in m and f"'{column}'" in m and f"{n:,}" in m and f"{limit:,}" in m
+        assert len(m) < 400  # the value itself is never echoed
+    # The cells are kept beside the reason, so nothing is lost.
+    assert report.rejects.set_index("row").at[3, "备注"] == "注" * 2001
+
+    monkeypatch.setitem(settings.TEXT_MAX_CHARS, "name", 3)
+    report = balanced(validate_table(table([row("越秀驿站", *YUEXIU), row("好驿站", *HAIZHU)]), "rest_station"))
+    assert codes(report) == {1: "text_too_long"}
+
+
+def test_a_huge_cell_is_rejected_fast_and_never_echoed(balanced):
+    huge = "驿" * 5_000_000
+    report = balanced(validate_table(table([row(huge, *TIANHE, 类型="驿站" * 1000), row("好驿站", *YUEXIU)]),
+                                     "rest_station"))
+    assert codes(report) == {1: "text_too_long"}
+    assert max(len(m) for m in report.summary()["rejects"][0]["message"].split(" / ")) < 300
+
+
+def test_missing_coordinates_message_names_the_column_that_holds_them(balanced):
+    rows = [{"名称": "甲驿站", "点位": f"{TIANHE[0]},{TIANHE[1]}"},
+            {"名称": "乙驿站", "点位": f"{YUEXIU[0]}, {YUEXIU[1]}"}]
+    report = balanced(validate_table(table(rows), "rest_station"))
+    assert codes(report) == {1: "coord_missing", 2: "coord_missing"}
+    msg = report.rejects["message"].iat[0]
+    assert_bilingual(msg)
+    assert "“点位”" in msg and "'点位'" in msg and "--map lonlat=点位" in msg
+    # Following the advice imports every row.
+    fixed = balanced(validate_table(table(rows), "rest_station", mapping={"lonlat": "点位"}))
+    assert len(fixed.accepted) == 2
+
+
+def test_missing_axes_message_names_the_columns_that_look_like_them(balanced):
+    rows = [{"名称": "甲驿站", "E": str(TIANHE[0]), "N": str(TIANHE[1]), "序号": "1"},
+            {"名称": "乙驿站", "E": str(YUEXIU[0]), "N": str(YUEXIU[1]), "序号": "2"}]
+    report = balanced(validate_table(table(rows), "rest_station"))
+    assert set(codes(report).values()) == {"coord_missing"}
+    msg = report.rejects["message"].iat[0]
+    assert "--map lon=E" in msg and "--map lat=N" in msg and "序号" not in msg
+    # One axis mapped, the other not: the message says which is missing.
+    rows = [{"名称": "甲驿站", "东西": str(TIANHE[0]), "纬度": str(TIANHE[1])}]
+    msg = validate_table(table(rows), "rest_station").rejects["message"].iat[0]
+    assert "--map lon=东西" in msg
+    # No column looks like coordinates: the message says none is mapped.
+    msg = validate_table(table([{"名称": "甲驿站", "备注": "无"}]), "rest_station").rejects["message"].iat[0]
+    assert_bilingual(msg)
+    assert "经度" in msg and "lonlat" in msg
+
+
+def test_unmapped_name_and_type_messages_name_the_column(balanced):
+    rows = [{"站点全称": "甲", "分类": "司机之家", "经度": str(TIANHE[0]), "纬度": str(TIANHE[1])},
+            {"站点全称": "乙", "分类": "暖蜂驿站", "经度": str(YUEXIU[0]), "纬度": str(YUEXIU[1])}]
+    report = balanced(validate_table(table(rows), "rest_station"))
+    assert set(codes(report).values()) == {"name_missing"}
+    msg = report.rejects["message"].iat[0]
+    assert_bilingual(msg)
+    assert "“站点全称”" in msg and "--map name=站点全称" in msg
+    report = balanced(validate_table(table(rows), None, mapping={"name": "站点全称"}))
+    assert set(codes(report).values()) == {"unknown_kind"}
+    msg = report.rejects["message"].iat[0]
+    assert "“分类”" in msg and "--map kind=分类" in msg and "--kind" in msg
+    # A name that is merely empty in one row gets no mapping advice.
+    rows = [row("甲驿站", *TIANHE), row("", *YUEXIU)]
+    msg = validate_table(table(rows), "rest_station").rejects["message"].iat[0]
+    assert "--map" not in msg
