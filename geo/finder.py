@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import html
 import math
-import re
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -30,6 +29,7 @@ from . import settings
 from .i18n import facility_label, kind_label, t
 from .network import MODES, RoadGraph, graph_path, load_graph
 from .routing import StationIndex, nearest_stations, station_index
+from .text import md_escape  # noqa: F401  (the pages' escaper, long imported from here)
 from .schema import FACILITIES
 
 #: Value of ``kind`` meaning every layer.
@@ -386,17 +386,13 @@ def status_html(state: FinderState, lang: str = "zh", routed: bool = False) -> s
     return f'<div class="fd-status">{" · ".join(parts)}</div>'
 
 
-# Characters with a meaning in Markdown, which Streamlit renders in labels and messages.
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+def network_dir_hint() -> str:
+    """The road-network folder as the public pages' admin hint names it, without its path.
 
-
-def md_escape(text: str) -> str:
-    """``text`` with Markdown's special characters backslash-escaped, for a widget label.
-
-    Streamlit renders Markdown in button labels and messages: a station
-    called ``"[通知](http://…)"`` must show as text, not become a link.
+    ``network/`` for the default folder, else ``$GEO_NETWORK_DIR``: where
+    the server keeps its files is not for the public.
     """
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
+    return "network/" if settings.NETWORK_DIR == settings.ROOT / "network" else "$GEO_NETWORK_DIR"
 
 
 def kind_choice_label(code: str, lang: str = "zh") -> str:

@@ -23,6 +23,7 @@ from geo.io import ReadError, read_table
 from geo.maps import load_map_boundaries, registry_map
 from geo.regions import load_boundaries
 from geo.store import ConflictError
+from geo.text import md_error, md_text
 from geo.validate import ValidationError, validate_table
 from pages.common import shell
 
@@ -239,7 +240,7 @@ def _removed_section(store, stamp: tuple, stations, editor: str, lang: str) -> N
             else:
                 back = store.set_status(sid, status, expected_version=version, editor=editor)
         except (ValidationError, ConflictError, ValueError) as exc:
-            st.error(t("editor_error", lang, error=i18n.error_text(exc, lang)))
+            st.error(t("editor_error", lang, error=md_error(exc, lang)))
         else:
             st.session_state["rm_flash"] = t("removed_restored", lang, id=md_escape(sid), version=back.get("version"))
             st.rerun()
@@ -281,13 +282,13 @@ with tab_import:
             try:
                 raw = _read(data, filename)
             except ReadError as exc:
-                st.error(t("read_error", lang, error=i18n.error_text(exc, lang)))
+                st.error(t("read_error", lang, error=md_error(exc, lang)))
         if raw is not None:
             columns = [c for c in raw.df.columns if not str(c).startswith("__")]
             encoding = f", {raw.encoding}" if raw.encoding else ""
             st.caption(t("read_info", lang, rows=len(raw.df), cols=len(columns), format=raw.format, encoding=encoding))
             for note in raw.notes:
-                st.caption(i18n.pick(note, lang))
+                st.caption(md_text(note, lang))
             st.markdown("**" + t("raw_preview", lang, n=min(_PREVIEW_ROWS, len(raw.df))) + "**")
             st.dataframe(raw.df[columns].head(_PREVIEW_ROWS), hide_index=True)
 
@@ -315,8 +316,9 @@ with tab_import:
             m2.metric(t("report_accepted", lang), len(report.accepted))
             m3.metric(t("report_rejected", lang), len(report.rejects))
             m4.metric(t("report_warnings", lang), len(report.warnings))
-            st.info(t("report_crs", lang, crs=i18n.crs_label(report.crs_used, lang),
-                      note=i18n.pick(report.crs_note, lang)))
+            # A file's own CRS name (a GeoJSON "crs" member) is data: shown as text.
+            st.info(t("report_crs", lang, crs=md_escape(i18n.crs_label(report.crs_used, lang)),
+                      note=md_text(report.crs_note, lang)))
 
             if len(report.rejects):
                 st.markdown(f"**{t('rejects_header', lang)}**")
@@ -341,7 +343,7 @@ with tab_import:
                 try:
                     counts = store.commit_import(report, editor=editor)
                 except Exception as exc:  # the store rolls back; the user needs the reason
-                    st.error(t("commit_error", lang, error=i18n.error_text(exc, lang)))
+                    st.error(t("commit_error", lang, error=md_error(exc, lang)))
                 else:
                     st.success(t("commit_done", lang, **counts))
 
@@ -420,7 +422,8 @@ with tab_edit:
             st.session_state.ed_sid = sid
             rec = store.get(sid) or {}
             version = int(rec.get("version") or 1)
-            st.caption(t("editor_readonly", lang, id=sid, version=version, updated=rec.get("updated_at") or ""))
+            st.caption(t("editor_readonly", lang, id=md_escape(sid), version=version,
+                         updated=rec.get("updated_at") or ""))
             if st.session_state.get("ed_flash"):
                 st.success(st.session_state.pop("ed_flash"))
             k = f"{sid}:{version}:{lang}"  # fresh widgets per station, saved version and language
@@ -488,7 +491,7 @@ with tab_edit:
                         new = store.update(sid, changes, expected_version=version, editor=editor)
                     except (ValidationError, ConflictError, ValueError) as exc:
                         # A bad value, or someone else saved this station in between.
-                        st.error(t("editor_error", lang, error=i18n.error_text(exc, lang)))
+                        st.error(t("editor_error", lang, error=md_error(exc, lang)))
                     else:
                         st.session_state["ed_flash"] = t("editor_saved", lang, version=new.get("version"))
                         st.rerun()
@@ -528,7 +531,7 @@ with tab_edit:
                         try:
                             back = store.restore(sid, pick, expected_version=version, editor=editor)
                         except (ValidationError, ConflictError, ValueError) as exc:
-                            st.error(t("editor_error", lang, error=i18n.error_text(exc, lang)))
+                            st.error(t("editor_error", lang, error=md_error(exc, lang)))
                         else:
                             st.session_state["ed_flash"] = _ht("history_restored", lang, version=back.get("version"))
                             st.rerun()

@@ -19,6 +19,7 @@ from geo.geocode import CoordinateError, looks_like_coordinates, parse_coordinat
 from geo.i18n import t
 from geo.maps import finder_map, load_map_boundaries
 from geo.network import MODES
+from geo.text import md_error, md_text
 from pages.common import shell
 
 _CRS_CHOICES = ("gcj02", "bd09", "wgs84")
@@ -203,7 +204,7 @@ with st.container(key="fd_where"):
         st.button(t("fd_coords_use", lang), type="primary", on_click=_take_coordinates, args=(query,))
         error = st.session_state.pop("fd_coord_error", None)
         if error is not None:
-            st.error(i18n.error_text(error, lang))
+            st.error(md_error(error, lang))
     elif query.strip():
         places = search_places(query, stations)
         if not places:
@@ -259,16 +260,14 @@ chosen = finder.pick_selected(results, state.selected)
 if state.has_origin:
     st.html(finder.status_html(state, lang, routed=bool(results) and not finder.is_estimate(results[0])))
 if network_error is not None:
-    st.error(t("fd_network_error", lang, error=i18n.error_text(network_error, lang)))
+    st.error(t("fd_network_error", lang, error=md_error(network_error, lang)))
 if graph is None:
     st.warning(t("fd_estimate_banner", lang, mode=finder.mode_label(state.mode, lang),
                  factor=settings.DETOUR_FACTOR), icon="⚠️")
-    folder = settings.NETWORK_DIR
-    shown = "network/" if folder == settings.ROOT / "network" else str(folder)
-    st.caption(t("fd_network_help", lang, dir=shown))
+    st.caption(t("fd_network_help", lang, dir=finder.network_dir_hint()))
 elif results and finder.is_estimate(results[0]):
     # A network is loaded but does not reach the origin (another city, or a partial extract).
-    st.warning(f"{settings.ESTIMATE_LABEL}: {i18n.pick(results[0].get('note', ''), lang)}", icon="⚠️")
+    st.warning(f"{settings.ESTIMATE_LABEL}: {md_text(results[0].get('note', ''), lang)}", icon="⚠️")
 
 # --------------------------------------------------------------------------
 # Map, then the results (side by side on a wide screen, stacked on a phone)

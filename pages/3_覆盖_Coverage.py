@@ -22,9 +22,10 @@ from streamlit_folium import st_folium
 
 from geo import i18n, planner, schema, settings
 from geo.coverage import coverage, service_standard
-from geo.finder import md_escape
+from geo.finder import network_dir_hint
 from geo.i18n import t
 from geo.maps import coverage_map, load_map_boundaries
+from geo.text import md_error, md_escape, md_text
 from pages.common import controls, shell
 
 _MAP_HEIGHT = 540
@@ -116,7 +117,7 @@ try:
         result = _coverage(*run_key, stations, graph, population, points)
         layers = _layers(run_key, result)
 except Exception as exc:  # a bad input must be explained, not shown as a traceback
-    st.error(t("cv_error", lang, error=i18n.pick(i18n.error_text(exc, lang), lang)))
+    st.error(t("cv_error", lang, error=md_error(exc, lang)))
     st.stop()
 figures = planner.headline(result)
 
@@ -127,12 +128,10 @@ mode_label = t(f"fd_mode_{standard.mode}", lang)
 st.markdown(f"**{md_escape(region.name)}** · "
             + md_escape(t("cv_standard_line", lang, standard=planner.standard_text(standard, lang))))
 if network_error is not None:
-    st.error(t("fd_network_error", lang, error=i18n.error_text(network_error, lang)))
+    st.error(t("fd_network_error", lang, error=md_error(network_error, lang)))
 if graph is None:
     st.warning(t("cv_estimate_banner", lang, mode=mode_label, factor=settings.DETOUR_FACTOR), icon="⚠️")
-    folder = settings.NETWORK_DIR
-    shown = "network/" if folder == settings.ROOT / "network" else str(folder)
-    st.caption(t("fd_network_help", lang, dir=shown))
+    st.caption(t("fd_network_help", lang, dir=network_dir_hint()))
 elif figures["estimated_cells"]:
     st.warning(t("cv_partial_network", lang, n=f"{figures['estimated_cells']:,}", total=f"{figures['cells']:,}",
                  mode=mode_label, km=f"{settings.SNAP_MAX_M / 1000:g}", factor=settings.DETOUR_FACTOR), icon="⚠️")
@@ -184,6 +183,6 @@ if figures["gaps"]:
 
 with st.expander(t("cv_notes", lang)):
     for note in [*input_notes, *result.notes]:
-        st.caption(md_escape(i18n.pick(note, lang)))
+        st.caption(md_text(note, lang))
     st.caption(t("cv_timings", lang, seconds=f"{result.timings.get('total_s', 0):.2f}",
                  grid=f"{result.timings.get('grid_s', 0):.2f}"))

@@ -21,6 +21,7 @@ from geo import i18n, planner, settings
 from geo.i18n import t
 from geo.network import MODES
 from geo.regions import Region
+from geo.text import md_error
 
 #: File types a demand-point or candidate upload may be.
 UPLOAD_TYPES = ["csv", "xlsx", "geojson", "json", "gpkg", "zip"]
@@ -207,7 +208,7 @@ def grid_controls(prefix: str, lang: str) -> tuple[int, Demand]:
                     demand.population = _population_upload(digest(data), data, upload.name)
                     demand.key = ("population", "upload", digest(data))
                 except Exception as exc:  # any unreadable table: say why, and go on by area
-                    st.error(t("cv_input_error", lang, error=i18n.error_text(exc, lang)))
+                    st.error(t("cv_input_error", lang, error=md_error(exc, lang)))
     elif weighting == "points":
         upload = st.file_uploader(t("cv_points_upload", lang), type=UPLOAD_TYPES, key=f"{prefix}_points_file")
         crs_options = list(planner.POINT_CRS)
@@ -227,5 +228,5 @@ def grid_controls(prefix: str, lang: str) -> tuple[int, Demand]:
                 demand.points, demand.notes = _points_upload(key, data, upload.name, weight, crs)
                 demand.key = ("points", key, weight, crs)
             except Exception as exc:  # any unreadable file: say why, and go on by area
-                st.error(t("cv_input_error", lang, error=i18n.error_text(exc, lang)))
+                st.error(t("cv_input_error", lang, error=md_error(exc, lang)))
     return res, demand

@@ -17,6 +17,7 @@ from geo.i18n import t
 from geo.maps import BASEMAPS, basemap_crs
 from geo.network import MODES, graph_path
 from geo.store import GeoPackageStore, open_store
+from geo.text import md_error
 
 
 def language_switch() -> str:
@@ -103,7 +104,7 @@ def open_registry(lang: str, public: bool = True):
         registry = store()
         return registry, registry_stamp(registry), stations(registry, public)
     except Exception as exc:  # an unreadable registry must say so, not show a traceback
-        st.error(t("store_error", lang, error=i18n.error_text(exc, lang)))
+        st.error(t("store_error", lang, error=md_error(exc, lang)))
         st.stop()
 
 
