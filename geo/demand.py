@@ -34,6 +34,7 @@ import pandas as pd
 from . import settings
 from .crs import guess_crs_from_headers, normalize_crs, to_wgs84
 from .headers import suggest_mapping
+from .filecheck import check_content, check_path
 from .io import GEOM_LAT, GEOM_LON, read_table
 from .validate import parse_coordinate
 
@@ -437,7 +438,7 @@ def raster_demand(grid: Grid, path: str | Path, band: int = 1) -> Demand:
     ----------
     grid : Grid
     path : str or Path
-        GeoTIFF (anything rasterio opens).
+        A GeoTIFF; anything else (an OGR/GDAL VRT, a URL) is refused.
     band : int
         Band to read (1-based).
 
@@ -455,7 +456,13 @@ def raster_demand(grid: Grid, path: str | Path, band: int = 1) -> Demand:
     from pyproj import Transformer
 
     notes: list[str] = []
-    with rasterio.open(path) as src:
+    path = check_path(path)
+    with open(path, "rb") as f:
+        check_content(f.read(8), "tiff", path.name)
+    # Only the GeoTIFF driver, and no sidecar files (.aux.xml, .ovr) read
+    # beside it: the file is the user's, its folder's other files are not.
+    with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_PAM_ENABLED="NO"), \
+            rasterio.open(path, driver=["GTiff"]) as src:
         data = src.read(band, masked=True).astype(float).filled(0.0)
         transform = src.transform
         crs = src.crs

@@ -8,6 +8,7 @@ a rejected row be handed back to the user unchanged.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -23,6 +24,8 @@ from pathlib import Path
 import pandas as pd
 
 from . import settings
+from .filecheck import ReadError, check_content, check_path, zip_member_is_link
+from .gpkg_read import UNREADABLE, read_gpkg
 
 #: Columns that :func:`read_table` adds when the file carried geometry.
 GEOM_LON, GEOM_LAT, GEOM_NOTE = "__lon", "__lat", "__geometry_note"
@@ -45,14 +48,6 @@ _FORMATS = {
     ".gpkg": "gpkg",
     ".zip": "shapefile-zip",
 }
-
-
-class ReadError(Exception):
-    """A file that cannot be read at all, with a message in Chinese and English."""
-
-    def __init__(self, code: str, zh: str, en: str):
-        super().__init__(f"{zh} / {en}")
-        self.code, self.zh, self.en = code, zh, en
 
 
 @dataclass
@@ -110,11 +105,96 @@ def read_table(source: str | Path | bytes, filename: str | None = None,
         When the file cannot be read: unknown format, too large, corrupt,
         no table in it, or more rows than ``settings.MAX_ROWS``.
     """
+    data, filename, fmt = _load(source, filename)
+    reader = {"csv": _read_csv, "xlsx": _read_xlsx, "geojson": _read_geojson,
+              "gpkg": _read_gpkg, "shapefile-zip": _read_shapefile_zip}[fmt]
+    with _parsing(filename):
+        table = reader(data, layer)
+    table.filename, table.format = filename, fmt
+    if len(table.df) > settings.MAX_ROWS:
+        raise _too_many_rows(len(table.df))
+    return table
+
+
+def read_features(source: str | Path | bytes, *, filename: str | None = None):
+    """The features of a GeoJSON, GeoPackage or zipped Shapefile with their geometries.
+
+    For files whose shapes matter, not only a point per row (exclusion
+    areas). The same checks as :func:`read_table`: the file must be what its
+    name says, and GeoPackages are read without GDAL.
+
+    Parameters
+    ----------
+    source
+        A path, or the file's bytes (then ``filename`` is required).
+    filename
+        The file's name; its extension tells the format.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Unreadable geometries are missing (``None``); the CRS is the one the
+        file declares (RFC 7946 GeoJSON: WGS-84), or ``None``.
+
+    Raises
+    ------
+    ReadError
+        As :func:`read_table`, and ``no_geometry`` for CSV and XLSX.
+    """
+    data, filename, fmt = _load(source, filename)
+    with _parsing(filename):
+        return _features(data, filename, fmt)
+
+
+def _features(data: bytes, filename: str, fmt: str):
+    import geopandas as gpd
+
+    if fmt == "gpkg":
+        layers = _gpkg_layers(data, None)
+        props = [p for lay in layers for p in lay.props]
+        geoms, crs = [g for lay in layers for g in lay.geoms], layers[0].crs
+    elif fmt == "shapefile-zip":
+        return _shapefile_frame(data)[0]
+    elif fmt == "geojson":
+        parts = _geojson_parts(data)
+        if isinstance(parts, RawTable):
+            raise ReadError("no_geometry", f"{filename} 中没有几何", f"{filename} holds no geometry")
+        props, geoms, crs = parts[0], parts[1], "EPSG:4326" if parts[2] == "wgs84" else parts[2]
+    else:
+        raise ReadError("no_geometry", f"{filename} 不是带几何的文件（请用 GeoJSON、GeoPackage 或 Shapefile 压缩包）",
+                        f"{filename} is not a file with geometry (use GeoJSON, GeoPackage or a zipped Shapefile)")
+    geoms = [None if g is _INVALID else g for g in geoms]
+    return gpd.GeoDataFrame(pd.DataFrame(props, index=range(len(geoms))), geometry=geoms, crs=crs)
+
+
+@contextlib.contextmanager
+def _parsing(filename: str):
+    """Any failure of a parser becomes one clear bilingual ReadError."""
+    try:
+        yield
+    except ReadError:
+        raise
+    except RecursionError as exc:
+        raise ReadError("too_deep", f"文件 {filename} 嵌套层数过多，无法读取",
+                        f"{filename} is nested too deeply to read") from exc
+    except MemoryError as exc:
+        raise ReadError("too_large", f"文件 {filename} 展开后过大，无法读取",
+                        f"{filename} expands to more than memory allows") from exc
+    except Exception as exc:
+        raise ReadError("unreadable", f"无法读取文件 {filename}：{_clean(str(exc))[:300]}",
+                        f"cannot read {filename}: {_clean(str(exc))[:300]}") from exc
+
+
+# The format each extension promises, as its first bytes must show it. CSV
+# needs no check: it is only ever parsed as text by this module.
+_CONTENT = {"xlsx": "zip", "geojson": "geojson", "gpkg": "gpkg", "shapefile-zip": "zip"}
+
+
+def _load(source: str | Path | bytes, filename: str | None) -> tuple[bytes, str, str]:
+    """The bytes, name and format of a user's file, refused unless it is what its name says."""
     if isinstance(source, (str, Path)):
-        path = Path(source)
+        path = check_path(source)
         filename = filename or path.name
-        if not path.is_file():
-            raise ReadError("file_not_found", f"找不到文件：{path}", f"file not found: {path}")
         if path.stat().st_size > settings.MAX_UPLOAD_BYTES:
             raise _too_large(path.stat().st_size)
         data = path.read_bytes()
@@ -130,25 +210,9 @@ def read_table(source: str | Path | bytes, filename: str | None = None,
             f"不支持的文件类型：{filename}（支持 CSV、XLSX、GeoJSON、GeoPackage、Shapefile 压缩包）",
             f"unsupported file type: {filename} (CSV, XLSX, GeoJSON, GeoPackage or zipped Shapefile)",
         )
-    reader = {"csv": _read_csv, "xlsx": _read_xlsx, "geojson": _read_geojson,
-              "gpkg": _read_gpkg, "shapefile-zip": _read_shapefile_zip}[fmt]
-    try:
-        table = reader(data, layer)
-    except ReadError:
-        raise
-    except RecursionError as exc:
-        raise ReadError("too_deep", f"文件 {filename} 嵌套层数过多，无法读取",
-                        f"{filename} is nested too deeply to read") from exc
-    except MemoryError as exc:
-        raise ReadError("too_large", f"文件 {filename} 展开后过大，无法读取",
-                        f"{filename} expands to more than memory allows") from exc
-    except Exception as exc:  # any parser failure becomes one clear message
-        raise ReadError("unreadable", f"无法读取文件 {filename}：{_clean(str(exc))[:300]}",
-                        f"cannot read {filename}: {_clean(str(exc))[:300]}") from exc
-    table.filename, table.format = filename, fmt
-    if len(table.df) > settings.MAX_ROWS:
-        raise _too_many_rows(len(table.df))
-    return table
+    if fmt in _CONTENT:
+        check_content(data, _CONTENT[fmt], filename)
+    return data, filename, fmt
 
 
 def _too_many_rows(n: int | None) -> ReadError:
@@ -555,6 +619,15 @@ def _shape(geometry):
 
 
 def _read_geojson(data: bytes, _layer: str | None) -> RawTable:
+    parts = _geojson_parts(data)
+    if isinstance(parts, RawTable):
+        return parts
+    props, geoms, crs, encoding, notes = parts
+    return RawTable(_from_geometries(props, geoms), encoding=encoding, source_crs=crs, notes=notes)
+
+
+def _geojson_parts(data: bytes):
+    """(properties, geometries, CRS name, encoding, notes) of a GeoJSON; a RawTable for a JSON array of records."""
     text, encoding = decode_text(data)
     # Each feature is a few JSON objects; far more braces than the row limit
     # allows means the parsed document would not fit in memory anyway.
@@ -595,7 +668,7 @@ def _read_geojson(data: bytes, _layer: str | None) -> RawTable:
         name = _clean(name) if isinstance(name, str) else ""
         if name and "4326" not in name and "CRS84" not in name:
             crs = name
-    return RawTable(_from_geometries(props, geoms), encoding=encoding, source_crs=crs, notes=notes)
+    return props, geoms, crs, encoding, notes
 
 
 _GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon")
@@ -649,99 +722,140 @@ def _crs_name(crs) -> str | None:
     return f"EPSG:{epsg}" if epsg else crs.to_wkt()
 
 
-def _read_vector_file(path: str, layer: str | None, encoding: str | None = None) -> RawTable:
+def _vector_frame(path: str, encoding: str | None = None):
+    """A Shapefile whose parts were checked by :func:`_shapefile_frame`, through GDAL, and any note."""
     import pyogrio
 
     kwargs = {"encoding": encoding} if encoding else {}
-    features = pyogrio.read_info(path, layer=layer, **kwargs).get("features", 0)
-    if features is not None and features > settings.MAX_ROWS:
-        raise _too_many_rows(int(features))  # told by the file's header, before reading any row
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        gdf = pyogrio.read_dataframe(path, layer=layer, **kwargs)
-    props = gdf.drop(columns="geometry").to_dict("records")
-    props = [{k: (None if (isinstance(v, float) and v != v) else v) for k, v in p.items()} for p in props]
-    table = RawTable(_from_geometries(props, list(gdf.geometry)), source_crs=_crs_name(gdf.crs))
+        gdf = pyogrio.read_dataframe(path, **kwargs)
+    notes = []
     if any("converted" in str(w.message) for w in caught):
         # GDAL replaced characters it could not convert; say so rather than hide it.
-        table.notes.append("部分字符无法按文件编码转换，已被替换 / some characters could not be converted "
-                           "from the file's encoding and were replaced")
-    return table
+        notes.append("部分字符无法按文件编码转换，已被替换 / some characters could not be converted "
+                     "from the file's encoding and were replaced")
+    return gdf, notes
+
+
+def _gpkg_layers(data: bytes, layer: str | None) -> list:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "upload.gpkg"
+        path.write_bytes(data)
+        layers = read_gpkg(path, layer=layer, max_rows=settings.MAX_ROWS)
+    for lay in layers:
+        lay.geoms = [_INVALID if g is UNREADABLE else g for g in lay.geoms]
+    return layers
 
 
 def _read_gpkg(data: bytes, layer: str | None) -> RawTable:
-    import pyogrio
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = str(Path(tmp) / "upload.gpkg")
-        Path(path).write_bytes(data)
-        layers = [name for name, geom in pyogrio.list_layers(path) if geom is not None and geom != ""]
-        if not layers:
-            raise ReadError("empty", "GeoPackage 中没有要素图层", "the GeoPackage has no feature layer")
-        if layer is None:
-            # Our own exports hold one layer per kind: read them all.
-            tables = [_read_vector_file(path, name) for name in layers]
-            df = pd.concat([t.df for t in tables], ignore_index=True).fillna("")
-            table = RawTable(df, source_crs=tables[0].source_crs)
-            if len(layers) > 1:
-                table.notes.append(f"读取了 {len(layers)} 个图层：{'、'.join(layers)} / read {len(layers)} layers: {', '.join(layers)}")
-            return table
-        return _read_vector_file(path, layer)
+    layers = _gpkg_layers(data, layer)
+    # Our own exports hold one layer per kind: all are read unless one is named.
+    df = pd.concat([_from_geometries(lay.props, lay.geoms) for lay in layers], ignore_index=True).fillna("")
+    table = RawTable(df, source_crs=_crs_name(layers[0].crs), notes=list(layers[0].notes))
+    if any(g is _INVALID for lay in layers for g in lay.geoms):
+        table.notes.append("部分要素的几何无法读取，这些行将被拒绝 / some features have geometry that cannot be "
+                           "read; those rows will be rejected")
+    if len(layers) > 1:
+        names = [lay.name for lay in layers]
+        table.notes.append(f"读取了 {len(names)} 个图层：{'、'.join(names)} / read {len(names)} layers: {', '.join(names)}")
+    return table
 
 
-# The part of a Shapefile member's name after the stem: ".dbf", ".shp.xml".
-_SHAPEFILE_EXT = re.compile(r"^(\.[a-z0-9_]{1,8}){1,2}$")
+# The parts GDAL reads of a Shapefile; nothing else in a zip is written out.
+_SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 
 
-def _read_shapefile_zip(data: bytes, _layer: str | None) -> RawTable:
+def _shapefile_parts(zf: zipfile.ZipFile) -> tuple[dict, list[str]]:
+    """The members of the zip's one Shapefile by extension, and the names of those left unread."""
+    members = [m for m in zf.infolist() if not m.is_dir()]
+    if len(members) > settings.ZIP_MAX_MEMBERS or sum(m.file_size for m in members) > \
+            settings.ZIP_MAX_EXPANSION * settings.MAX_UPLOAD_BYTES:
+        raise ReadError(*_ZIP_BOMB)
+    links = [m.filename for m in members if zip_member_is_link(m)]
+    if links:
+        raise ReadError("refused_member", f"拒绝读取：压缩包含有符号链接 {links[0][:100]}",
+                        f"refused: the zip holds a symbolic link, {links[0][:100]}")
+    shp = [m for m in members if m.filename.lower().endswith(".shp")]
+    if not shp:
+        raise ReadError("no_shp", "压缩包中没有 .shp 文件", "no .shp file in the zip")
+    stem = shp[0].filename[:-4]
+    parts = {m.filename[len(stem):].lower(): m for m in members
+             if m.filename.startswith(stem) and m.filename[len(stem):].lower() in _SHAPEFILE_PARTS}
+    unread = [m.filename for m in members if m not in parts.values()]
+    return parts, unread
+
+
+def _shapefile_records(shp: bytes, dbf: bytes) -> int:
+    """The number of records, checked between the .shp, the .dbf header and the .dbf's size.
+
+    GDAL believes the .dbf header's record count; a header that understates
+    it would make the rest of the file vanish without a word.
+    """
+    if len(shp) < 100 or struct.unpack(">i", shp[:4])[0] != 9994:
+        raise ReadError("wrong_content", "拒绝读取：.shp 文件的内容不是 Shapefile",
+                        "refused: the .shp file does not hold a Shapefile")
+    if len(dbf) < 32 or dbf[0] & 0x07 not in (2, 3):
+        raise ReadError("wrong_content", "拒绝读取：.dbf 文件的内容不是 dBASE 表",
+                        "refused: the .dbf file does not hold a dBASE table")
+    declared, header_len, record_len = struct.unpack("<IHH", dbf[4:12])
+    held = (len(dbf) - header_len) // record_len if record_len else 0
+    shapes, pos = 0, 100
+    while pos + 8 <= len(shp):
+        shapes += 1
+        pos += 8 + 2 * struct.unpack(">i", shp[pos + 4:pos + 8])[0]
+    if max(declared, held, shapes) > settings.MAX_ROWS:
+        raise _too_many_rows(max(declared, held, shapes))
+    if not declared == held == shapes:
+        raise ReadError(
+            "count_mismatch",
+            f"Shapefile 记录数不一致：.dbf 文件头写 {declared} 条，.dbf 实有 {held} 条，.shp 有 {shapes} 个图形；"
+            "请在 GIS 软件中修复后重新导出",
+            f"the Shapefile's record counts disagree: the .dbf header says {declared}, the .dbf holds {held} "
+            f"and the .shp {shapes} shapes; repair it in a GIS and export it again")
+    return declared
+
+
+def _shapefile_frame(data: bytes):
+    """The zip's Shapefile as a GeoDataFrame (CRS ``None`` without a .prj), its encoding and notes."""
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        members = [m for m in zf.infolist() if not m.is_dir()]
-        if len(members) > settings.ZIP_MAX_MEMBERS or sum(m.file_size for m in members) > \
-                settings.ZIP_MAX_EXPANSION * settings.MAX_UPLOAD_BYTES:
-            raise ReadError(*_ZIP_BOMB)
-        shp = [m for m in members if m.filename.lower().endswith(".shp")]
-        if not shp:
-            raise ReadError("no_shp", "压缩包中没有 .shp 文件", "no .shp file in the zip")
-        stem = shp[0].filename[:-4]
-        # Only the parts of that one Shapefile, by extension; nothing else in
-        # the archive is decompressed or written.
-        parts = {m.filename[len(stem):].lower(): m for m in members
-                 if m.filename.startswith(stem) and _SHAPEFILE_EXT.match(m.filename[len(stem):].lower())}
+        parts, unread = _shapefile_parts(zf)
         _check_zip(_Subset(zf, list(parts.values())))
         if ".dbf" not in parts:
             raise ReadError("no_dbf", "Shapefile 缺少 .dbf 属性文件", "the Shapefile has no .dbf attribute file")
-        notes = []
-        if ".prj" not in parts:
-            notes.append("Shapefile 没有 .prj，坐标系未声明 / the Shapefile has no .prj; coordinate system not declared")
-        with zf.open(parts[".dbf"]) as f:
-            head = f.read(8)
-        if len(head) == 8 and struct.unpack("<I", head[4:8])[0] > settings.MAX_ROWS:
-            raise _too_many_rows(struct.unpack("<I", head[4:8])[0])  # the .dbf header's record count
-        with tempfile.TemporaryDirectory() as tmp:
-            for ext, m in parts.items():
-                # Write under a fixed safe name: a member named "../x" never leaves tmp.
-                (Path(tmp) / f"layer{ext}").write_bytes(zf.read(m))
-            path = str(Path(tmp) / "layer.shp")
-            if ".cpg" in parts:
-                table = _read_vector_file(path, None)
-            else:
-                # Chinese Shapefiles without a .cpg are usually GBK.
-                table = None
-                for enc in ("utf-8", "gb18030"):
-                    try:
-                        table = _read_vector_file(path, None, encoding=enc)
-                        break
-                    except Exception:
-                        continue
-                if table is None:
-                    table = _read_vector_file(path, None)
-                else:
-                    table.encoding = enc
+        if ".shp" not in parts:
+            raise ReadError("no_shp", "压缩包中没有 .shp 文件", "no .shp file in the zip")
+        contents = {ext: zf.read(m) for ext, m in parts.items()}
+    _shapefile_records(contents[".shp"], contents[".dbf"])
+    notes = []
     if ".prj" not in parts:
-        table.source_crs = None
-    table.notes = notes + table.notes
-    return table
+        notes.append("Shapefile 没有 .prj，坐标系未声明 / the Shapefile has no .prj; coordinate system not declared")
+    if unread:
+        notes.append(f"压缩包中未读取的文件：{'、'.join(unread[:10])} / files in the zip not read: {', '.join(unread[:10])}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for ext, content in contents.items():
+            # Written under a fixed safe name: a member named "../x" never leaves tmp.
+            (Path(tmp) / f"layer{ext}").write_bytes(content)
+        path = str(Path(tmp) / "layer.shp")
+        # Chinese Shapefiles without a .cpg are usually GBK.
+        for enc in ((None,) if ".cpg" in parts else ("utf-8", "gb18030", None)):
+            try:
+                gdf, more = _vector_frame(path, encoding=enc)
+                break
+            except Exception:
+                if enc is None:
+                    raise
+    if ".prj" not in parts:
+        gdf = gdf.set_crs(None, allow_override=True)
+    return gdf, enc or "", notes + more
 
+
+def _read_shapefile_zip(data: bytes, _layer: str | None) -> RawTable:
+    gdf, encoding, notes = _shapefile_frame(data)
+    props = gdf.drop(columns="geometry").to_dict("records")
+    props = [{k: (None if (isinstance(v, float) and v != v) else v) for k, v in p.items()} for p in props]
+    return RawTable(_from_geometries(props, list(gdf.geometry)), encoding=encoding,
+                    source_crs=_crs_name(gdf.crs), notes=notes)
 
 
 class _Subset:

@@ -48,7 +48,7 @@ from scipy.spatial import cKDTree
 from . import coverage as cv
 from . import settings
 from .coverage import CoverageResult, Grid, Standard
-from .io import ReadError, read_table
+from .io import ReadError, read_features, read_table
 from .network import RoadGraph, index_ranges
 from .regions import locate
 from .schema import FIELD_NAMES, station_id
@@ -264,10 +264,12 @@ def generate_candidates(baseline: CoverageResult, graph: RoadGraph | None = None
 
 
 def read_exclusions(source) -> shapely.Geometry | None:
-    """Exclusion areas as one (multi)polygon: a file GeoPandas reads (GeoJSON ...), a frame or a geometry.
+    """Exclusion areas as one (multi)polygon: a GeoJSON, GeoPackage or zipped Shapefile, a frame or a geometry.
 
-    A file without a declared CRS is taken as WGS-84; any other CRS is
-    transformed to it. Non-polygon features are ignored.
+    A file is read by :func:`geo.io.read_features` (checked to be what its
+    name says; never opened by GDAL's own guessing). A file without a
+    declared CRS is taken as WGS-84; any other CRS is transformed to it.
+    Non-polygon features are ignored.
     """
     if source is None:
         return None
@@ -278,7 +280,7 @@ def read_exclusions(source) -> shapely.Geometry | None:
     if isinstance(source, shapely.Geometry):
         geoms = np.array([source])
     else:
-        frame = source if isinstance(source, gpd.GeoDataFrame) else gpd.read_file(source)
+        frame = source if isinstance(source, gpd.GeoDataFrame) else read_features(source)
         if frame.crs is not None and not frame.crs.equals("EPSG:4326"):
             frame = frame.to_crs("EPSG:4326")
         geoms = frame.geometry.to_numpy()

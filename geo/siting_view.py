@@ -29,7 +29,6 @@ from __future__ import annotations
 import html
 import math
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +40,7 @@ import shapely
 from . import coverage as cv
 from . import settings
 from .i18n import pick, t
-from .io import csv_bytes, read_table
+from .io import csv_bytes, read_features, read_table
 from .planner import MAP_MAX_GAPS, MapLayers, encode_geometries
 from .siting import Candidates, SitingProblem, SitingResult, read_candidates, read_exclusions
 
@@ -153,7 +152,7 @@ def read_candidate_upload(data: bytes, filename: str, kind: str, crs: str = "aut
 
 
 def read_exclusion_upload(data: bytes, filename: str) -> tuple[shapely.Geometry | None, int]:
-    """Exclusion polygons from an upload (GeoJSON, or any file GeoPandas reads).
+    """Exclusion polygons from an upload (GeoJSON, GeoPackage or zipped Shapefile).
 
     Returns
     -------
@@ -161,11 +160,9 @@ def read_exclusion_upload(data: bytes, filename: str) -> tuple[shapely.Geometry 
         The union of the polygons (WGS-84; a file without a CRS is taken as
         WGS-84), and how many polygon features there were.
     """
-    name = Path(filename or "exclusions.geojson").name
-    with tempfile.TemporaryDirectory(prefix="gd-siting-") as tmp:
-        path = Path(tmp) / name
-        path.write_bytes(data)
-        frame = gpd.read_file(path)
+    frame = read_features(data, filename=Path(filename or "exclusions.geojson").name)
+    if frame.crs is not None and not frame.crs.equals("EPSG:4326"):
+        frame = frame.to_crs("EPSG:4326")
     polys = frame[frame.geometry.notna()]
     polys = polys[polys.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
     return read_exclusions(polys) if len(polys) else None, int(len(polys))

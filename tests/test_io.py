@@ -146,18 +146,19 @@ def test_missing_file_raises(tmp_path):
     assert_bilingual(exc.value)
 
 
-@pytest.mark.parametrize("name, data", [
-    ("broken.xlsx", b"PK\x03\x04 this is not really a workbook"),
-    ("broken.zip", b"not a zip at all"),
-    ("broken.geojson", b"{\"type\": \"FeatureCollection\", "),
-    ("broken.gpkg", b"SQLite format 3\x00 but truncated"),
+@pytest.mark.parametrize("name, data, code", [
+    ("broken.xlsx", b"PK\x03\x04 this is not really a workbook", "unreadable"),
+    # Not even the first bytes of a zip: refused before any reader opens it.
+    ("broken.zip", b"not a zip at all", "wrong_content"),
+    ("broken.geojson", b"{\"type\": \"FeatureCollection\", ", "unreadable"),
+    ("broken.gpkg", b"SQLite format 3\x00 but truncated", "unreadable"),
 ])
-def test_corrupt_files_raise_unreadable(tmp_path, name, data):
+def test_corrupt_files_raise_unreadable(tmp_path, name, data, code):
     path = tmp_path / name
     path.write_bytes(data)
     with pytest.raises(ReadError) as exc:
         read_table(path)
-    assert exc.value.code == "unreadable"
+    assert exc.value.code == code
     assert name in str(exc.value)
     assert_bilingual(exc.value)
 

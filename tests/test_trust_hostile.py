@@ -48,7 +48,8 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 #: Every code a ReadError may carry. A new one must be added here on purpose.
 READ_ERROR_CODES = {"file_not_found", "too_large", "unknown_format", "unreadable", "too_deep", "too_many_rows",
                     "empty", "no_such_sheet", "bad_json", "bad_geojson", "zip_bomb", "zip_method", "no_shp",
-                    "no_dbf"}
+                    "no_dbf", "wrong_content", "refused_path", "refused_member", "count_mismatch", "bad_gpkg",
+                    "no_such_layer"}
 
 # Examples per property: together they keep this file well under a minute.
 # TRUST_EXAMPLES=5000 TRUST_RANDOM=1 hunts longer with fresh random inputs.
