@@ -94,7 +94,7 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "upload_label": ("上传文件（CSV、Excel、GeoJSON、GeoPackage、Shapefile 压缩包）",
                      "Upload a file (CSV, Excel, GeoJSON, GeoPackage, zipped Shapefile)"),
     "import_kind": ("导入到图层", "Import into layer"),
-    "import_kind_auto": ("按表中“类型”列判断", "From the file's type column"),
+    "import_kind_auto": ("自动（按每行的类型列或名称）", "Automatic (each row's type column or name)"),
     "import_crs": ("坐标系", "Coordinate system"),
     "crs_auto": ("自动识别", "Detect automatically"),
     "crs_wgs84": ("WGS-84（GPS、天地图、OpenStreetMap）", "WGS-84 (GPS, Tianditu, OpenStreetMap)"),

@@ -61,6 +61,21 @@ _HISTORY_TEXT: dict[str, tuple[str, str]] = {
     "download_xlsx": ("Excel（XLSX，WGS-84）", "Excel (XLSX, WGS-84)"),
     "public_help": ("取消勾选后，公开下载的文件不含该站点的电话、详细地址和备注",
                     "When unticked, public downloads leave out this station's phone, exact address and notes"),
+    "conflict_header": ("未保存：这个站点在你打开后已被他人修改", "Not saved: someone else changed this station after you opened it"),
+    "conflict_detail": ("你打开的是版本 {opened}，现在是版本 {now}（{who}，{at}）。你的修改没有丢失：",
+                        "You opened version {opened}; it is now version {now} ({who}, {at}). Your edit is not lost:"),
+    "conflict_yours": ("你的修改", "Yours"),
+    "conflict_stored": ("现在保存的", "Now stored"),
+    "conflict_same": ("你的修改与现在保存的内容相同，无需再保存。", "Your edit equals what is stored now; nothing to save."),
+    "conflict_reapply": ("用我的修改覆盖现在的版本", "Save my edit over the current version"),
+    "conflict_discard": ("放弃我的修改，载入现在的版本", "Discard my edit and load the current version"),
+    "stale_notice": ("这个站点在你打开后已被修改（你打开的是版本 {opened}，现在是版本 {now}）。保存时会列出两边的不同。",
+                     "This station changed after you opened it (you opened version {opened}; it is now version {now}). "
+                     "Saving will show how the two differ."),
+    "stale_reload": ("载入最新版本（放弃未保存的修改）", "Load the latest version (discards unsaved changes)"),
+    "kind_auto_help": ("“自动”按每行的类型列或名称判断图层；名称与所选图层不符的行会给出警告",
+                       "Automatic takes each row's layer from its type column or name; rows whose name suggests "
+                       "another layer than the chosen one get a warning"),
 }
 
 
@@ -107,8 +122,9 @@ def _secret_editors() -> dict:
 
 
 def _client_address() -> str | None:
+    """The client's address for the failed-login limit: the connection's, or a trusted proxy's header."""
     try:
-        return st.context.ip_address
+        return auth.client_address(st.context.ip_address, st.context.headers)
     except Exception:  # no client context (a bare script run)
         return None
 
@@ -243,7 +259,44 @@ def _removed_section(store, stamp: tuple, stations, editor: str, lang: str) -> N
             st.error(t("editor_error", lang, error=md_error(exc, lang)))
         else:
             st.session_state["rm_flash"] = t("removed_restored", lang, id=md_escape(sid), version=back.get("version"))
+            st.session_state.pop("ed_open", None)  # this editor's own change: the form opens it afresh
             st.rerun()
+
+
+def _conflict_section(store, sid: str, editor: str, lang: str) -> None:
+    """A save refused because someone else saved first: both versions, and a way to save this one anyway."""
+    conflict = st.session_state["ed_conflict"]
+    current, attempted = conflict["current"], conflict["attempted"]
+    who, at = audit.saved_by(store.history(sid), int(current["version"])) or ("?", current.get("updated_at") or "")
+    st.error(_ht("conflict_header", lang))
+    st.markdown(_ht("conflict_detail", lang, opened=attempted.get("version"), now=current["version"],
+                    who=md_escape(who), at=str(at)[:16].replace("T", " ") + " UTC"))
+    rows = [(i18n.field_label(name, lang), yours, stored)
+            for name, yours, stored in audit.conflict_fields(attempted, current)]
+    if rows:
+        st.dataframe(pd.DataFrame(rows, columns=[_ht("history_field", lang), _ht("conflict_yours", lang),
+                                                 _ht("conflict_stored", lang)]), hide_index=True)
+    else:
+        st.caption(_ht("conflict_same", lang))
+    again, drop = st.columns(2)
+    if again.button(_ht("conflict_reapply", lang), type="primary", disabled=not rows, key=f"ed:reapply:{sid}"):
+        try:
+            new = store.update(sid, audit.reapply_changes(attempted, current),
+                               expected_version=int(current["version"]), editor=editor)
+        except ConflictError as exc:  # saved again meanwhile: show the newer version instead
+            st.session_state["ed_conflict"] = {"id": sid, "current": exc.current, "attempted": exc.attempted}
+            st.rerun()
+        except (ValidationError, ValueError) as exc:
+            st.error(t("editor_error", lang, error=md_error(exc, lang)))
+        else:
+            del st.session_state["ed_conflict"]
+            st.session_state["ed_open"] = new
+            st.session_state["ed_flash"] = t("editor_saved", lang, version=new.get("version"))
+            st.rerun()
+    if drop.button(_ht("conflict_discard", lang), key=f"ed:discard:{sid}"):
+        del st.session_state["ed_conflict"]
+        st.session_state.pop("ed_open", None)  # the form opens the stored version
+        st.rerun()
 
 
 lang = shell.language_switch()
@@ -267,9 +320,12 @@ with tab_import:
     else:
         upload = st.file_uploader(t("upload_label", lang), type=["csv", "xlsx", "geojson", "json", "gpkg", "zip"])
         col_kind, col_crs, col_source = st.columns(3)
-        kind = col_kind.selectbox(t("import_kind", lang), [*schema.KINDS, "auto"],
+        # Automatic per row by default (as ``--kind auto``): a fixed default
+        # layer silently turned 司机之家 and 法律服务站 rows into rest stations.
+        kind = col_kind.selectbox(t("import_kind", lang), ["auto", *schema.KINDS],
                                   format_func=lambda c: t("import_kind_auto", lang) if c == "auto"
-                                  else i18n.kind_label(c, lang), key=f"imp_kind:{lang}")
+                                  else i18n.kind_label(c, lang), help=_ht("kind_auto_help", lang),
+                                  key=f"imp_kind:{lang}")
         crs = col_crs.selectbox(t("import_crs", lang), _CRS_CHOICES, format_func=lambda c: i18n.crs_label(c, lang),
                            key=f"imp_crs:{lang}")
 
@@ -422,77 +478,86 @@ with tab_edit:
             st.session_state.ed_sid = sid
             rec = store.get(sid) or {}
             version = int(rec.get("version") or 1)
-            st.caption(t("editor_readonly", lang, id=md_escape(sid), version=version,
-                         updated=rec.get("updated_at") or ""))
+            # The form holds the version this editor opened, not whatever is
+            # stored now: a save from a stale form must reach the store and be
+            # refused as a conflict. (With the stored version in the widget keys,
+            # the submitted form was replaced by fresh widgets and vanished.)
+            opened = st.session_state.get("ed_open")
+            if not opened or opened.get("id") != sid:
+                opened = st.session_state["ed_open"] = rec
+            opened_version = int(opened.get("version") or 1)
+            if (st.session_state.get("ed_conflict") or {}).get("id") != sid:
+                st.session_state.pop("ed_conflict", None)
+            st.caption(t("editor_readonly", lang, id=md_escape(sid), version=opened_version,
+                         updated=opened.get("updated_at") or ""))
             if st.session_state.get("ed_flash"):
                 st.success(st.session_state.pop("ed_flash"))
-            k = f"{sid}:{version}:{lang}"  # fresh widgets per station, saved version and language
+            if st.session_state.get("ed_conflict"):
+                _conflict_section(store, sid, editor, lang)
+            elif version != opened_version:
+                st.warning(_ht("stale_notice", lang, opened=opened_version, now=version))
+                if st.button(_ht("stale_reload", lang), key=f"ed:reload:{sid}:{opened_version}"):
+                    st.session_state["ed_open"] = rec
+                    st.rerun()
+            k = f"{sid}:{opened_version}:{lang}"  # fresh widgets per station, opened version and language
             with st.form(f"edit:{k}"):
                 f1, f2 = st.columns(2)
                 text_fields = ["name", "subtype", "address", "opening_hours", "operator", "phone", "title",
                                "verified_at", "notes"]
-                if rec.get("kind") == "legal_aid":
+                if opened.get("kind") == "legal_aid":
                     text_fields.insert(5, "lawyer_hours")
                 values: dict = {}
                 for i, name in enumerate(text_fields):
                     values[name] = (f1 if i % 2 == 0 else f2).text_input(
-                        i18n.field_label(name, lang), value=str(rec.get(name) or ""), key=f"ed:{name}:{k}")
+                        i18n.field_label(name, lang), value=str(opened.get(name) or ""), key=f"ed:{name}:{k}")
                 s1, s2 = st.columns(2)
                 values["status"] = s1.selectbox(
                     i18n.field_label("status", lang), list(schema.STATUSES),
-                    index=list(schema.STATUSES).index(rec.get("status")) if rec.get("status") in schema.STATUSES else 0,
+                    index=list(schema.STATUSES).index(opened.get("status"))
+                    if opened.get("status") in schema.STATUSES else 0,
                     format_func=lambda c: i18n.status_label(c, lang), key=f"ed:status:{k}")
-                if rec.get("kind") == "driver_home":
-                    spaces = rec.get("truck_parking_spaces")
+                if opened.get("kind") == "driver_home":
+                    spaces = opened.get("truck_parking_spaces")
                     values["truck_parking_spaces"] = s2.number_input(
                         i18n.field_label("truck_parking_spaces", lang), min_value=0, step=1,
                         value=None if spaces is None or pd.isna(spaces) else int(spaces), key=f"ed:tps:{k}")
                 values["facilities"] = st.multiselect(
                     i18n.field_label("facilities", lang), list(schema.FACILITIES),
-                    default=[c for c in (rec.get("facilities") or []) if c in schema.FACILITIES],
+                    default=[c for c in (opened.get("facilities") or []) if c in schema.FACILITIES],
                     format_func=lambda c: i18n.facility_label(c, lang, icon=True), key=f"ed:facilities:{k}")
                 other = st.text_input(i18n.field_label("facilities_other", lang),
-                                      value=schema.LIST_SEP.join(rec.get("facilities_other") or []),
+                                      value=schema.LIST_SEP.join(opened.get("facilities_other") or []),
                                       help=t("editor_facilities_help", lang), key=f"ed:facilities_other:{k}")
                 values["facilities_other"] = [s.strip() for s in other.split(schema.LIST_SEP) if s.strip()]
-                values["public"] = st.checkbox(i18n.field_label("public", lang), value=bool(rec.get("public", True)),
+                values["public"] = st.checkbox(i18n.field_label("public", lang),
+                                               value=bool(opened.get("public", True)),
                                                help=_ht("public_help", lang), key=f"ed:public:{k}")
                 c1, c2 = st.columns(2)
-                values["lon"] = c1.number_input(i18n.field_label("lon", lang), value=float(rec.get("lon") or 0.0),
+                values["lon"] = c1.number_input(i18n.field_label("lon", lang), value=float(opened.get("lon") or 0.0),
                                                 format="%.6f", key=f"ed:lon:{k}")
-                values["lat"] = c2.number_input(i18n.field_label("lat", lang), value=float(rec.get("lat") or 0.0),
+                values["lat"] = c2.number_input(i18n.field_label("lat", lang), value=float(opened.get("lat") or 0.0),
                                                 format="%.6f", key=f"ed:lat:{k}")
                 saved = st.form_submit_button(t("editor_save", lang), type="primary")
-            closed = st.button(t("editor_mark_closed", lang), disabled=rec.get("status") == "closed",
+            closed = st.button(t("editor_mark_closed", lang), disabled=opened.get("status") == "closed",
                                key=f"ed:close:{k}")
 
-            changes = {}
-            if saved:
-                for name, value in values.items():
-                    old = rec.get(name)
-                    if name in ("lon", "lat"):
-                        if old is None or abs(float(value) - float(old)) > 5e-7:
-                            changes[name] = value
-                    elif name in ("facilities", "facilities_other"):
-                        if list(value) != list(old or []):
-                            changes[name] = list(value)
-                    elif name == "truck_parking_spaces":
-                        if (value is None) != (old is None or pd.isna(old)) or (value is not None and value != old):
-                            changes[name] = value
-                    elif (value or "") != (old or ""):
-                        changes[name] = value
-            elif closed:
-                changes = {"status": "closed"}
+            changes = audit.form_changes(values, opened) if saved else {"status": "closed"} if closed else {}
             if saved or closed:
                 if not changes:
                     st.info(t("editor_unchanged", lang))
                 else:
                     try:
-                        new = store.update(sid, changes, expected_version=version, editor=editor)
-                    except (ValidationError, ConflictError, ValueError) as exc:
-                        # A bad value, or someone else saved this station in between.
+                        new = store.update(sid, changes, expected_version=opened_version, editor=editor)
+                    except ConflictError as exc:
+                        # Someone else saved this station since it was opened: keep
+                        # both versions and let the editor choose (see _conflict_section).
+                        st.session_state["ed_conflict"] = {"id": sid, "current": exc.current,
+                                                           "attempted": exc.attempted}
+                        st.rerun()
+                    except (ValidationError, ValueError) as exc:
                         st.error(t("editor_error", lang, error=md_error(exc, lang)))
                     else:
+                        st.session_state["ed_open"] = new
                         st.session_state["ed_flash"] = t("editor_saved", lang, version=new.get("version"))
                         st.rerun()
 
@@ -533,6 +598,7 @@ with tab_edit:
                         except (ValidationError, ConflictError, ValueError) as exc:
                             st.error(t("editor_error", lang, error=md_error(exc, lang)))
                         else:
+                            st.session_state["ed_open"] = back
                             st.session_state["ed_flash"] = _ht("history_restored", lang, version=back.get("version"))
                             st.rerun()
 
