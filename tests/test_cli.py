@@ -244,3 +244,41 @@ def test_export_xlsx_headers_in_the_chosen_language(cli_registry, tmp_path, lang
     assert res.returncode == 0, res.stderr
     header = [c.value for c in next(openpyxl.load_workbook(out, read_only=True).active.iter_rows(max_row=1))]
     assert name_header in header and "name" not in header
+
+
+def test_import_an_amap_gbk_file_whole(tmp_path):
+    """Issue 11, section 2: an ordinary Amap-style GBK list loses nothing on the command line."""
+    from geo.crs import wgs84_to_gcj02
+
+    lines = ["站点名称,详细地址,经纬度(高德),服务内容,开放时间,联系电话"]
+    for name, (lon, lat) in (("天河户外劳动者驿站", TIANHE), ("越秀区司机之家", YUEXIU)):
+        glon, glat = wgs84_to_gcj02(lon, lat)
+        lines.append(f'{name},广州市,"{glon:.6f},{glat:.6f}",饮水 如厕 按摩椅,8:00-20:00,020-1')
+    lines.append(f'{"驿" * 300},广州市,"113.33,23.14",,,')
+    path = tmp_path / "高德导出.csv"
+    path.write_bytes("\n".join(lines).encode("gbk"))
+    reg = tmp_path / "reg.gpkg"
+    out = geo("import", path, "--registry", reg, "--json", tmp_path=tmp_path)
+    assert out.returncode == 0, out.stderr
+    s = json.loads(out.stdout)
+    assert (s["rows"], s["accepted"], s["rejected"], s["crs_used"]) == (3, 2, 1, "gcj02")
+    assert s["mapping"]["lonlat"] == "经纬度(高德)"
+    assert s["rejects"][0]["reason_code"] == "text_too_long" and "300" in s["rejects"][0]["message"]
+    codes = {(w["row"], w["code"]) for w in s["warning_list"]}
+    assert {(1, "facility_unmapped"), (2, "facility_unmapped")} <= codes
+    stored = GeoPackageStore(reg).load().set_index("name")
+    assert stored.loc["越秀区司机之家", "kind"] == "driver_home"
+    assert list(stored.loc["天河户外劳动者驿站", "facilities"]) == ["drinking_water", "toilet"]
+    assert list(stored.loc["天河户外劳动者驿站", "facilities_other"]) == ["按摩椅"]
+    assert haversine_m(stored.loc["天河户外劳动者驿站", "lon"], stored.loc["天河户外劳动者驿站", "lat"], *TIANHE) < 1
+
+
+def test_import_message_says_which_column_to_map(tmp_path):
+    path = tmp_path / "list.csv"
+    path.write_text(f"名称,点位\n甲驿站,\"{TIANHE[0]},{TIANHE[1]}\"\n", encoding="utf-8")
+    out = geo("import", path, "--kind", "rest_station", "--dry-run", "--json", tmp_path=tmp_path)
+    message = json.loads(out.stdout)["rejects"][0]["message"]
+    assert "--map lonlat=点位" in message
+    out = geo("import", path, "--kind", "rest_station", "--dry-run", "--json", "--map", "lonlat=点位",
+              tmp_path=tmp_path)
+    assert json.loads(out.stdout)["accepted"] == 1
