@@ -96,6 +96,8 @@ def _names_both_axes(normed: str) -> bool:
     in the column name, where :func:`geo.crs.guess_crs_from_headers` reads it.
     """
     base = _BRACKETS.sub("", normed).strip() or normed
+    if "坐标系" in base:
+        return False  # the name of a datum (GCJ-02), not a position
     if "经" in base and "纬" in base:
         return True
     one_axis = (any(w in base for w in ("经度", "纬度", "longitude", "latitude"))

@@ -293,6 +293,11 @@ def test_headers_naming_one_axis_stay_separate(lon, lat):
     assert m["lon"] == lon and m["lat"] == lat and "lonlat" not in m
 
 
+def test_a_coordinate_system_column_is_not_a_position():
+    m = mapped(["名称", "坐标系", "位置"])
+    assert m["lonlat"] == "位置" and "坐标系" not in m.values()
+
+
 def test_a_position_column_is_the_address_when_separate_axes_exist():
     # 位置 is a combined coordinate column only where the file has no axes of its own.
     m = mapped(["名称", "位置", "经度", "纬度"])
