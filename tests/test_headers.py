@@ -294,8 +294,8 @@ def test_headers_naming_one_axis_stay_separate(lon, lat):
 
 
 def test_a_coordinate_system_column_is_not_a_position():
-    m = mapped(["名称", "坐标系", "位置"])
-    assert m["lonlat"] == "位置" and "坐标系" not in m.values()
+    m = mapped(["名称", "坐标系", "高德坐标"])
+    assert m["lonlat"] == "高德坐标" and "坐标系" not in m.values()
 
 
 def test_a_position_column_is_the_address_when_separate_axes_exist():
