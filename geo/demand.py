@@ -462,7 +462,7 @@ def raster_demand(grid: Grid, path: str | Path, band: int = 1) -> Demand:
     # Only the GeoTIFF driver, and no sidecar files (.aux.xml, .ovr) read
     # beside it: the file is the user's, its folder's other files are not.
     with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_PAM_ENABLED="NO"), \
-            rasterio.open(path, driver=["GTiff"]) as src:
+            rasterio.open(path, driver="GTiff") as src:
         data = src.read(band, masked=True).astype(float).filled(0.0)
         transform = src.transform
         crs = src.crs
