@@ -22,6 +22,13 @@ from .i18n import error_text, pick
 # Characters with a meaning in Markdown (and Streamlit's :emoji: and $math$).
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
+# GitHub-flavoured Markdown turns bare URLs (``http://``, ``https://``,
+# ``www.``) and e-mail addresses into links after escapes are resolved, so
+# a backslash does not stop it; an invisible WORD JOINER after the scheme or
+# ``www`` and after ``@`` breaks its patterns and leaves the text as written.
+WORD_JOINER = "\u2060"
+_AUTOLINK = re.compile(r"(?i)(?:https?|www)(?=[:.])|@")
+
 # An absolute path: a drive letter or a slash, then at least one folder.
 # What follows the last separator (the file's own name) is kept.
 _PATH = re.compile(r"(?<![\w.:/\\])(?:[A-Za-z]:)?(?:[/\\][^\s/\\'\"()<>|:;,]+)+[/\\](?=[^\s/\\'\"()<>|:;,]*)")
@@ -38,10 +45,12 @@ def md_escape(text: object) -> str:
     Returns
     -------
     str
-        Markdown that renders as exactly ``str(text)``: no link, image,
-        HTML, emphasis, heading, emoji short code or formula.
+        Markdown that renders as ``str(text)`` (with an invisible
+        :data:`WORD_JOINER` inside URLs and e-mail addresses): no link,
+        image, HTML, emphasis, heading, emoji short code or formula.
     """
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
+    text = _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, str(text))
+    return _MD_SPECIAL.sub(r"\\\1", text)
 
 
 def without_folders(text: object) -> str:

@@ -1,6 +1,8 @@
 """geo.text: data shown in Streamlit's Markdown stays text, and error messages name no server folder."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from geo.io import ReadError
@@ -37,3 +39,11 @@ def test_md_error_of_a_file_name_and_a_path():
     exc = ValueError("无法读取路网 / cannot read the road network /srv/gd/network/walk.graph: old")
     assert md_error(exc, "zh") == "无法读取路网"
     assert md_error(exc, "en") == md_escape("cannot read the road network walk.graph: old")
+
+
+@pytest.mark.parametrize("text", ["http://127.0.0.1:9/b", "HTTPS://e.com/x", "www.example.com", "x@example.com"])
+def test_md_escape_breaks_what_markdown_would_link_by_itself(text):
+    # GFM links bare URLs and e-mail addresses after resolving escapes: a word joiner breaks the pattern.
+    escaped = md_escape(text)
+    assert "\u2060" in escaped
+    assert not re.search(r"(?i)https?:|www\.|@[\w-]", re.sub(r"\\(.)", r"\1", escaped))
