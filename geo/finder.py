@@ -51,7 +51,8 @@ QUERY_KEYS: tuple[str, ...] = ("lon", "lat", "place", "kind", "fac", "mode", "by
 # Icons of the travel modes, shown beside their names.
 MODE_ICONS = {"walk": "🚶", "ebike": "🛵", "drive": "🚗", "truck": "🚚"}
 
-# Coordinates in a URL: 6 decimals is 0.1 m, plenty for "where am I".
+# Coordinates in a URL: 6 decimals is 0.1 m, plenty for "where am I". A
+# position from the browser's location gets settings.FINDER_LOCATED_URL_DIGITS.
 _URL_DIGITS = 6
 # A place label in a URL is for people; a long one is cut.
 _PLACE_MAX = 60
@@ -80,6 +81,10 @@ class FinderState:
         Leave out stations closed now.
     selected : str or None
         Id of the result whose route is drawn; None draws the first.
+    url_digits : int
+        Decimals of the origin in the shareable URL: 6 (0.1 m) for a
+        position the user gave (a link, a tap, typed coordinates), fewer for
+        one from the browser's location (``with_origin(..., located=True)``).
     """
 
     lon: float | None = None
@@ -91,16 +96,32 @@ class FinderState:
     by: str = "time"
     open_now: bool = True
     selected: str | None = None
+    url_digits: int = _URL_DIGITS
 
     @property
     def has_origin(self) -> bool:
         """True when the state names an origin."""
         return self.lon is not None and self.lat is not None
 
-    def with_origin(self, lon: float, lat: float, place: str = "") -> FinderState:
-        """The same filters from a new origin (the old selection no longer applies)."""
+    def with_origin(self, lon: float, lat: float, place: str = "", *, located: bool = False) -> FinderState:
+        """The same filters from a new origin (the old selection no longer applies).
+
+        Parameters
+        ----------
+        lon, lat : float
+            WGS-84; kept to 6 decimals (0.1 m) for routing and the page.
+        place : str
+            How the origin was given, for people.
+        located : bool
+            The position came from the browser's location: the page routes
+            from it as it is, but the shareable URL carries it rounded to
+            ``settings.FINDER_LOCATED_URL_DIGITS`` decimals (about 100 m),
+            without the place label, so a shared link does not say where the
+            worker stood. Typed or tapped positions keep their precision.
+        """
+        digits = settings.FINDER_LOCATED_URL_DIGITS if located else _URL_DIGITS
         return replace(self, lon=round(float(lon), _URL_DIGITS), lat=round(float(lat), _URL_DIGITS),
-                       place=str(place or "")[:_PLACE_MAX], selected=None)
+                       place=str(place or "")[:_PLACE_MAX], selected=None, url_digits=digits)
 
     def update(self, **changes: Any) -> FinderState:
         """A copy with ``changes``; a filter change drops the selection, as the list changes."""
@@ -161,13 +182,17 @@ def state_from_query(params: Mapping[str, Any]) -> FinderState:
 def state_to_query(state: FinderState) -> dict[str, str]:
     """The URL query parameters of ``state`` (empty ones left out).
 
-    ``state_from_query(state_to_query(s)) == s`` for every valid state.
+    ``state_from_query(state_to_query(s)) == s`` for every valid state
+    whose origin the user gave; a located origin (``url_digits`` below 6)
+    comes back rounded and without its place label.
     """
     out = {"kind": state.kind, "mode": state.mode, "by": state.by, "open": "1" if state.open_now else "0"}
     if state.has_origin:
-        out["lon"] = f"{state.lon:.{_URL_DIGITS}f}"
-        out["lat"] = f"{state.lat:.{_URL_DIGITS}f}"
-        if state.place:
+        digits = min(max(int(state.url_digits), 0), _URL_DIGITS)
+        out["lon"] = f"{round(state.lon, digits):.{digits}f}"
+        out["lat"] = f"{round(state.lat, digits):.{digits}f}"
+        # "My location (within 12 m)" would be wrong for whoever opens the link.
+        if state.place and digits == _URL_DIGITS:
             out["place"] = state.place
     if state.facilities:
         out["fac"] = ",".join(state.facilities)

@@ -189,8 +189,9 @@ with st.container(key="fd_where"):
                               placeholder=t("fd_search_placeholder", lang))
     if located.position:
         pos = located.position
+        # Routed from the exact fix; the shareable URL gets it rounded (see FinderState.with_origin).
         _put(_state().with_origin(pos["lon"], pos["lat"],
-                                  t("fd_place_gps", lang, acc=round(float(pos.get("accuracy") or 0)))))
+                                  t("fd_place_gps", lang, acc=round(float(pos.get("accuracy") or 0))), located=True))
     elif located.error:
         reason = located.error.get("message") if isinstance(located.error, dict) else located.error
         st.warning(t("fd_locate_failed", lang, error=finder.md_escape(reason or "")))
