@@ -37,6 +37,26 @@ FORMAT = "geo-siting-scenario"
 VERSION = 1
 
 
+class ScenarioLimitError(ValueError):
+    """The scenario folder already holds ``settings.SCENARIO_MAX_FILES`` files; nothing was saved.
+
+    Attributes
+    ----------
+    zh, en : str
+        The message in each language (``geo.i18n.error_text`` picks one).
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.zh = f"方案已达上限（{limit} 个），未保存。请先删除不再需要的方案，或替换同名方案。"
+        self.en = (f"The scenario folder is full ({limit} scenarios); nothing was saved. Delete scenarios "
+                   "no longer needed first, or replace one of the same name.")
+        super().__init__(f"{self.zh} / {self.en}")
+
+    def __reduce__(self):
+        return type(self), (self.limit,)
+
+
 def scenario_dir(folder: str | Path | None = None) -> Path:
     """The scenario folder: ``folder``, else ``GEO_SCENARIO_DIR``, else ``settings.SCENARIO_DIR``."""
     return Path(folder or os.environ.get("GEO_SCENARIO_DIR") or settings.SCENARIO_DIR)
@@ -103,6 +123,9 @@ def save_scenario(result: SitingResult, name: str | None = None, folder: str | P
     ------
     FileExistsError
         A scenario of that name exists and ``overwrite`` is false.
+    ScenarioLimitError
+        The name is new and the folder already holds ``settings.SCENARIO_MAX_FILES``
+        files (any ``*.json``, scenario or not): a form that saves must not fill the disk.
     """
     name = _check_name(name or result.scenario)
     if name != result.scenario:
@@ -110,6 +133,9 @@ def save_scenario(result: SitingResult, name: str | None = None, folder: str | P
     path = scenario_path(name, folder)
     if path.exists() and not overwrite:
         raise FileExistsError(f"方案已存在 / a scenario called {name!r} exists: {path} (overwrite=True to replace)")
+    # Two saves at the same moment may both pass: the limit is a guard against filling the disk, not a quota.
+    if not path.exists() and count_files(folder) >= settings.SCENARIO_MAX_FILES:
+        raise ScenarioLimitError(settings.SCENARIO_MAX_FILES)
     private_dir(path.parent)
     doc = {"format": FORMAT, "version": VERSION, "name": name,
            "saved_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(), "note": str(note or ""),
@@ -140,6 +166,12 @@ def load_scenario(name: str | Path, folder: str | Path | None = None) -> SitingR
     if not path.exists():
         raise FileNotFoundError(f"找不到方案 / no scenario called {name!r} in {scenario_dir(folder)}")
     return SitingResult.from_dict(_read(path)["result"])
+
+
+def count_files(folder: str | Path | None = None) -> int:
+    """How many ``*.json`` files the scenario folder holds (what :data:`settings.SCENARIO_MAX_FILES` limits)."""
+    base = scenario_dir(folder)
+    return sum(1 for _ in base.glob("*.json")) if base.exists() else 0
 
 
 def delete_scenario(name: str, folder: str | Path | None = None) -> bool:

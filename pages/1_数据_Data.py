@@ -3,8 +3,9 @@
 Run through ``app.py`` (its navigation). The page only
 arranges widgets; reading, validation, storage and export are done by ``geo``.
 Anyone sees the registry's public content and downloads the public exports;
-importing, editing and restoring need an editor login (``geo.auth``), whose
-name the audit log records.
+importing, editing and restoring need an editor login (``geo.auth``, drawn
+by ``pages/common/login.py``, shared with the siting page), whose name the
+audit log records.
 """
 from __future__ import annotations
 
@@ -14,18 +15,17 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo import audit, auth, i18n, schema
+from geo import audit, i18n, schema
 from geo.export import export_bytes, filter_stations
-from geo.finder import md_escape
 from geo.headers import MAPPABLE_FIELDS, suggest_mapping
 from geo.i18n import t
 from geo.io import ReadError, read_table
 from geo.maps import load_map_boundaries, registry_map
 from geo.regions import load_boundaries
 from geo.store import ConflictError
-from geo.text import md_error, md_text
+from geo.text import md_error, md_escape, md_text
 from geo.validate import ValidationError, validate_table
-from pages.common import shell
+from pages.common import login, shell
 
 _CRS_CHOICES = ("auto", "wgs84", "gcj02", "bd09")
 _PREVIEW_ROWS = 20
@@ -109,82 +109,6 @@ def _export(_stations, key: tuple, fmt: str, crs: str, lang: str = "zh") -> byte
 def _cities() -> list[tuple[str, str]]:
     cities = load_boundaries("city")
     return list(zip(cities["adcode"], cities["name"]))
-
-
-def _secret_editors() -> dict:
-    """The ``[editors]`` table of Streamlit's secrets, when there is a secrets file."""
-    try:
-        if st.secrets.load_if_toml_exists():
-            return dict(st.secrets.get(auth.TABLE) or {})
-    except Exception:  # a broken secrets file must not take the public page down
-        pass
-    return {}
-
-
-def _client_address() -> str | None:
-    """The client's address for the failed-login limit: the connection's, or a trusted proxy's header."""
-    try:
-        return auth.client_address(st.context.ip_address, st.context.headers)
-    except Exception:  # no client context (a bare script run)
-        return None
-
-
-def _editor_login(lang: str) -> str | None:
-    """Login or logout at the top of the page; returns the logged-in editor's name, or None.
-
-    Runs on every rerun, before any editing widget is drawn: an idle or
-    too old session, or one whose account was removed or whose password
-    changed, ends here, and the action it came with is not carried out.
-    """
-    try:
-        accounts = auth.load_accounts(secrets=_secret_editors())
-        broken = False
-    except auth.AccountsError:
-        # The reason names accounts and paths: the public sees only that
-        # editing is locked; ``python -m geo user list`` tells the admin why.
-        accounts, broken = {}, True
-    session = st.session_state.get("editor_session")
-    if session is not None:
-        try:
-            session = auth.check_session(session, accounts)
-        except auth.SessionExpired as exc:
-            del st.session_state["editor_session"]
-            st.warning(i18n.error_text(exc, lang))
-            session = None
-        else:
-            st.session_state.editor_session = session
-    if session is not None:
-        who, out = st.columns([5, 1], vertical_alignment="center")
-        who.caption(t("auth_signed_in", lang, user=md_escape(session.username)))
-        if out.button(t("auth_logout", lang), key="auth_logout"):
-            del st.session_state["editor_session"]
-            st.session_state.auth_flash = "auth_logged_out"
-            st.rerun()
-        return session.username
-    if st.session_state.get("auth_flash"):
-        st.info(t(st.session_state.pop("auth_flash"), lang))
-    if broken:
-        st.error(t("auth_accounts_error", lang))
-        return None
-    if not accounts:
-        st.info(t("auth_no_accounts", lang))
-        return None
-    with st.expander(t("auth_login_header", lang)):
-        st.caption(t("auth_login_help", lang))
-        with st.form("auth_login", clear_on_submit=True):
-            username = st.text_input(t("auth_username", lang), key="auth_user", autocomplete="username")
-            password = st.text_input(t("auth_password", lang), type="password", key="auth_password",
-                                     autocomplete="current-password")
-            submitted = st.form_submit_button(t("auth_login_button", lang), type="primary")
-    if submitted:
-        try:
-            name = auth.authenticate(username, password, accounts, auth.LoginGuard(), address=_client_address())
-        except auth.AuthError as exc:  # wrong name or password, or locked: never which name exists
-            st.error(i18n.error_text(exc, lang))
-        else:
-            st.session_state.editor_session = auth.start_session(name, accounts)
-            st.rerun()
-    return None
 
 
 _PUBLIC_COLUMNS = ["id", "name", "kind", "status", "city", "district", "address", "opening_hours", "phone",
@@ -303,7 +227,7 @@ lang = shell.language_switch()
 st.title(t("data_title", lang))
 st.caption(t("data_intro", lang))
 
-editor = _editor_login(lang)
+editor = login.editor_login(lang)
 # A logged-in editor works on full records (its downloads redact by
 # themselves); without a login nothing private reaches this page.
 store, stamp, stations = shell.open_registry(lang, public=editor is None)

@@ -5,7 +5,10 @@ desk first: the region, standard, grid and candidate controls sit in the
 sidebar (behind the menu button on a phone), shared with the coverage page
 (``pages/common/controls.py``); the question (model and number of sites or
 target share), the answer's figures, the map, the downloads, the tables
-and the saved scenarios in the main area. The page only arranges widgets:
+and the saved scenarios in the main area. Anyone may run, download and
+compare plans; saving, replacing and deleting scenarios need the editor
+login the Data page uses (``pages/common/login.py``), and only an editor
+is told the scenario folder. The page only arranges widgets:
 the problem, models and solvers are :mod:`geo.siting`, the tables, texts
 and map layers :mod:`geo.siting_view`, the map
 :func:`geo.maps.siting_map`, the scenarios :mod:`geo.scenarios`.
@@ -30,12 +33,13 @@ from streamlit_folium import st_folium
 from geo import i18n, planner, schema, settings
 from geo import siting_view as sv
 from geo.coverage import service_standard
-from geo.finder import md_escape
 from geo.i18n import t
 from geo.maps import load_map_boundaries, siting_map
-from geo.scenarios import compare_scenarios, list_scenarios, save_scenario, scenario_dir
+from geo.scenarios import ScenarioLimitError, compare_scenarios, delete_scenario, list_scenarios, save_scenario, \
+    scenario_dir
 from geo.siting import build_problem, greedy_preview, solve
-from pages.common import controls, shell
+from geo.text import md_error, md_escape, md_text
+from pages.common import controls, login, shell
 
 _MAP_HEIGHT = 520
 #: Exact answers kept per session (each a few hundred kB at most).
@@ -146,7 +150,7 @@ with st.sidebar:
             try:
                 upload = _candidate_upload(digest, data, file.name, kind, crs)
             except Exception as exc:  # any unreadable file: say why, and go on with generated candidates
-                st.error(t("si_upload_error", lang, error=i18n.error_text(exc, lang)))
+                st.error(t("si_upload_error", lang, error=md_error(exc, lang)))
             if upload is not None:
                 # One line: three metrics do not fit the sidebar's width with four-digit counts.
                 st.markdown(f"{t('si_rows', lang)} **{upload.rows:,}** · {t('si_accepted', lang)} "
@@ -169,7 +173,7 @@ with st.sidebar:
             exclusions_key = controls.digest(data) if exclusions is not None else None
             st.caption(t("si_exclusions_read", lang, n=n_polys) if n_polys else t("si_exclusions_empty", lang))
         except Exception as exc:  # an unreadable file: say why, and exclude nothing
-            st.error(t("si_exclusions_error", lang, error=i18n.error_text(exc, lang)))
+            st.error(t("si_exclusions_error", lang, error=md_error(exc, lang)))
             exclusions = None
 
 # --------------------------------------------------------------------------
@@ -197,7 +201,7 @@ try:
         problem = _problem(*problem_key, stations, graph, demand.population, demand.points, candidates, exclusions)
         base = _base_layers(problem_key, problem)
 except Exception as exc:  # a bad input must be explained, not shown as a traceback
-    st.error(t("si_error", lang, error=i18n.pick(i18n.error_text(exc, lang), lang)))
+    st.error(t("si_error", lang, error=md_error(exc, lang)))
     st.stop()
 
 n_cand = problem.n_candidates
@@ -252,7 +256,7 @@ if solve_clicked:
             status.update(label=t("si_solved", lang, seconds=f"{time.perf_counter() - started:.1f}"),
                           state="complete")
         except Exception as exc:  # a solver failure is reported; the preview stays on screen
-            status.update(label=t("si_solve_error", lang, error=i18n.pick(i18n.error_text(exc, lang), lang)),
+            status.update(label=t("si_solve_error", lang, error=md_error(exc, lang)),
                           state="error")
 
 started = time.perf_counter()
@@ -273,7 +277,7 @@ mode_label = t(f"fd_mode_{standard.mode}", lang)
 st.markdown(f"**{md_escape(region.name)}** · "
             + md_escape(t("cv_standard_line", lang, standard=planner.standard_text(problem.standard, lang))))
 if network_error is not None:
-    st.error(t("fd_network_error", lang, error=i18n.error_text(network_error, lang)))
+    st.error(t("fd_network_error", lang, error=md_error(network_error, lang)))
 if graph is None:
     st.warning(t("cv_estimate_banner", lang, mode=mode_label, factor=settings.DETOUR_FACTOR), icon="⚠️")
 elif figures["estimated_cells"]:
@@ -329,21 +333,25 @@ else:
     st.caption(t("si_no_gaps", lang))
 
 # --------------------------------------------------------------------------
-# Scenarios: save, list, compare
+# Scenarios: compare (anyone); save, replace, delete (editors, logged in)
 # --------------------------------------------------------------------------
 st.subheader(t("si_scenarios", lang), anchor=False)
-with st.form("si_save_form", border=True):
-    name = st.text_input(t("si_scenario_name", lang), value=result.scenario, max_chars=200)
-    note = st.text_input(t("si_scenario_note", lang), max_chars=500)
-    overwrite = st.checkbox(t("si_scenario_overwrite", lang))
-    if st.form_submit_button(t("si_save", lang), icon=":material/save:"):
-        try:
-            save_scenario(result, name, note=note, overwrite=overwrite)
-            st.success(t("si_saved", lang, name=md_escape(name.strip())))
-        except FileExistsError:
-            st.warning(t("si_save_exists", lang, name=md_escape(name.strip())))
-        except (ValueError, OSError) as exc:
-            st.error(t("si_save_error", lang, error=md_escape(i18n.pick(str(exc), lang))))
+st.caption(t("si_scenarios_login", lang))
+# Checked before any saving widget is drawn: an expired login saves nothing.
+editor = login.editor_login(lang, help_key="si_login_help", key="si_auth")
+if editor is not None:
+    with st.form("si_save_form", border=True):
+        name = st.text_input(t("si_scenario_name", lang), value=result.scenario, max_chars=200)
+        note = st.text_input(t("si_scenario_note", lang), max_chars=500)
+        overwrite = st.checkbox(t("si_scenario_overwrite", lang))
+        if st.form_submit_button(t("si_save", lang), icon=":material/save:"):
+            try:
+                save_scenario(result, name, note=note, overwrite=overwrite)
+                st.success(t("si_saved", lang, name=md_escape(name.strip())))
+            except FileExistsError:
+                st.warning(t("si_save_exists", lang, name=md_escape(name.strip())))
+            except (ScenarioLimitError, ValueError, OSError) as exc:  # full folder, bad name, disk
+                st.error(t("si_save_error", lang, error=md_error(exc, lang)))
 
 listing = list_scenarios()
 if not len(listing):
@@ -364,17 +372,34 @@ else:
                 # Every measure in view at once: a comparison is read down the columns.
                 st.dataframe(compared, height=min(35 * (len(compared) + 1) + 3, 1200))
         except (ValueError, OSError) as exc:  # a file removed or broken since the listing
-            st.error(t("si_compare_error", lang, error=md_escape(i18n.pick(str(exc), lang))))
+            st.error(t("si_compare_error", lang, error=md_error(exc, lang)))
     else:
         st.caption(t("si_compare_hint", lang))
-st.caption(t("si_scenario_dir", lang, dir=md_escape(str(scenario_dir()))))
+    if editor is not None:
+        with st.expander(t("si_delete_header", lang), icon=":material/delete:"):
+            doomed = st.selectbox(t("si_delete_pick", lang), names, key=f"si_delete_pick:{lang}")
+            sure = st.checkbox(t("si_delete_sure", lang), key="si_delete_sure")
+            if st.button(t("si_delete", lang), disabled=not sure, key="si_delete"):
+                try:
+                    gone = delete_scenario(doomed)
+                except (ValueError, OSError) as exc:
+                    st.error(t("si_delete_error", lang, error=md_error(exc, lang)))
+                else:
+                    st.session_state.si_delete_flash = t("si_deleted" if gone else "si_delete_missing", lang,
+                                                         name=md_escape(doomed))
+                    st.rerun()
+if editor is not None:
+    if st.session_state.get("si_delete_flash"):
+        st.success(st.session_state.pop("si_delete_flash"))
+    # Where the files are is for editors: the public is not told the server's folders.
+    st.caption(t("si_scenario_dir", lang, dir=md_escape(str(scenario_dir()))))
 
 with st.expander(t("si_notes", lang)):
     s = problem.candidate_summary
     st.caption(t("si_candidate_summary", lang, used=f"{s.get('used', n_cand):,}", generated=s.get("generated", 0),
                  accepted=s.get("accepted", 0), excluded=s.get("excluded", 0)))
     for line in [*demand.notes, *result.notes]:
-        st.caption(md_escape(i18n.pick(line, lang)))
+        st.caption(md_text(line, lang))
     tm = problem.timings
     st.caption(t("si_timings", lang, build=f"{tm.get('total_s', 0):.2f}", baseline=f"{tm.get('baseline_s', 0):.2f}",
                  reach=f"{tm.get('reach_s', 0):.2f}", solve=f"{result.timings.get('total_s', 0):.2f}",

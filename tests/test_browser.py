@@ -1239,6 +1239,7 @@ def test_siting_scenarios_save_and_compare(open_page, siting_url):
     _goto(p.page, siting_url)
     _site_numbers(p.page)
     _wait_idle(p.page)
+    _login(p.page, "zh")  # saving scenarios needs an editor login
     form = p.page.locator('[data-testid="stForm"]')
     for n, name in ((5, "深圳 5 站 <b>"), (9, "深圳 9 站")):
         if n != 5:
