@@ -12,11 +12,11 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo import i18n, schema
-from geo.export import filter_stations
-from geo.i18n import t
-from geo.api import STATIONS_URL
-from geo.maps import layer_control, load_map_boundaries, registry_base_map, registry_layers, station_bounds
+from geo.core import i18n, schema
+from geo.registry.export import filter_stations
+from geo.core.i18n import t
+from geo.web.api import STATIONS_URL
+from geo.web.maps.builders import layer_control, load_map_boundaries, registry_base_map, registry_layers, station_bounds
 from pages.common import shell
 
 st.set_page_config(page_title="广东职工服务地图 / Guangdong Worker Service Map",

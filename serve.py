@@ -1,7 +1,7 @@
 """What ``make run`` serves: the Streamlit app (``app.py``) and its JSON API.
 
 Run with ``streamlit run serve.py``. Streamlit finds the ``app`` object
-below and serves ``app.py`` as usual, plus the routes of :mod:`geo.api`
+below and serves ``app.py`` as usual, plus the routes of :mod:`geo.web.api`
 (the registry map fetches station popups from them). ``streamlit run
 app.py`` still works, but then map popups of a large registry cannot load
 their details, and what is kept from the public below is not.
@@ -9,7 +9,7 @@ their details, and what is kept from the public below is not.
 Kept from the public (docs/trust.md, "What the server shows"):
 
 * Streamlit's internal routes (``/_stcore/metrics`` and the others of
-  ``settings.PRIVATE_ROUTES``) answer 404 (:class:`geo.api.PrivateRoutes`);
+  ``settings.PRIVATE_ROUTES``) answer 404 (:class:`geo.web.api.PrivateRoutes`);
 * a page that fails shows a bilingual message, and the traceback goes to
   the server's log only (:func:`pages.common.errors.show_script_error`);
 * the folder the app is installed in: Streamlit names the main script by
@@ -24,7 +24,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from geo.api import PrivateRoutes, routes
+from geo.web.api import PrivateRoutes, routes
 from pages.common.errors import show_script_error
 
 _FOLDER = str(Path(__file__).resolve().parent).encode("utf-8")

@@ -1,4 +1,4 @@
-"""Benchmark of planner coverage (geo/coverage.py).
+"""Benchmark of planner coverage (geo/analysis/coverage.py).
 
 What it measures, in one run:
 
@@ -12,7 +12,7 @@ What it measures, in one run:
   built once into ``--cache``) and the sample registry's rest stations, for
   Guangzhou at res 9 and the province at res 8: the multi-source pass and
   the cell assignment step by step, the full ``coverage()`` call, and a
-  per-cell baseline (``geo.routing.nearest_stations`` for each cell, the
+  per-cell baseline (``geo.routing.nearest.nearest_stations`` for each cell, the
   worker finder's query) on a sample of cells, extrapolated, with the
   answers compared.
 
@@ -35,13 +35,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from geo import coverage as cv  # noqa: E402
+from geo.analysis import coverage as cv  # noqa: E402
 from geo import settings  # noqa: E402
-from geo.crs import haversine_m  # noqa: E402
-from geo.network import load_graph  # noqa: E402
-from geo.routing import index_stations, nearest_stations  # noqa: E402
-from geo.store import create_registry  # noqa: E402
-from geo.synthetic import build_synthetic  # noqa: E402
+from geo.core.crs import haversine_m  # noqa: E402
+from geo.routing.network import load_graph  # noqa: E402
+from geo.routing.nearest import index_stations, nearest_stations  # noqa: E402
+from geo.registry.store.gpkg import create_registry  # noqa: E402
+from geo.routing.synthetic import build_synthetic  # noqa: E402
 
 
 def timed(fn, *args, **kwargs):
@@ -121,7 +121,7 @@ def bench_network(registry: Path, nodes: int, cache: Path, baseline_cells: int) 
     for region, res in (("440100", 9), ("440000", 8)):
         grid = cv.hex_grid(region, res)
         std = cv.service_standard("rest_station")
-        from geo.store import open_store
+        from geo.registry.store.gpkg import open_store
 
         st = cv._filter_stations(open_store(registry).load(kinds=["rest_station"]), std, ("open",))
         slon, slat = st["lon"].to_numpy(), st["lat"].to_numpy()

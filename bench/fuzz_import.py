@@ -10,7 +10,7 @@ Shapefile, GeoPackage); the rest are the file's bytes. The fuzzer starts
 from a corpus of valid files of every format, made here, and mutates them
 guided by the coverage of ``geo`` and ``openpyxl``.
 
-What counts as a crash: any exception other than :class:`geo.io.ReadError`
+What counts as a crash: any exception other than :class:`geo.registry.io.readers.ReadError`
 escaping ``read_table`` -> ``validate_table`` -> ``commit_import`` ->
 ``export_bytes``, and a ReadError("unreadable") whose cause was raised
 inside ``geo/`` itself (a bug of ours behind the generic "cannot read"
@@ -43,10 +43,10 @@ except ImportError:  # the suite never needs it; say so and stop cleanly
     sys.exit(0)
 
 with atheris.instrument_imports(include=["geo", "openpyxl"]):
-    from geo.export import export_bytes
-    from geo.io import ReadError, read_table
-    from geo.store import create_registry
-    from geo.validate import validate_table
+    from geo.registry.export import export_bytes
+    from geo.registry.io.readers import ReadError, read_table
+    from geo.registry.store.gpkg import create_registry
+    from geo.registry.validate import validate_table
 
 FORMATS = ["upload.csv", "upload.xlsx", "upload.geojson", "upload.json", "upload.zip", "upload.gpkg"]
 GEO_DIR = str(ROOT / "geo")

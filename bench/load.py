@@ -84,7 +84,7 @@ def build_network(out: Path, pbf: Path = PBF) -> Path:
 
 def sample_registry(path: Path) -> Path:
     """A registry seeded with the bundled sample, as a fresh install of the app has."""
-    from geo.store import open_store
+    from geo.registry.store.gpkg import open_store
 
     open_store(path, seed_sample=True)
     return path
@@ -99,7 +99,7 @@ class Origins:
     """Random places inside the network's area: a road node, moved up to ``JITTER_M``."""
 
     def __init__(self, network: Path, seed: int = 0):
-        from geo.network import load_graph
+        from geo.routing.network import load_graph
 
         g = load_graph(network, "ebike")
         self.lon, self.lat = np.asarray(g.node_lon, float), np.asarray(g.node_lat, float)
@@ -140,11 +140,11 @@ class FinderPage:
     """What the finder page holds across runs (its caches) and computes on each run."""
 
     def __init__(self, network: Path, registry: Path, render_map: bool = True):
-        from geo import finder
-        from geo.export import redact_private
-        from geo.maps import load_map_boundaries
-        from geo.network import MODES as ALL_MODES
-        from geo.store import GeoPackageStore
+        from geo.web.views import finder
+        from geo.registry.export import redact_private
+        from geo.web.maps.builders import load_map_boundaries
+        from geo.routing.network import MODES as ALL_MODES
+        from geo.registry.store.gpkg import GeoPackageStore
 
         # As pages/common/shell.py: public (redacted) stations, one graph and index per mode.
         self.stations = redact_private(GeoPackageStore(registry).load())
@@ -155,8 +155,9 @@ class FinderPage:
 
     def lookup(self, lon: float, lat: float, mode: str, kind: str, lang: str = "zh") -> dict:
         """One run of the finder page for a new origin; returns what it found and how long routing took."""
-        from geo import finder, handoff
-        from geo.maps import finder_map
+        from geo.web.views import finder
+        from geo.routing import handoff
+        from geo.web.maps.builders import finder_map
 
         state = finder.FinderState().with_origin(lon, lat, "load test").update(mode=mode, kind=kind)
         t0 = time.perf_counter()
@@ -338,7 +339,7 @@ def finder_lookup(url: str, query: str, timeout: float = 60.0, collect: bool = F
 
     ws_url = url.replace("http://", "ws://", 1) + "/_stcore/stream"
     t0 = time.perf_counter()
-    from geo.i18n import t
+    from geo.core.i18n import t
 
     no_results = {t("fd_no_results", lang) for lang in ("zh", "en")}
     out = {"names": [], "exceptions": [], "errors": [], "status": None, "messages": 0, "bytes": 0,

@@ -1,4 +1,4 @@
-"""Benchmark of the worker finder's road routing (geo/network.py, geo/routing.py).
+"""Benchmark of the worker finder's road routing (geo/routing/network.py, geo/routing/nearest.py).
 
 What it measures, in one run:
 
@@ -39,11 +39,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from geo import network  # noqa: E402
-from geo.network import build_graphs, load_graph  # noqa: E402
-from geo.routing import (_eligible, _initial_limit, _origin_exits, _station_costs, index_stations,  # noqa: E402
+from geo.routing import network  # noqa: E402
+from geo.routing.network import build_graphs, load_graph  # noqa: E402
+from geo.routing.nearest import (_eligible, _initial_limit, _origin_exits, _station_costs, index_stations,  # noqa: E402
                          nearest_stations, snap_point)
-from geo.synthetic import build_synthetic  # noqa: E402
+from geo.routing.synthetic import build_synthetic  # noqa: E402
 
 PBF = Path(__file__).resolve().parents[2] / "shared" / "data" / "shenzhen_futian_nanshan_roads.osm.pbf"
 AT = datetime(2026, 11, 23, 19, 0)  # a Monday evening: weekday-only stations are closed

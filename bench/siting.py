@@ -1,4 +1,4 @@
-"""Benchmark of site recommendations (geo/siting.py).
+"""Benchmark of site recommendations (geo/analysis/siting/engine.py).
 
 The instance: Guangzhou (440100) at H3 res 9, rest stations within 10 min
 by e-bike (estimate, no network), census population as demand, the bundled
@@ -12,7 +12,7 @@ What it measures, in one run:
 * building the problem (baseline coverage, candidates, the candidate x cell
   matrix) and, with ``--nodes``, the same matrix on a synthetic road network
   (bounded Dijkstra per candidate, in chunks);
-* greedy (lazy, CELF) and :func:`geo.siting.greedy_preview` on the cached
+* greedy (lazy, CELF) and :func:`geo.analysis.siting.engine.greedy_preview` on the cached
   problem, median of repeats;
 * exact (HiGHS, warm-started from greedy, ``--time-limit``): time, status,
   gap;
@@ -44,8 +44,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from geo import settings  # noqa: E402
-from geo import siting as si  # noqa: E402
-from geo.store import create_registry  # noqa: E402
+from geo.analysis.siting import engine as si  # noqa: E402
+from geo.registry.store.gpkg import create_registry  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 POPULATION = SHARED / "guangdong_county_population_2020.csv"
@@ -79,7 +79,7 @@ def candidates_for(baseline, n: int, seed: int) -> pd.DataFrame:
 
 
 def build(registry: Path, n_cand: int, minutes: float, seed: int, network=False):
-    from geo import coverage as cv
+    from geo.analysis import coverage as cv
 
     base = cv.coverage("440100", "rest_station", minutes=minutes, res=9, network=network, registry=registry,
                        population=POPULATION)
@@ -205,8 +205,8 @@ def main() -> int:
                 print(f"  full instance: not finished after {time.perf_counter() - t:.0f} s (stopped)")
 
         if args.nodes:
-            from geo.network import load_graph
-            from geo.synthetic import build_synthetic
+            from geo.routing.network import load_graph
+            from geo.routing.synthetic import build_synthetic
 
             folder = Path(args.cache) / f"synthetic-{args.nodes}-seed0"
             if not (folder / "ebike.npz").exists():

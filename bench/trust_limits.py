@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/trust_limits.py
 
-Each file is read by ``geo.io.read_table`` in a fresh process; the figure
+Each file is read by ``geo.registry.io.readers.read_table`` in a fresh process; the figure
 is the growth of peak RSS (``VmHWM``, reset after importing the library),
 so it is what reading the file cost. Files are
 made in a temporary folder: a 1,000,000-row CSV, a 1,000,000-row XLSX
@@ -25,8 +25,8 @@ N = 1_000_000
 
 MEASURE = r"""
 import json, resource, sys, time
-from geo.io import ReadError, read_table
-import geo.validate  # loaded by the app anyway
+from geo.registry.io.readers import ReadError, read_table
+import geo.registry.validate  # loaded by the app anyway
 
 
 def peak_mb():

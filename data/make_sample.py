@@ -1,7 +1,7 @@
 """Write the bundled sample registry (示例数据), ``data/sample_registry.geojson``.
 
-The stations come from :func:`geo.sample.generate_sample` (deterministic for
-a given seed) and are written by :func:`geo.export.to_geojson`, so the
+The stations come from :func:`geo.registry.sample.generate_sample` (deterministic for
+a given seed) and are written by :func:`geo.registry.export.to_geojson`, so the
 bundled file is exactly what an export of the sample would be: RFC 7946, a
 FeatureCollection in WGS-84 with no ``crs`` member, lists as JSON arrays,
 UTF-8 without escapes, and a top-level ``notice`` saying it is sample data.
@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from geo import settings  # noqa: E402
-from geo.export import to_geojson  # noqa: E402
-from geo.sample import generate_sample  # noqa: E402
+from geo.registry.export import to_geojson  # noqa: E402
+from geo.registry.sample import generate_sample  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

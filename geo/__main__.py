@@ -1,6 +1,6 @@
 """``python -m geo``: the command line."""
 import sys
 
-from .cli import main
+from geo.cli.main import main
 
 sys.exit(main())

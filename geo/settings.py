@@ -40,7 +40,7 @@ MAX_ROWS = int(os.environ.get("GEO_MAX_ROWS", 200_000))
 SAMPLE_LABEL = "示例数据 / sample data"
 
 # --------------------------------------------------------------------------
-# Road-network routing (geo/network.py, geo/routing.py; see docs/network.md)
+# Road-network routing (geo/routing/network.py, geo/routing/nearest.py; see docs/network.md)
 # --------------------------------------------------------------------------
 
 #: Folder of cached routing graphs (``python -m geo network build ... --out``).
@@ -139,7 +139,7 @@ ROAD_NAME_MIN_M = 50.0
 FINDER_LOCATED_URL_DIGITS = 3
 
 # --------------------------------------------------------------------------
-# Planner coverage (geo/coverage.py, geo/demand.py, geo/report.py; see docs/coverage.md)
+# Planner coverage (geo/analysis/coverage.py, geo/analysis/demand.py, geo/web/report.py; see docs/coverage.md)
 # --------------------------------------------------------------------------
 
 #: Service standard per station kind: the travel mode and how far a worker
@@ -196,7 +196,7 @@ DEMAND_WEIGHT_COLUMNS = ("weight", "demand", "权重", "需求", "需求量", "�
 REPORT_MAX_MAP_CELLS = 6000
 
 # --------------------------------------------------------------------------
-# Site recommendations (geo/siting.py, geo/scenarios.py; see docs/siting.md)
+# Site recommendations (geo/analysis/siting/engine.py, geo/analysis/scenarios.py; see docs/siting.md)
 # --------------------------------------------------------------------------
 
 #: Seconds the exact (MILP) solver may run before it stops and reports the
@@ -228,7 +228,7 @@ SITING_CAPACITY_COLUMNS = ("capacity", "容量", "服务能力", "服务容量",
 #: Name of the n-th proposed site in the planned-station GeoJSON.
 SITING_SITE_NAME = "规划站点 {rank} / Proposed site {rank}"
 
-#: Folder of saved scenarios (one JSON file each; geo/scenarios.py).
+#: Folder of saved scenarios (one JSON file each; geo/analysis/scenarios.py).
 SCENARIO_DIR = Path(os.environ.get("GEO_SCENARIO_DIR", DATA_DIR / "scenarios"))
 
 #: Most scenario files that folder may hold: saving a new scenario beyond it
@@ -236,7 +236,7 @@ SCENARIO_DIR = Path(os.environ.get("GEO_SCENARIO_DIR", DATA_DIR / "scenarios"))
 SCENARIO_MAX_FILES = int(os.environ.get("GEO_SCENARIO_MAX_FILES", 200))
 
 # --------------------------------------------------------------------------
-# Trust: hostile input, edits, backups (geo/io.py, geo/store.py, geo/backup.py; see docs/trust.md)
+# Trust: hostile input, edits, backups (geo/registry/io/readers.py, geo/registry/store/gpkg.py, geo/registry/backup.py; see docs/trust.md)
 # --------------------------------------------------------------------------
 
 #: An archive (zipped Shapefile, XLSX) may expand to at most this many times
@@ -272,7 +272,7 @@ MESSAGE_VALUE_MAX_CHARS = 80
 REGISTRY_LOCK_TIMEOUT_S = 30.0
 
 #: Mode of the files that hold registry data, private exports, backups,
-#: accounts or scenarios, and of the folders made for them (``geo/files.py``):
+#: accounts or scenarios, and of the folders made for them (``geo/core/files.py``):
 #: the server's user only, whatever the umask.
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
@@ -290,7 +290,7 @@ EDITOR_APP = "app"
 EDITOR_CLI = "cli"
 
 # --------------------------------------------------------------------------
-# Editor accounts and login (geo/auth.py; see docs/trust.md)
+# Editor accounts and login (geo/registry/auth.py; see docs/trust.md)
 # --------------------------------------------------------------------------
 
 #: TOML file of editor accounts (an ``[editors]`` table: name = argon2 or

@@ -3,7 +3,7 @@
 Run through ``app.py`` (its navigation). The page only
 arranges widgets; reading, validation, storage and export are done by ``geo``.
 Anyone sees the registry's public content and downloads the public exports;
-importing, editing and restoring need an editor login (``geo.auth``, drawn
+importing, editing and restoring need an editor login (``geo.registry.auth``, drawn
 by ``pages/common/login.py``, shared with the siting page), whose name the
 audit log records.
 """
@@ -15,23 +15,24 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo import audit, i18n, schema
-from geo.export import export_bytes, filter_stations
-from geo.headers import MAPPABLE_FIELDS, suggest_mapping
-from geo.i18n import t
-from geo.io import ReadError, read_table
-from geo.maps import load_map_boundaries, registry_map
-from geo.regions import load_boundaries
-from geo.store import ConflictError
-from geo.text import md_error, md_escape, md_text
-from geo.validate import ValidationError, validate_table
+from geo.registry import audit
+from geo.core import i18n, schema
+from geo.registry.export import export_bytes, filter_stations
+from geo.registry.io.headers import MAPPABLE_FIELDS, suggest_mapping
+from geo.core.i18n import t
+from geo.registry.io.readers import ReadError, read_table
+from geo.web.maps.builders import load_map_boundaries, registry_map
+from geo.core.regions import load_boundaries
+from geo.registry.store.gpkg import ConflictError
+from geo.core.text import md_error, md_escape, md_text
+from geo.registry.validate import ValidationError, validate_table
 from pages.common import login, shell
 
 _CRS_CHOICES = ("auto", "wgs84", "gcj02", "bd09")
 _PREVIEW_ROWS = 20
 
 # Strings of the history/restore part of the editor. They live here rather
-# than in geo/i18n.py so this page can change without touching the shared table.
+# than in geo/core/i18n.py so this page can change without touching the shared table.
 _HISTORY_TEXT: dict[str, tuple[str, str]] = {
     "history_header": ("修改记录", "Change history"),
     "history_none": ("这个站点还没有修改记录。", "No recorded changes for this station yet."),

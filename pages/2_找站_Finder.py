@@ -14,12 +14,15 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo import finder, handoff, i18n, schema, settings
-from geo.geocode import CoordinateError, looks_like_coordinates, parse_coordinates, search_places
-from geo.i18n import t
-from geo.maps import finder_map, load_map_boundaries
-from geo.network import MODES
-from geo.text import md_error, md_text
+from geo import settings
+from geo.web.views import finder
+from geo.routing import handoff
+from geo.core import i18n, schema
+from geo.routing.geocode import CoordinateError, looks_like_coordinates, parse_coordinates, search_places
+from geo.core.i18n import t
+from geo.web.maps.builders import finder_map, load_map_boundaries
+from geo.routing.network import MODES
+from geo.core.text import md_error, md_text
 from pages.common import shell
 
 _CRS_CHOICES = ("gcj02", "bd09", "wgs84")
@@ -79,7 +82,7 @@ _GEOLOCATE_CSS = """
 _geolocate = st.components.v2.component("gd_geolocate", js=_GEOLOCATE_JS, css=_GEOLOCATE_CSS)
 
 # Page styles: tap targets of 44 px (WCAG 2.5.5, Apple's HIG) for the pills
-# and buttons, and the result cards of geo.finder.result_html.
+# and buttons, and the result cards of geo.web.views.finder.result_html.
 _PAGE_CSS = """<style>
 [data-testid="stButtonGroup"] button { min-height: 44px; padding: 0 0.9rem; font-size: 1rem; }
 .st-key-fd_filters_box [data-testid="stCheckbox"] label { min-height: 44px; align-items: center; }

@@ -4,8 +4,8 @@ Run through ``app.py`` (its navigation, at ``/coverage``). Built for planners
 at a desk first: the controls sit in the sidebar (behind the menu button on
 a phone), the headline figures, the travel-band map, the downloads and the
 district table in the main area. The page only arranges widgets; the
-analysis is :func:`geo.coverage.coverage`, and the map layers, tables and
-exports come from :mod:`geo.planner` and :func:`geo.maps.coverage_map`.
+analysis is :func:`geo.analysis.coverage.coverage`, and the map layers, tables and
+exports come from :mod:`geo.web.views.coverage` and :func:`geo.web.maps.builders.coverage_map`.
 
 Caching: a result is kept per region, kinds, standard, resolution,
 weighting inputs, registry stamp and network stamp (``st.cache_resource``,
@@ -20,12 +20,14 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo import i18n, planner, schema, settings
-from geo.coverage import coverage, service_standard
-from geo.finder import network_dir_hint
-from geo.i18n import t
-from geo.maps import coverage_map, load_map_boundaries
-from geo.text import md_error, md_escape, md_text
+from geo import settings
+from geo.core import i18n, schema
+from geo.web.views import coverage as planner
+from geo.analysis.coverage import coverage, service_standard
+from geo.web.views.finder import network_dir_hint
+from geo.core.i18n import t
+from geo.web.maps.builders import coverage_map, load_map_boundaries
+from geo.core.text import md_error, md_escape, md_text
 from pages.common import controls, shell
 
 _MAP_HEIGHT = 540

@@ -9,16 +9,16 @@ and the saved scenarios in the main area. Anyone may run, download and
 compare plans; saving, replacing and deleting scenarios need the editor
 login the Data page uses (``pages/common/login.py``), and only an editor
 is told the scenario folder. The page only arranges widgets:
-the problem, models and solvers are :mod:`geo.siting`, the tables, texts
-and map layers :mod:`geo.siting_view`, the map
-:func:`geo.maps.siting_map`, the scenarios :mod:`geo.scenarios`.
+the problem, models and solvers are :mod:`geo.analysis.siting.engine`, the tables, texts
+and map layers :mod:`geo.web.views.siting`, the map
+:func:`geo.web.maps.builders.siting_map`, the scenarios :mod:`geo.analysis.scenarios`.
 
 Caching: the siting problem (baseline coverage, candidates and the
 candidate x cell reach matrix) is built once per region, kind, standard,
 resolution, demand, candidate source (file digest and CRS), exclusion
 digest, reach (p-median looks farther), registry stamp and network stamp
 (``st.cache_resource``: shared, not copied). Moving the sites slider only
-runs :func:`geo.siting.greedy_preview` on the cached problem (tens of
+runs :func:`geo.analysis.siting.engine.greedy_preview` on the cached problem (tens of
 milliseconds for a city), and each preview, its map overlay and the
 baseline's map layers are cached too. Exact answers are kept per session,
 per question, so sliding back to a solved number shows the exact answer.
@@ -30,15 +30,17 @@ import time
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo import i18n, planner, schema, settings
-from geo import siting_view as sv
-from geo.coverage import service_standard
-from geo.i18n import t
-from geo.maps import load_map_boundaries, siting_map
-from geo.scenarios import ScenarioLimitError, compare_scenarios, delete_scenario, list_scenarios, save_scenario, \
+from geo import settings
+from geo.core import i18n, schema
+from geo.web.views import coverage as planner
+from geo.web.views import siting as sv
+from geo.analysis.coverage import service_standard
+from geo.core.i18n import t
+from geo.web.maps.builders import load_map_boundaries, siting_map
+from geo.analysis.scenarios import ScenarioLimitError, compare_scenarios, delete_scenario, list_scenarios, save_scenario, \
     scenario_dir
-from geo.siting import build_problem, greedy_preview, solve
-from geo.text import md_error, md_escape, md_text
+from geo.analysis.siting.engine import build_problem, greedy_preview, solve
+from geo.core.text import md_error, md_escape, md_text
 from pages.common import controls, login, shell
 
 _MAP_HEIGHT = 520

@@ -11,8 +11,10 @@ from types import ModuleType
 
 import pytest
 
+#: The repository.
+ROOT = Path(__file__).resolve().parents[1]
 #: Real public data, read-only, beside the repository (never copied into it).
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = ROOT.parent / "shared" / "data"
 GUANGZHOU_EV = SHARED / "guangzhou_ev_charging_stations.csv"
 SHENZHEN_EV = SHARED / "shenzhen_ev_charging_stations_gcj02.csv"
 
@@ -22,7 +24,7 @@ SHENZHEN_PBF = SHARED / "shenzhen_futian_nanshan_roads.osm.pbf"
 
 def load_bench(name: str) -> ModuleType:
     """A script of ``bench/`` as a module (``bench/`` is not a package), for tests of its harness."""
-    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    path = ROOT / "bench" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -95,7 +97,7 @@ def messy_csv(write_csv):
 @pytest.fixture
 def registry(tmp_path):
     """A fresh, empty registry in tmp."""
-    from geo.store import create_registry
+    from geo.registry.store.gpkg import create_registry
 
     return create_registry(tmp_path / "r.gpkg")
 

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 import pandas as pd
 import streamlit as st
 
-from geo import i18n, planner, settings
-from geo.i18n import t
-from geo.network import MODES
-from geo.regions import Region
-from geo.text import md_error
+from geo import settings
+from geo.core import i18n
+from geo.web.views import coverage as planner
+from geo.core.i18n import t
+from geo.routing.network import MODES
+from geo.core.regions import Region
+from geo.core.text import md_error
 
 #: File types a demand-point or candidate upload may be.
 UPLOAD_TYPES = ["csv", "xlsx", "geojson", "json", "gpkg", "zip"]

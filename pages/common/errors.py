@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from geo.i18n import t
+from geo.core.i18n import t
 
 
 def show_script_error(exc: Exception) -> bool:

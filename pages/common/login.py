@@ -1,18 +1,18 @@
 """The editor login, shared by every page that changes something.
 
-One login per browser tab: the session (:class:`geo.auth.EditorSession`)
+One login per browser tab: the session (:class:`geo.registry.auth.EditorSession`)
 lives in ``st.session_state.editor_session``, so logging in on the Data
 page also opens the siting page's scenario controls, and logging out on
 either closes both. Accounts, passwords, rate limits and time-outs are
-:mod:`geo.auth`; this module only draws the form and the logged-in line.
+:mod:`geo.registry.auth`; this module only draws the form and the logged-in line.
 """
 from __future__ import annotations
 
 import streamlit as st
 
-from geo import auth
-from geo.i18n import t
-from geo.text import md_error, md_escape
+from geo.registry import auth
+from geo.core.i18n import t
+from geo.core.text import md_error, md_escape
 
 
 def _secret_editors() -> dict:

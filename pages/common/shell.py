@@ -10,14 +10,15 @@ import os
 
 import streamlit as st
 
-from geo import i18n, settings
-from geo.export import redact_private
-from geo.finder import load_network
-from geo.i18n import t
-from geo.maps import BASEMAPS, basemap_crs
-from geo.network import MODES, graph_path
-from geo.store import GeoPackageStore, open_store
-from geo.text import md_error
+from geo import settings
+from geo.core import i18n
+from geo.registry.export import redact_private
+from geo.web.views.finder import load_network
+from geo.core.i18n import t
+from geo.web.maps.builders import BASEMAPS, basemap_crs
+from geo.routing.network import MODES, graph_path
+from geo.registry.store.gpkg import GeoPackageStore, open_store
+from geo.core.text import md_error
 
 
 def language_switch() -> str:

@@ -1,0 +1,166 @@
+"""What the running server shows the public: no internal routes, no tracebacks.
+
+Real servers (``streamlit run serve.py``, and ``streamlit run app.py``
+for the configuration's own backstop), spoken to over HTTP and over
+Streamlit's websocket the way a browser does (``bench/load.py``'s client).
+A forged widget state, a value no browser would send, makes a page fail;
+what comes back must be a bilingual message, with no traceback, exception
+text, file path or module name, while the server's log keeps the details.
+"""
+from __future__ import annotations
+
+import re
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import FUTIAN, ROOT, load_bench
+from geo.core.i18n import t
+
+load = load_bench("load")
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory) -> Path:
+    return load.sample_registry(tmp_path_factory.mktemp("server-registry") / "registry.gpkg")
+
+
+def _server(tmp_path_factory, registry: Path, entry: str):
+    folder = tmp_path_factory.mktemp(f"server-{entry.split('.')[0]}")
+    proc, url = load.start_app(registry, folder / "no-network", folder / "streamlit.log", entry=entry,
+                               env={"GEO_ACCOUNTS": str(folder / "accounts.toml")})
+    return proc, url, folder / "streamlit.log"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, registry):
+    """``streamlit run serve.py`` (what ``make run`` serves): (url, log)."""
+    proc, url, log = _server(tmp_path_factory, registry, "serve.py")
+    try:
+        yield url, log
+    finally:
+        load.stop_app(proc)
+
+
+def _status(url: str, method: str = "GET") -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=30) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+@pytest.mark.parametrize("path", ["/_stcore/metrics", "/_stcore/metrics/", "//_stcore//metrics", "/_STCORE/Metrics",
+                                  "/_stcore/agent/openapi.json", "/_stcore/agent/mcp",
+                                  "/_stcore/script-health-check"])
+def test_internal_routes_are_not_public(served, path):
+    url, _ = served
+    assert _status(url + path) == 404
+    assert _status(url + path, "OPTIONS") == 404
+
+
+def test_the_page_health_and_websocket_still_work(served):
+    url, _ = served
+    assert _status(url + "/_stcore/health") == 200
+    assert _status(url + "/_stcore/host-config") == 200  # the page reads it at start
+    assert _status(url + "/finder") == 200
+    result = load.finder_lookup(url, load.finder_query(*FUTIAN), timeout=120)
+    assert load.lookup_problem(result) is None, result  # /_stcore/stream: the page really runs
+
+
+#: What must never reach a browser: a traceback's parts, and the folder the app is installed in.
+_DETAILS = (b"Traceback", b"File \"", b"\", line ", b"site-packages", b"streamlit/", b"geo/", b"pages/",
+            str(ROOT).encode())
+
+
+def _leaks(raw: bytes, log: Path, allowed: tuple[bytes, ...] = ()) -> list[bytes]:
+    """Which details, and which exception lines of the server's log (``TypeError: ...``), are in ``raw``."""
+    logged = re.findall(r"^(\w+(?:Error|Exception)): (.+)$", log.read_text(errors="replace"), re.M)
+    assert logged, "the server logged no exception: the forged state did not make the page fail"
+    forms = {*_DETAILS, *(typ.encode() for typ, _ in logged), *(text.strip().encode() for _, text in logged)}
+    return [d for d in forms if d in raw and d not in allowed]
+
+
+def _forged_finder(url: str) -> dict:
+    """Open the finder, then rerun it with its "kind" pills set to an option that does not exist.
+
+    Returns ``{"exceptions", "alerts", "raw"}``: the exception elements
+    (type, message, stack), the alert texts and every byte the server sent.
+    """
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from websockets.sync.client import connect
+
+    query = load.finder_query(*FUTIAN)
+    out = {"exceptions": [], "alerts": [], "raw": b""}
+
+    def run(ws, msg) -> list:
+        ws.send(msg.SerializeToString())
+        elements = []
+        while True:
+            data = ws.recv(timeout=120)
+            fwd = ForwardMsg()
+            fwd.ParseFromString(data)
+            if fwd.WhichOneof("type") == "delta" and fwd.delta.WhichOneof("type") == "new_element":
+                elements.append(fwd.delta.new_element)
+            if fwd.WhichOneof("type") == "script_finished" \
+                    and fwd.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                return elements, data
+
+    with connect(url.replace("http://", "ws://", 1) + "/_stcore/stream", subprotocols=["streamlit"], origin=url,
+                 max_size=None, open_timeout=60, close_timeout=2) as ws:
+        msg = BackMsg()
+        msg.rerun_script.query_string, msg.rerun_script.page_name = query, "finder"
+        first, _ = run(ws, msg)
+        ids = [getattr(e, e.WhichOneof("type")).id for e in first if e.WhichOneof("type") == "button_group"]
+        kind_id = next(i for i in ids if i.endswith("-fd_kind"))
+        msg = BackMsg()
+        msg.rerun_script.query_string, msg.rerun_script.page_name = query, "finder"
+        forged = msg.rerun_script.widget_states.widgets.add()
+        forged.id = kind_id
+        forged.int_array_value.data.extend([99])  # the 100th of four options
+        # Everything the server sends back, raw, until the run ends.
+        ws.send(msg.SerializeToString())
+        while True:
+            data = ws.recv(timeout=120)
+            out["raw"] += data
+            fwd = ForwardMsg()
+            fwd.ParseFromString(data)
+            kind = fwd.WhichOneof("type")
+            if kind == "delta" and fwd.delta.WhichOneof("type") == "new_element":
+                el = fwd.delta.new_element
+                if el.WhichOneof("type") == "exception":
+                    out["exceptions"].append((el.exception.type, el.exception.message,
+                                              list(el.exception.stack_trace)))
+                elif el.WhichOneof("type") == "alert":
+                    out["alerts"].append(el.alert.body)
+            if kind == "script_finished" and fwd.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                return out
+
+
+def test_a_forged_widget_state_gets_a_bilingual_message_and_no_details(served):
+    url, log = served
+    got = _forged_finder(url)
+    assert not got["exceptions"], got["exceptions"]
+    assert any(t("script_error", "zh") in a and t("script_error", "en") in a for a in got["alerts"]), got["alerts"]
+    leaked = _leaks(got["raw"], log)
+    assert not leaked, f"sent to the browser: {leaked}"
+    # The details are in the server's log.
+    text = log.read_text(errors="replace")
+    assert "Uncaught app execution" in text and "Traceback" in text
+
+
+def test_without_serve_py_the_configuration_still_hides_the_details(tmp_path_factory, registry):
+    # `streamlit run app.py` has no error handler: client.showErrorDetails = "none" keeps the details out.
+    proc, url, log = _server(tmp_path_factory, registry, "app.py")
+    try:
+        got = _forged_finder(url)
+    finally:
+        load.stop_app(proc)
+    assert [(typ, stack) for typ, _, stack in got["exceptions"]] == [("", [])]  # Streamlit's generic message
+    # Without serve.py's middleware the first message names the app's folder (serve.py hides it).
+    leaked = _leaks(got["raw"], log, allowed=(str(ROOT).encode(),))
+    assert not leaked, f"sent to the browser: {leaked}"
+    assert "Traceback" in log.read_text(errors="replace")
