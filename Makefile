@@ -29,8 +29,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null
 
+# uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise, which would let a
+# local client choose the address the login limit counts; the app's own
+# GEO_TRUSTED_PROXY_HEADER decides what a proxy may say (docs/trust.md section 8).
 run: $(VENV)/.installed
-	$(VENV)/bin/streamlit run serve.py --server.port $(PORT) --browser.gatherUsageStats false
+	FORWARDED_ALLOW_IPS="$${FORWARDED_ALLOW_IPS-}" $(VENV)/bin/streamlit run serve.py --server.port $(PORT) --browser.gatherUsageStats false
 
 test: $(VENV)/.installed-dev /usr/bin/chromium $(CJK_FONT)
 	$(PY) -m pytest -q

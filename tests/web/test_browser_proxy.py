@@ -88,7 +88,8 @@ def _counted_keys(browser, url: str, state: Path, forwarded_for: str) -> set[str
 
 _UVICORN_TRUSTS_LOCALHOST = pytest.mark.xfail(
     strict=True, reason="uvicorn (under serve.py) believes X-Forwarded-For from 127.0.0.1 and ::1 unless "
-                        "FORWARDED_ALLOW_IPS says otherwise; serve.py does not set it yet")
+                        "FORWARDED_ALLOW_IPS says otherwise; it reads that before serve.py is imported, so "
+                        "`make run` sets it (test_make_run_tells_uvicorn_to_trust_no_proxy)")
 
 
 #: What reaches the app through two proxies of ours (a CDN, then nginx): the client forged
@@ -103,7 +104,7 @@ FORWARDED = f"198.51.100.99, {CLIENT}, 192.0.2.50"
     # Off, with uvicorn told to trust no proxy either: the header is ignored; a browser on this
     # machine has no address (Streamlit gives none for localhost), so only the name counts.
     ({"FORWARDED_ALLOW_IPS": ""}, None),
-    # Off, as `make run` starts it today.
+    # Off, started by hand without FORWARDED_ALLOW_IPS: uvicorn's own default trusts localhost.
     pytest.param({}, None, marks=_UVICORN_TRUSTS_LOCALHOST),
 ], ids=["trusted-header", "off", "off-uvicorn-default"])
 def test_login_counts_the_proxy_header_address_only_when_trusted(browser, tmp_path, env, counted):
@@ -114,3 +115,13 @@ def test_login_counts_the_proxy_header_address_only_when_trusted(browser, tmp_pa
         _stop(proc, out)
     name_key = hashlib.sha256(b"user:intruder").hexdigest()
     assert keys == {name_key} | ({_addr_key(counted)} if counted else set()), keys
+
+
+def test_make_run_tells_uvicorn_to_trust_no_proxy():
+    """`make run` starts the server with FORWARDED_ALLOW_IPS empty unless the operator set it."""
+    out = subprocess.run(["make", "-n", "run"], cwd=ROOT, capture_output=True, text=True,
+                         env={k: v for k, v in os.environ.items() if k != "FORWARDED_ALLOW_IPS"}).stdout
+    line = next(x for x in out.splitlines() if "streamlit run serve.py" in x)
+    assert 'FORWARDED_ALLOW_IPS="${FORWARDED_ALLOW_IPS-}"' in line
+    assert subprocess.run(["sh", "-c", 'FORWARDED_ALLOW_IPS="${FORWARDED_ALLOW_IPS-}" env'], capture_output=True,
+                          text=True, env={"PATH": os.environ["PATH"]}).stdout.count("FORWARDED_ALLOW_IPS=\n") == 1
