@@ -31,60 +31,6 @@ from pages.common import login, shell
 _CRS_CHOICES = ("auto", "wgs84", "gcj02", "bd09")
 _PREVIEW_ROWS = 20
 
-# Strings of the history/restore part of the editor. They live here rather
-# than in geo/core/i18n.py so this page can change without touching the shared table.
-_HISTORY_TEXT: dict[str, tuple[str, str]] = {
-    "history_header": ("修改记录", "Change history"),
-    "history_none": ("这个站点还没有修改记录。", "No recorded changes for this station yet."),
-    "history_at": ("时间(UTC)", "Time (UTC)"),
-    "history_editor": ("编辑人", "Editor"),
-    "history_action": ("操作", "Action"),
-    "history_version": ("版本", "Version"),
-    "history_changed": ("修改的字段", "Fields changed"),
-    "history_pick": ("选择要恢复的版本", "Version to restore"),
-    "history_option": ("版本 {version} · {at} · {editor} · {action}", "version {version} · {at} · {editor} · {action}"),
-    "history_removed": ("删除前", "before removal"),
-    "history_compare": ("该版本与当前的不同", "How that version differs from now"),
-    "history_same": ("该版本与当前内容相同。", "That version is the same as now."),
-    "history_field": ("字段", "Field"),
-    "history_then": ("该版本", "That version"),
-    "history_now": ("当前", "Now"),
-    "history_confirm": ("确认恢复这个版本（作为新版本保存，原记录保留）",
-                        "Restore this version (saved as a new version; the history is kept)"),
-    "history_restore": ("恢复", "Restore"),
-    "history_restored": ("已恢复（现为版本 {version}）。", "Restored (now version {version})."),
-    "action_import": ("导入", "import"),
-    "action_add": ("新增", "added"),
-    "action_update": ("编辑", "edit"),
-    "action_set_status": ("改状态", "status change"),
-    "action_delete_sample": ("删除示例", "sample removed"),
-    "action_restore": ("恢复", "restore"),
-    "download_xlsx": ("Excel（XLSX，WGS-84）", "Excel (XLSX, WGS-84)"),
-    "public_help": ("取消勾选后，公开下载的文件不含该站点的电话、详细地址和备注",
-                    "When unticked, public downloads leave out this station's phone, exact address and notes"),
-    "conflict_header": ("未保存：这个站点在你打开后已被他人修改", "Not saved: someone else changed this station after you opened it"),
-    "conflict_detail": ("你打开的是版本 {opened}，现在是版本 {now}（{who}，{at}）。你的修改没有丢失：",
-                        "You opened version {opened}; it is now version {now} ({who}, {at}). Your edit is not lost:"),
-    "conflict_yours": ("你的修改", "Yours"),
-    "conflict_stored": ("现在保存的", "Now stored"),
-    "conflict_same": ("你的修改与现在保存的内容相同，无需再保存。", "Your edit equals what is stored now; nothing to save."),
-    "conflict_reapply": ("用我的修改覆盖现在的版本", "Save my edit over the current version"),
-    "conflict_discard": ("放弃我的修改，载入现在的版本", "Discard my edit and load the current version"),
-    "stale_notice": ("这个站点在你打开后已被修改（你打开的是版本 {opened}，现在是版本 {now}）。保存时会列出两边的不同。",
-                     "This station changed after you opened it (you opened version {opened}; it is now version {now}). "
-                     "Saving will show how the two differ."),
-    "stale_reload": ("载入最新版本（放弃未保存的修改）", "Load the latest version (discards unsaved changes)"),
-    "kind_auto_help": ("“自动”按每行的类型列或名称判断图层；名称与所选图层不符的行会给出警告",
-                       "Automatic takes each row's layer from its type column or name; rows whose name suggests "
-                       "another layer than the chosen one get a warning"),
-}
-
-
-def _ht(key: str, lang: str, **fmt) -> str:
-    zh, en = _HISTORY_TEXT[key]
-    text = en if lang == "en" else zh
-    return text.format(**fmt) if fmt else text
-
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _read(data: bytes, filename: str):
@@ -165,7 +111,7 @@ def _removed_section(store, stamp: tuple, stations, editor: str, lang: str) -> N
             st.dataframe(pd.DataFrame(
                 [(i18n.field_label(f.name, lang), audit.field_text(record.get(f.name))) for f in schema.FIELDS
                  if audit.field_text(record.get(f.name))],
-                columns=[_ht("history_field", lang), _ht("history_then", lang)]), hide_index=True)
+                columns=[t("history_field", lang), t("history_then", lang)]), hide_index=True)
             sure = st.checkbox(t("removed_confirm", lang), key=f"rm_sure:{sid}")
             clicked = st.button(t("removed_restore", lang), disabled=not sure, key=f"rm_restore:{sid}")
         else:
@@ -193,18 +139,18 @@ def _conflict_section(store, sid: str, editor: str, lang: str) -> None:
     conflict = st.session_state["ed_conflict"]
     current, attempted = conflict["current"], conflict["attempted"]
     who, at = audit.saved_by(store.history(sid), int(current["version"])) or ("?", current.get("updated_at") or "")
-    st.error(_ht("conflict_header", lang))
-    st.markdown(_ht("conflict_detail", lang, opened=attempted.get("version"), now=current["version"],
+    st.error(t("conflict_header", lang))
+    st.markdown(t("conflict_detail", lang, opened=attempted.get("version"), now=current["version"],
                     who=md_escape(who), at=str(at)[:16].replace("T", " ") + " UTC"))
     rows = [(i18n.field_label(name, lang), yours, stored)
             for name, yours, stored in audit.conflict_fields(attempted, current)]
     if rows:
-        st.dataframe(pd.DataFrame(rows, columns=[_ht("history_field", lang), _ht("conflict_yours", lang),
-                                                 _ht("conflict_stored", lang)]), hide_index=True)
+        st.dataframe(pd.DataFrame(rows, columns=[t("history_field", lang), t("conflict_yours", lang),
+                                                 t("conflict_stored", lang)]), hide_index=True)
     else:
-        st.caption(_ht("conflict_same", lang))
+        st.caption(t("conflict_same", lang))
     again, drop = st.columns(2)
-    if again.button(_ht("conflict_reapply", lang), type="primary", disabled=not rows, key=f"ed:reapply:{sid}"):
+    if again.button(t("conflict_reapply", lang), type="primary", disabled=not rows, key=f"ed:reapply:{sid}"):
         try:
             new = store.update(sid, audit.reapply_changes(attempted, current),
                                expected_version=int(current["version"]), editor=editor)
@@ -218,7 +164,7 @@ def _conflict_section(store, sid: str, editor: str, lang: str) -> None:
             st.session_state["ed_open"] = new
             st.session_state["ed_flash"] = t("editor_saved", lang, version=new.get("version"))
             st.rerun()
-    if drop.button(_ht("conflict_discard", lang), key=f"ed:discard:{sid}"):
+    if drop.button(t("conflict_discard", lang), key=f"ed:discard:{sid}"):
         del st.session_state["ed_conflict"]
         st.session_state.pop("ed_open", None)  # the form opens the stored version
         st.rerun()
@@ -249,7 +195,7 @@ with tab_import:
         # layer silently turned 司机之家 and 法律服务站 rows into rest stations.
         kind = col_kind.selectbox(t("import_kind", lang), ["auto", *schema.KINDS],
                                   format_func=lambda c: t("import_kind_auto", lang) if c == "auto"
-                                  else i18n.kind_label(c, lang), help=_ht("kind_auto_help", lang),
+                                  else i18n.kind_label(c, lang), help=t("kind_auto_help", lang),
                                   key=f"imp_kind:{lang}")
         crs = col_crs.selectbox(t("import_crs", lang), _CRS_CHOICES, format_func=lambda c: i18n.crs_label(c, lang),
                            key=f"imp_crs:{lang}")
@@ -373,7 +319,7 @@ with tab_download:
         (b4, "download_geojson_gcj", "geojson", "gcj02", f"{stem}_gcj02.geojson", "application/geo+json"),
     ):
         # A callable: the file is only made when someone clicks.
-        col.download_button(t(label, lang) if label != "download_xlsx" else _ht(label, lang),
+        col.download_button(t(label, lang),
                             data=lambda g=chosen, k=key, f=fmt, c=crs_name, lg=lang: _export(g, k, f, c, lg),
                             file_name=name, mime=mime, disabled=not len(chosen), key=f"dl:{label}",
                             on_click="ignore")
@@ -420,8 +366,8 @@ with tab_edit:
             if st.session_state.get("ed_conflict"):
                 _conflict_section(store, sid, editor, lang)
             elif version != opened_version:
-                st.warning(_ht("stale_notice", lang, opened=opened_version, now=version))
-                if st.button(_ht("stale_reload", lang), key=f"ed:reload:{sid}:{opened_version}"):
+                st.warning(t("stale_notice", lang, opened=opened_version, now=version))
+                if st.button(t("stale_reload", lang), key=f"ed:reload:{sid}:{opened_version}"):
                     st.session_state["ed_open"] = rec
                     st.rerun()
             k = f"{sid}:{opened_version}:{lang}"  # fresh widgets per station, opened version and language
@@ -456,7 +402,7 @@ with tab_edit:
                 values["facilities_other"] = [s.strip() for s in other.split(schema.LIST_SEP) if s.strip()]
                 values["public"] = st.checkbox(i18n.field_label("public", lang),
                                                value=bool(opened.get("public", True)),
-                                               help=_ht("public_help", lang), key=f"ed:public:{k}")
+                                               help=t("public_help", lang), key=f"ed:public:{k}")
                 c1, c2 = st.columns(2)
                 values["lon"] = c1.number_input(i18n.field_label("lon", lang), value=float(opened.get("lon") or 0.0),
                                                 format="%.6f", key=f"ed:lon:{k}")
@@ -486,45 +432,45 @@ with tab_edit:
                         st.session_state["ed_flash"] = t("editor_saved", lang, version=new.get("version"))
                         st.rerun()
 
-            with st.expander(_ht("history_header", lang)):
+            with st.expander(t("history_header", lang)):
                 hist = store.history(sid)
                 if hist.empty:
-                    st.caption(_ht("history_none", lang))
+                    st.caption(t("history_none", lang))
                 else:
                     st.dataframe(pd.DataFrame({
-                        _ht("history_at", lang): hist["at"],
-                        _ht("history_editor", lang): hist["editor"],
-                        _ht("history_action", lang): hist["action"].map(lambda a: _ht(f"action_{a}", lang)),
-                        _ht("history_version", lang): hist["version"],
-                        _ht("history_changed", lang): hist["changed"].map(
+                        t("history_at", lang): hist["at"],
+                        t("history_editor", lang): hist["editor"],
+                        t("history_action", lang): hist["action"].map(lambda a: t(f"action_{a}", lang)),
+                        t("history_version", lang): hist["version"],
+                        t("history_changed", lang): hist["changed"].map(
                             lambda names: "、".join(i18n.field_label(n, lang) for n in names)),
                     }), hide_index=True)
                     entries = {int(r.audit_id): r for r in hist.itertuples()}
                     pick = st.selectbox(
-                        _ht("history_pick", lang), list(entries),
-                        format_func=lambda a: _ht(
+                        t("history_pick", lang), list(entries),
+                        format_func=lambda a: t(
                             "history_option", lang,
-                            version=entries[a].version if pd.notna(entries[a].version) else _ht("history_removed", lang),
-                            at=entries[a].at, editor=entries[a].editor, action=_ht(f"action_{entries[a].action}", lang)),
+                            version=entries[a].version if pd.notna(entries[a].version) else t("history_removed", lang),
+                            at=entries[a].at, editor=entries[a].editor, action=t(f"action_{entries[a].action}", lang)),
                         key=f"ed:hist:{k}")
                     then = entries[pick].after or entries[pick].before
                     diff = [(i18n.field_label(name, lang), old, new)
                             for name, old, new in audit.changed_fields(then, rec)]
                     if diff:
-                        st.caption(_ht("history_compare", lang))
-                        st.dataframe(pd.DataFrame(diff, columns=[_ht("history_field", lang), _ht("history_then", lang),
-                                                                 _ht("history_now", lang)]), hide_index=True)
+                        st.caption(t("history_compare", lang))
+                        st.dataframe(pd.DataFrame(diff, columns=[t("history_field", lang), t("history_then", lang),
+                                                                 t("history_now", lang)]), hide_index=True)
                     else:
-                        st.caption(_ht("history_same", lang))
-                    sure = st.checkbox(_ht("history_confirm", lang), key=f"ed:hist_sure:{k}:{pick}")
-                    if st.button(_ht("history_restore", lang), disabled=not (sure and diff), key=f"ed:restore:{k}"):
+                        st.caption(t("history_same", lang))
+                    sure = st.checkbox(t("history_confirm", lang), key=f"ed:hist_sure:{k}:{pick}")
+                    if st.button(t("history_restore", lang), disabled=not (sure and diff), key=f"ed:restore:{k}"):
                         try:
                             back = store.restore(sid, pick, expected_version=version, editor=editor)
                         except (ValidationError, ConflictError, ValueError) as exc:
                             st.error(t("editor_error", lang, error=md_error(exc, lang)))
                         else:
                             st.session_state["ed_open"] = back
-                            st.session_state["ed_flash"] = _ht("history_restored", lang, version=back.get("version"))
+                            st.session_state["ed_flash"] = t("history_restored", lang, version=back.get("version"))
                             st.rerun()
 
         _removed_section(store, stamp, stations, editor, lang)

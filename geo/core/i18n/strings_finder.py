@@ -1,0 +1,86 @@
+"""Strings of the finder page (``pages/2_找站_Finder.py``) and its map.
+
+Each entry is (Chinese, English); placeholders use str.format syntax.
+Merged into one table by :mod:`geo.core.i18n`, which refuses a key defined twice.
+"""
+from __future__ import annotations
+
+STRINGS: dict[str, tuple[str, str]] = {
+    # -- finder page ---------------------------------------------------------
+    "finder_link": ("找离我最近的站", "Find the nearest station"),
+    "finder_title": ("找最近的站", "Find the nearest station"),
+    "fd_intro": ("先告诉我们你在哪里：用定位、搜地名或站名、粘贴坐标，或在地图上点一下。",
+                 "First say where you are: use your location, search a place or station, "
+                 "paste coordinates, or tap the map."),
+    "fd_locate": ("📍 用我的位置", "📍 Use my location"),
+    "fd_locating": ("正在定位…", "Locating…"),
+    "fd_locate_failed": ("无法获取位置：{error}。请在浏览器里允许使用位置，或搜索地名、在地图上点一下。",
+                         "Could not get your location: {error}. Allow location in the browser, "
+                         "or search a place, or tap the map."),
+    "fd_locate_insecure": ("浏览器只在 HTTPS 网页上提供定位；请搜索地名或在地图上点一下。",
+                           "Browsers only share your location with HTTPS pages; search a place or tap the map."),
+    "fd_locate_unsupported": ("这个浏览器不支持定位。", "This browser cannot share a location."),
+    "fd_place_gps": ("我的位置（精度约 {acc} 米）", "My location (within about {acc} m)"),
+    "fd_place_map": ("地图上选的点", "Point picked on the map"),
+    "fd_place_coords": ("粘贴的坐标", "Pasted coordinates"),
+    "fd_search": ("搜索地名、站名，或粘贴坐标", "Search a place or station, or paste coordinates"),
+    "fd_search_placeholder": ("🔎 搜地名、站名或粘贴坐标，如 体育西、南山区、113.26,23.13",
+                              "🔎 Place, station or coordinates, e.g. 体育西, 南山区, 113.26,23.13"),
+    "fd_search_none": ("没有找到“{q}”。试试区名（如 南山区）或站名的一部分。",
+                       "Nothing found for “{q}”. Try a district (e.g. 南山区) or part of a station name."),
+    "fd_search_pick": ("点一个结果作为起点：", "Tap a result to start from it:"),
+    "fd_place_station": ("站点", "Station"),
+    "fd_place_district": ("区县", "District"),
+    "fd_place_city": ("城市", "City"),
+    "fd_coords_crs": ("这个坐标来自", "These coordinates come from"),
+    "fd_crs_gcj02": ("高德/腾讯 GCJ-02", "Amap/Tencent GCJ-02"),
+    "fd_crs_bd09": ("百度 BD-09", "Baidu BD-09"),
+    "fd_crs_wgs84": ("GPS WGS-84", "GPS WGS-84"),
+    "fd_coords_use": ("用这个坐标作起点", "Start from these coordinates"),
+    "fd_coords_swapped": ("输入的是“纬度,经度”，已自动调换。", "You gave latitude first; the pair was turned round."),
+    "fd_filters": ("筛选：{summary}", "Filters: {summary}"),
+    "fd_kind": ("站点类型", "Kind of station"),
+    "fd_kind_all": ("全部", "All"),
+    "fd_facilities": ("需要的设施（可多选）", "Facilities you need (any number)"),
+    "fd_open_now": ("只看现在开放的", "Open now only"),
+    "fd_mode": ("出行方式", "Travel mode"),
+    "fd_mode_walk": ("步行", "Walk"),
+    "fd_mode_ebike": ("电动车", "E-bike"),
+    "fd_mode_drive": ("驾车", "Drive"),
+    "fd_mode_truck": ("货车", "Truck"),
+    "fd_by": ("排序", "Rank by"),
+    "fd_by_time": ("⏱ 用时最短", "⏱ Fastest"),
+    "fd_by_distance": ("📏 路程最短", "📏 Shortest"),
+    "fd_n_facilities": ("{n} 项设施", "facilities: {n}"),
+    "fd_origin": ("起点：{place}", "From: {place}"),
+    "fd_no_origin": ("还没有起点。", "No starting point yet."),
+    "fd_results": ("最近的站", "Nearest stations"),
+    "fd_no_results": ("附近没有符合条件的站点。可以减少设施要求，或关闭“只看现在开放的”。",
+                      "No matching station nearby. Ask for fewer facilities, or turn off “Open now only”."),
+    "fd_minutes": ("{n} 分钟", "{n} min"),
+    "fd_via": ("经", "Via"),
+    "fd_hours_unknown": ("开放时间未知", "Hours unknown"),
+    "fd_show_route": ("看路线", "Show route"),
+    "fd_show_on_map": ("在地图上看", "Show on map"),
+    "fd_amap": ("高德地图", "Amap"),
+    "fd_baidu": ("百度地图", "Baidu Maps"),
+    "fd_apple": ("Apple 地图", "Apple Maps"),
+    "fd_estimate_banner": ("估算 / estimate：未加载{mode}路网，距离和时间按直线距离 × {factor} 估算，"
+                           "地图上不画路线，实际路程可能更远。",
+                           "估算 / estimate: no {mode} road network is loaded, so distances and times are "
+                           "straight-line distance × {factor}; no route is drawn and the real trip may be longer."),
+    "fd_network_help": ("管理员可离线生成路网：`python -m geo network build guangdong-latest.osm.pbf --out {dir}`",
+                        "An administrator can build the road network offline: "
+                        "`python -m geo network build guangdong-latest.osm.pbf --out {dir}`"),
+    "fd_network_error": ("路网文件无法读取（{error}），以下为估算。", "The road network cannot be read ({error}); "
+                         "the results below are estimates."),
+    "fd_network_ok": ("按 OpenStreetMap 路网计算{mode}路线", "routes follow the OpenStreetMap road network ({mode})"),
+    "fd_map_estimate": ("估算 / estimate：未画路线", "估算 / estimate: no route drawn"),
+    "fd_map_hint": ("点地图设为起点", "Tap the map to set where you are"),
+    "fd_map_caption": ("在地图上点一下可换起点", "tap the map to start elsewhere"),
+    "fd_origin_tip": ("起点", "You are here"),
+    "fd_start": ("起点", "Start"),
+    "fd_route_tip": ("沿道路的路线", "Route along the roads"),
+    "fd_share": ("这个网页的地址包含起点和筛选条件，复制地址即可分享或稍后再打开。",
+                 "This page's address holds the starting point and filters: copy it to share or reopen."),
+}
