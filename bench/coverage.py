@@ -102,7 +102,7 @@ def bench_estimate(registry: Path, res: int, repeats: int) -> None:
     t = time.perf_counter()
     loop = np.array([haversine_m(grid.lon[i], grid.lat[i], slon, slat).min() for i in sample])
     t_loop = (time.perf_counter() - t) / k * n
-    assert np.allclose(loop * cv._estimate_factor(cold.standard), ours_v[sample], rtol=1e-9)
+    assert np.allclose(loop * cv.estimate_factor(cold.standard), ours_v[sample], rtol=1e-9)
     print(f"  per-cell numpy haversine loop ({k} cells, extrapolated): {t_loop:.1f} s "
           f"-> ours {t_loop / t_ours:.0f}x faster (answers identical)")
     print(f"  whole coverage() cold vs sjoin_nearest alone: {t_cold / t_sjoin:.1f}x the time of the bare join")
@@ -132,16 +132,16 @@ def bench_network(registry: Path, nodes: int, cache: Path, baseline_cells: int) 
         st_snap, steps["snap stations"] = timed(cv.snap_points, g, slon, slat)
         cell_snap, steps["snap cells"] = timed(cv.snap_points, g, grid.lon, grid.lat)
         ok = st_snap.ok
-        acc = cv._access_cost(st_snap.distance_m[ok], "time")
+        acc = cv.access_cost(st_snap.distance_m[ok], "time")
         _, steps["reverse graph (cached per graph)"] = timed(cv._reversed_matrix, g, "time")
-        aug, steps["add station rows"] = timed(cv._augmented, g, "time", st_snap.edge[ok], st_snap.fraction[ok], acc)
+        aug, steps["add station rows"] = timed(cv.augmented_matrix, g, "time", st_snap.edge[ok], st_snap.fraction[ok], acc)
         from scipy.sparse.csgraph import dijkstra
 
         (dist, _, src), steps["multi-source dijkstra"] = timed(
             dijkstra, aug, directed=True, indices=np.arange(g.n_nodes, g.n_nodes + ok.sum()), min_only=True,
             return_predecessors=True)
         ctx = cv._NetworkContext(g, "time", aug, np.flatnonzero(ok), st_snap.edge[ok], st_snap.fraction[ok], acc,
-                                 cell_snap, cv._access_cost(np.nan_to_num(cell_snap.distance_m), "time"),
+                                 cell_snap, cv.access_cost(np.nan_to_num(cell_snap.distance_m), "time"),
                                  1 / 60, "estimate")
         _, steps["assign cells"] = timed(cv._cells_from_nodes, ctx, dist, src)
         cv._PER_GRAPH.clear()

@@ -52,12 +52,12 @@ from scipy.spatial import cKDTree
 
 from geo import settings
 from geo.core.crs import haversine_m
+from geo.core import geodesy
 from geo.analysis.demand import Demand, build_demand, region_districts
 from geo.routing.network import MODES, RoadGraph, index_ranges, load_graph
 from geo.core.regions import Region, find_region, load_boundaries, locate
 from geo.core.schema import KINDS, STATUSES
 
-_EARTH_R = 6371008.8
 _E7 = 1e7
 _UNIT = {"time": "min", "distance": "m"}
 _MODE_ZH = {"walk": "步行", "ebike": "电动自行车", "drive": "驾车", "truck": "货车"}
@@ -172,20 +172,6 @@ def service_standard(kinds: str | Iterable[str] | None = None, mode: str | None 
 # --------------------------------------------------------------------------
 
 
-def _xyz(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    lo, la = np.radians(np.asarray(lon, dtype=float)), np.radians(np.asarray(lat, dtype=float))
-    c = np.cos(la)
-    return np.column_stack([c * np.cos(lo), c * np.sin(lo), np.sin(la)])
-
-
-def _chord_to_m(chord: np.ndarray) -> np.ndarray:
-    return 2.0 * _EARTH_R * np.arcsin(np.clip(np.asarray(chord, dtype=float) / 2.0, 0.0, 1.0))
-
-
-def _m_to_chord(metres: float) -> float:
-    return 2.0 * math.sin(min(metres / (2.0 * _EARTH_R), math.pi / 2))
-
-
 @dataclass(eq=False)
 class Grid:
     """H3 cells of one region at one resolution (build with :func:`hex_grid`).
@@ -224,7 +210,7 @@ class Grid:
     @property
     def xyz(self) -> np.ndarray:
         """Cell centres as unit vectors."""
-        return self._get("xyz", lambda: _xyz(self.lon, self.lat))
+        return self._get("xyz", lambda: geodesy.xyz(self.lon, self.lat))
 
     @property
     def tree(self) -> cKDTree:
@@ -236,7 +222,7 @@ class Grid:
         """Median distance between neighbouring cell centres (chord on the unit sphere)."""
         def build() -> float:
             if len(self.cells) < 2:
-                return _m_to_chord(h3.average_hexagon_edge_length(self.res, "m") * math.sqrt(3))
+                return geodesy.m_to_chord(h3.average_hexagon_edge_length(self.res, "m") * math.sqrt(3))
             step = max(len(self.cells) // 5000, 1)
             d, _ = self.tree.query(self.xyz[::step], k=2)
             return float(np.median(d[:, 1]))
@@ -607,8 +593,17 @@ class Travel:
     context: object = None
 
 
-def _estimate_factor(std: Standard) -> float:
-    """Standard units per great-circle metre of an estimate."""
+def estimate_factor(std: Standard) -> float:
+    """Standard units per great-circle metre of an estimate.
+
+    ``settings.DETOUR_FACTOR`` for a distance standard; for a minutes
+    standard, that detour travelled at ``settings.ESTIMATE_SPEED_KMH[mode]``.
+
+    Parameters
+    ----------
+    std
+        The service standard.
+    """
     if std.weight == "distance":
         return settings.DETOUR_FACTOR
     return settings.DETOUR_FACTOR / (settings.ESTIMATE_SPEED_KMH[std.mode] / 3.6) / 60.0
@@ -632,9 +627,9 @@ def nearest_estimate(lon: np.ndarray, lat: np.ndarray, st_lon: np.ndarray, st_la
     n = len(lon)
     if not len(st_lon):
         return np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
-    tree = cKDTree(_xyz(st_lon, st_lat))
-    chord, idx = tree.query(_xyz(lon, lat), k=1)
-    return _chord_to_m(chord) * _estimate_factor(std), idx.astype(np.int64)
+    tree = cKDTree(geodesy.xyz(st_lon, st_lat))
+    chord, idx = tree.query(geodesy.xyz(lon, lat), k=1)
+    return geodesy.chord_to_m(chord) * estimate_factor(std), idx.astype(np.int64)
 
 
 _PER_GRAPH: dict[int, tuple[weakref.ref, dict]] = {}
@@ -693,20 +688,44 @@ class _NetworkContext:
     off_network: str
 
 
-def _access_cost(metres: np.ndarray, weight: str) -> np.ndarray:
-    """Cost of walking the stretches off the graph: seconds, or metres as they are."""
+def access_cost(metres: np.ndarray, weight: str) -> np.ndarray:
+    """Cost of walking the stretches off the graph: seconds, or metres as they are.
+
+    Parameters
+    ----------
+    metres
+        Lengths of the stretches between points and the road.
+    weight
+        ``"time"`` (walked at ``settings.COVERAGE_ACCESS_SPEED_KMH``) or ``"distance"``.
+    """
     if weight == "distance":
         return metres
     return metres / (settings.COVERAGE_ACCESS_SPEED_KMH / 3.6)
 
 
-def _augmented(graph: RoadGraph, weight: str, st_edge: np.ndarray, st_frac: np.ndarray,
-               st_access: np.ndarray) -> csr_matrix:
+def augmented_matrix(graph: RoadGraph, weight: str, st_edge: np.ndarray, st_frac: np.ndarray,
+                     st_access: np.ndarray) -> csr_matrix:
     """Reversed graph with a virtual row per station, joined to its edge's ends.
 
     In the reversed graph an arc ``station -> u`` stands for travelling
     ``u -> station`` forward along the edge, so it exists only where the
     edge may be travelled forward; ``station -> v`` likewise backward.
+
+    Parameters
+    ----------
+    graph
+        The road graph.
+    weight
+        ``"time"`` or ``"distance"``.
+    st_edge, st_frac
+        Each snapped station's edge and position along it (:class:`Snaps`).
+    st_access
+        Cost of each station's snap stretch (:func:`access_cost`).
+
+    Returns
+    -------
+    csr_matrix
+        ``n_nodes + len(st_edge)`` square; station ``k`` is node ``n_nodes + k``.
     """
     rev = _reversed_matrix(graph, weight)
     n = graph.n_nodes
@@ -815,10 +834,10 @@ def nearest_network(graph: RoadGraph, lon: np.ndarray, lat: np.ndarray, st_lon: 
     st_rows = np.flatnonzero(st_snap.ok)
     st_edge = st_snap.edge[st_rows]
     st_frac = st_snap.fraction[st_rows]
-    st_access = _access_cost(st_snap.distance_m[st_rows], weight)
+    st_access = access_cost(st_snap.distance_m[st_rows], weight)
     cell_snaps = snap_points(graph, lon, lat)
-    cell_access = _access_cost(np.nan_to_num(cell_snaps.distance_m, nan=0.0), weight)
-    aug = _augmented(graph, weight, st_edge, st_frac, st_access)
+    cell_access = access_cost(np.nan_to_num(cell_snaps.distance_m, nan=0.0), weight)
+    aug = augmented_matrix(graph, weight, st_edge, st_frac, st_access)
     ctx = _NetworkContext(graph, weight, aug, st_rows, st_edge, st_frac, st_access, cell_snaps, cell_access,
                           to_unit, settings.COVERAGE_OFF_NETWORK)
     n = graph.n_nodes
@@ -921,7 +940,7 @@ class CoverageResult:
         need = [r for r in range(1, n + 1) if r not in self._gap_geoms]
         if need and self._grid is not None:
             rank = self.cells["gap"].to_numpy()
-            self._gap_geoms.update(_gap_geometries(self._grid, rank, max(need)))
+            self._gap_geoms.update(gap_geometries(self._grid, rank, max(need)))
         return np.array([self._gap_geoms.get(r) for r in range(1, n + 1)], dtype=object)
 
     @property
@@ -947,9 +966,9 @@ class CoverageResult:
             "demand": self.demand.to_dict(),
             "stations": int(len(self.stations)),
             "stations_in_region": int(self.districts["stations"].sum()),
-            "districts": _records(self.districts),
+            "districts": json_records(self.districts),
             "gaps_total": int(len(self.gap_table)),
-            "gaps": _records(listed),
+            "gaps": json_records(listed),
             "notes": list(self.notes),
         }
         if len(self.stations) and "is_sample" in self.stations and \
@@ -968,7 +987,17 @@ def _num(value, digits: int = 3):
     return round(f, digits) if math.isfinite(f) else None
 
 
-def _records(df: pd.DataFrame) -> list[dict]:
+def json_records(df: pd.DataFrame) -> list[dict]:
+    """A table's rows as JSON-ready dicts.
+
+    Numpy scalars become Python ones, floats are rounded (3 decimals, 6 for
+    ``lon``/``lat``) and NaN, infinity and missing values become ``None``.
+
+    Parameters
+    ----------
+    df
+        Any table (districts, gaps, sites).
+    """
     out = []
     for rec in df.to_dict("records"):
         row = {}
@@ -1033,8 +1062,16 @@ def _resolve_graph(network, mode: str) -> RoadGraph | None:
 # --------------------------------------------------------------------------
 
 
-def _gap_labels(grid: Grid, uncovered: np.ndarray) -> np.ndarray:
-    """Component label of each uncovered cell (-1 for covered), by edge-sharing neighbours."""
+def gap_labels(grid: Grid, uncovered: np.ndarray) -> np.ndarray:
+    """Component label of each uncovered cell (-1 for covered), by edge-sharing neighbours.
+
+    Parameters
+    ----------
+    grid
+        The grid of the run.
+    uncovered
+        Boolean mask over the grid's cells.
+    """
     labels = np.full(len(grid.cells), -1, dtype=np.int64)
     idx = np.flatnonzero(uncovered)
     if not len(idx):
@@ -1050,9 +1087,27 @@ def _gap_labels(grid: Grid, uncovered: np.ndarray) -> np.ndarray:
     return labels
 
 
-def _gap_table(grid: Grid, labels: np.ndarray, demand: np.ndarray, travel: np.ndarray,
-               stations: gpd.GeoDataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """Gap statistics ranked by demand, and each cell's gap rank (0 = not in a gap)."""
+def gap_table(grid: Grid, labels: np.ndarray, demand: np.ndarray, travel: np.ndarray,
+              stations: gpd.GeoDataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Gap statistics ranked by demand, and each cell's gap rank (0 = not in a gap).
+
+    Parameters
+    ----------
+    grid
+        The grid of the run.
+    labels
+        From :func:`gap_labels`.
+    demand, travel
+        Per cell, in grid order (travel in the standard's unit).
+    stations
+        Serving stations (``lon``, ``lat``), for each gap's distance to the nearest.
+
+    Returns
+    -------
+    (table, rank_of_cell)
+        The columns of :attr:`CoverageResult.gap_table`, most demand first;
+        each cell's gap rank.
+    """
     rank_of_cell = np.zeros(len(grid.cells), dtype=np.int64)
     idx = np.flatnonzero(labels >= 0)
     cols = ["gap", "cells", "area_km2", "demand", "lon", "lat", "district", "districts",
@@ -1082,9 +1137,9 @@ def _gap_table(grid: Grid, labels: np.ndarray, demand: np.ndarray, travel: np.nd
     main = dcodes[pa.argmax(axis=1)]
     spans = [",".join(dcodes[np.flatnonzero(row > 0)]) for row in pa]
     if len(stations):
-        st = cKDTree(_xyz(stations["lon"].to_numpy(float), stations["lat"].to_numpy(float)))
+        st = cKDTree(geodesy.xyz(stations["lon"].to_numpy(float), stations["lat"].to_numpy(float)))
         ch, _ = st.query(cen, k=1)
-        sd = _chord_to_m(ch)
+        sd = geodesy.chord_to_m(ch)
     else:
         sd = np.full(k, np.inf)
     # Most demand first; equal demand (e.g. zero) by area, then by first cell, for a stable order.
@@ -1111,8 +1166,18 @@ def _dissolve(grid: Grid, members: np.ndarray) -> shapely.Geometry:
     return out
 
 
-def _gap_geometries(grid: Grid, rank_of_cell: np.ndarray, top: int) -> dict[int, shapely.Geometry]:
-    """Rank -> dissolved polygon, for gaps 1..top."""
+def gap_geometries(grid: Grid, rank_of_cell: np.ndarray, top: int) -> dict[int, shapely.Geometry]:
+    """Rank -> dissolved polygon, for gaps 1..top.
+
+    Parameters
+    ----------
+    grid
+        The grid of the run.
+    rank_of_cell
+        From :func:`gap_table`.
+    top
+        Highest rank to dissolve.
+    """
     out: dict[int, shapely.Geometry] = {}
     idx = np.flatnonzero((rank_of_cell > 0) & (rank_of_cell <= top))
     if not len(idx):
@@ -1338,8 +1403,8 @@ def coverage(region: str | Region, kinds: str | Iterable[str] | None = None, *, 
         share_demand = 0.0
         notes.append("区域内没有需求，需求覆盖率记为 0 / no demand inside the region; demand share set to 0")
     share_area, share_demand = min(max(share_area, 0.0), 1.0), min(max(share_demand, 0.0), 1.0)
-    labels = _gap_labels(grid, ~covered)
-    gap_df, rank_of_cell = _gap_table(grid, labels, dem.values, trav.value, st)
+    labels = gap_labels(grid, ~covered)
+    gap_df, rank_of_cell = gap_table(grid, labels, dem.values, trav.value, st)
     timings["gaps_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -1402,15 +1467,15 @@ def service_areas(result: CoverageResult, station_ids: Iterable[str] | None = No
         raise ValueError(f"站点不在本次分析中 / station(s) not among the serving stations: {', '.join(missing)}")
     row_of = {s: i for i, s in enumerate(ids)}
     demand = result.cells["demand"].to_numpy(float)
-    factor = _estimate_factor(std)
+    factor = estimate_factor(std)
     ctx: _NetworkContext | None = trav.context
     records, geoms = [], []
     for sid in wanted:
         i = row_of[sid]
         slon, slat = float(st["lon"].iat[i]), float(st["lat"].iat[i])
         if ctx is None:
-            radius = _m_to_chord(std.threshold / factor)
-            members = np.asarray(grid.tree.query_ball_point(_xyz([slon], [slat])[0], radius), dtype=np.int64)
+            radius = geodesy.m_to_chord(std.threshold / factor)
+            members = np.asarray(grid.tree.query_ball_point(geodesy.xyz([slon], [slat])[0], radius), dtype=np.int64)
             members.sort()
             value = haversine_m(grid.lon[members], grid.lat[members], slon, slat) * factor
             members = members[value <= std.threshold]

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from geo import settings
+from geo.core import geodesy
 from geo.core.crs import guess_crs_from_headers, normalize_crs, to_wgs84
 from geo.registry.io.headers import suggest_mapping
 from geo.registry.io.filecheck import check_content, check_path
@@ -43,7 +44,6 @@ if TYPE_CHECKING:  # pragma: no cover - the grid type lives in geo.analysis.cove
 
 DEMAND_KINDS = ("area", "population", "raster", "points")
 _RASTER_SUFFIXES = (".tif", ".tiff", ".geotiff")
-_EARTH_R = 6371008.8
 
 
 @dataclass
@@ -234,12 +234,6 @@ def population_demand(grid: Grid, table: str | Path | pd.Series,
 # --------------------------------------------------------------------------
 
 
-def _xyz(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    lo, la = np.radians(lon), np.radians(lat)
-    c = np.cos(la)
-    return np.column_stack([c * np.cos(lo), c * np.sin(lo), np.sin(la)])
-
-
 def cells_of_points(grid: Grid, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     """Index into the grid of the cell holding each WGS-84 point, or -1.
 
@@ -255,7 +249,7 @@ def cells_of_points(grid: Grid, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     ok = np.flatnonzero(np.isfinite(lon) & np.isfinite(lat))
     if not len(ok) or not len(grid.cells):
         return out
-    dist, idx = grid.tree.query(_xyz(lon[ok], lat[ok]), k=1)
+    dist, idx = grid.tree.query(geodesy.xyz(lon[ok], lat[ok]), k=1)
     # A regular hexagon's inscribed radius is half the spacing of neighbouring
     # centres; across Guangdong the smallest H3 cell reaches 0.48 of the
     # median spacing, so 0.42 leaves a safe margin.
@@ -484,8 +478,8 @@ def raster_demand(grid: Grid, path: str | Path, band: int = 1) -> Demand:
         cx2, cy2 = cx + a + b, cy + d + e
         if to_wgs is not None:
             (cx, cx2), (cy, cy2) = to_wgs.transform([cx, cx2], [cy, cy2])
-        px_m = math.radians(abs(cx2 - cx)) * _EARTH_R * math.cos(math.radians(cy))
-        spacing_m = 2 * _EARTH_R * math.asin(min(grid.spacing_chord / 2, 1.0)) if len(grid.cells) else px_m
+        px_m = math.radians(abs(cx2 - cx)) * geodesy.EARTH_RADIUS_M * math.cos(math.radians(cy))
+        spacing_m = float(geodesy.chord_to_m(grid.spacing_chord)) if len(grid.cells) else px_m
         m = int(min(max(math.ceil(2 * px_m / max(spacing_m, 1e-9)), 1), 8))
     offs = (np.arange(m) + 0.5) / m
     sub_c = np.repeat(offs, m)

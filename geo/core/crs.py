@@ -20,6 +20,8 @@ from typing import Iterable
 import numpy as np
 from pyproj import CRS, Transformer
 
+from geo.core.geodesy import EARTH_RADIUS_M
+
 #: Names accepted wherever a coordinate system is asked for.
 CRS_CHOICES = ("wgs84", "gcj02", "bd09", "cgcs2000")
 
@@ -246,8 +248,8 @@ def guess_crs_from_headers(headers: Iterable[str]) -> str | None:
 
 
 def haversine_m(lon1, lat1, lon2, lat2) -> np.ndarray:
-    """Great-circle distance in metres on a sphere of radius 6,371,008.8 m."""
+    """Great-circle distance in metres on the sphere of :data:`geo.core.geodesy.EARTH_RADIUS_M`."""
     lon1, lat1, lon2, lat2 = (np.radians(np.asarray(v, dtype=float)) for v in (lon1, lat1, lon2, lat2))
     a = (np.sin((lat2 - lat1) / 2) ** 2
          + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2)
-    return 2 * 6371008.8 * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))

@@ -43,6 +43,7 @@ from scipy.sparse.csgraph import connected_components
 
 from geo import settings
 from geo.core.crs import haversine_m
+from geo.core.geodesy import M_PER_DEGREE
 
 #: Travel modes, each with a graph of its own.
 MODES: tuple[str, ...] = tuple(settings.ROUTING_MODES)
@@ -59,8 +60,6 @@ _CLASS_ID = {c: i for i, c in enumerate(HIGHWAY_CLASSES)}
 FORMAT = "geo-roadgraph"
 FORMAT_VERSION = 1
 
-_EARTH_R = 6371008.8
-_M_PER_DEG = _EARTH_R * math.pi / 180.0
 _E7 = 1e7  # geometry is stored as integer 1e-7 degrees, OSM's own precision
 
 # The access keys that apply to a mode, from the most general to the most
@@ -574,8 +573,8 @@ def _snap_grid(geom_ptr, geom_x, geom_y, snappable, node_lat) -> dict[str, np.nd
     """
     cell = float(settings.SNAP_CELL_M)
     lat0 = float(np.median(node_lat)) if len(node_lat) else 0.0
-    ky = _M_PER_DEG
-    kx = _M_PER_DEG * math.cos(math.radians(lat0))
+    ky = M_PER_DEGREE
+    kx = M_PER_DEGREE * math.cos(math.radians(lat0))
     lon0 = float(geom_x.min()) / _E7 if len(geom_x) else 0.0
     lat_min = float(geom_y.min()) / _E7 if len(geom_y) else 0.0
     x = (geom_x / _E7 - lon0) * kx

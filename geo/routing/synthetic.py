@@ -20,9 +20,9 @@ from typing import Iterable
 
 import numpy as np
 
+from geo.core.geodesy import M_PER_DEGREE
 from geo.routing.network import MODES, RawWays, RoadGraph, index_ranges, graph_from_ways, write_graphs
 
-_M_PER_DEG = 6371008.8 * math.pi / 180.0
 _PREFIXES = ("科技", "创新", "海滨", "中山", "解放", "人民", "建设", "发展", "工业", "环城",
              "滨江", "花城", "新港", "黄埔", "天河", "体育", "先烈", "珠江", "南海", "东风",
              "光明", "和平", "文明", "育才", "学府", "龙华", "宝安", "沙河", "白石", "红岭")
@@ -92,8 +92,8 @@ def synthetic_ways(n_nodes: int = 10_000, *, seed: int = 0, center: tuple[float,
     rng = np.random.default_rng(seed)
     side = max(int(round(math.sqrt(n_nodes))), 4)
     lon0, lat0 = center
-    ky = _M_PER_DEG
-    kx = _M_PER_DEG * math.cos(math.radians(lat0))
+    ky = M_PER_DEGREE
+    kx = M_PER_DEGREE * math.cos(math.radians(lat0))
     half = (side - 1) / 2.0
     gx = (np.arange(side) - half)[None, :] * spacing_m + rng.normal(0, jitter * spacing_m, (side, side))
     gy = (np.arange(side) - half)[:, None] * spacing_m + rng.normal(0, jitter * spacing_m, (side, side))

@@ -252,7 +252,7 @@ def test_network_equals_per_point_dijkstra(mode, minutes, meters):
     assert (tr.method[on] == 0).all() and (tr.method[~on] == 1).all()
     # Off the network: the estimate to the nearest station.
     d = haversine_m(plon[~on, None], plat[~on, None], st["lon"].to_numpy()[None], st["lat"].to_numpy()[None])
-    np.testing.assert_allclose(tr.value[~on], d.min(axis=1) * cv._estimate_factor(std), rtol=1e-9)
+    np.testing.assert_allclose(tr.value[~on], d.min(axis=1) * cv.estimate_factor(std), rtol=1e-9)
 
 
 def test_network_nearest_station_is_the_one_reached():
@@ -487,7 +487,7 @@ def test_service_areas_estimate(city_result):
     assert list(areas["station_id"]) == ids
     for row in areas.itertuples():
         st = res.stations[res.stations["id"] == row.station_id].iloc[0]
-        t = haversine_m(res.cells["lon"], res.cells["lat"], st["lon"], st["lat"]) * cv._estimate_factor(res.standard)
+        t = haversine_m(res.cells["lon"], res.cells["lat"], st["lon"], st["lat"]) * cv.estimate_factor(res.standard)
         within = t <= res.standard.threshold
         assert row.cells == within.sum()
         assert row.area_km2 == pytest.approx(res.cells.loc[within, "area_km2"].sum())

@@ -50,6 +50,7 @@ from geo import settings
 from geo.analysis.coverage import CoverageResult, Grid, Standard
 from geo.registry.io.readers import ReadError, read_features, read_table
 from geo.routing.network import RoadGraph, index_ranges
+from geo.core import geodesy
 from geo.core.regions import locate
 from geo.core.schema import FIELD_NAMES, station_id
 
@@ -243,7 +244,7 @@ def generate_candidates(baseline: CoverageResult, graph: RoadGraph | None = None
         res -= 1
         parent = np.array([h3i.cell_to_parent(int(c), res) for c in codes.tolist()], dtype=np.int64)
         codes, inv = np.unique(parent, return_inverse=True)
-        xyz = cv._xyz(lon, lat) * w[:, None]
+        xyz = geodesy.xyz(lon, lat) * w[:, None]
         s = np.column_stack([np.bincount(inv, weights=xyz[:, q], minlength=len(codes)) for q in range(3)])
         s /= np.linalg.norm(s, axis=1, keepdims=True)
         lon, lat = np.degrees(np.arctan2(s[:, 1], s[:, 0])), np.degrees(np.arcsin(np.clip(s[:, 2], -1, 1)))
@@ -319,11 +320,11 @@ def _estimate_pairs(clon: np.ndarray, clat: np.ndarray, plon: np.ndarray, plat: 
     if not len(clon) or not len(plon):
         e = np.zeros(0, dtype=np.int64)
         return e, e, np.zeros(0)
-    factor = cv._estimate_factor(std)
-    radius = cv._m_to_chord(limit / factor) * (1 + 1e-9) + 1e-12
-    found = cKDTree(cv._xyz(clon, clat)).sparse_distance_matrix(cKDTree(cv._xyz(plon, plat)), radius,
+    factor = cv.estimate_factor(std)
+    radius = geodesy.m_to_chord(limit / factor) * (1 + 1e-9) + 1e-12
+    found = cKDTree(geodesy.xyz(clon, clat)).sparse_distance_matrix(cKDTree(geodesy.xyz(plon, plat)), radius,
                                                               output_type="ndarray")
-    value = cv._chord_to_m(found["v"]) * factor
+    value = geodesy.chord_to_m(found["v"]) * factor
     keep = value <= limit
     return found["i"][keep].astype(np.int64), found["j"][keep].astype(np.int64), value[keep]
 
@@ -344,14 +345,14 @@ def _network_pairs(graph: RoadGraph, plon: np.ndarray, plat: np.ndarray, clon: n
     cs = cv.snap_points(graph, clon, clat)
     c_on = np.flatnonzero(cs.ok)
     st_edge, st_frac = cs.edge[c_on], cs.fraction[c_on]
-    st_access = cv._access_cost(cs.distance_m[c_on], weight)
+    st_access = cv.access_cost(cs.distance_m[c_on], weight)
     ps = cv.snap_points(graph, plon, plat)
-    p_access = cv._access_cost(np.nan_to_num(ps.distance_m, nan=0.0), weight)
+    p_access = cv.access_cost(np.nan_to_num(ps.distance_m, nan=0.0), weight)
     on = np.flatnonzero(ps.ok)
     out_r, out_c, out_v = [], [], []
 
     if len(c_on) and len(on):
-        aug = cv._augmented(graph, weight, st_edge, st_frac, st_access)
+        aug = cv.augmented_matrix(graph, weight, st_edge, st_frac, st_access)
         n = graph.n_nodes
         e, f = ps.edge[on], ps.fraction[on]
         c = graph.edge_cost(weight)[e]
@@ -1074,8 +1075,8 @@ class SitingResult:
             "added_demand": _num(self.added_demand, 6), "before_share": _num(self.before_share, 9),
             "after_share": _num(self.after_share, 9), "before_share_area": _num(self.before_share_area, 9),
             "after_share_area": _num(self.after_share_area, 9), "travel": self.travel,
-            "sites": _site_records(self.sites), "districts": cv._records(self.districts),
-            "gaps_total": int(len(self.gaps)), "gaps": cv._records(gaps), "candidates": self.candidates,
+            "sites": _site_records(self.sites), "districts": cv.json_records(self.districts),
+            "gaps_total": int(len(self.gaps)), "gaps": cv.json_records(gaps), "candidates": self.candidates,
             "verified": self.verified, "proposal": json.loads(self.proposal_geojson),
             "notes": list(self.notes), "timings": dict(self.timings),
         }
@@ -1114,7 +1115,7 @@ class SitingResult:
 
 def _site_records(sites: pd.DataFrame) -> list[dict]:
     # Positions to 7 decimals, as the registry stores them (the engine's records keep 6).
-    out = cv._records(sites)
+    out = cv.json_records(sites)
     for rec, lon, lat in zip(out, sites["lon"].to_numpy(float), sites["lat"].to_numpy(float)):
         rec["lon"], rec["lat"] = round(float(lon), 7), round(float(lat), 7)
     return out
@@ -1250,10 +1251,10 @@ def _gaps_after(problem: SitingProblem, covered_after: np.ndarray, order: list[i
         if has.any():
             mins[has] = np.minimum.reduceat(sub.data, sub.indptr[:-1][has])
         travel = np.minimum(travel, mins)
-    labels = cv._gap_labels(base._grid, ~covered_after)
+    labels = cv.gap_labels(base._grid, ~covered_after)
     st = pd.concat([base.stations[["lon", "lat"]], problem.candidates.iloc[order][["lon", "lat"]]],
                    ignore_index=True)
-    table, _ = cv._gap_table(base._grid, labels, problem.demand, travel, st)
+    table, _ = cv.gap_table(base._grid, labels, problem.demand, travel, st)
     return table
 
 

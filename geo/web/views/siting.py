@@ -302,12 +302,12 @@ def siting_layers(problem: SitingProblem, result: SitingResult, base: MapLayers,
 
     # Remaining gaps, ranked with the engine's own functions so "#1" is the gap the table lists first.
     chosen = chosen_candidates(problem, result)
-    labels = cv._gap_labels(grid, ~after)
+    labels = cv.gap_labels(grid, ~after)
     stations = pd.concat([baseline.stations[["lon", "lat"]], problem.candidates.iloc[chosen][["lon", "lat"]]],
                          ignore_index=True)
-    table, rank = cv._gap_table(grid, labels, problem.demand, problem.travel0, stations)
+    table, rank = cv.gap_table(grid, labels, problem.demand, problem.travel0, stations)
     n = min(int(max_gaps), len(table))
-    found = cv._gap_geometries(grid, rank, n) if n else {}
+    found = cv.gap_geometries(grid, rank, n) if n else {}
     gap_geoms = [shapely.simplify(found.get(r, shapely.Polygon()), base.tolerance) for r in range(1, n + 1)]
     gaps = gpd.GeoDataFrame(table.head(n)[["gap", "cells", "area_km2", "demand", "district",
                                            "station_distance_m"]].reset_index(drop=True),
