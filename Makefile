@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
 
-.PHONY: run test bench clean boundaries
+.PHONY: run test test-quick bench clean boundaries
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "需要 Python 3.11 / Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -35,8 +35,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 run: $(VENV)/.installed
 	FORWARDED_ALLOW_IPS="$${FORWARDED_ALLOW_IPS-}" $(VENV)/bin/streamlit run serve.py --server.port $(PORT) --browser.gatherUsageStats false
 
+# The suite runs in parallel, one test file per worker at a time (files share
+# their servers and browsers); the slow crash, restore and load loops included.
+PYTEST_WORKERS ?= auto
 test: $(VENV)/.installed-dev /usr/bin/chromium $(CJK_FONT)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=15
+
+# The same without the slow group, for a quick check while working.
+test-quick: $(VENV)/.installed-dev /usr/bin/chromium $(CJK_FONT)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not slow"
 
 bench: $(VENV)/.installed-dev
 	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
