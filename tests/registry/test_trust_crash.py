@@ -34,6 +34,8 @@ from geo.registry.store.gpkg import GeoPackageStore, create_registry
 from geo.registry.validate import validate_record, validate_table
 
 KILLS = int(os.environ.get("TRUST_KILLS", "15"))
+
+pytestmark = pytest.mark.slow
 N_BASE, N_NEW, N_EDITS = 1000, 3000, 30
 _CTX = None
 

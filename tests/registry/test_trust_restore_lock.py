@@ -38,8 +38,9 @@ from conftest import ROOT
 
 ROUNDS = int(os.environ.get("TRUST_RESTORES", "3"))
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "win32",
-                                reason="the folder lock needs flock (POSIX)")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "win32",
+                                 reason="the folder lock needs flock (POSIX)")]
 
 
 def _rows(n: int) -> pd.DataFrame:
