@@ -4,6 +4,12 @@ Every tunable number or path the library uses lives here, so that a union
 office can change the defaults without reading the code. Environment
 variables override the paths, which is how the app, the command line and the
 tests point at a registry of their own.
+
+This is the only module that reads the environment. Paths are functions
+that read it when called (:func:`registry_path`, :func:`network_dir`,
+:func:`scenario_dir`, :func:`accounts_path`, :func:`login_state_path`), so
+a test or a server that sets a variable after import is obeyed. Numeric
+limits and the proxy settings are read once, at import.
 """
 from __future__ import annotations
 
@@ -14,8 +20,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "data"
 
-#: The registry GeoPackage the app and the command line use by default.
-REGISTRY_PATH = Path(os.environ.get("GEO_REGISTRY", DATA_DIR / "registry.gpkg"))
+
+def registry_path() -> Path:
+    """The registry GeoPackage the app and the command line use by default.
+
+    Environment ``GEO_REGISTRY``, else ``data/registry.gpkg``.
+    """
+    return Path(os.environ.get("GEO_REGISTRY") or DATA_DIR / "registry.gpkg")
+
 
 #: The bundled, generated sample registry (示例数据) a fresh install starts from.
 SAMPLE_PATH = DATA_DIR / "sample_registry.geojson"
@@ -43,8 +55,16 @@ SAMPLE_LABEL = "示例数据 / sample data"
 # Road-network routing (geo/routing/network.py, geo/routing/nearest.py; see docs/network.md)
 # --------------------------------------------------------------------------
 
-#: Folder of cached routing graphs (``python -m geo network build ... --out``).
-NETWORK_DIR = Path(os.environ.get("GEO_NETWORK_DIR", ROOT / "network"))
+
+def network_dir() -> Path:
+    """Folder of cached routing graphs (``python -m geo network build ... --out``).
+
+    Environment ``GEO_NETWORK_DIR``, else ``network/`` in the project.
+    """
+    return Path(os.environ.get("GEO_NETWORK_DIR") or ROOT / "network")
+
+
+NETWORK_DIR = network_dir()  # TEMPORARY while its readers move to network_dir() (issue 12)
 
 #: OpenStreetMap extracts ``python -m geo network download`` knows by name.
 OSM_EXTRACTS = {
@@ -228,8 +248,14 @@ SITING_CAPACITY_COLUMNS = ("capacity", "容量", "服务能力", "服务容量",
 #: Name of the n-th proposed site in the planned-station GeoJSON.
 SITING_SITE_NAME = "规划站点 {rank} / Proposed site {rank}"
 
-#: Folder of saved scenarios (one JSON file each; geo/analysis/scenarios.py).
-SCENARIO_DIR = Path(os.environ.get("GEO_SCENARIO_DIR", DATA_DIR / "scenarios"))
+
+def scenario_dir() -> Path:
+    """Folder of saved scenarios (one JSON file each; geo/analysis/scenarios.py).
+
+    Environment ``GEO_SCENARIO_DIR``, else ``data/scenarios/``.
+    """
+    return Path(os.environ.get("GEO_SCENARIO_DIR") or DATA_DIR / "scenarios")
+
 
 #: Most scenario files that folder may hold: saving a new scenario beyond it
 #: is refused (replacing one is not), so a full disk is not one form away.
@@ -293,17 +319,28 @@ EDITOR_CLI = "cli"
 # Editor accounts and login (geo/registry/auth.py; see docs/trust.md)
 # --------------------------------------------------------------------------
 
-#: TOML file of editor accounts (an ``[editors]`` table: name = argon2 or
-#: bcrypt hash), kept outside the repository. ``python -m geo user add``
-#: writes it (folder 0700, file 0600). Streamlit secrets may hold an
-#: ``[editors]`` table of the same form as well.
-ACCOUNTS_PATH = Path(os.environ.get("GEO_ACCOUNTS")
-                     or Path.home() / ".config" / "gd-worker-map" / "accounts.toml")
 
-#: SQLite file of failed logins and lockouts, shared by every session of the
-#: server and kept across restarts. Empty: ``login_attempts.sqlite`` beside
-#: the accounts file.
-LOGIN_STATE_PATH = os.environ.get("GEO_LOGIN_STATE") or None
+def accounts_path() -> Path:
+    """TOML file of editor accounts, kept outside the repository.
+
+    An ``[editors]`` table: name = argon2 or bcrypt hash. ``python -m geo
+    user add`` writes it (folder 0700, file 0600). Streamlit secrets may
+    hold an ``[editors]`` table of the same form as well. Environment
+    ``GEO_ACCOUNTS``, else ``~/.config/gd-worker-map/accounts.toml``.
+    """
+    return Path(os.environ.get("GEO_ACCOUNTS")
+                or Path.home() / ".config" / "gd-worker-map" / "accounts.toml").expanduser()
+
+
+def login_state_path() -> Path | None:
+    """SQLite file of failed logins and lockouts, or None for the default.
+
+    The file is shared by every session of the server and kept across
+    restarts. Environment ``GEO_LOGIN_STATE``; unset or empty: None, and
+    the login guard keeps ``login_attempts.sqlite`` beside the accounts file.
+    """
+    value = os.environ.get("GEO_LOGIN_STATE")
+    return Path(value).expanduser() if value else None
 
 #: Failed logins within ``LOGIN_WINDOW_S`` that lock a user name, and a
 #: client address (see ``TRUSTED_PROXY_HEADER``; Streamlit gives none for
@@ -351,3 +388,18 @@ COMMON_PASSWORDS_PATH = DATA_DIR / "common_passwords.txt"
 ARGON2_TIME_COST = 3
 ARGON2_MEMORY_KIB = 64 * 1024
 ARGON2_PARALLELISM = 4
+
+
+# --------------------------------------------------------------------------
+# Public JSON API (/api/v1, geo/web/public_api.py)
+# --------------------------------------------------------------------------
+
+#: Most stations one ``/api/v1/nearest`` answer may list.
+API_MAX_K = 20
+#: How long browsers and proxies may keep the station list (seconds); the ETag tells a change.
+API_STATIONS_MAX_AGE = int(os.environ.get("GEO_API_STATIONS_MAX_AGE", 60))
+#: API requests a minute per client (0: no limit), with bursts of up to ``API_RATE_BURST``.
+API_RATE_PER_MINUTE = int(os.environ.get("GEO_API_RATE_PER_MINUTE", 600))
+API_RATE_BURST = int(os.environ.get("GEO_API_RATE_BURST", 60))
+#: Clients the rate limiter remembers (the least recently seen are forgotten first).
+API_RATE_CLIENTS = 100_000
