@@ -1,7 +1,7 @@
 """Siting scenarios: save, name, list, load and compare recommendations.
 
 A scenario is one :class:`geo.analysis.siting.engine.SitingResult` kept under a name, as
-one JSON file in ``settings.SCENARIO_DIR`` (environment
+one JSON file in :func:`geo.settings.scenario_dir` (environment
 ``GEO_SCENARIO_DIR``; default ``data/scenarios/``). Files rather than a
 table in the registry GeoPackage: a scenario is a proposal, not registry
 data, so planners can try many without touching the registry (and its
@@ -58,8 +58,8 @@ class ScenarioLimitError(ValueError):
 
 
 def scenario_dir(folder: str | Path | None = None) -> Path:
-    """The scenario folder: ``folder``, else ``GEO_SCENARIO_DIR``, else ``settings.SCENARIO_DIR``."""
-    return Path(folder or os.environ.get("GEO_SCENARIO_DIR") or settings.SCENARIO_DIR)
+    """The scenario folder: ``folder``, else :func:`geo.settings.scenario_dir` (``GEO_SCENARIO_DIR``)."""
+    return Path(folder or settings.scenario_dir())
 
 
 def scenario_path(name: str, folder: str | Path | None = None) -> Path:

@@ -1,211 +1,27 @@
 """The command line: the same functions as the app, for batch use.
 
 Other tools script against these commands, so their options and JSON
-output are a contract: add to them, do not rename.
+output are a contract: add to them, do not rename. This module only builds
+the parser and dispatches; each command group's code is a module of its
+own here (``registry``, ``users``, ``network``, ``nearest``, ``coverage``,
+``plan``), and the engines it calls never import the command line.
 """
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-from pathlib import Path
 
 from geo import settings
+from geo.cli import nearest, network, registry, users
 from geo.core.crs import CRS_CHOICES
-from geo.registry.export import FORMATS, export_file
-from geo.registry.io.readers import ReadError
+from geo.registry.export import FORMATS
 from geo.core.schema import KINDS, STATUSES
 
 
-def _print_json(obj) -> None:
-    print(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
-
-
-def _cmd_import(args) -> int:
-    from geo.registry.importer import import_file
-
-    mapping = {}
-    for item in args.map or []:
-        field, _, column = item.partition("=")
-        mapping[field.strip()] = column.strip() or None
-    try:
-        report, counts = import_file(args.path, args.kind, crs=args.crs, registry=args.registry,
-                                     dry_run=args.dry_run, source=args.source, mapping=mapping or None,
-                                     region=args.region, editor=args.editor)
-    except ReadError as exc:
-        if args.json:
-            _print_json({"error": exc.code, "message": str(exc)})
-        print(str(exc), file=sys.stderr)
-        return 2
-    summary = report.summary()
-    summary["dry_run"] = bool(args.dry_run)
-    if counts is not None:
-        summary.update(counts)
-    if args.rejects_out and len(report.rejects):
-        Path(args.rejects_out).write_bytes(report.rejects_csv())
-        summary["rejects_file"] = args.rejects_out
-    if args.json:
-        _print_json(summary)
-    else:
-        print(f"{summary['file']}: 读取 {summary['rows']} 行 / rows read, 接受 {summary['accepted']} accepted, "
-              f"拒绝 {summary['rejected']} rejected, 警告 {summary['warnings']} warnings")
-        print(f"坐标系 / CRS: {summary['crs_used']} — {summary['crs_note']}")
-        for note in summary["notes"]:
-            print(f"注意 / note: {note}")
-        for r in summary["rejects"]:
-            print(f"  第 {r['row']} 行 / row {r['row']}: [{r['reason_code']}] {r['message']}")
-        for w in summary["warning_list"]:
-            print(f"  第 {w['row']} 行 / row {w['row']}: ({w['code']}) {w['message']}")
-        if counts is not None:
-            print(f"已写入登记库 / committed: 新增 {counts['inserted']} inserted, 更新 {counts['updated']} updated, "
-                  f"未变 {counts['unchanged']} unchanged")
-        else:
-            print("试运行，未写入 / dry run: nothing written")
-    return 0
-
-
-def _cmd_export(args) -> int:
-    from geo.registry.store.gpkg import open_store
-
-    if args.registry and not Path(args.registry).exists():
-        # Exporting must not create an empty registry at a mistyped path.
-        print(f"登记库不存在 / registry not found: {args.registry}", file=sys.stderr)
-        return 2
-    stations = open_store(args.registry).load(kinds=args.kind, statuses=args.status, region=args.region)
-    path = export_file(stations, args.out, fmt=args.format, crs=args.crs, public_only=not args.include_private,
-                       lang=args.lang)
-    print(f"已导出 {len(stations)} 个站点 / exported {len(stations)} stations -> {path}", file=sys.stderr)
-    return 0
-
-
-def _registry_path(arg: str | None) -> Path:
-    return Path(arg or os.environ.get("GEO_REGISTRY") or settings.REGISTRY_PATH)
-
-
-def _cmd_backup(args) -> int:
-    from geo.registry.backup import BackupError, backup_registry, manifest_path
-
-    try:
-        manifest = backup_registry(_registry_path(args.registry), args.out)
-    except BackupError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    if args.json:
-        _print_json({**manifest, "backup": args.out, "manifest": str(manifest_path(args.out))})
-    else:
-        layers = ", ".join(f"{k} {n}" for k, n in manifest["layers"].items())
-        print(f"已备份 / backed up: {args.out} ({layers}; sha256 {manifest['sha256'][:12]}…)")
-        print(f"清单 / manifest: {manifest_path(args.out)}")
-    return 0
-
-
-def _cmd_restore(args) -> int:
-    from geo.registry.backup import BackupError, restore_registry
-
-    try:
-        result = restore_registry(args.file, _registry_path(args.registry))
-    except BackupError as exc:
-        if args.json:
-            _print_json({"error": exc.code, "message": str(exc)})
-        print(f"未恢复，登记库未改动 / not restored, the registry is unchanged: {exc}", file=sys.stderr)
-        return 2
-    if args.json:
-        _print_json(result)
-    else:
-        print(f"已恢复 / restored: {result['restored']} <- {args.file}")
-        if result["before_restore"]:
-            print(f"原登记库保存为 / previous registry kept as: {result['before_restore']}")
-        if result.get("replaced_changes"):
-            # Edits made since the backup now live only in the saved previous file: say so.
-            print(f"备份之后的 {result['replaced_changes']} 处修改只保存在原登记库中 / "
-                  f"{result['replaced_changes']} change(s) made after the backup are only in the previous registry")
-    return 0
-
-
-def _read_new_password(args) -> str:
-    """The password for ``user add`` / ``passwd``: one line of standard input, or typed twice at a prompt."""
-    import getpass
-
-    from geo.registry.auth import AuthError
-
-    if args.password_stdin:
-        line = sys.stdin.readline()
-        return line[:-1] if line.endswith("\n") else line
-    first = getpass.getpass("密码 / password: ")
-    if getpass.getpass("再输入一次 / repeat: ") != first:
-        raise AuthError("两次输入的密码不一致。", "The two passwords differ.")
-    return first
-
-
-def _cmd_user(args) -> int:
-    from geo.registry.auth import AuthError, accounts_path, add_user, list_users, remove_user, require_user, set_password
-
-    path = accounts_path(args.accounts)
-    try:
-        if args.user_command == "add":
-            name, replaced = add_user(args.name, _read_new_password(args), path, replace=args.replace)
-            result = {"user": name, "accounts": str(path), "replaced": replaced}
-            text = (f"已{'更新' if replaced else '添加'}编辑账户 / editor account "
-                    f"{'updated' if replaced else 'added'}: {name} ({path})")
-        elif args.user_command == "passwd":
-            # Say "no such user" before asking for a password nobody will use.
-            require_user(args.name, path=path)
-            name = set_password(args.name, _read_new_password(args), path=path)
-            result = {"user": name, "accounts": str(path), "changed": True}
-            text = f"已更改密码 / password changed: {name} ({path})"
-        elif args.user_command == "remove":
-            if not remove_user(args.name, path):
-                raise AuthError(f"没有用户 {args.name}（{path}）", f"no user {args.name} in {path}")
-            result = {"user": args.name, "accounts": str(path), "removed": True}
-            text = f"已删除编辑账户 / editor account removed: {args.name} ({path})"
-        else:
-            users = list_users(path)
-            result = {"accounts": str(path), "users": [u["name"] for u in users],
-                      "invalid": [u["name"] for u in users if u["scheme"] == "invalid"]}
-            text = "\n".join([f"账户文件 / accounts file: {path}"]
-                             + [f"  {u['name']} ({u['scheme']})" for u in users]
-                             + ([] if users else ["  （没有账户 / no accounts）"]))
-    except (AuthError, KeyboardInterrupt, EOFError) as exc:
-        message = str(exc) if isinstance(exc, AuthError) else "已取消 / cancelled"
-        if args.json:
-            _print_json({"error": "user", "message": message})
-        print(message, file=sys.stderr)
-        return 2
-    if args.json:
-        _print_json(result)
-    else:
-        print(text)
-    if result.get("invalid"):
-        # The app refuses a file holding anything but hashes: say so, and fail.
-        print(f"明文或无效的密码，应用会拒绝此文件 / plain-text or invalid passwords, the app refuses this "
-              f"file: {', '.join(result['invalid'])}; python -m geo user add NAME --replace", file=sys.stderr)
-        return 2
-    return 0
-
-
-def _cmd_network_build(args) -> int:
-    from geo.routing.network import run_build_command
-
-    return run_build_command(args)
-
-
-def _cmd_network_download(args) -> int:
-    from geo.routing.network import run_download_command
-
-    return run_download_command(args)
-
-
-def _cmd_nearest(args) -> int:
-    from geo.routing.nearest import run_nearest_command
-
-    return run_nearest_command(args)
-
-
 def _cmd_coverage(args) -> int:
-    from geo.analysis.coverage import run_coverage_command
+    from geo.cli.coverage import run_coverage
 
-    return run_coverage_command(args)
+    return run_coverage(args)
 
 
 def _cmd_plan(args) -> int:
@@ -222,7 +38,7 @@ def _add_standard_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--meters", type=float, help="距离标准 / threshold in metres")
     p.add_argument("--res", type=int, choices=settings.COVERAGE_RESOLUTIONS, default=settings.COVERAGE_DEFAULT_RES,
                    help="H3 分辨率 / H3 resolution")
-    p.add_argument("--network", help=f"路网目录，none 为估算 / network folder, or none (default {settings.NETWORK_DIR})")
+    p.add_argument("--network", help=f"路网目录，none 为估算 / network folder, or none (default {settings.network_dir()})")
     p.add_argument("--population", help="区县人口表 / county population table (CSV, XLSX)")
 
 
@@ -239,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="图层 / layer (auto: from each row's type column)")
     p.add_argument("--crs", choices=["auto", *CRS_CHOICES], default="auto",
                    help="输入坐标系 / coordinate system of the file (default: auto)")
-    p.add_argument("--registry", help=f"登记库 / registry GeoPackage (default {settings.REGISTRY_PATH})")
+    p.add_argument("--registry", help=f"登记库 / registry GeoPackage (default {settings.registry_path()})")
     p.add_argument("--dry-run", action="store_true", help="只校验不写入 / validate only")
     p.add_argument("--json", action="store_true", help="输出 JSON 报告 / print a JSON report")
     p.add_argument("--source", help="数据来源名称 / source name (default: file name)")
@@ -248,23 +64,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--region", default=settings.SERVICE_REGION, help="服务区域区划代码 / service region adcode")
     p.add_argument("--rejects-out", metavar="CSV", help="把被拒绝的行写入 CSV / write rejected rows to a CSV")
     p.add_argument("--editor", default=settings.EDITOR_CLI, help="编辑人，记入修改记录 / who imports, for the audit log (default cli)")
-    p.set_defaults(func=_cmd_import)
+    p.set_defaults(func=registry.run_import)
 
     p = sub.add_parser("backup", help="备份登记库 / back up the registry (consistent while the app runs)")
     p.add_argument("--out", required=True, help="备份文件 / backup file (a manifest is written beside it)")
-    p.add_argument("--registry", help=f"登记库 / registry GeoPackage (default {settings.REGISTRY_PATH})")
+    p.add_argument("--registry", help=f"登记库 / registry GeoPackage (default {settings.registry_path()})")
     p.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
-    p.set_defaults(func=_cmd_backup)
+    p.set_defaults(func=registry.run_backup)
 
     p = sub.add_parser("restore", help="从备份恢复登记库 / replace the registry with a verified backup")
     p.add_argument("file", help="备份文件 / backup file made by 'backup'")
-    p.add_argument("--registry", help=f"登记库 / registry GeoPackage (default {settings.REGISTRY_PATH})")
+    p.add_argument("--registry", help=f"登记库 / registry GeoPackage (default {settings.registry_path()})")
     p.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
-    p.set_defaults(func=_cmd_restore)
+    p.set_defaults(func=registry.run_restore)
 
     p = sub.add_parser("user", help="编辑账户 / editor accounts (hashes in a file outside the repository)")
     usub = p.add_subparsers(dest="user_command", required=True)
-    accounts_help = f"账户文件 / accounts file (default GEO_ACCOUNTS or {settings.ACCOUNTS_PATH})"
+    accounts_help = f"账户文件 / accounts file (default GEO_ACCOUNTS or {settings.accounts_path()})"
     q = usub.add_parser("add", help="添加编辑账户或设置新密码 / add an editor account")
     q.add_argument("name", help="用户名，记入修改记录 / user name, recorded in the audit log")
     q.add_argument("--password-stdin", action="store_true",
@@ -272,23 +88,23 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--replace", action="store_true", help="为已有账户设置新密码 / set a new password for an existing account")
     q.add_argument("--accounts", help=accounts_help)
     q.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
-    q.set_defaults(func=_cmd_user)
+    q.set_defaults(func=users.run_user)
     q = usub.add_parser("passwd", help="更改编辑账户的密码 / change an editor account's password")
     q.add_argument("name", help="已有的用户名 / an existing user name")
     q.add_argument("--password-stdin", action="store_true",
                    help="从标准输入读一行作为新密码 / read the new password from one line of standard input")
     q.add_argument("--accounts", help=accounts_help)
     q.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
-    q.set_defaults(func=_cmd_user)
+    q.set_defaults(func=users.run_user)
     q = usub.add_parser("remove", help="删除编辑账户 / remove an editor account")
     q.add_argument("name")
     q.add_argument("--accounts", help=accounts_help)
     q.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
-    q.set_defaults(func=_cmd_user)
+    q.set_defaults(func=users.run_user)
     q = usub.add_parser("list", help="列出编辑账户 / list editor accounts (never their hashes)")
     q.add_argument("--accounts", help=accounts_help)
     q.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
-    q.set_defaults(func=_cmd_user)
+    q.set_defaults(func=users.run_user)
 
     p = sub.add_parser("export", help="导出登记库 / export the registry")
     p.add_argument("--format", choices=FORMATS, required=True)
@@ -304,9 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="含非公开站点的电话和详细地址（仅供编辑人员） / keep phone and exact address of "
                         "non-public stations (editors only)")
     p.add_argument("--registry", help="登记库 / registry GeoPackage")
-    p.set_defaults(func=_cmd_export)
+    p.set_defaults(func=registry.run_export)
 
-    # Road routing: the implementations live in geo/routing/network.py and geo/routing/nearest.py.
+    # Road routing: the commands are in geo/cli/network.py and geo/cli/nearest.py.
     p = sub.add_parser("network", help="道路网络 / road networks for routing")
     nsub = p.add_subparsers(dest="network_command", required=True)
     q = nsub.add_parser("build", help="由 OSM 文件构建路网 / build routing graphs from an .osm.pbf")
@@ -314,11 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", required=True, help="输出目录 / output folder")
     q.add_argument("--modes", nargs="+", choices=settings.ROUTING_MODES, default=list(settings.ROUTING_MODES),
                    help="出行方式 / travel modes (default all)")
-    q.set_defaults(func=_cmd_network_build)
+    q.set_defaults(func=network.run_build)
     q = nsub.add_parser("download", help="下载 OSM 数据 / download an OpenStreetMap extract")
     q.add_argument("region", choices=list(settings.OSM_EXTRACTS))
     q.add_argument("--out", help="保存位置 / target file or folder")
-    q.set_defaults(func=_cmd_network_download)
+    q.set_defaults(func=network.run_download)
 
     p = sub.add_parser("nearest", help="最近的站点 / nearest stations by road")
     p.add_argument("--lon", type=float, required=True)
@@ -329,14 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=settings.ROUTING_MODES, default=settings.ROUTING_DEFAULT_MODE,
                    help="出行方式 / travel mode")
     p.add_argument("--by", choices=["time", "distance"], default="time", help="排序 / rank by")
-    p.add_argument("--network", help=f"路网目录 / network folder (default {settings.NETWORK_DIR})")
+    p.add_argument("--network", help=f"路网目录 / network folder (default {settings.network_dir()})")
     p.add_argument("--facility", action="append", help="必备设施，可重复 / required facility code (repeatable)")
     p.add_argument("--at", help="时间 / moment for opening hours, ISO 8601 (default now)")
     p.add_argument("--registry", help="登记库 / registry GeoPackage")
     p.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
-    p.set_defaults(func=_cmd_nearest)
+    p.set_defaults(func=nearest.run_nearest)
 
-    # Planner coverage: the implementation lives in geo/analysis/coverage.py (docs/coverage.md).
+    # Planner coverage: the command is geo/cli/coverage.py, the engine geo/analysis/ (docs/coverage.md).
     p = sub.add_parser("coverage", help="覆盖分析 / where workers are beyond reach of a station")
     p.add_argument("--region", required=True, help="区划代码或名称 / adcode or name of the province, a city or a district")
     p.add_argument("--kind", choices=list(KINDS), action="append", help="图层，可重复 / layer (repeatable)")
@@ -383,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                      f"(default {settings.SITING_TIME_LIMIT_S:g} s)")
     p.add_argument("--scenario", help="方案名称 / scenario name (planned stations' source plan:NAME)")
     p.add_argument("--save", action="store_true", help="保存方案 / save the scenario")
-    p.add_argument("--scenario-dir", help=f"方案目录 / scenario folder (default {settings.SCENARIO_DIR})")
+    p.add_argument("--scenario-dir", help=f"方案目录 / scenario folder (default {settings.scenario_dir()})")
     p.add_argument("--out", help="规划站点 GeoJSON / write the proposal as planned stations (GeoJSON)")
     p.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
     p.set_defaults(func=_cmd_plan)

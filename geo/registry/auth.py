@@ -3,7 +3,7 @@
 Anyone may look at the public pages; importing, editing and restoring on
 the Data page need an editor account. Accounts are kept as argon2 (or
 bcrypt) hashes, never as passwords, in a TOML file outside the repository
-(``settings.ACCOUNTS_PATH``, environment ``GEO_ACCOUNTS``)::
+(:func:`geo.settings.accounts_path`, environment ``GEO_ACCOUNTS``)::
 
     [editors]
     "zhang.wei" = "$argon2id$v=19$m=65536,t=3,p=4$..."
@@ -399,8 +399,8 @@ def verify_password(stored: str, password: str) -> bool:
 # --------------------------------------------------------------------------
 
 def accounts_path(path: str | Path | None = None) -> Path:
-    """The accounts file: ``path``, else ``GEO_ACCOUNTS``, else ``settings.ACCOUNTS_PATH``."""
-    return Path(path or os.environ.get("GEO_ACCOUNTS") or settings.ACCOUNTS_PATH).expanduser()
+    """The accounts file: ``path``, else :func:`geo.settings.accounts_path` (``GEO_ACCOUNTS``)."""
+    return Path(path).expanduser() if path else settings.accounts_path()
 
 
 def normalize_name(name: str) -> str:
@@ -843,9 +843,9 @@ class LoginGuard:
     Parameters
     ----------
     path : str or Path, optional
-        The SQLite file; default ``settings.LOGIN_STATE_PATH`` (environment
-        ``GEO_LOGIN_STATE``), else ``login_attempts.sqlite`` beside the
-        accounts file.
+        The SQLite file; default :func:`geo.settings.login_state_path`
+        (environment ``GEO_LOGIN_STATE``), else ``login_attempts.sqlite``
+        beside the accounts file.
     clock : callable, optional
         Returns the current Unix time; tests pass their own.
     max_failures, max_failures_per_address, window_s, lockout_s : optional
@@ -855,8 +855,8 @@ class LoginGuard:
     def __init__(self, path: str | Path | None = None, clock: Callable[[], float] = time.time,
                  max_failures: int | None = None, max_failures_per_address: int | None = None,
                  window_s: float | None = None, lockout_s: float | None = None):
-        default = os.environ.get("GEO_LOGIN_STATE") or settings.LOGIN_STATE_PATH
-        self.path = Path(path or default or accounts_path().parent / "login_attempts.sqlite").expanduser()
+        default = settings.login_state_path() or accounts_path().parent / "login_attempts.sqlite"
+        self.path = Path(path or default).expanduser()
         self.clock = clock
         self.max_failures = int(max_failures or settings.LOGIN_MAX_FAILURES)
         self.max_failures_per_address = int(max_failures_per_address or settings.LOGIN_MAX_FAILURES_PER_ADDRESS)

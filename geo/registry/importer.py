@@ -1,7 +1,6 @@
 """The import pipeline: file -> raw table -> validated stations -> registry."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from geo import settings
@@ -25,7 +24,7 @@ def import_file(path: str | Path, kind: str | None, crs: str = "auto",
     crs : str
         ``auto`` or the coordinate system of the file.
     registry : str or Path, optional
-        GeoPackage registry; default ``settings.REGISTRY_PATH``.
+        GeoPackage registry; default :func:`geo.settings.registry_path`.
     dry_run : bool
         Validate only; the registry is not changed.
     source, mapping, region
@@ -44,7 +43,7 @@ def import_file(path: str | Path, kind: str | None, crs: str = "auto",
         When the file cannot be read.
     """
     raw = read_table(path)
-    target = Path(registry or os.environ.get("GEO_REGISTRY") or settings.REGISTRY_PATH)
+    target = Path(registry or settings.registry_path())
     # A dry run compares with the registry if there is one, but never creates it.
     store = open_store(registry) if not dry_run or target.exists() else None
     report = validate_table(raw, kind, crs=crs, mapping=mapping, source=source,

@@ -709,23 +709,3 @@ def find_nearest(lon: float, lat: float, *, crs: str = "wgs84", kinds: Iterable[
     stations = open_store(registry).load()
     return nearest_stations(lon, lat, stations, graph, k=k, by=by, kinds=kinds, facilities=facilities,
                             at=at, crs=crs, mode=mode)
-
-
-def run_nearest_command(args) -> int:
-    """``python -m geo nearest ...``: print the nearest stations (JSON with ``--json``)."""
-    import json
-
-    results = find_nearest(args.lon, args.lat, crs=args.crs, kinds=args.kind, k=args.k, mode=args.mode,
-                           by=args.by, network=args.network, facilities=args.facility, at=args.at,
-                           registry=args.registry)
-    if args.json:
-        print(json.dumps(results, ensure_ascii=False, indent=2))
-        return 0
-    if not results:
-        print("附近没有符合条件的站点 / no matching station found")
-    for n, r in enumerate(results, 1):
-        tag = "" if r["method"] == "network" else f" [{r['label']}]"
-        roads = f" 经 / via {'、'.join(r['road_names'])}" if r.get("road_names") else ""
-        print(f"{n}. {r['name']} ({KINDS[r['kind']].zh}) {r['distance_m'] / 1000:.2f} km, "
-              f"{r['duration_s'] / 60:.0f} min{tag}{roads}")
-    return 0

@@ -830,23 +830,3 @@ def download_extract(region: str = "guangdong", out: str | Path | None = None,
     sys.stderr.write(f"\n已保存 / saved {target}\n")
     os.replace(tmp, target)
     return target
-
-
-# --------------------------------------------------------------------------
-# Command line (parsed in geo/cli/main.py)
-# --------------------------------------------------------------------------
-
-
-def run_build_command(args) -> int:
-    """``python -m geo network build PBF --out DIR [--modes ...]``."""
-    t0 = time.perf_counter()
-    graphs = build_graphs(args.pbf, args.out, modes=args.modes or MODES, verbose=True)
-    print(f"已写入 / wrote {', '.join(graphs)} -> {args.out} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
-    return 0
-
-
-def run_download_command(args) -> int:
-    """``python -m geo network download REGION [--out PATH]``."""
-    print(f"下载 / downloading {extract_url(args.region)}", file=sys.stderr)
-    download_extract(args.region, args.out)
-    return 0

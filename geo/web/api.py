@@ -14,7 +14,6 @@ does not import Streamlit.
 """
 from __future__ import annotations
 
-import os
 import re
 from datetime import datetime
 from functools import lru_cache
@@ -43,7 +42,7 @@ def _store_at(path: str) -> GeoPackageStore:
 
 def _store() -> GeoPackageStore:
     # The app's registry, found as the app finds it (GEO_REGISTRY, else the default).
-    return _store_at(os.environ.get("GEO_REGISTRY") or str(settings.REGISTRY_PATH))
+    return _store_at(str(settings.registry_path()))
 
 
 def station_popup(station_id: str, store: GeoPackageStore | None = None,

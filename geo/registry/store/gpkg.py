@@ -915,13 +915,13 @@ def open_store(path: str | Path | None = None, seed_sample: bool = False) -> Geo
     Parameters
     ----------
     path : str or Path, optional
-        Default ``settings.REGISTRY_PATH`` (environment ``GEO_REGISTRY``).
+        Default :func:`geo.settings.registry_path` (environment ``GEO_REGISTRY``).
     seed_sample : bool
         Seed a new registry with the bundled 示例数据 / sample data. The app
         does, so a fresh install shows a map; the command line does not, so
         a union office's own registry never mixes in sample stations.
     """
-    path = Path(path or os.environ.get("GEO_REGISTRY") or settings.REGISTRY_PATH)
+    path = Path(path or settings.registry_path())
     if not path.exists():
         create_registry(path, settings.SAMPLE_PATH if seed_sample else None)
     return GeoPackageStore(path)

@@ -1,0 +1,160 @@
+"""Registry commands: ``import``, ``export``, ``backup`` and ``restore``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from geo import settings
+from geo.cli.output import print_json
+from geo.registry.export import export_file
+from geo.registry.io.readers import ReadError
+
+
+def _registry(arg: str | None) -> Path:
+    return Path(arg or settings.registry_path())
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """``python -m geo import PATH``: validate a station file and merge it into the registry.
+
+    Parameters
+    ----------
+    args
+        Parsed options of the ``import`` command.
+
+    Returns
+    -------
+    int
+        0, or 2 when the file cannot be read.
+    """
+    from geo.registry.importer import import_file
+
+    mapping = {}
+    for item in args.map or []:
+        field, _, column = item.partition("=")
+        mapping[field.strip()] = column.strip() or None
+    try:
+        report, counts = import_file(args.path, args.kind, crs=args.crs, registry=args.registry,
+                                     dry_run=args.dry_run, source=args.source, mapping=mapping or None,
+                                     region=args.region, editor=args.editor)
+    except ReadError as exc:
+        if args.json:
+            print_json({"error": exc.code, "message": str(exc)})
+        print(str(exc), file=sys.stderr)
+        return 2
+    summary = report.summary()
+    summary["dry_run"] = bool(args.dry_run)
+    if counts is not None:
+        summary.update(counts)
+    if args.rejects_out and len(report.rejects):
+        Path(args.rejects_out).write_bytes(report.rejects_csv())
+        summary["rejects_file"] = args.rejects_out
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"{summary['file']}: 读取 {summary['rows']} 行 / rows read, 接受 {summary['accepted']} accepted, "
+              f"拒绝 {summary['rejected']} rejected, 警告 {summary['warnings']} warnings")
+        print(f"坐标系 / CRS: {summary['crs_used']} — {summary['crs_note']}")
+        for note in summary["notes"]:
+            print(f"注意 / note: {note}")
+        for r in summary["rejects"]:
+            print(f"  第 {r['row']} 行 / row {r['row']}: [{r['reason_code']}] {r['message']}")
+        for w in summary["warning_list"]:
+            print(f"  第 {w['row']} 行 / row {w['row']}: ({w['code']}) {w['message']}")
+        if counts is not None:
+            print(f"已写入登记库 / committed: 新增 {counts['inserted']} inserted, 更新 {counts['updated']} updated, "
+                  f"未变 {counts['unchanged']} unchanged")
+        else:
+            print("试运行，未写入 / dry run: nothing written")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """``python -m geo export --format F --out FILE``: write the registry's stations.
+
+    Parameters
+    ----------
+    args
+        Parsed options of the ``export`` command.
+
+    Returns
+    -------
+    int
+        0, or 2 when a registry named with ``--registry`` does not exist.
+    """
+    from geo.registry.store.gpkg import open_store
+
+    if args.registry and not Path(args.registry).exists():
+        # Exporting must not create an empty registry at a mistyped path.
+        print(f"登记库不存在 / registry not found: {args.registry}", file=sys.stderr)
+        return 2
+    stations = open_store(args.registry).load(kinds=args.kind, statuses=args.status, region=args.region)
+    path = export_file(stations, args.out, fmt=args.format, crs=args.crs, public_only=not args.include_private,
+                       lang=args.lang)
+    print(f"已导出 {len(stations)} 个站点 / exported {len(stations)} stations -> {path}", file=sys.stderr)
+    return 0
+
+
+def run_backup(args: argparse.Namespace) -> int:
+    """``python -m geo backup --out FILE``: a consistent copy of the registry with a manifest.
+
+    Parameters
+    ----------
+    args
+        Parsed options of the ``backup`` command.
+
+    Returns
+    -------
+    int
+        0, or 2 when the backup failed.
+    """
+    from geo.registry.backup import BackupError, backup_registry, manifest_path
+
+    try:
+        manifest = backup_registry(_registry(args.registry), args.out)
+    except BackupError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    if args.json:
+        print_json({**manifest, "backup": args.out, "manifest": str(manifest_path(args.out))})
+    else:
+        layers = ", ".join(f"{k} {n}" for k, n in manifest["layers"].items())
+        print(f"已备份 / backed up: {args.out} ({layers}; sha256 {manifest['sha256'][:12]}…)")
+        print(f"清单 / manifest: {manifest_path(args.out)}")
+    return 0
+
+
+def run_restore(args: argparse.Namespace) -> int:
+    """``python -m geo restore FILE``: replace the registry with a verified backup.
+
+    Parameters
+    ----------
+    args
+        Parsed options of the ``restore`` command.
+
+    Returns
+    -------
+    int
+        0, or 2 when the backup was refused (the registry is then unchanged).
+    """
+    from geo.registry.backup import BackupError, restore_registry
+
+    try:
+        result = restore_registry(args.file, _registry(args.registry))
+    except BackupError as exc:
+        if args.json:
+            print_json({"error": exc.code, "message": str(exc)})
+        print(f"未恢复，登记库未改动 / not restored, the registry is unchanged: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print_json(result)
+    else:
+        print(f"已恢复 / restored: {result['restored']} <- {args.file}")
+        if result["before_restore"]:
+            print(f"原登记库保存为 / previous registry kept as: {result['before_restore']}")
+        if result.get("replaced_changes"):
+            # Edits made since the backup now live only in the saved previous file: say so.
+            print(f"备份之后的 {result['replaced_changes']} 处修改只保存在原登记库中 / "
+                  f"{result['replaced_changes']} change(s) made after the backup are only in the previous registry")
+    return 0
