@@ -1,0 +1,308 @@
+"""The public JSON API, ``/api/v1``: nearest stations and the public station list.
+
+Other systems script against it and the worker page calls it, so its
+contract is written down in ``geo/web/openapi.json`` (served at
+``/api/v1/openapi.json``) and ``docs/api.md``:
+
+* ``GET /api/v1/nearest`` answers as ``python -m geo nearest --json`` does
+  for the same query (the same engine, :func:`geo.routing.nearest.nearest_stations`),
+  plus the origin in WGS-84 and the method used.
+* ``GET /api/v1/stations`` and ``/api/v1/stations/{id}``: RFC 7946 GeoJSON
+  of public fields only (non-public stations redacted as in every public
+  export), with ``ETag`` and ``Cache-Control``.
+* Errors are ``{"error": {"code", "message_zh", "message_en"}}`` with 400,
+  404 or 429, never a traceback.
+
+A worker's position is used for the answer and dropped: nothing here logs
+or stores it. The per-client rate limit keys on the client's address
+(through a trusted proxy header only when configured), never on a position.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import threading
+import time
+from collections import OrderedDict
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+import geopandas as gpd
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from geo import settings
+from geo.core.regions import in_region
+from geo.core.schema import FACILITIES, KINDS, STATUSES
+from geo.registry.auth import client_address
+from geo.registry.export import filter_stations, redact_private, to_geojson
+from geo.registry.store.gpkg import open_store
+from geo.routing.network import MODES, load_graph
+from geo.routing.nearest import nearest_stations
+
+OPENAPI_PATH = Path(__file__).with_name("openapi.json")
+
+
+class ApiError(Exception):
+    """An answer other than 200, with its code and a message in Chinese and English."""
+
+    def __init__(self, status: int, code: str, zh: str, en: str, *, headers: dict | None = None):
+        super().__init__(en)
+        self.status, self.code, self.zh, self.en, self.headers = status, code, zh, en, headers or {}
+
+    def response(self) -> JSONResponse:
+        """The error as the API's JSON error object."""
+        body = {"error": {"code": self.code, "message_zh": self.zh, "message_en": self.en}}
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+def _bad(code: str, zh: str, en: str) -> ApiError:
+    return ApiError(400, code, zh, en)
+
+
+def _number(request: Request, name: str) -> float:
+    text = request.query_params.get(name)
+    if text is None or text.strip() == "":
+        raise _bad("missing_parameter", f"缺少参数 {name}", f"missing parameter {name}")
+    try:
+        value = float(text)
+    except ValueError:
+        raise _bad("bad_coordinate", f"{name} 不是数字", f"{name} is not a number") from None
+    if not math.isfinite(value):
+        raise _bad("bad_coordinate", f"{name} 不是有限的数字", f"{name} is not a finite number")
+    return value
+
+
+def _choice(request: Request, name: str, allowed, default: str | None) -> str | None:
+    value = request.query_params.get(name) or default
+    if value is not None and value not in allowed:
+        options = ", ".join(sorted(allowed))
+        raise _bad("bad_parameter", f"{name} 应为 {options} 之一", f"{name} must be one of {options}")
+    return value
+
+
+def _choices(request: Request, name: str, allowed) -> list[str]:
+    values = [v for raw in request.query_params.getlist(name) for v in raw.split(",") if v]
+    wrong = [v for v in values if v not in allowed]
+    if wrong:
+        raise _bad("bad_parameter", f"{name} 的取值不认识：{wrong[0][:40]}", f"unknown {name}: {wrong[0][:40]}")
+    return values
+
+
+def _registry_stamp() -> tuple[str, int, int]:
+    path = Path(settings.registry_path())
+    if not path.exists():
+        open_store(path, seed_sample=True)
+    stat = path.stat()
+    return str(path), stat.st_mtime_ns, stat.st_size
+
+
+@lru_cache(maxsize=2)
+def _stations_at(path: str, _mtime: int, _size: int) -> gpd.GeoDataFrame:
+    return open_store(path).load()
+
+
+def stations() -> gpd.GeoDataFrame:
+    """The app's registry, loaded once per change of its file (every editor's save changes it)."""
+    return _stations_at(*_registry_stamp())
+
+
+@lru_cache(maxsize=8)
+def _graph_at(folder: str, mode: str, _mtime: int):
+    return load_graph(folder, mode)
+
+
+def graph_for(mode: str):
+    """The road graph of a travel mode in the app's network folder, or ``None`` (then estimates)."""
+    folder = Path(settings.network_dir())
+    path = folder / f"{mode}.npz"
+    if not path.exists():
+        return None
+    return _graph_at(str(folder), mode, path.stat().st_mtime_ns)
+
+
+def nearest(request: Request) -> dict:
+    """The body of ``GET /api/v1/nearest`` for a request (see the OpenAPI document)."""
+    lon, lat = _number(request, "lon"), _number(request, "lat")
+    crs = _choice(request, "crs", ("wgs84", "gcj02", "bd09"), "wgs84")
+    mode = _choice(request, "mode", MODES, settings.ROUTING_DEFAULT_MODE)
+    by = _choice(request, "by", ("time", "distance"), "time")
+    kinds = _choices(request, "kind", KINDS)
+    facilities = _choices(request, "facility", FACILITIES)
+    try:
+        k = int(request.query_params.get("k", "5"))
+    except ValueError:
+        raise _bad("bad_parameter", "k 应为整数", "k must be a whole number") from None
+    if not 1 <= k <= settings.API_MAX_K:
+        raise _bad("bad_parameter", f"k 应在 1 到 {settings.API_MAX_K} 之间",
+                   f"k must be between 1 and {settings.API_MAX_K}")
+    at = None
+    if request.query_params.get("at"):
+        try:
+            at = datetime.fromisoformat(request.query_params["at"])
+        except ValueError:
+            raise _bad("bad_parameter", "at 不是 ISO 8601 时间", "at is not an ISO 8601 time") from None
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise _bad("bad_coordinate", "坐标超出经纬度范围", "coordinates out of range")
+    origin = _origin(lon, lat, crs)
+    if not bool(in_region(origin[0], origin[1])[0]):
+        raise _bad("outside_region", "这个位置不在服务范围（广东省）内", "this position is outside the service region "
+                   "(Guangdong)")
+    results = nearest_stations(lon, lat, stations(), graph_for(mode), k=k, by=by, kinds=kinds or None,
+                               facilities=facilities or None, at=at, crs=crs, mode=mode,
+                               open_only=request.query_params.get("open", "1") not in ("0", "false"))
+    method = "network" if results and all(r["method"] == "network" for r in results) else "estimate"
+    return {"origin": {"lon": origin[0], "lat": origin[1]}, "method": method, "results": results}
+
+
+def _origin(lon: float, lat: float, crs: str) -> tuple[float, float]:
+    from geo.core.crs import to_wgs84
+
+    if crs == "wgs84":
+        return lon, lat
+    x, y = to_wgs84(lon, lat, crs)
+    return round(float(x), 7), round(float(y), 7)
+
+
+def _public(request: Request) -> gpd.GeoDataFrame:
+    kinds = _choices(request, "kind", KINDS)
+    statuses = _choices(request, "status", STATUSES)
+    facilities = _choices(request, "facility", FACILITIES)
+    region = request.query_params.get("region")
+    try:
+        chosen = filter_stations(stations(), kinds=kinds or None, region=region, statuses=statuses or None)
+    except ValueError:
+        raise _bad("bad_parameter", "region 应为 6 位区划代码", "region must be a 6-digit adcode") from None
+    if facilities:
+        chosen = chosen[chosen["facilities"].map(lambda have: set(facilities) <= set(have or ()))]
+    if request.query_params.get("bbox"):
+        try:
+            x0, y0, x1, y1 = (float(v) for v in request.query_params["bbox"].split(","))
+        except ValueError:
+            raise _bad("bad_parameter", "bbox 应为 minlon,minlat,maxlon,maxlat",
+                       "bbox must be minlon,minlat,maxlon,maxlat") from None
+        chosen = chosen.cx[x0:x1, y0:y1]
+    return redact_private(chosen)
+
+
+def _cached_json(request: Request, text: str, media_type: str = "application/geo+json") -> Response:
+    tag = '"' + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32] + '"'
+    headers = {"ETag": tag, "Cache-Control": f"public, max-age={settings.API_STATIONS_MAX_AGE}"}
+    if tag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(text, media_type=media_type, headers=headers)
+
+
+def _answer(handler):
+    """A Starlette endpoint that turns an :class:`ApiError` into its JSON error, and any other failure
+    into a 500 error object without details (they go to the server log)."""
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await _run(handler, request)
+        except ApiError as exc:
+            return exc.response()
+
+    return endpoint
+
+
+async def _run(handler, request: Request) -> Response:
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(handler, request)
+
+
+def _nearest_endpoint(request: Request) -> Response:
+    return JSONResponse(nearest(request), headers={"Cache-Control": "no-store"})
+
+
+def _stations_endpoint(request: Request) -> Response:
+    return _cached_json(request, to_geojson(_public(request)))
+
+
+def _station_endpoint(request: Request) -> Response:
+    sid = request.path_params["station_id"]
+    chosen = redact_private(stations())
+    chosen = chosen[chosen["id"] == sid]
+    if chosen.empty:
+        raise ApiError(404, "not_found", "没有这个站点", "no such station")
+    collection = json.loads(to_geojson(chosen))
+    return _cached_json(request, json.dumps(collection["features"][0], ensure_ascii=False))
+
+
+def _openapi_endpoint(request: Request) -> Response:
+    return _cached_json(request, OPENAPI_PATH.read_text(encoding="utf-8"), media_type="application/json")
+
+
+def _unknown_endpoint(request: Request) -> Response:
+    raise ApiError(404, "not_found", "没有这个接口", "no such API route")
+
+
+def routes(*, catch_all: bool = True) -> list[Route]:
+    """The routes of ``/api/v1`` (besides the map's popup route in :mod:`geo.web.api`).
+
+    Parameters
+    ----------
+    catch_all
+        End with a route answering every other ``/api/v1/…`` path with the
+        JSON 404; put other ``/api/v1`` routes before these.
+    """
+    found = [
+        Route("/api/v1/nearest", _answer(_nearest_endpoint)),
+        Route("/api/v1/stations", _answer(_stations_endpoint)),
+        Route("/api/v1/stations/{station_id}", _answer(_station_endpoint)),
+        Route("/api/v1/openapi.json", _answer(_openapi_endpoint)),
+    ]
+    return found + ([Route("/api/v1/{rest:path}", _answer(_unknown_endpoint))] if catch_all else [])
+
+
+class RateLimit:
+    """ASGI middleware: at most ``settings.API_RATE_PER_MINUTE`` API requests a minute per client.
+
+    A token bucket per client address (through the trusted proxy header only
+    when one is configured, as for logins); the table forgets the least
+    recently seen clients past ``settings.API_RATE_CLIENTS``. Past the limit
+    the answer is 429 with ``Retry-After`` and the bilingual error object.
+    Only ``/api/`` paths count.
+
+    Parameters
+    ----------
+    app : ASGI app
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _take(self, key: str) -> float:
+        """0 when the request may go ahead, else the seconds until it may."""
+        rate = settings.API_RATE_PER_MINUTE / 60.0
+        burst = float(settings.API_RATE_BURST)
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.pop(key, (burst, now))
+            tokens = min(burst, tokens + (now - last) * rate)
+            wait = 0.0 if tokens >= 1 else (1 - tokens) / rate
+            self._buckets[key] = (tokens - 1 if wait == 0 else tokens, now)
+            while len(self._buckets) > settings.API_RATE_CLIENTS:
+                self._buckets.popitem(last=False)
+        return wait
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/") or settings.API_RATE_PER_MINUTE <= 0:
+            await self.app(scope, receive, send)
+            return
+        peer = (scope.get("client") or (None,))[0]
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
+        wait = self._take(client_address(peer, headers) or "local")
+        if wait:
+            retry = str(max(1, math.ceil(wait)))
+            error = ApiError(429, "rate_limited", f"请求太频繁，请 {retry} 秒后再试",
+                             f"too many requests; try again in {retry} s", headers={"Retry-After": retry})
+            await error.response()(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

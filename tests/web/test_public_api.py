@@ -1,0 +1,236 @@
+"""The public JSON API (/api/v1) over real HTTP: a uvicorn server of geo.web.server on a free port.
+
+It must answer as ``python -m geo nearest --json`` does, keep non-public
+fields out, answer errors as bilingual JSON, cache the station list with an
+ETag, compress, rate-limit per client, and log no position.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from geo.registry.io.readers import RawTable
+from geo.registry.store.gpkg import create_registry
+from geo.registry.validate import validate_table
+from geo.routing.nearest import find_nearest
+from geo.routing.network import build_graphs
+
+from conftest import ROOT, SHENZHEN_PBF
+
+SECRET_PHONE = "13700009999"
+# Stations in central Shenzhen (the road extract's area): one private.
+STATIONS = [
+    ("会展中心驿站", 114.0593, 22.5370, "驿站", "饮水;如厕", "是", "0755-1"),
+    ("福田口岸驿站", 114.0700, 22.5210, "驿站", "饮水", "是", "0755-2"),
+    ("车公庙司机之家", 114.0235, 22.5385, "司机之家", "停车;饮水", "是", "0755-3"),
+    ("内部法律站", 114.0550, 22.5450, "法律援助工作站", "", "否", SECRET_PHONE),
+    ("香蜜湖驿站", 114.0330, 22.5500, "驿站", "饮水;充电", "是", "0755-5"),
+]
+ORIGIN = (114.0579, 22.5431)  # Futian civic centre, WGS-84
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A registry and a road network of central Shenzhen."""
+    if not SHENZHEN_PBF.exists():
+        pytest.skip(f"needs the Shenzhen extract {SHENZHEN_PBF}")
+    tmp = tmp_path_factory.mktemp("api")
+    registry = create_registry(tmp / "registry.gpkg")
+    df = pd.DataFrame([{"名称": n, "经度": x, "纬度": y, "类型": t, "设施": f, "是否公开": p, "电话": ph,
+                        "开放时间": "24/7"} for n, x, y, t, f, p, ph in STATIONS], dtype=object).astype(str)
+    report = validate_table(RawTable(df, filename="s.csv", format="csv"), None, source="s")
+    assert len(report.rejects) == 0
+    registry.commit_import(report)
+    build_graphs(SHENZHEN_PBF, tmp / "network", modes=("walk", "ebike"))
+    return tmp
+
+
+def _start(world: Path, **env) -> tuple[subprocess.Popen, str, Path]:
+    port = _free_port()
+    log = world / f"server-{port}.log"
+    full = {**os.environ, "GEO_REGISTRY": str(world / "registry.gpkg"), "GEO_NETWORK_DIR": str(world / "network"),
+            **env}
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "geo.web.server:app", "--port", str(port),
+                             "--host", "127.0.0.1", "--no-access-log", "--log-level", "debug"],
+                            cwd=ROOT, env=full, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"{url}/api/v1/openapi.json", timeout=2)
+            return proc, url, log
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(log.read_text())
+
+
+@pytest.fixture(scope="module")
+def server(world):
+    proc, url, log = _start(world)
+    yield url, log
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def _get(url: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def _json(url: str):
+    status, headers, body = _get(url)
+    return status, json.loads(body)
+
+
+@pytest.mark.parametrize("query, kwargs", [
+    ("", {}),
+    ("&mode=walk&k=3", {"mode": "walk", "k": 3}),
+    ("&kind=rest_station&by=distance", {"kinds": ["rest_station"], "by": "distance"}),
+    ("&facility=drinking_water&k=2", {"facilities": ["drinking_water"], "k": 2}),
+])
+def test_nearest_answers_as_the_command_does(server, world, query, kwargs):
+    url, _ = server
+    status, body = _json(f"{url}/api/v1/nearest?lon={ORIGIN[0]}&lat={ORIGIN[1]}{query}")
+    assert status == 200
+    expected = find_nearest(*ORIGIN, network=world / "network", registry=world / "registry.gpkg",
+                            mode=kwargs.pop("mode", "ebike"), **kwargs)
+    assert body["results"] == json.loads(json.dumps(expected))
+    assert body["method"] == "network" and body["origin"] == {"lon": ORIGIN[0], "lat": ORIGIN[1]}
+    for r in body["results"]:
+        assert {"id", "name", "kind", "lon", "lat", "distance_m", "duration_s", "method", "route"} <= set(r)
+        assert r["route"]["type"] == "LineString"
+    assert SECRET_PHONE not in json.dumps(body)
+
+
+def test_nearest_takes_amap_and_baidu_coordinates(server):
+    from geo.core.crs import from_wgs84
+
+    url, _ = server
+    _, wgs = _json(f"{url}/api/v1/nearest?lon={ORIGIN[0]}&lat={ORIGIN[1]}")
+    for crs in ("gcj02", "bd09"):
+        x, y = from_wgs84(ORIGIN[0], ORIGIN[1], crs)
+        status, body = _json(f"{url}/api/v1/nearest?lon={x}&lat={y}&crs={crs}")
+        assert status == 200
+        assert abs(body["origin"]["lon"] - ORIGIN[0]) < 1e-5 and abs(body["origin"]["lat"] - ORIGIN[1]) < 1e-5
+        assert [r["id"] for r in body["results"]] == [r["id"] for r in wgs["results"]]
+
+
+@pytest.mark.parametrize("query, code", [
+    ("lat=22.5", "missing_parameter"),
+    ("lon=abc&lat=22.5", "bad_coordinate"),
+    ("lon=nan&lat=22.5", "bad_coordinate"),
+    ("lon=114&lat=95", "bad_coordinate"),
+    ("lon=121.47&lat=31.23", "outside_region"),  # Shanghai
+    ("lon=114.05&lat=22.54&mode=plane", "bad_parameter"),
+    ("lon=114.05&lat=22.54&crs=utm", "bad_parameter"),
+    ("lon=114.05&lat=22.54&k=0", "bad_parameter"),
+    ("lon=114.05&lat=22.54&k=1000", "bad_parameter"),
+    ("lon=114.05&lat=22.54&kind=shop", "bad_parameter"),
+    ("lon=114.05&lat=22.54&facility=spa", "bad_parameter"),
+    ("lon=114.05&lat=22.54&at=yesterday", "bad_parameter"),
+])
+def test_bad_queries_get_a_bilingual_400(server, query, code):
+    url, _ = server
+    status, body = _json(f"{url}/api/v1/nearest?{query}")
+    assert status == 400
+    assert body["error"]["code"] == code
+    assert body["error"]["message_zh"] and body["error"]["message_en"]
+    assert "Traceback" not in json.dumps(body)
+
+
+def test_station_list_is_public_geojson_with_etag_and_gzip(server):
+    url, _ = server
+    status, headers, raw = _get(f"{url}/api/v1/stations", {"Accept-Encoding": "gzip"})
+    assert status == 200 and headers.get("content-encoding") == "gzip"
+    assert headers["content-type"].startswith("application/geo+json")
+    doc = json.loads(gzip.decompress(raw))
+    assert doc["type"] == "FeatureCollection" and len(doc["features"]) == len(STATIONS)
+    assert SECRET_PHONE not in json.dumps(doc, ensure_ascii=False)
+    assert "public, max-age=" in headers["cache-control"]
+    status, _, body = _get(f"{url}/api/v1/stations", {"If-None-Match": headers["etag"]})
+    assert status == 304 and body == b""
+
+
+@pytest.mark.parametrize("query, names", [
+    ("kind=driver_home", {"车公庙司机之家"}),
+    ("region=440304", {n for n, *_ in STATIONS}),  # 福田区
+    ("region=440305", set()),  # 南山区
+    ("bbox=114.05,22.53,114.065,22.54", {"会展中心驿站"}),
+    ("facility=phone_charging", {"香蜜湖驿站"}),
+])
+def test_station_list_filters(server, query, names):
+    url, _ = server
+    status, doc = _json(f"{url}/api/v1/stations?{query}")
+    assert status == 200
+    assert {f["properties"]["name"] for f in doc["features"]} == names
+
+
+def test_one_station_and_404s(server):
+    url, _ = server
+    _, doc = _json(f"{url}/api/v1/stations")
+    private = next(f for f in doc["features"] if f["properties"]["name"] == "内部法律站")
+    status, one = _json(f"{url}/api/v1/stations/{private['properties']['id']}")
+    assert status == 200 and one["type"] == "Feature" and SECRET_PHONE not in json.dumps(one)
+    for path in ("/api/v1/stations/NOPE", "/api/v1/nothing-here"):
+        status, body = _json(f"{url}{path}")
+        assert status == 404 and body["error"]["code"] == "not_found"
+
+
+def test_openapi_documents_every_route_and_parameter(server):
+    url, _ = server
+    status, doc = _json(f"{url}/api/v1/openapi.json")
+    assert status == 200 and doc["openapi"].startswith("3.1")
+    assert {"/api/v1/nearest", "/api/v1/stations", "/api/v1/stations/{station_id}"} <= set(doc["paths"])
+    params = {p["name"] for p in doc["paths"]["/api/v1/nearest"]["get"]["parameters"]}
+    source = (ROOT / "geo" / "web" / "public_api.py").read_text(encoding="utf-8")
+    import re
+    read = set(re.findall(r'_(?:number|choice|choices)\(request, "(\w+)"', source))
+    read |= set(re.findall(r'query_params(?:\.get)?\(?\[?"(\w+)"', source))
+    assert read - {"region", "status", "bbox"} <= params, read - params
+
+
+def test_rate_limit_per_client_answers_429_with_retry_after(world):
+    proc, url, _ = _start(world, GEO_API_RATE_PER_MINUTE="60", GEO_API_RATE_BURST="5")
+    try:
+        codes = [_get(f"{url}/api/v1/stations/NOPE")[0] for _ in range(8)]
+        # A burst of 5, one of them spent by _start's readiness check; a minute refills 60.
+        assert codes[:4] == [404] * 4 and codes[4:] == [429] * 4
+        status, headers, body = _get(f"{url}/api/v1/stations/NOPE")
+        assert status == 429 and int(headers["retry-after"]) >= 1
+        err = json.loads(body)["error"]
+        assert err["code"] == "rate_limited" and err["message_zh"] and err["message_en"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_no_position_reaches_the_log(server):
+    url, log = server
+    lon, lat = "114.0612345", "22.5398765"
+    assert _get(f"{url}/api/v1/nearest?lon={lon}&lat={lat}")[0] == 200
+    assert _get(f"{url}/api/v1/nearest?lon={lon}&lat=95.123456")[0] == 400
+    time.sleep(0.5)
+    text = log.read_text(errors="replace")
+    for part in (lon, lat, lon[:8], lat[:7], "95.123456"):
+        assert part not in text
