@@ -164,3 +164,22 @@ def test_without_serve_py_the_configuration_still_hides_the_details(tmp_path_fac
     leaked = _leaks(got["raw"], log, allowed=(str(ROOT).encode(),))
     assert not leaked, f"sent to the browser: {leaked}"
     assert "Traceback" in log.read_text(errors="replace")
+
+
+def test_make_run_serves_the_public_api_beside_the_app(served):
+    """The /api/v1 routes answer inside the Streamlit server too, with JSON errors and gzip."""
+    import gzip
+    import json
+
+    url, _ = served
+    req = urllib.request.Request(f"{url}/api/v1/stations", headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.headers["Content-Encoding"] == "gzip" and resp.headers["ETag"]
+        assert json.loads(gzip.decompress(resp.read()))["type"] == "FeatureCollection"
+    with urllib.request.urlopen(f"{url}/api/v1/nearest?lon=113.3245&lat=23.1375&k=1", timeout=60) as resp:
+        assert len(json.loads(resp.read())["results"]) == 1
+    try:
+        urllib.request.urlopen(f"{url}/api/v1/nearest?lon=121.47&lat=31.23", timeout=30)
+        raise AssertionError("a position outside Guangdong was answered")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 400 and json.loads(exc.read())["error"]["code"] == "outside_region"
