@@ -13,10 +13,10 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from geo.core import i18n, schema
-from geo.registry.export import filter_stations
 from geo.core.i18n import t
 from geo.web.api import STATIONS_URL
 from geo.web.maps.builders import layer_control, load_map_boundaries, registry_base_map, registry_layers, station_bounds
+from geo.web.views.stations import chosen_stations, sample_count
 from pages.common import shell
 
 st.set_page_config(page_title="广东职工服务地图 / Guangdong Worker Service Map",
@@ -46,14 +46,12 @@ def map_page() -> None:
         st.session_state.update(map_kinds=kinds, map_statuses=statuses)
     basemap = shell.basemap_picker(lang)
 
-    shown = filter_stations(stations, kinds=kinds or None, statuses=statuses or None)
-    if not kinds or not statuses:
-        shown = shown.iloc[0:0]
+    shown = chosen_stations(stations, kinds=kinds, statuses=statuses)
 
     # One line for what the page is and how much of it is shown, so the map
     # starts high enough to fill a laptop screen.
     st.markdown(f"{t('app_subtitle', lang)} · **{t('shown_count', lang, shown=len(shown), total=len(stations))}**")
-    if len(shown) and shown["is_sample"].fillna(False).astype(bool).any():
+    if sample_count(shown):
         st.warning(t("sample_banner", lang), icon="⚠️")
     if not len(shown):
         st.info(t("no_stations", lang))
