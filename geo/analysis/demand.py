@@ -36,7 +36,8 @@ from geo.core import geodesy
 from geo.core.crs import guess_crs_from_headers, normalize_crs, to_wgs84
 from geo.registry.io.headers import suggest_mapping
 from geo.registry.io.filecheck import check_content, check_path
-from geo.registry.io.readers import GEOM_LAT, GEOM_LON, read_table
+from geo.registry.io.readers import read_table
+from geo.registry.io.table import GEOM_LAT, GEOM_LON
 from geo.registry.validate import parse_coordinate
 
 if TYPE_CHECKING:  # pragma: no cover - the grid type lives in geo.analysis.coverage

@@ -37,7 +37,7 @@ from geo import settings
 from geo.core import i18n
 from geo.core.crs import from_wgs84, normalize_crs
 from geo.core.files import private_dir, private_output, write_private
-from geo.registry.io.readers import csv_bytes, xlsx_bytes
+from geo.registry.io.writers import csv_bytes, xlsx_bytes
 from geo.core.schema import FIELD_NAMES, FIELDS_BY_NAME, KINDS, LIST_SEP
 
 FORMATS = ("geojson", "gpkg", "csv", "xlsx")

@@ -25,7 +25,8 @@ from geo.core import regions
 from geo.core.crs import CRS_CHOICES, guess_crs_from_headers, haversine_m, normalize_crs, to_wgs84
 from geo.registry.io.headers import coord_system_column, suggest_mapping, unmapped_columns
 from geo.core.hours import parse_opening_hours
-from geo.registry.io.readers import GEOM_INVALID, GEOM_LAT, GEOM_LON, GEOM_NOTE, RawTable, _clean, csv_bytes
+from geo.registry.io.table import GEOM_INVALID, GEOM_LAT, GEOM_LON, GEOM_NOTE, RawTable, clean_text
+from geo.registry.io.writers import csv_bytes
 from geo.core.schema import (_FACILITY_SPLIT, FIELD_NAMES, FIELDS_BY_NAME, KINDS, LIST_SEP, parse_facilities, parse_kind,
                      parse_status, station_id)
 
@@ -967,7 +968,7 @@ def validate_record(record: dict, kind: str | None = None) -> dict:
     ValidationError
         With the bilingual reason when the record would be rejected.
     """
-    cells = {k: _clean(";".join(map(str, v)) if isinstance(v, (list, tuple)) else ("" if v is None else str(v)))
+    cells = {k: clean_text(";".join(map(str, v)) if isinstance(v, (list, tuple)) else ("" if v is None else str(v)))
              for k, v in record.items() if k in FIELD_NAMES or k == "extra"}
     for key in ("is_24h", "opening_hours_osm", "adcode", "city", "district", "version", "updated_at"):
         cells.pop(key, None)

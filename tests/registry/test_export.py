@@ -13,7 +13,8 @@ import pytest
 
 from geo.registry import export
 from geo.core.crs import haversine_m
-from geo.registry.io.readers import RawTable, read_table
+from geo.registry.io.readers import read_table
+from geo.registry.io.table import RawTable
 from geo.core.schema import FIELD_NAMES
 from geo.registry.store.gpkg import create_registry
 from geo.registry.validate import validate_table
@@ -153,7 +154,7 @@ def test_csv_escapes_formula_cells(filled):
 
 
 def test_escape_formula_unit():
-    from geo.registry.io.readers import escape_formula
+    from geo.registry.io.writers import escape_formula
 
     assert [escape_formula(v) for v in ("=1+2", "+1", "-1", "@x", "\tx", "\rx")] == \
         ["'=1+2", "'+1", "'-1", "'@x", "'\tx", "'\rx"]

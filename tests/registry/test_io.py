@@ -14,7 +14,8 @@ import pytest
 from shapely.geometry import Point, Polygon
 
 from geo import settings
-from geo.registry.io.readers import GEOM_LAT, GEOM_LON, GEOM_NOTE, ReadError, read_table
+from geo.registry.io.readers import ReadError, read_table
+from geo.registry.io.table import GEOM_LAT, GEOM_LON, GEOM_NOTE
 from geo.registry.validate import validate_table
 
 from conftest import TIANHE, YUEXIU

@@ -9,7 +9,7 @@ import pandas as pd
 import pyogrio
 import pytest
 
-from geo.registry.io.readers import RawTable
+from geo.registry.io.table import RawTable
 from geo.core.schema import FIELD_NAMES
 from geo.registry.store.gpkg import ConflictError, GeoPackageStore, create_registry, open_store
 from geo.registry.validate import ValidationError, validate_table

@@ -10,7 +10,7 @@ import pandas as pd
 import pyogrio
 import pytest
 
-from geo.registry.io.readers import RawTable
+from geo.registry.io.table import RawTable
 from geo.registry.store.gpkg import AUDIT_ACTIONS, ConflictError, GeoPackageStore, create_registry
 from geo.registry.validate import ValidationError, validate_table
 

@@ -15,7 +15,7 @@ import pytest
 
 from geo.registry.backup import BackupError, backup_registry, manifest_path, restore_registry, verify_backup
 from geo.cli.main import main
-from geo.registry.io.readers import RawTable
+from geo.registry.io.table import RawTable
 from geo.registry.store.gpkg import GeoPackageStore
 from geo.registry.validate import validate_table
 from conftest import ROOT

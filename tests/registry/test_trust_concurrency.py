@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from geo.registry.io.readers import RawTable
+from geo.registry.io.table import RawTable
 from geo.registry.store.gpkg import ConflictError, GeoPackageStore
 from geo.registry.validate import validate_table
 

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo.registry.io.readers import RawTable
+from geo.registry.io.table import RawTable
 from geo.registry.store.gpkg import GeoPackageStore, create_registry
 from geo.registry.validate import validate_record, validate_table
 

@@ -34,7 +34,8 @@ from shapely.geometry import Point
 
 from geo import settings
 from geo.registry.export import export_bytes
-from geo.registry.io.readers import GEOM_LAT, GEOM_LON, ReadError, read_table
+from geo.registry.io.readers import ReadError, read_table
+from geo.registry.io.table import GEOM_LAT, GEOM_LON
 from geo.registry.store.gpkg import create_registry
 from geo.registry.validate import validate_table
 
@@ -552,7 +553,8 @@ def test_a_million_row_csv_is_refused_quickly_in_bounded_memory(tmp_path):
 
 def test_a_long_sheet_is_refused_before_it_is_read_whole(tmp_path, monkeypatch):
     # 20,000 rows against a limit of 1,000: the reader stops just past the limit.
-    import geo.registry.io.readers
+    import geo.registry.io.table
+    import geo.registry.io.xlsx
 
     path = tmp_path / "long.xlsx"
     wb = openpyxl.Workbook(write_only=True)
@@ -562,19 +564,19 @@ def test_a_long_sheet_is_refused_before_it_is_read_whole(tmp_path, monkeypatch):
         ws.append([f"驿站{i}", 113.3, 23.1])
     wb.save(path)
     pulled = []
-    real = geo.registry.io.readers._sheet_rows
+    real = geo.registry.io.xlsx._sheet_rows
 
     def counting(sheet, limit):
         for row in real(sheet, limit):
             pulled.append(row)
             yield row
 
-    monkeypatch.setattr(geo.registry.io.readers, "_sheet_rows", counting)
+    monkeypatch.setattr(geo.registry.io.xlsx, "_sheet_rows", counting)
     monkeypatch.setattr(settings, "MAX_ROWS", 1000)
     with pytest.raises(ReadError) as exc:
         read_table(path)
     assert exc.value.code == "too_many_rows"
-    assert len(pulled) <= geo.registry.io.readers.HEADER_SEARCH_ROWS + 1000 + geo.registry.io.readers.HEADER_SEARCH_ROWS + 2
+    assert len(pulled) <= geo.registry.io.table.HEADER_SEARCH_ROWS + 1000 + geo.registry.io.table.HEADER_SEARCH_ROWS + 2
     monkeypatch.setattr(settings, "MAX_ROWS", 20_000)
     pulled.clear()
     assert len(read_table(path).df) == 20_000 and len(pulled) > 20_000

@@ -13,7 +13,9 @@ import pytest
 
 from geo.registry import export
 from geo.cli.main import main
-from geo.registry.io.readers import RawTable, csv_bytes, read_table, xlsx_bytes
+from geo.registry.io.readers import read_table
+from geo.registry.io.table import RawTable
+from geo.registry.io.writers import csv_bytes, xlsx_bytes
 from geo.registry.validate import validate_table
 
 from conftest import FUTIAN, HAIZHU, TIANHE, YUEXIU

@@ -13,7 +13,8 @@ import pytest
 
 from geo.registry import export
 from geo.cli.main import main
-from geo.registry.io.readers import RawTable, read_table
+from geo.registry.io.readers import read_table
+from geo.registry.io.table import RawTable
 from geo.registry.store.gpkg import GeoPackageStore, create_registry
 from geo.registry.validate import validate_table
 

@@ -31,7 +31,7 @@ import pytest
 
 from geo.registry import backup as backup_mod
 from geo.registry.backup import _check_database, backup_registry, restore_registry
-from geo.registry.io.readers import RawTable
+from geo.registry.io.table import RawTable
 from geo.registry.store.gpkg import ConflictError, GeoPackageStore, create_registry
 from geo.registry.validate import validate_table
 from conftest import ROOT

@@ -13,7 +13,10 @@ from __future__ import annotations
 import os
 import re
 import stat
+import zipfile
 from pathlib import Path
+
+from geo import settings
 
 
 class ReadError(Exception):
@@ -124,3 +127,38 @@ def check_path(path: str | os.PathLike) -> Path:
 def zip_member_is_link(info) -> bool:
     """Whether a zip member is a symbolic link (Unix mode in its external attributes)."""
     return stat.S_ISLNK(info.external_attr >> 16)
+
+
+#: The ``ReadError`` arguments for an archive that expands too much.
+ZIP_BOMB = ("zip_bomb", "压缩包解压后过大，拒绝读取", "the zip expands too much; refused")
+
+
+def check_zip(zf: zipfile.ZipFile) -> None:
+    """Refuse an archive whose members expand to far more than an upload may be.
+
+    The sizes in a zip's directory are the sender's word. Every member is
+    therefore decompressed once, in bounded chunks, with the declared size
+    lifted, so that a member holding more than it declares (the usual zip
+    bomb) is caught here; readers that later read a member whole (openpyxl
+    does) then get exactly what was counted.
+    """
+    import copy
+
+    cap = settings.ZIP_MAX_EXPANSION * settings.MAX_UPLOAD_BYTES
+    members = [m for m in zf.infolist() if not m.is_dir()]
+    if len(members) > settings.ZIP_MAX_MEMBERS or sum(m.file_size for m in members) > cap:
+        raise ReadError(*ZIP_BOMB)
+    total = 0
+    for m in members:
+        if m.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ReadError("zip_method", f"压缩包使用了不支持的压缩方式（{m.compress_type}），请用普通 zip 重新压缩",
+                            f"the zip uses an unsupported compression method ({m.compress_type}); re-zip it as a plain zip")
+        unbounded = copy.copy(m)
+        unbounded.file_size = cap + 1
+        size = 0
+        with zf.open(unbounded) as f:
+            while chunk := f.read(1 << 20):
+                size += len(chunk)
+                if size > m.file_size or total + size > cap:
+                    raise ReadError(*ZIP_BOMB)
+        total += size

@@ -10,14 +10,17 @@ views, virtual tables and triggers never run. Rows are counted with
 from __future__ import annotations
 
 import sqlite3
-import struct
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+import pandas as pd
 import shapely
 
+from geo import settings
 from geo.registry.io.filecheck import ReadError
+from geo.registry.io.table import INVALID, RawTable, crs_name, from_geometries
 
 #: Stands in ``GpkgLayer.geoms`` for a geometry blob that could not be decoded.
 UNREADABLE = object()
@@ -182,3 +185,55 @@ def _read_table(con: sqlite3.Connection, name: str, column: str, srs_id) -> Gpkg
         except Exception:  # a broken blob keeps its row; the validator rejects it with a reason
             geoms.append(UNREADABLE)
     return GpkgLayer(name, props, geoms, _srs(con, srs_id))
+
+
+def gpkg_layers(data: bytes, *, layer: str | None = None) -> list[GpkgLayer]:
+    """The feature layers of an uploaded GeoPackage, read by :func:`read_gpkg` from a private copy.
+
+    Parameters
+    ----------
+    data
+        The file's bytes.
+    layer
+        One layer to read; default all of them.
+
+    Returns
+    -------
+    list of GpkgLayer
+        Undecodable geometries are :data:`~geo.registry.io.table.INVALID`.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "upload.gpkg"
+        path.write_bytes(data)
+        layers = read_gpkg(path, layer=layer, max_rows=settings.MAX_ROWS)
+    for lay in layers:
+        lay.geoms = [INVALID if g is UNREADABLE else g for g in lay.geoms]
+    return layers
+
+
+def read_gpkg_table(data: bytes, *, layer: str | None = None) -> RawTable:
+    """Read an uploaded GeoPackage as one table with a point per feature.
+
+    Parameters
+    ----------
+    data
+        The file's bytes.
+    layer
+        One layer to read; default all of them (our own exports hold a
+        layer per kind).
+
+    Returns
+    -------
+    RawTable
+    """
+    layers = gpkg_layers(data, layer=layer)
+    # Our own exports hold one layer per kind: all are read unless one is named.
+    df = pd.concat([from_geometries(lay.props, lay.geoms) for lay in layers], ignore_index=True).fillna("")
+    table = RawTable(df, source_crs=crs_name(layers[0].crs), notes=list(layers[0].notes))
+    if any(g is INVALID for lay in layers for g in lay.geoms):
+        table.notes.append("部分要素的几何无法读取，这些行将被拒绝 / some features have geometry that cannot be "
+                           "read; those rows will be rejected")
+    if len(layers) > 1:
+        names = [lay.name for lay in layers]
+        table.notes.append(f"读取了 {len(names)} 个图层：{'、'.join(names)} / read {len(names)} layers: {', '.join(names)}")
+    return table

@@ -40,7 +40,8 @@ import shapely
 from geo.analysis import coverage as cv
 from geo import settings
 from geo.core.i18n import pick, t
-from geo.registry.io.readers import csv_bytes, read_features, read_table
+from geo.registry.io.readers import read_features, read_table
+from geo.registry.io.writers import csv_bytes
 from geo.web.views.coverage import MAP_MAX_GAPS, MapLayers, encode_geometries
 from geo.analysis.siting.engine import Candidates, SitingProblem, SitingResult, read_candidates, read_exclusions
 
