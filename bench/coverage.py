@@ -39,7 +39,8 @@ from geo.analysis import coverage as cv  # noqa: E402
 from geo import settings  # noqa: E402
 from geo.core.crs import haversine_m  # noqa: E402
 from geo.routing.network import load_graph  # noqa: E402
-from geo.routing.nearest import index_stations, nearest_stations  # noqa: E402
+from geo.routing.nearest import nearest_stations  # noqa: E402
+from geo.routing.stations import index_stations  # noqa: E402
 from geo.registry.store.gpkg import create_registry  # noqa: E402
 from geo.routing.synthetic import build_synthetic  # noqa: E402
 

@@ -38,7 +38,7 @@ from geo.registry.io.headers import suggest_mapping
 from geo.registry.io.filecheck import check_content, check_path
 from geo.registry.io.readers import read_table
 from geo.registry.io.table import GEOM_LAT, GEOM_LON
-from geo.registry.validate import parse_coordinate
+from geo.registry.coordinates import parse_coordinate
 
 if TYPE_CHECKING:  # pragma: no cover - the grid type lives in geo.analysis.coverage
     from geo.analysis.coverage import Grid

@@ -152,7 +152,9 @@ _EXACT_SYNONYMS: dict[str, str] = {}
 for _pair in _SYNONYMS:
     _EXACT_SYNONYMS.setdefault(*_pair)
 del _pair
-_FACILITY_SPLIT = re.compile(r"[、，,;；/|｜\n\t]+")
+
+#: What separates the items of a facilities cell (Chinese and Latin commas, semicolons, slashes ...).
+FACILITY_SPLIT = re.compile(r"[、，,;；/|｜\n\t]+")
 
 
 def _facility_code(token: str) -> str | None:
@@ -209,9 +211,9 @@ def parse_facilities(text: str | Iterable[str] | None) -> tuple[list[str], list[
     if text is None:
         return [], []
     if isinstance(text, str):
-        parts = _FACILITY_SPLIT.split(text)
+        parts = FACILITY_SPLIT.split(text)
     else:
-        parts = [p for item in text for p in _FACILITY_SPLIT.split(str(item))]
+        parts = [p for item in text for p in FACILITY_SPLIT.split(str(item))]
     found: set[str] = set()
     other: list[str] = []
     for part in parts:

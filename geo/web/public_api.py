@@ -41,7 +41,7 @@ from geo.core.schema import FACILITIES, KINDS, STATUSES
 from geo.registry.auth import client_address
 from geo.registry.export import filter_stations, redact_private, to_geojson
 from geo.registry.store.gpkg import open_store
-from geo.routing.network import MODES, load_graph
+from geo.routing.network import MODES, resolve_graph
 from geo.routing.nearest import nearest_stations
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
@@ -111,18 +111,10 @@ def stations() -> gpd.GeoDataFrame:
     return _stations_at(*_registry_stamp())
 
 
-@lru_cache(maxsize=8)
-def _graph_at(folder: str, mode: str, _mtime: int):
-    return load_graph(folder, mode)
-
-
 def graph_for(mode: str):
     """The road graph of a travel mode in the app's network folder, or ``None`` (then estimates)."""
-    folder = Path(settings.network_dir())
-    path = folder / f"{mode}.npz"
-    if not path.exists():
-        return None
-    return _graph_at(str(folder), mode, path.stat().st_mtime_ns)
+    # load_graph keeps a loaded graph until its file changes, so each request may ask again.
+    return resolve_graph(mode)
 
 
 def nearest(request: Request) -> dict:

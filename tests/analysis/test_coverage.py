@@ -25,10 +25,10 @@ from geo.analysis import coverage as cv
 from geo import settings
 from geo.core.crs import haversine_m
 from geo.analysis.demand import cells_of_points, population_demand, read_demand_points, read_population_table
-from geo.routing.network import build_graphs
+from geo.routing.build import build_graphs
 from geo.core.regions import Region, find_region, locate
 from geo.web.report import render_report
-from geo.routing.nearest import snap_point
+from geo.routing.snap import snap_point
 from geo.routing.synthetic import DEFAULT_CENTER, synthetic_graph
 from conftest import ROOT
 

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from geo.core.schema import FACILITIES, FIELD_NAMES, KINDS, STATUSES
-from geo.registry.validate import REJECT_REASONS, WARNING_REASONS
+from geo.registry.reasons import REJECT_REASONS, WARNING_REASONS
 from conftest import ROOT
 
 DOC = (ROOT / "docs" / "schema.md").read_text(encoding="utf-8")

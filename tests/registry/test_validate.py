@@ -12,8 +12,9 @@ import pytest
 from geo.core.crs import haversine_m, wgs84_to_bd09, wgs84_to_gcj02
 from geo.registry.io.readers import read_table
 from geo.registry.io.table import RawTable
-from geo.registry.validate import (REJECT_REASONS, WARNING_REASONS, ValidationError, parse_coordinate,
-                          validate_record, validate_table)
+from geo.registry.coordinates import parse_coordinate
+from geo.registry.reasons import REJECT_REASONS, WARNING_REASONS
+from geo.registry.validate import ValidationError, validate_record, validate_table
 
 from conftest import BEIJING, FUTIAN, HAIZHU, TIANHE, YUEXIU
 

@@ -194,7 +194,7 @@ def test_map_escapes_station_names_and_labels_the_estimate(sample_stations):
 
 @pytest.mark.skipif(not ROADS_PBF.exists(), reason="shared Shenzhen roads extract not present")
 def test_legend_says_how_many_cells_are_estimated_on_a_partial_network(sample_stations):
-    from geo.routing.network import build_graphs
+    from geo.routing.build import build_graphs
 
     graph = build_graphs(ROADS_PBF, modes=("ebike",))["ebike"]
     res = coverage("440300", "rest_station", res=8, network=graph, stations=sample_stations)

@@ -24,7 +24,7 @@ from geo.registry.io.readers import RawTable
 from geo.registry.store.gpkg import create_registry
 from geo.registry.validate import validate_table
 from geo.routing.nearest import find_nearest
-from geo.routing.network import build_graphs
+from geo.routing.build import build_graphs
 
 from conftest import ROOT, SHENZHEN_PBF
 

@@ -223,13 +223,13 @@ def generate_candidates(baseline: CoverageResult, graph: RoadGraph | None = None
     more than ``max_sites`` of them, uncovered cells are grouped under their
     H3 parent (one resolution coarser at a time) and each group gives one at
     its demand-weighted centre. With a network, each point moves to the
-    nearest usable road (:func:`geo.routing.nearest.snap_point`, the engine's
+    nearest usable road (:func:`geo.routing.snap.snap_point`, the engine's
     snapping), where a station would be reached from; points farther than
     ``settings.SNAP_MAX_M`` from every road keep their position.
     """
     import h3.api.basic_int as h3i
 
-    from geo.routing.nearest import snap_point
+    from geo.routing.snap import snap_point
 
     grid = baseline._grid
     if grid is None:
