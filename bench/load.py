@@ -143,12 +143,12 @@ class FinderPage:
         from geo.web.views import finder
         from geo.registry.export import redact_private
         from geo.web.maps.builders import load_map_boundaries
-        from geo.routing.network import MODES as ALL_MODES
+        from geo.routing.network import MODES as ALL_MODES, resolve_graph
         from geo.registry.store.gpkg import GeoPackageStore
 
         # As pages/common/shell.py: public (redacted) stations, one graph and index per mode.
         self.stations = redact_private(GeoPackageStore(registry).load())
-        self.graphs = {m: finder.load_network(m, network) for m in ALL_MODES}
+        self.graphs = {m: resolve_graph(m, directory=network) for m in ALL_MODES}
         self.indexes = {m: finder.build_index(g, self.stations) for m, g in self.graphs.items()}
         self.boundaries = load_map_boundaries() if render_map else None
         self.render_map = render_map

@@ -39,10 +39,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from geo.routing import network  # noqa: E402
-from geo.routing.network import build_graphs, load_graph  # noqa: E402
-from geo.routing.nearest import (_eligible, _initial_limit, _origin_exits, _station_costs, index_stations,  # noqa: E402
-                         nearest_stations, snap_point)
+from geo.routing.build import build_graphs  # noqa: E402
+from geo.routing.nearest import nearest_stations  # noqa: E402
+from geo.routing.network import clear_graph_cache, load_graph  # noqa: E402
+from geo.routing.search import initial_limit, origin_exits, station_costs  # noqa: E402
+from geo.routing.snap import snap_point  # noqa: E402
+from geo.routing.stations import eligible, index_stations  # noqa: E402
 from geo.routing.synthetic import build_synthetic  # noqa: E402
 
 PBF = Path(__file__).resolve().parents[2] / "shared" / "data" / "shenzhen_futian_nanshan_roads.osm.pbf"
@@ -104,12 +106,12 @@ def nx_query(G, g, idx, cand, lon, lat, k, weight, bounded=True):
     import networkx as nx
 
     origin = snap_point(g, lon, lat)
-    limit = _initial_limit(g, idx, cand, lon, lat, k, weight) if bounded else np.inf
+    limit = initial_limit(g, idx, cand, lon, lat, k, weight) if bounded else np.inf
     for round_ in range(5):
         if round_ == 4:
             limit = np.inf
         G.add_node("o")
-        for node, w, _ in _origin_exits(g, origin, weight):
+        for node, w, _ in origin_exits(g, origin, weight):
             if not G.has_edge("o", node) or G["o"][node]["w"] > w:
                 G.add_edge("o", node, w=w)
         cutoff = None if not np.isfinite(limit) else limit
@@ -118,7 +120,7 @@ def nx_query(G, g, idx, cand, lon, lat, k, weight, bounded=True):
         del dist["o"]
         d = np.full(g.n_nodes + 1, np.inf)
         d[np.fromiter(dist.keys(), dtype=np.int64, count=len(dist))] = np.fromiter(dist.values(), float, len(dist))
-        cost, how = _station_costs(g, idx, cand, origin, weight, d)
+        cost, how = station_costs(g, idx, cand, origin, weight, d)
         if np.count_nonzero(cost <= limit) >= k or not np.isfinite(limit):
             break
         limit *= 3.0
@@ -140,11 +142,11 @@ def bench_size(n_nodes, args) -> dict:
         t = time.perf_counter()
         build_synthetic(cache, n_nodes, modes=("drive",), seed=args.seed)
         out["build_s"] = time.perf_counter() - t
-    network._CACHE.clear()
+    clear_graph_cache()
     gc.collect()
     loads = []
     for _ in range(3):
-        network._CACHE.clear()
+        clear_graph_cache()
         gc.collect()
         rss0 = rss_mb()
         t = time.perf_counter()
@@ -187,7 +189,7 @@ def bench_size(n_nodes, args) -> dict:
     out["results_per_query"] = float(np.mean([len(r) for r in ours]))
 
     if args.nx_queries:
-        mask, _ = _eligible(idx, None, None, ("open",), True, AT)
+        mask, _ = eligible(idx, statuses=("open",), open_only=True, at=AT)
         cand = np.flatnonzero(mask & (idx.edge >= 0))
         t = time.perf_counter()
         G = nx_graph(g, "time")
@@ -231,7 +233,7 @@ def bench_pandana(g, stations, idx, args) -> dict:
     net = pandana.Network(pd.Series(g.node_lon), pd.Series(g.node_lat), pd.Series(src), pd.Series(dst),
                           pd.DataFrame({"t": w}), twoway=False)
     res["prepare_s"] = time.perf_counter() - t
-    mask, _ = _eligible(idx, None, None, ("open",), True, AT)
+    mask, _ = eligible(idx, statuses=("open",), open_only=True, at=AT)
     st = stations[mask]
     horizon = 3600.0
     t = time.perf_counter()

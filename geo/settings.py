@@ -64,8 +64,6 @@ def network_dir() -> Path:
     return Path(os.environ.get("GEO_NETWORK_DIR") or ROOT / "network")
 
 
-NETWORK_DIR = network_dir()  # TEMPORARY while its readers move to network_dir() (issue 12)
-
 #: OpenStreetMap extracts ``python -m geo network download`` knows by name.
 OSM_EXTRACTS = {
     "guangdong": "https://download.geofabrik.de/asia/china/guangdong-latest.osm.pbf",

@@ -54,7 +54,7 @@ from geo import settings
 from geo.core.crs import haversine_m
 from geo.core import geodesy
 from geo.analysis.demand import Demand, build_demand, region_districts
-from geo.routing.network import MODES, RoadGraph, index_ranges, load_graph
+from geo.routing.network import MODES, RoadGraph, index_ranges, resolve_graph
 from geo.core.regions import Region, find_region, load_boundaries, locate
 from geo.core.schema import KINDS, STATUSES
 
@@ -1043,18 +1043,13 @@ def _filter_stations(stations: pd.DataFrame, std: Standard, statuses: Iterable[s
 
 
 def _resolve_graph(network, mode: str) -> RoadGraph | None:
-    """None/False/'none' -> no graph ('None' only when settings.NETWORK_DIR lacks one); a folder -> its mode graph."""
+    """None/False/'none' -> no graph (None only when settings.network_dir() lacks one); a folder -> its mode graph."""
     if network is False or (isinstance(network, str) and network.lower() in ("none", "off", "estimate")):
         return None
     if isinstance(network, RoadGraph):
         return network
-    if network is None:
-        path = settings.NETWORK_DIR / f"{mode}.npz"
-        return load_graph(settings.NETWORK_DIR, mode) if path.exists() else None
-    try:
-        return load_graph(network, mode)
-    except FileNotFoundError as exc:  # a folder asked for by name must hold the graph
-        raise ValueError(str(exc)) from exc
+    # A folder asked for by name must hold the graph; the default one may lack it (then estimate).
+    return resolve_graph(mode, directory=network, missing_ok=network is None)
 
 
 # --------------------------------------------------------------------------
@@ -1321,7 +1316,7 @@ def coverage(region: str | Region, kinds: str | Iterable[str] | None = None, *, 
         H3 resolution (7-9).
     network : RoadGraph, str, Path, bool or None
         A graph, or a folder of graphs (the mode's is loaded). ``None`` uses
-        ``settings.NETWORK_DIR`` when it holds the mode's graph, else
+        ``settings.network_dir()`` when it holds the mode's graph, else
         estimates; ``False`` (or ``"none"``) always estimates.
     population : str, Path or Series, optional
         County population table: demand by population (unless ``demand`` is

@@ -19,7 +19,8 @@ def run_build(args: argparse.Namespace) -> int:
     int
         0.
     """
-    from geo.routing.network import MODES, build_graphs
+    from geo.routing.build import build_graphs
+    from geo.routing.network import MODES
 
     t0 = time.perf_counter()
     graphs = build_graphs(args.pbf, args.out, modes=args.modes or MODES, verbose=True)
@@ -40,7 +41,7 @@ def run_download(args: argparse.Namespace) -> int:
     int
         0.
     """
-    from geo.routing.network import download_extract, extract_url
+    from geo.routing.osm import download_extract, extract_url
 
     print(f"下载 / downloading {extract_url(args.region)}", file=sys.stderr)
     download_extract(args.region, args.out)

@@ -8,7 +8,7 @@ a shape point; one east-west expressway (``trunk`` + ``motorroad=yes``,
 城市快速路) and one north-south motorway built as two one-way carriageways
 on the same nodes cross the city.
 
-The generator emits OSM-like ways (:class:`geo.routing.network.RawWays`), so the
+The generator emits OSM-like ways (:class:`geo.routing.osm.RawWays`), so the
 graph goes through exactly the same builder, rules and on-disk format as
 a real OpenStreetMap extract.
 """
@@ -21,7 +21,9 @@ from typing import Iterable
 import numpy as np
 
 from geo.core.geodesy import M_PER_DEGREE
-from geo.routing.network import MODES, RawWays, RoadGraph, index_ranges, graph_from_ways, write_graphs
+from geo.routing.build import graph_from_ways
+from geo.routing.network import MODES, RoadGraph, index_ranges, write_graphs
+from geo.routing.osm import RawWays
 
 _PREFIXES = ("科技", "创新", "海滨", "中山", "解放", "人民", "建设", "发展", "工业", "环城",
              "滨江", "花城", "新港", "黄埔", "天河", "体育", "先烈", "珠江", "南海", "东风",
@@ -158,7 +160,7 @@ def synthetic_ways(n_nodes: int = 10_000, *, seed: int = 0, center: tuple[float,
 def synthetic_graph(n_nodes: int = 10_000, mode: str = "drive", *, seed: int = 0, **kwargs) -> RoadGraph:
     """A synthetic city's routing graph for one mode (see :func:`synthetic_ways`)."""
     meta = {"source": f"synthetic n={n_nodes} seed={seed}", "synthetic": True}
-    return graph_from_ways(synthetic_ways(n_nodes, seed=seed, **kwargs), mode, meta)
+    return graph_from_ways(synthetic_ways(n_nodes, seed=seed, **kwargs), mode, meta=meta)
 
 
 def build_synthetic(out_dir: str | Path, n_nodes: int = 10_000, modes: Iterable[str] = MODES, *,
@@ -172,6 +174,6 @@ def build_synthetic(out_dir: str | Path, n_nodes: int = 10_000, modes: Iterable[
     """
     ways = synthetic_ways(n_nodes, seed=seed, **kwargs)
     meta = {"source": f"synthetic n={n_nodes} seed={seed}", "synthetic": True}
-    graphs = {mode: graph_from_ways(ways, mode, meta) for mode in modes}
-    write_graphs(graphs, out_dir, {"source": meta["source"]})
+    graphs = {mode: graph_from_ways(ways, mode, meta=meta) for mode in modes}
+    write_graphs(graphs, out_dir, extra_meta={"source": meta["source"]})
     return graphs

@@ -13,10 +13,9 @@ import streamlit as st
 from geo import settings
 from geo.core import i18n
 from geo.registry.export import redact_private
-from geo.web.views.finder import load_network
 from geo.core.i18n import t
-from geo.web.maps.builders import BASEMAPS, basemap_crs
-from geo.routing.network import MODES, graph_path
+from geo.web.maps.base import BASEMAPS, basemap_crs
+from geo.routing.network import MODES, graph_path, resolve_graph
 from geo.registry.store.gpkg import GeoPackageStore, open_store
 from geo.core.text import md_error
 
@@ -111,7 +110,7 @@ def open_registry(lang: str, public: bool = True):
 
 def graph_stamp(mode: str) -> tuple | None:
     """The road-network file of ``mode`` as a cache key (path, mtime, size), or None when there is none."""
-    path = graph_path(settings.NETWORK_DIR, mode)
+    path = graph_path(mode)
     if not path.exists():
         return None
     stat = path.stat()
@@ -122,7 +121,7 @@ def graph_stamp(mode: str) -> tuple | None:
 def _network(mode: str, stamp: tuple | None):
     # Keyed on the file's stamp: a rebuilt network is picked up without a
     # restart, and the finder and the planner pages share one graph per mode.
-    return load_network(mode, settings.NETWORK_DIR) if stamp else None
+    return resolve_graph(mode) if stamp else None
 
 
 def network(mode: str, stamp: tuple | None):

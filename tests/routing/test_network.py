@@ -7,8 +7,10 @@ import pytest
 
 from geo import settings
 from geo.core.crs import haversine_m
-from geo.routing.network import (HIGHWAY_CLASSES, MODES, build_graphs, default_extract_path, extract_url,
-                         graph_from_ways, load_graph, read_osm_ways, way_rule)
+from geo.routing.build import build_graphs, graph_from_ways
+from geo.routing.network import MODES, load_graph
+from geo.routing.osm import default_extract_path, extract_url, read_osm_ways
+from geo.routing.rules import HIGHWAY_CLASSES, way_rule
 from geo.routing.synthetic import build_synthetic, synthetic_graph, synthetic_ways
 from conftest import SHARED
 
@@ -249,7 +251,7 @@ def test_extract_url_and_cli_arguments():
     assert extract_url(" Guangdong ") == extract_url("guangdong")
     with pytest.raises(ValueError, match="unknown extract"):
         extract_url("atlantis")
-    assert default_extract_path("guangdong") == settings.NETWORK_DIR / "guangdong-latest.osm.pbf"
+    assert default_extract_path("guangdong") == settings.network_dir() / "guangdong-latest.osm.pbf"
     from geo.cli.main import build_parser
 
     args = build_parser().parse_args(["network", "download", "guangdong", "--out", "x.pbf"])

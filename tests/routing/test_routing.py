@@ -16,8 +16,10 @@ from pyproj import Transformer
 
 from geo import settings
 from geo.core.crs import haversine_m, wgs84_to_gcj02
-from geo.routing.network import build_graphs
-from geo.routing.nearest import index_stations, nearest_stations, route_between, snap_point, station_index
+from geo.routing.build import build_graphs
+from geo.routing.nearest import nearest_stations, route_between
+from geo.routing.snap import snap_point
+from geo.routing.stations import index_stations, station_index
 from geo.routing.synthetic import synthetic_graph
 from conftest import ROOT, SHARED
 
@@ -202,7 +204,7 @@ def test_far_from_any_road_falls_back_to_an_estimate(synth):
 
 
 def _point_on(g, e, t):
-    from geo.routing.nearest import _piece
+    from geo.routing.routes import _piece
 
     return tuple(_piece(g, e, 0.0, t)[-1])
 

@@ -13,7 +13,8 @@ import pytest
 from geo import settings
 from geo.web.views import finder
 from geo.web.maps.builders import VENDOR_DIR, finder_map
-from geo.routing.network import build_graphs
+from geo.routing.build import build_graphs
+from geo.routing.network import resolve_graph
 from conftest import SHARED
 
 PBF = SHARED / "shenzhen_futian_nanshan_roads.osm.pbf"
@@ -148,14 +149,14 @@ def test_pick_selected():
 
 
 def test_load_network(tmp_path, graphs):
-    assert finder.load_network("ebike", tmp_path) is None
+    assert resolve_graph("ebike", directory=tmp_path) is None
     assert finder.available_modes(tmp_path) == ()
     (tmp_path / "walk.npz").write_bytes(b"not a graph")
     with pytest.raises(ValueError, match="road network"):
-        finder.load_network("walk", tmp_path)
+        resolve_graph("walk", directory=tmp_path)
     (tmp_path / "drive.npz").write_bytes(b"PK\x03\x04 truncated zip")
     with pytest.raises(ValueError, match="road network"):
-        finder.load_network("drive", tmp_path)
+        resolve_graph("drive", directory=tmp_path)
     assert finder.available_modes(tmp_path) == ("walk", "drive")
 
 

@@ -6,8 +6,9 @@ here, so it can be tested without a browser:
 * :class:`FinderState` is everything a result depends on, and
   :func:`state_from_query` / :func:`state_to_query` carry it in the page's
   URL, so a result can be shared and reopened.
-* :func:`load_network` finds the routing graph of a travel mode (or None:
-  the finder then gives estimates, see :mod:`geo.routing.nearest`).
+* :func:`available_modes` lists the travel modes with a routing graph
+  (:func:`geo.routing.network.resolve_graph` loads one; without it the
+  finder gives estimates, see :mod:`geo.routing.nearest`).
 * :func:`find_stations` runs the query and adds what the result list shows
   (facilities, address, hours) from the registry.
 * :func:`result_html` renders one result, every data value HTML-escaped.
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import html
 import math
-import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -27,8 +27,9 @@ import pandas as pd
 
 from geo import settings
 from geo.core.i18n import facility_label, kind_label, t
-from geo.routing.network import MODES, RoadGraph, graph_path, load_graph
-from geo.routing.nearest import StationIndex, nearest_stations, station_index
+from geo.routing.nearest import nearest_stations
+from geo.routing.network import MODES, RoadGraph, graph_path
+from geo.routing.stations import StationIndex, station_index
 from geo.core.text import md_escape  # noqa: F401  (the pages' escaper, long imported from here)
 from geo.core.schema import FACILITIES
 
@@ -207,29 +208,8 @@ def state_to_query(state: FinderState) -> dict[str, str]:
 
 
 def available_modes(directory: str | Path | None = None) -> tuple[str, ...]:
-    """Travel modes with a graph in ``directory`` (default ``settings.NETWORK_DIR``, environment ``GEO_NETWORK_DIR``)."""
-    folder = Path(directory) if directory is not None else settings.NETWORK_DIR
-    return tuple(m for m in MODES if graph_path(folder, m).exists())
-
-
-def load_network(mode: str, directory: str | Path | None = None) -> RoadGraph | None:
-    """The routing graph of ``mode``, or None when none was built (the finder then estimates).
-
-    Raises
-    ------
-    ValueError
-        When a graph file exists but cannot be read (an old format): the
-        administrator must rebuild it, and the page says so.
-    """
-    folder = Path(directory) if directory is not None else settings.NETWORK_DIR
-    path = graph_path(folder, mode)
-    if not path.exists():
-        return None
-    try:
-        return load_graph(folder, mode)
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
-        # Truncated, foreign or old files fail in many ways; the page needs one.
-        raise ValueError(f"无法读取路网 / cannot read the road network {path}: {exc}") from exc
+    """Travel modes with a graph in ``directory`` (default :func:`geo.settings.network_dir`, environment ``GEO_NETWORK_DIR``)."""
+    return tuple(m for m in MODES if graph_path(m, directory=directory).exists())
 
 
 def build_index(graph: RoadGraph | None, stations: pd.DataFrame) -> StationIndex:
@@ -417,7 +397,7 @@ def network_dir_hint() -> str:
     ``network/`` for the default folder, else ``$GEO_NETWORK_DIR``: where
     the server keeps its files is not for the public.
     """
-    return "network/" if settings.NETWORK_DIR == settings.ROOT / "network" else "$GEO_NETWORK_DIR"
+    return "network/" if settings.network_dir() == settings.ROOT / "network" else "$GEO_NETWORK_DIR"
 
 
 def kind_choice_label(code: str, lang: str = "zh") -> str:
