@@ -19,9 +19,9 @@ from geo.core.schema import KINDS, STATUSES
 
 
 def _cmd_coverage(args) -> int:
-    from geo.cli.coverage import run_coverage
+    from geo.analysis.coverage import run_coverage_command
 
-    return run_coverage(args)
+    return run_coverage_command(args)
 
 
 def _cmd_plan(args) -> int:
