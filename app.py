@@ -15,7 +15,10 @@ from streamlit_folium import st_folium
 from geo.core import i18n, schema
 from geo.core.i18n import t
 from geo.web.api import STATIONS_URL
-from geo.web.maps.builders import layer_control, load_map_boundaries, registry_base_map, registry_layers, station_bounds
+from geo.web.maps.base import layer_control
+from geo.web.maps.boundaries import load_map_boundaries
+from geo.web.maps.records import station_bounds
+from geo.web.maps.registry import registry_base_map, registry_layers
 from geo.web.views.stations import chosen_stations, sample_count
 from pages.common import shell
 
@@ -59,8 +62,9 @@ def map_page() -> None:
     # The base map depends on the whole registry only, so a filter change
     # swaps the station layers and keeps the user's view; the browser gets
     # positions only and fetches a station's details when its popup opens.
-    base = registry_base_map(lang, basemap, load_map_boundaries(), station_bounds(stations))
-    st_folium(base, feature_group_to_add=registry_layers(shown, lang, details_url=STATIONS_URL),
+    base = registry_base_map(lang=lang, basemap=basemap, boundaries=load_map_boundaries(),
+                             bounds=station_bounds(stations))
+    st_folium(base, feature_group_to_add=registry_layers(shown, lang=lang, details_url=STATIONS_URL),
               layer_control=layer_control(), returned_objects=[], height=560, use_container_width=True,
               key="registry_map")
 

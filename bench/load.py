@@ -142,7 +142,7 @@ class FinderPage:
     def __init__(self, network: Path, registry: Path, render_map: bool = True):
         from geo.web.views import finder
         from geo.registry.export import redact_private
-        from geo.web.maps.builders import load_map_boundaries
+        from geo.web.maps.boundaries import load_map_boundaries
         from geo.routing.network import MODES as ALL_MODES, resolve_graph
         from geo.registry.store.gpkg import GeoPackageStore
 
@@ -157,7 +157,7 @@ class FinderPage:
         """One run of the finder page for a new origin; returns what it found and how long routing took."""
         from geo.web.views import finder
         from geo.routing import handoff
-        from geo.web.maps.builders import finder_map
+        from geo.web.maps.finder import finder_map
 
         state = finder.FinderState().with_origin(lon, lat, "load test").update(mode=mode, kind=kind)
         t0 = time.perf_counter()

@@ -2,7 +2,7 @@
 
 Two measurements, both in Debian's Chromium driven by Playwright:
 
-1. **Standalone map pages**, the browser alone: ``geo.web.maps.builders.registry_map``
+1. **Standalone map pages**, the browser alone: ``geo.web.maps.registry.registry_map``
    (per-kind Supercluster layers over base64 positions; here with every
    popup record inline, as there is no server to fetch them from) against
    naive folium, one ``folium.Marker`` with its own popup and tooltip per
@@ -43,7 +43,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from geo.registry.export import to_geojson  # noqa: E402
-from geo.web.maps.builders import VENDOR_DIR, registry_map  # noqa: E402
+from geo.web.maps.base import VENDOR_DIR  # noqa: E402
+from geo.web.maps.registry import registry_map  # noqa: E402
 from geo.registry.sample import generate_sample  # noqa: E402
 from geo.registry.store.gpkg import create_registry  # noqa: E402
 

@@ -20,7 +20,8 @@ from geo.routing import handoff
 from geo.core import i18n, schema
 from geo.routing.geocode import CoordinateError, looks_like_coordinates, parse_coordinates, search_places
 from geo.core.i18n import t
-from geo.web.maps.builders import finder_map, load_map_boundaries
+from geo.web.maps.boundaries import load_map_boundaries
+from geo.web.maps.finder import finder_map
 from geo.routing.network import MODES
 from geo.core.text import md_error, md_text
 from pages.common import shell

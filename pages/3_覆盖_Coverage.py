@@ -5,7 +5,7 @@ at a desk first: the controls sit in the sidebar (behind the menu button on
 a phone), the headline figures, the travel-band map, the downloads and the
 district table in the main area. The page only arranges widgets; the
 analysis is :func:`geo.analysis.coverage.coverage`, and the map layers, tables and
-exports come from :mod:`geo.web.views.coverage` and :func:`geo.web.maps.builders.coverage_map`.
+exports come from :mod:`geo.web.views.coverage` and :func:`geo.web.maps.coverage.coverage_map`.
 
 Caching: a result is kept per region, kinds, standard, resolution,
 weighting inputs, registry stamp and network stamp (``st.cache_resource``,
@@ -26,7 +26,8 @@ from geo.web.views import coverage as planner
 from geo.analysis.coverage import coverage, service_standard
 from geo.web.views.finder import network_dir_hint
 from geo.core.i18n import t
-from geo.web.maps.builders import coverage_map, load_map_boundaries
+from geo.web.maps.boundaries import load_map_boundaries
+from geo.web.maps.coverage import coverage_map
 from geo.core.text import md_error, md_escape, md_text
 from pages.common import controls, shell
 

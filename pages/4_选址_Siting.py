@@ -11,7 +11,7 @@ login the Data page uses (``pages/common/login.py``), and only an editor
 is told the scenario folder. The page only arranges widgets:
 the problem, models and solvers are :mod:`geo.analysis.siting.engine`, the tables, texts
 and map layers :mod:`geo.web.views.siting`, the map
-:func:`geo.web.maps.builders.siting_map`, the scenarios :mod:`geo.analysis.scenarios`.
+:func:`geo.web.maps.siting.siting_map`, the scenarios :mod:`geo.analysis.scenarios`.
 
 Caching: the siting problem (baseline coverage, candidates and the
 candidate x cell reach matrix) is built once per region, kind, standard,
@@ -36,7 +36,8 @@ from geo.web.views import coverage as planner
 from geo.web.views import siting as sv
 from geo.analysis.coverage import service_standard
 from geo.core.i18n import t
-from geo.web.maps.builders import load_map_boundaries, siting_map
+from geo.web.maps.boundaries import load_map_boundaries
+from geo.web.maps.siting import siting_map
 from geo.analysis.scenarios import ScenarioLimitError, compare_scenarios, delete_scenario, list_scenarios, save_scenario, \
     scenario_dir
 from geo.analysis.siting.engine import build_problem, greedy_preview, solve

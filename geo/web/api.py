@@ -28,7 +28,7 @@ from starlette.websockets import WebSocketClose
 
 from geo import settings
 from geo.registry.export import redact_private
-from geo.web.maps.builders import station_record
+from geo.web.maps.records import station_record
 from geo.registry.store.gpkg import GeoPackageStore, open_store
 
 #: Where the map finds the API, relative to streamlit-folium's iframe
@@ -60,7 +60,7 @@ def station_popup(station_id: str, store: GeoPackageStore | None = None,
     Returns
     -------
     dict or None
-        As :func:`geo.web.maps.builders.station_record`: every text HTML-escaped, and
+        As :func:`geo.web.maps.records.station_record`: every text HTML-escaped, and
         the phone, notes and street address of a non-public station left out.
     """
     rec = (store or _store()).get(station_id)

@@ -15,7 +15,8 @@ from geo.core.text import md_error, md_escape, md_text
 from geo.registry.io.headers import MAPPABLE_FIELDS, suggest_mapping
 from geo.registry.io.readers import ReadError, read_table
 from geo.registry.validate import ImportReport, validate_table
-from geo.web.maps.builders import load_map_boundaries, registry_map
+from geo.web.maps.boundaries import load_map_boundaries
+from geo.web.maps.registry import registry_map
 from geo.web.views import importing
 from geo.web.views.stations import sample_count
 

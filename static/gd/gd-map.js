@@ -1,14 +1,17 @@
 /*
  * The project's own map code, loaded after Leaflet by every map
- * (geo/maps.py). Kept in a static file so the browser caches it and every
- * rerun of a page ships only data.
+ * (geo/web/maps/base.py). Kept in a static file so the browser caches it
+ * and every rerun of a page ships only data; the overlays drawn from that
+ * data are in gd-layers.js, the styles in gd-map.css.
  *
- * - GdCoord: WGS-84 <-> GCJ-02, the same formulas as geo/crs.py (tested
- *   against it on the 3,191-point oracle with node).
+ * - GdCoord: WGS-84 <-> GCJ-02, the same formulas as geo/core/crs.py
+ *   (tested against it on the 3,191-point oracle in Chromium).
  * - L.CRS.GdGcj02: Web Mercator of GCJ-02 coordinates. Over Amap tiles
  *   the map uses this CRS: every point, line and polygon, which all stay
  *   in WGS-84 in the data, is shifted to GCJ-02 when it is drawn, and
  *   clicks and located positions come back as WGS-84.
+ * - gdMapSetup: the station popup builder and pin icons, from the labels
+ *   of the page's language.
  * - L.GdStations: one kind of station, clustered with Supercluster and
  *   drawn only where the map looks, so 20,000 stations cost a few hundred
  *   markers. Popups are built when opened, from inline rows or fetched
@@ -52,7 +55,7 @@
     return [lon + d[0], lat + d[1]];
   }
 
-  // Fixed-point inverse, as geo/crs.py: the shift is a small smooth
+  // Fixed-point inverse, as geo/core/crs.py: the shift is a small smooth
   // perturbation, so a few rounds reach 1e-10 degrees.
   function gcjToWgs(lon, lat) {
     var wl = lon, wb = lat;
@@ -85,6 +88,59 @@
     }
   };
   L.CRS.GdGcj02 = L.extend({}, L.CRS.EPSG3857, {code: 'GD:GCJ02', projection: L.Projection.GdGcj02});
+
+  // ------------------------------------------------------------------ setup
+  // labels: {kinds, facilities, statuses, pins, sample, status, open_now, ...}
+  // from geo.web.maps.base.MapSetup, every text HTML-escaped in Python.
+  root.gdMapSetup = function (labels) {
+    function row(label, value) {
+      return value ? '<tr><th>' + label + '</th><td>' + value + '</td></tr>' : '';
+    }
+    // r holds strings already HTML-escaped in Python (geo.web.maps.records);
+    // only codes checked against a fixed list are used in class names.
+    root.gdStationPopup = function (r, kind) {
+      var k = labels.kinds[kind] || {label: kind, color: '#777'};
+      var h = '<div class="gd-popup">';
+      h += '<div class="gd-popup-title">' + (r.n || '') + '</div>';
+      if (r.x) { h += '<div class="gd-sample-tag">' + labels.sample + '</div>'; }
+      h += '<div class="gd-popup-kind">' + k.label + (r.s ? ' · ' + r.s : '') + '</div>';
+      h += '<table>';
+      h += row(labels.status, '<span class="gd-status gd-status-' + r.st + '">' +
+                              (labels.statuses[r.st] || r.st) + '</span>');
+      var open = r.o === 1 ? ['yes', labels.open_yes] : (r.o === 0 ? ['no', labels.open_no]
+                                                                   : ['unknown', labels.open_unknown]);
+      h += row(labels.open_now, '<span class="gd-open-' + open[0] + '">' + open[1] + '</span>');
+      h += row(labels.hours, r.h);
+      h += row(labels.address, r.a);
+      h += row(labels.phone, r.p ? (r.pt ? '<a href="tel:' + r.pt + '">' + r.p + '</a>' : r.p) : '');
+      h += row(labels.operator, r.op);
+      h += row(labels.lawyer_hours, r.lh);
+      h += row(labels.truck_spaces, r.tp);
+      var fac = (r.f || []).map(function (c) { return '<li>' + (labels.facilities[c] || c) + '</li>'; });
+      (r.fo || []).forEach(function (s) { fac.push('<li>' + s + '</li>'); });
+      if (fac.length) { h += row(labels.facilities_title, '<ul class="gd-facilities">' + fac.join('') + '</ul>'); }
+      h += '</table>';
+      var foot = [];
+      if (r.v) { foot.push(labels.verified + ' ' + r.v); }
+      if (r.src) { foot.push(labels.source + ' ' + r.src); }
+      if (r.id) { foot.push(labels.id + ' ' + r.id); }
+      if (foot.length) { h += '<div class="gd-popup-foot">' + foot.join(' · ') + '</div>'; }
+      return h + '</div>';
+    };
+    root.gdIcons = {};
+    root.gdIcon = function (kind, inactive, sample) {
+      var key = kind + (inactive ? ':i' : '') + (sample ? ':s' : '');
+      if (!root.gdIcons[key]) {
+        var pin = (labels.pins[kind] || labels.pins._)[(inactive ? 1 : 0) + (sample ? 2 : 0)];
+        var size = kind === 'legal_aid' ? 26 : 22;
+        root.gdIcons[key] = L.divIcon({html: pin, className: 'gd-marker',
+          iconSize: [size, size], iconAnchor: [size / 2, size / 2],
+          popupAnchor: [0, -size / 2], tooltipAnchor: [0, -size / 2]});
+      }
+      return root.gdIcons[key];
+    };
+    return labels;
+  };
 
   // --------------------------------------------------------------- stations
   function decode(b64, Type) {

@@ -12,7 +12,8 @@ import pytest
 
 from geo import settings
 from geo.web.views import finder
-from geo.web.maps.builders import VENDOR_DIR, finder_map
+from geo.web.maps.base import VENDOR_DIR
+from geo.web.maps.finder import finder_map
 from geo.routing.build import build_graphs
 from geo.routing.network import resolve_graph
 from conftest import SHARED
@@ -22,6 +23,8 @@ FUTIAN = (114.0579, 22.5431)
 TIANHE = (113.3245, 23.1375)  # outside the extract: estimates there
 MONDAY_NOON = datetime(2026, 11, 23, 12, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 HOSTILE = "<img src=x onerror=alert(1)>"
+# The map's own scripts, which every map page loads: what draws the data is there.
+GD_SCRIPTS = (VENDOR_DIR.parent / "gd" / "gd-layers.js").read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -222,7 +225,7 @@ def test_map_draws_the_chosen_route_offline(stations, graphs):
     assert data["route"] == [[round(y, 6), round(x, 6)] for x, y in chosen["route"]["coordinates"]]
     assert [r["s"] for r in data["results"]] == [int(r is chosen) for r in results]
     assert data["origin"] == [FUTIAN[1], FUTIAN[0]] and data["note"] is None
-    assert "gd-route" in page
+    assert "gd-route" in page + GD_SCRIPTS
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
     base = VENDOR_DIR.as_uri() + "/"
     assets = re.findall(r'<script src="([^"]+)"', page) + re.findall(r'<link[^>]+href="([^"]+)"', page)

@@ -12,7 +12,9 @@ import pytest
 from shapely.geometry import Point
 
 from geo.core import i18n, schema
-from geo.web.maps.builders import BASEMAPS, VENDOR_DIR, basemap_crs, legend_html, registry_map, station_bounds
+from geo.web.maps.base import BASEMAPS, VENDOR_DIR, basemap_crs
+from geo.web.maps.records import station_bounds
+from geo.web.maps.registry import registry_legend_html as legend_html, registry_map
 
 AT = datetime(2026, 6, 3, 10, 0)  # a Wednesday morning
 
@@ -91,7 +93,10 @@ def test_javascript_urls_stay_text(hostile_html):
     # ever lands in a link or source: the only href the popup builds is
     # "tel:" + a digits-only number.
     assert not re.search(r"""(href|src)\s*=\s*["']?\s*javascript:""", hostile_html, re.I)
-    assert re.findall(r"href=\"([a-z]+):' \+ r\.(\w+)", hostile_html) == [("tel", "pt")]
+    # The popup builder is in the map's own scripts (static/gd/), which the page loads.
+    scripts = "".join((VENDOR_DIR.parent / "gd" / name).read_text(encoding="utf-8")
+                      for name in ("gd-map.js", "gd-layers.js"))
+    assert re.findall(r"href=\"([a-z]+):' \+ r\.(\w+)", hostile_html + scripts) == [("tel", "pt")]
     assert all("pt" not in r or r["pt"].lstrip("+").isdigit() for r in _script_data(hostile_html))
 
 
@@ -131,6 +136,22 @@ def test_tooltips_use_the_escaped_name():
     script = (VENDOR_DIR.parent / "gd" / "gd-map.js").read_text(encoding="utf-8")
     assert "m.bindTooltip(r.n || ''" in script
     assert "innerHTML" not in script.replace("a.innerHTML = text", "")  # control icons are our own SVG
+
+
+def test_stylesheets_use_the_colours_of_the_python_side():
+    # The static stylesheets repeat a few colours the maps also send as data.
+    from geo.web.maps.coverage import GAP_COLOUR
+    from geo.web.maps.pins import KIND_STYLES
+    from geo.web.maps.siting import NEW_COVER_COLOUR
+
+    css = {name: (VENDOR_DIR.parent / "gd" / f"gd-{name}.css").read_text(encoding="utf-8")
+           for name in ("map", "coverage", "siting")}
+    for code, st in KIND_STYLES.items():
+        rgb = ",".join(str(int(st["color"][i:i + 2], 16)) for i in (1, 3, 5))
+        assert f".marker-cluster.gd-cluster-{code}{{background:rgba({rgb},.35);}}" in css["map"]
+        assert f".marker-cluster.gd-cluster-{code} div{{background:{st['color']};color:{st['ink']};}}" in css["map"]
+    assert f"border:2px dashed {GAP_COLOUR};" in css["coverage"]
+    assert f".gd-legend .st-new{{background:{NEW_COVER_COLOUR};}}" in css["siting"]
 
 
 def test_phone_link_only_for_plain_numbers():

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from geo.core import crs
-from geo.web.maps.builders import VENDOR_DIR
+from geo.web.maps.base import VENDOR_DIR
 from conftest import SHARED
 
 CHROMIUM = Path("/usr/bin/chromium")

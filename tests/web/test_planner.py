@@ -19,7 +19,9 @@ import shapely
 from geo import settings
 from geo.web.views import coverage as planner
 from geo.analysis.coverage import coverage, service_standard
-from geo.web.maps.builders import VENDOR_DIR, coverage_map, load_map_boundaries, map_html_bytes
+from geo.web.maps.base import VENDOR_DIR, map_html_bytes
+from geo.web.maps.boundaries import load_map_boundaries
+from geo.web.maps.coverage import coverage_map
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 ROADS_PBF = settings.ROOT.parent / "shared" / "data" / "shenzhen_futian_nanshan_roads.osm.pbf"

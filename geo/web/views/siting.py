@@ -22,7 +22,7 @@ an exact answer):
   into ``st.column_config``.
 
 This module never imports streamlit; the folium map itself is
-:func:`geo.web.maps.builders.siting_map`.
+:func:`geo.web.maps.siting.siting_map`.
 """
 from __future__ import annotations
 

@@ -1,0 +1,228 @@
+/*
+ * What the maps draw from their data, loaded after gd-map.js by every map
+ * (geo/web/maps/). Python sends data only, as JSON in which every string
+ * was HTML-escaped and every number is a number; these functions turn it
+ * into Leaflet layers and controls.
+ *
+ * - ring, collection: the one decoder of the geometry written by
+ *   geo.web.maps.encoding.encode_geometries.
+ * - L.gdBoundaryOptions, L.gdLegend, L.gdFitBounds: shared by all four maps.
+ * - L.gdCoverageLayer: travel bands, gaps, district outlines, stations.
+ * - L.gdSitingLayer: newly covered cells, numbered proposed sites.
+ * - L.gdFinderLayer: origin, numbered results, the chosen route, a note.
+ *
+ * The data layers are called as factory(d, map) by
+ * geo.web.maps.base.DataLayer; folium adds the layer to the map.
+ */
+(function (root) {
+  'use strict';
+
+  var L = root.L;
+
+  // ---------------------------------------------------------------- geometry
+  // A ring or line arrives as integer steps of p degrees: the first vertex,
+  // then each vertex's difference from the previous one, lon before lat.
+  function ring(a, p) {
+    var out = [], x = 0, y = 0;
+    for (var i = 0; i + 1 < a.length; i += 2) {
+      x += a[i]; y += a[i + 1]; out.push([x * p, y * p]);
+    }
+    return out;
+  }
+
+  // d.features: [properties, parts] pairs; parts are polygons (lists of
+  // rings) or, when lines, lines.
+  function collection(d, lines) {
+    var decode = function (a) { return ring(a, d.p); };
+    return {type: 'FeatureCollection', features: (d.features || []).map(function (f) {
+      var g = lines ? {type: 'MultiLineString', coordinates: f[1].map(decode)}
+                    : {type: 'MultiPolygon', coordinates: f[1].map(function (poly) { return poly.map(decode); })};
+      return {type: 'Feature', properties: f[0], geometry: g};
+    })};
+  }
+
+  function tip(body) {
+    return '<div class="cv-tip">' + body + '</div>';
+  }
+
+  // Cells, area and demand of a band, gap or newly covered area.
+  function amounts(d, p) {
+    return p.a + ' km² · ' + p.n + ' ' + d.cells + (p.m ? '<br>' + d.demand + ' ' + p.m : '');
+  }
+
+  // ------------------------------------------------------------------ shared
+  // Options of the administrative outlines' GeoJSON layer: drawn under the
+  // stations and not clickable.
+  L.gdBoundaryOptions = function () {
+    return {
+      interactive: false,
+      // One canvas instead of an SVG path per outline: it draws several times faster.
+      renderer: L.canvas({padding: 0.2}),
+      style: function (f) {
+        var outer = f.properties && f.properties.level === 'province';
+        return {color: outer ? '#444' : '#7a7a7a', weight: outer ? 2 : 1,
+                opacity: 0.8, fill: false, dashArray: outer ? null : '4 3'};
+      }
+    };
+  };
+
+  // The legend as a Leaflet control, so it lives inside the map frame; html
+  // was built and escaped in Python (geo.web.maps.legend).
+  L.gdLegend = function (html) {
+    var ctl = L.control({position: 'bottomleft'});
+    ctl.onAdd = function (map) {
+      var div = L.DomUtil.create('div', 'gd-legend');
+      div.innerHTML = html;
+      // Fold the legend on a phone or a short map so it does not hide the map.
+      if (map.getSize().x < 600 || map.getSize().y < 450) {
+        var d = div.querySelector('details');
+        if (d) { d.removeAttribute('open'); }
+      }
+      L.DomEvent.disableClickPropagation(div);
+      L.DomEvent.disableScrollPropagation(div);
+      return div;
+    };
+    return ctl;
+  };
+
+  // Fit the map to bounds, again on every resize until the user moves it:
+  // streamlit-folium creates the map before its iframe takes the page's
+  // width, so a fit made only at start frames the wrong area, worst on a phone.
+  L.gdFitBounds = function (map, corners, opts) {
+    var bounds = L.latLngBounds(corners);
+    var touched = false;
+    var fit = function () { if (!touched && map.getSize().x > 0) { map.fitBounds(bounds, opts); } };
+    var container = map.getContainer();
+    ['mousedown', 'touchstart', 'wheel', 'keydown'].forEach(function (ev) {
+      L.DomEvent.on(container, ev, function () { touched = true; });
+    });
+    map.on('resize', fit);
+    fit();
+    return bounds;
+  };
+
+  // ---------------------------------------------------------------- coverage
+  // d.type: 'bands', 'gaps', 'outlines' or 'stations'.
+  L.gdCoverageLayer = function (d) {
+    if (d.type === 'bands') {
+      return L.geoJSON(collection(d, false), {
+        style: function (f) {
+          return {stroke: false, fill: true, fillColor: d.colours[f.properties.b],
+                  fillOpacity: 0.72, className: 'cv-band cv-band-' + f.properties.b};
+        },
+        onEachFeature: function (f, l) {
+          l.bindTooltip(function () {
+            var p = f.properties;
+            return tip('<b>' + (d.names[p.d] || p.d) + '</b><br>' + d.labels[p.b] + '<br>' + amounts(d, p));
+          }, {sticky: true});
+        }
+      });
+    }
+    if (d.type === 'gaps') {
+      return L.geoJSON(collection(d, false), {
+        style: function () {
+          return {color: d.colour, weight: 2.2, opacity: 0.95, dashArray: '6 4',
+                  fill: true, fillOpacity: 0, className: 'cv-gap'};
+        },
+        onEachFeature: function (f, l) {
+          l.bindTooltip(function () {
+            var p = f.properties;
+            return tip('<b>' + d.gap + ' #' + p.g + '</b> · ' + (d.names[p.d] || p.d) + '<br>' + amounts(d, p) +
+                       (p.s ? '<br>' + d.nearest + ' ' + p.s + ' km' : ''));
+          }, {sticky: true});
+        }
+      });
+    }
+    if (d.type === 'outlines') {
+      return L.geoJSON(collection(d, true), {
+        interactive: false,
+        style: function () {
+          return {color: '#4d4d4d', weight: 1, opacity: 0.8, fill: false, dashArray: '4 3',
+                  className: 'cv-outline'};
+        }
+      });
+    }
+    var layer = L.featureGroup();
+    d.rows.forEach(function (r) {
+      L.circleMarker([r[0], r[1]], {radius: d.radius, color: '#ffffff', weight: 1, opacity: 1,
+                                    fillColor: d.colours[r[2]], fillOpacity: 1, className: 'cv-station'})
+        .bindTooltip(tip('<b>' + r[3] + '</b><br>' + d.kinds[r[2]] + (r[4] ? '<br>' + d.sample : '')),
+                     {direction: 'top'})
+        .addTo(layer);
+    });
+    return layer;
+  };
+
+  // ------------------------------------------------------------------ siting
+  // d.type: 'new' (the cells the new sites newly cover) or 'sites'.
+  L.gdSitingLayer = function (d) {
+    if (d.type === 'new') {
+      return L.geoJSON(collection(d, false), {
+        style: function () {
+          return {color: d.colour, weight: 1, opacity: 0.9, fill: true, fillColor: d.colour,
+                  fillOpacity: 0.85, className: 'st-new'};
+        },
+        onEachFeature: function (f, l) {
+          var p = f.properties;
+          l.bindTooltip(tip('<b>' + d.label + '</b> · ' + (d.names[p.d] || p.d) + '<br>' + amounts(d, p)),
+                        {sticky: true});
+        }
+      });
+    }
+    var layer = L.featureGroup();
+    d.sites.forEach(function (s) {
+      var icon = L.divIcon({html: '<div class="st-site"><span class="st-site-num">' + s.i + '</span></div>',
+                            className: 'gd-marker st-site-icon', iconSize: [24, 24],
+                            iconAnchor: [12, 12], popupAnchor: [0, -12], tooltipAnchor: [0, -12]});
+      var rows = [[d.added, s.a], [d.district, s.d], [d.candidate, s.n], [d.position, s.xy]];
+      var h = '<div class="st-popup"><div class="st-popup-title">' + s.t + '</div><table>';
+      rows.forEach(function (r) { if (r[1]) { h += '<tr><th>' + r[0] + '</th><td>' + r[1] + '</td></tr>'; } });
+      h += '</table></div>';
+      L.marker([s.la, s.lo], {icon: icon, keyboard: true, zIndexOffset: 1000 - s.i})
+        .bindTooltip(s.i + '. ' + s.t + (s.a ? ' · ' + s.a : ''), {direction: 'top'})
+        .bindPopup(h, {maxWidth: 300, autoPanPadding: [20, 20]})
+        .addTo(layer);
+    });
+    return layer;
+  };
+
+  // ------------------------------------------------------------------ finder
+  // Pin HTML comes from d.pins (geo.web.maps.pins.pin_html), never from data.
+  L.gdFinderLayer = function (d, map) {
+    var group = L.featureGroup();
+    if (d.route) {
+      // A white casing under the line keeps it readable on any basemap.
+      L.polyline(d.route, {color: '#ffffff', weight: 9, opacity: 0.9, interactive: false,
+                           className: 'gd-route-casing'}).addTo(group);
+      L.polyline(d.route, {color: '#1f4fd1', weight: 5, opacity: 0.95, className: 'gd-route'})
+        .bindTooltip(d.route_tip, {sticky: true}).addTo(group);
+    }
+    d.results.forEach(function (r) {
+      var html = '<div class="fd-pin' + (r.s ? ' fd-pin-sel' : '') + '">' + d.pins[r.k] +
+                 '<span class="fd-pin-num">' + r.i + '</span></div>';
+      var icon = L.divIcon({html: html, className: 'gd-marker fd-result', iconSize: [26, 26],
+                            iconAnchor: [13, 13], tooltipAnchor: [0, -14]});
+      L.marker([r.la, r.lo], {icon: icon, keyboard: true, zIndexOffset: r.s ? 1000 : 0})
+        .bindTooltip(r.i + '. ' + r.n, {direction: 'top'})
+        .addTo(group);
+    });
+    if (d.origin) {
+      var o = L.divIcon({html: '<div class="fd-origin"></div>', className: 'gd-marker fd-origin-icon',
+                         iconSize: [18, 18], iconAnchor: [9, 9]});
+      L.marker(d.origin, {icon: o, keyboard: false, zIndexOffset: 2000})
+        .bindTooltip(d.origin_tip, {direction: 'bottom'}).addTo(group);
+    }
+    group.addTo(map);
+    if (d.note) {
+      var note = L.control({position: d.note_position});
+      note.onAdd = function () {
+        var div = L.DomUtil.create('div', d.note_class);
+        div.innerHTML = d.note;
+        L.DomEvent.disableClickPropagation(div);
+        return div;
+      };
+      note.addTo(map);
+    }
+    return group;
+  };
+})(window);
