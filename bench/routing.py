@@ -106,12 +106,12 @@ def nx_query(G, g, idx, cand, lon, lat, k, weight, bounded=True):
     import networkx as nx
 
     origin = snap_point(g, lon, lat)
-    limit = initial_limit(g, idx, cand, lon, lat, k, weight) if bounded else np.inf
+    limit = initial_limit(g, idx, cand, lon, lat, k=k, weight=weight) if bounded else np.inf
     for round_ in range(5):
         if round_ == 4:
             limit = np.inf
         G.add_node("o")
-        for node, w, _ in origin_exits(g, origin, weight):
+        for node, w, _ in origin_exits(g, origin, weight=weight):
             if not G.has_edge("o", node) or G["o"][node]["w"] > w:
                 G.add_edge("o", node, w=w)
         cutoff = None if not np.isfinite(limit) else limit
@@ -120,7 +120,7 @@ def nx_query(G, g, idx, cand, lon, lat, k, weight, bounded=True):
         del dist["o"]
         d = np.full(g.n_nodes + 1, np.inf)
         d[np.fromiter(dist.keys(), dtype=np.int64, count=len(dist))] = np.fromiter(dist.values(), float, len(dist))
-        cost, how = station_costs(g, idx, cand, origin, weight, d)
+        cost, how = station_costs(g, idx, cand, origin, d, weight=weight)
         if np.count_nonzero(cost <= limit) >= k or not np.isfinite(limit):
             break
         limit *= 3.0

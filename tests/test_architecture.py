@@ -152,6 +152,32 @@ def test_the_library_never_imports_streamlit():
     assert not bad
 
 
+def _environment_reads(tree: ast.AST) -> list[int]:
+    """Lines that touch ``os.environ`` / ``os.getenv`` (or import them from ``os``)."""
+    names = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in names and isinstance(node.value, ast.Name) \
+                and node.value.id == "os":
+            lines.append(node.lineno)
+        elif isinstance(node, ast.ImportFrom) and node.module == "os" and any(a.name in names for a in node.names):
+            lines.append(node.lineno)
+    return sorted(lines)
+
+
+def test_only_settings_reads_the_environment():
+    # Every variable is read in geo/settings.py, paths when they are asked for,
+    # so a test or server that sets one after import is obeyed everywhere.
+    readers = [f"{MODULES[m].relative_to(ROOT)}:{line}" for m in MODULES if m != "geo.settings"
+               for line in _environment_reads(ast.parse(MODULES[m].read_text(encoding="utf-8")))]
+    assert not readers, "environment read outside geo/settings.py: " + ", ".join(readers)
+
+
+def test_environment_finder_finds_reads():
+    tree = ast.parse("import os\nfrom os import getenv\na = os.environ.get('X')\nb = os.getenv('Y')\n")
+    assert _environment_reads(tree) == [2, 3, 4]
+
+
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_files_stay_small(name):
     lines = MODULES[name].read_text(encoding="utf-8").count("\n")

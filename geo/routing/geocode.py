@@ -254,12 +254,12 @@ def search_places(query: str, stations: pd.DataFrame | None = None, limit: int =
 
     Parameters
     ----------
-    query : str
+    query
         What the user typed.
-    stations : DataFrame, optional
+    stations
         Registry stations with ``name``, ``address``, ``id``, ``kind``,
         ``lon``, ``lat`` (WGS-84).
-    limit : int
+    limit
         Most places returned.
 
     Returns
@@ -340,9 +340,9 @@ def parse_coordinates(text: str, crs: str = "wgs84") -> ParsedPoint:
 
     Parameters
     ----------
-    text : str
+    text
         E.g. ``"113.26,23.13"`` copied from Amap.
-    crs : str
+    crs
         Datum of the pasted numbers: ``"gcj02"`` (Amap, Tencent),
         ``"bd09"`` (Baidu) or ``"wgs84"`` (GPS); aliases of
         :func:`geo.core.crs.normalize_crs` work too.

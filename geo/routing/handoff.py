@@ -74,15 +74,15 @@ def amap_url(lon: float, lat: float, name: str, mode: str = "ebike",
 
     Parameters
     ----------
-    lon, lat : float
+    lon, lat
         The station, WGS-84.
-    name : str
+    name
         Shown as the destination's name.
-    mode : str
+    mode
         Finder travel mode (:data:`AMAP_MODES`).
-    origin : (lon, lat), optional
+    origin
         Start, WGS-84; without it Amap starts from the phone's position.
-    origin_name : str
+    origin_name
         Label of the start.
     """
     _check(lon, lat, mode)

@@ -142,7 +142,7 @@ def nearest_stations(lon: float, lat: float, stations: pd.DataFrame | StationInd
     for j in order:
         i = int(cand[j])
         line, length, duration, names = station_route(graph, origin, int(idx.edge[i]), float(idx.fraction[i]),
-                                                      int(how[j]), pred, weight)
+                                                      int(how[j]), pred, weight=weight)
         out.append({**_result(idx, i, state),
                     "distance_m": round(length, 1), "duration_s": round(duration, 1),
                     "method": "network", "label": settings.NETWORK_LABEL, "mode": mode,

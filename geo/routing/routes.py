@@ -55,7 +55,7 @@ def _whole_edges(graph: RoadGraph, edges: np.ndarray, forward: np.ndarray) -> np
     return np.column_stack([graph.geom_x[pos] / COORD_SCALE, graph.geom_y[pos] / COORD_SCALE])
 
 
-def station_route(graph: RoadGraph, origin: Snap, st_edge: int, st_frac: float, how: int, pred: np.ndarray,
+def station_route(graph: RoadGraph, origin: Snap, st_edge: int, st_frac: float, how: int, pred: np.ndarray, *,
                   weight: str) -> tuple[np.ndarray, float, float, list[str]]:
     """The path to one station found by a search, along every shape point of its roads.
 
@@ -94,7 +94,7 @@ def station_route(graph: RoadGraph, origin: Snap, st_edge: int, st_frac: float, 
             chain.append(int(pred[chain[-1]]))
         chain = np.array(chain[::-1], dtype=np.int64)
         # Leave the origin's edge through the exit the search took to the first node.
-        exit_ = min((x for x in origin_exits(graph, origin, weight) if x[0] == chain[0]), key=lambda x: x[1])
+        exit_ = min((x for x in origin_exits(graph, origin, weight=weight) if x[0] == chain[0]), key=lambda x: x[1])
         t_exit = 0.0 if exit_[2] else 1.0
         t_entry = 0.0 if how == 0 else 1.0
         mids = _arc_edges(graph, chain[:-1], chain[1:], weight)

@@ -25,7 +25,7 @@ _LIMIT_GROWTH = 2.0
 _LIMIT_ROUNDS = 6
 
 
-def origin_exits(graph: RoadGraph, snap: Snap, weight: str) -> list[tuple[int, float, bool]]:
+def origin_exits(graph: RoadGraph, snap: Snap, *, weight: str) -> list[tuple[int, float, bool]]:
     """Ways off the origin's edge, only in the directions the edge may be travelled.
 
     Parameters
@@ -54,12 +54,12 @@ def origin_exits(graph: RoadGraph, snap: Snap, weight: str) -> list[tuple[int, f
 
 def _search(graph: RoadGraph, snap: Snap, weight: str, limit: float) -> tuple[np.ndarray, np.ndarray]:
     """One bounded Dijkstra from the virtual origin; returns (dist, predecessors)."""
-    exits = [(node, cost) for node, cost, _ in origin_exits(graph, snap, weight)]
+    exits = [(node, cost) for node, cost, _ in origin_exits(graph, snap, weight=weight)]
     return graph.search_from_virtual(exits, weight=weight, limit=limit)
 
 
-def station_costs(graph: RoadGraph, idx: StationIndex, cand: np.ndarray, origin: Snap, weight: str,
-                  dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def station_costs(graph: RoadGraph, idx: StationIndex, cand: np.ndarray, origin: Snap, dist: np.ndarray, *,
+                  weight: str) -> tuple[np.ndarray, np.ndarray]:
     """Cost of reaching each candidate station from the search's node costs, and how.
 
     Parameters
@@ -72,10 +72,10 @@ def station_costs(graph: RoadGraph, idx: StationIndex, cand: np.ndarray, origin:
         Positions in ``idx`` of the candidate stations.
     origin
         The origin, snapped.
-    weight
-        ``"time"`` or ``"distance"``.
     dist
         Cost of every node from the origin (a search's first result).
+    weight
+        The weight the search used: ``"time"`` or ``"distance"``.
 
     Returns
     -------
@@ -103,7 +103,7 @@ def station_costs(graph: RoadGraph, idx: StationIndex, cand: np.ndarray, origin:
     return cost, how
 
 
-def initial_limit(graph: RoadGraph, idx: StationIndex, cand: np.ndarray, lon: float, lat: float,
+def initial_limit(graph: RoadGraph, idx: StationIndex, cand: np.ndarray, lon: float, lat: float, *,
                   k: int, weight: str) -> float:
     """The first search limit: the k-th nearest candidate as the crow flies, with the usual detour.
 
@@ -164,13 +164,13 @@ def settle_stations(graph: RoadGraph, idx: StationIndex, cand: np.ndarray, origi
         Each candidate's cost and how it is reached (:func:`station_costs`),
         and the search's predecessor of every node, for the routes.
     """
-    limit = initial_limit(graph, idx, cand, lon, lat, k, weight)
+    limit = initial_limit(graph, idx, cand, lon, lat, k=k, weight=weight)
     need = min(k, len(cand))
     for round_ in range(_LIMIT_ROUNDS + 1):
         if round_ == _LIMIT_ROUNDS:
             limit = np.inf
         dist, pred = _search(graph, origin, weight, limit)
-        cost, how = station_costs(graph, idx, cand, origin, weight, dist)
+        cost, how = station_costs(graph, idx, cand, origin, dist, weight=weight)
         if np.count_nonzero(cost <= limit) >= need or not np.isfinite(limit):
             break
         limit *= _LIMIT_GROWTH

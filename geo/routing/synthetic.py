@@ -70,21 +70,21 @@ def synthetic_ways(n_nodes: int = 10_000, *, seed: int = 0, center: tuple[float,
 
     Parameters
     ----------
-    n_nodes : int
+    n_nodes
         Approximate number of graph nodes (a square grid of side sqrt(n)).
-    seed : int
+    seed
         Random seed; the same seed gives the same city.
-    center : (float, float)
+    center
         WGS-84 lon/lat of the city centre (default Tianhe, Guangzhou).
-    spacing_m : float
+    spacing_m
         Block size in metres.
-    jitter : float
+    jitter
         Random displacement of intersections, as a share of ``spacing_m``.
-    remove_fraction : float
+    remove_fraction
         Share of minor-street links removed.
-    oneway_fraction : float
+    oneway_fraction
         Share of residential streets that are one-way.
-    curve_fraction : float
+    curve_fraction
         Share of links that bend through an extra shape point.
 
     Returns
