@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from geo import settings
+from geo.core.text import md_escape
 from geo.web.views import finder
 from geo.web.maps.base import VENDOR_DIR
 from geo.web.maps.finder import finder_map
@@ -78,6 +79,16 @@ def test_a_located_position_is_rounded_in_the_url_only():
     assert finder.state_from_query(finder.state_to_query(tapped)) == tapped
     back = finder.state_from_query(query)
     assert (back.lon, back.lat, back.place) == (114.058, 22.543, "")
+
+
+def test_query_changes_touch_only_what_differs():
+    state = finder.FinderState().with_origin(*FUTIAN, "福田区").update(kind="driver_home")
+    current = {"lang": "en", "kind": "rest_station", "mode": state.mode, "sel": "RS-a", "fac": "toilet"}
+    put, drop = finder.query_changes(current, state)
+    assert put == {"kind": "driver_home", "by": "time", "open": "1",
+                   "lon": "114.057900", "lat": "22.543100", "place": "福田区"}
+    assert drop == ["fac", "sel"]  # the finder's own keys only: lang stays
+    assert finder.query_changes(finder.state_to_query(state), state) == ({}, [])
 
 
 def test_defaults_and_junk_in_the_url():
@@ -257,7 +268,7 @@ def test_status_line_escapes_a_label_from_a_shared_link():
 
 @pytest.mark.parametrize("text", ["[通知](http://e.com)", "**粗体**", HOSTILE, "a\\b_c`d`"])
 def test_md_escape_leaves_no_markdown(text):
-    escaped = finder.md_escape(text)
+    escaped = md_escape(text)
     # Every special character is preceded by a backslash; removing them (and the word joiners
     # that keep URLs from becoming links, see geo.core.text) gives the text back.
     assert re.sub(r"\\(.)", r"\1", escaped).replace("\u2060", "") == text

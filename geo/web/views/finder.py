@@ -30,7 +30,6 @@ from geo.core.i18n import facility_label, kind_label, t
 from geo.routing.nearest import nearest_stations
 from geo.routing.network import MODES, RoadGraph, graph_path
 from geo.routing.stations import StationIndex, station_index
-from geo.core.text import md_escape  # noqa: F401  (the pages' escaper, long imported from here)
 from geo.core.schema import FACILITIES
 
 #: Value of ``kind`` meaning every layer.
@@ -200,6 +199,21 @@ def state_to_query(state: FinderState) -> dict[str, str]:
     if state.selected:
         out["sel"] = state.selected
     return out
+
+
+def query_changes(current: Mapping[str, Any], state: FinderState) -> tuple[dict[str, str], list[str]]:
+    """What to change in the page's URL query ``current`` so that it holds ``state``.
+
+    Returns
+    -------
+    (dict, list)
+        The parameters to set (those whose value differs) and the finder's
+        parameters to remove (set in ``current``, empty in ``state``);
+        other parameters (``lang``) are left alone.
+    """
+    want = state_to_query(state)
+    drop = [key for key in QUERY_KEYS if key not in want and key in current]
+    return {key: value for key, value in want.items() if current.get(key) != value}, drop
 
 
 # --------------------------------------------------------------------------
