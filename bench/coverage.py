@@ -41,7 +41,7 @@ from geo.core.crs import haversine_m  # noqa: E402
 from geo.routing.network import load_graph  # noqa: E402
 from geo.routing.nearest import nearest_stations  # noqa: E402
 from geo.routing.stations import index_stations  # noqa: E402
-from geo.registry.store.gpkg import create_registry  # noqa: E402
+from geo.registry.store import create_registry  # noqa: E402
 from geo.routing.synthetic import build_synthetic  # noqa: E402
 
 
@@ -122,7 +122,7 @@ def bench_network(registry: Path, nodes: int, cache: Path, baseline_cells: int) 
     for region, res in (("440100", 9), ("440000", 8)):
         grid = cv.hex_grid(region, res)
         std = cv.service_standard("rest_station")
-        from geo.registry.store.gpkg import open_store
+        from geo.registry.store import open_store
 
         st = cv._filter_stations(open_store(registry).load(kinds=["rest_station"]), std, ("open",))
         slon, slat = st["lon"].to_numpy(), st["lat"].to_numpy()

@@ -45,7 +45,7 @@ except ImportError:  # the suite never needs it; say so and stop cleanly
 with atheris.instrument_imports(include=["geo", "openpyxl"]):
     from geo.registry.export import export_bytes
     from geo.registry.io.readers import ReadError, read_table
-    from geo.registry.store.gpkg import create_registry
+    from geo.registry.store import create_registry
     from geo.registry.validate import validate_table
 
 FORMATS = ["upload.csv", "upload.xlsx", "upload.geojson", "upload.json", "upload.zip", "upload.gpkg"]

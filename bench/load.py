@@ -84,7 +84,7 @@ def build_network(out: Path, pbf: Path = PBF) -> Path:
 
 def sample_registry(path: Path) -> Path:
     """A registry seeded with the bundled sample, as a fresh install of the app has."""
-    from geo.registry.store.gpkg import open_store
+    from geo.registry.store import open_store
 
     open_store(path, seed_sample=True)
     return path

@@ -17,7 +17,7 @@ ROOT = Path(os.environ.get("GD_ROOT", Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from geo.registry.store.gpkg import open_store  # noqa: E402
+from geo.registry.store import open_store  # noqa: E402
 from ui import naive_map  # noqa: E402
 
 st.set_page_config(layout="wide")

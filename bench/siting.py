@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from geo import settings  # noqa: E402
 from geo.analysis.siting import engine as si  # noqa: E402
-from geo.registry.store.gpkg import create_registry  # noqa: E402
+from geo.registry.store import create_registry  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 POPULATION = SHARED / "guangdong_county_population_2020.csv"

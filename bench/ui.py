@@ -46,7 +46,7 @@ from geo.registry.export import to_geojson  # noqa: E402
 from geo.web.maps.base import VENDOR_DIR  # noqa: E402
 from geo.web.maps.registry import registry_map  # noqa: E402
 from geo.registry.sample import generate_sample  # noqa: E402
-from geo.registry.store.gpkg import create_registry  # noqa: E402
+from geo.registry.store import create_registry  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -97,7 +97,7 @@ def messy_csv(write_csv):
 @pytest.fixture
 def registry(tmp_path):
     """A fresh, empty registry in tmp."""
-    from geo.registry.store.gpkg import create_registry
+    from geo.registry.store import create_registry
 
     return create_registry(tmp_path / "r.gpkg")
 

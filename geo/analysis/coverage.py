@@ -1022,7 +1022,7 @@ def json_records(df: pd.DataFrame) -> list[dict]:
 
 
 def _load_stations(registry: str | Path | None, std: Standard, statuses: Iterable[str]) -> gpd.GeoDataFrame:
-    from geo.registry.store.gpkg import open_store
+    from geo.registry.store import open_store
 
     if registry is not None and not Path(registry).exists():
         # Reading must not create an empty registry at a mistyped path.
@@ -1539,7 +1539,7 @@ def write_layer(result: CoverageResult, layer: str, path: str | Path) -> Path:
     their boundary polygons) or ``.csv`` (UTF-8 with BOM, formula cells
     escaped; geometry dropped, cells and gaps keep their centre lon/lat).
     """
-    from geo.registry.io.readers import csv_bytes
+    from geo.registry.io.writers import csv_bytes
 
     path = Path(path)
     if layer == "gaps":

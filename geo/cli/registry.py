@@ -83,7 +83,7 @@ def run_export(args: argparse.Namespace) -> int:
     int
         0, or 2 when a registry named with ``--registry`` does not exist.
     """
-    from geo.registry.store.gpkg import open_store
+    from geo.registry.store import open_store
 
     if args.registry and not Path(args.registry).exists():
         # Exporting must not create an empty registry at a mistyped path.

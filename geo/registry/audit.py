@@ -24,6 +24,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from geo.core import schema
+from geo.registry import changes
 from geo.registry.io.headers import DERIVED_COLUMNS
 
 #: Columns of :func:`removed_stations`.
@@ -96,17 +97,11 @@ def field_text(value) -> str:
 def changed_fields(then: dict, now: dict) -> list[tuple[str, str, str]]:
     """``(field, text then, text now)`` for each field that differs between two versions of a station.
 
-    ``version`` and ``updated_at`` are left out: they differ between any
-    two versions and say nothing about what a restore would change.
+    The fields are those of :func:`geo.registry.changes.changed_fields`:
+    ``version`` and ``updated_at`` are left out, since they differ between
+    any two versions and say nothing about what a restore would change.
     """
-    out = []
-    for field in schema.FIELDS:
-        if field.name in ("version", "updated_at"):
-            continue
-        a, b = field_text(then.get(field.name)), field_text(now.get(field.name))
-        if a != b:
-            out.append((field.name, a, b))
-    return out
+    return [(name, field_text(then.get(name)), field_text(now.get(name))) for name in changes.changed_fields(then, now)]
 
 
 #: Fields an edit never sets itself: the store derives them again (or they are

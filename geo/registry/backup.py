@@ -13,7 +13,7 @@ registry, then ``os.replace``), and the registry it replaces is kept as
 ``REGISTRY.before-restore``.
 
 A restore may run while the app is serving: it takes the registry's folder
-lock (:func:`geo.registry.store.gpkg.lock_registry`) exclusively, so it waits for every
+lock (:func:`geo.registry.store.lock.lock_registry`) exclusively, so it waits for every
 open store connection to close and no store operation starts until the new
 file is in place; writes from other programs are held off with SQLite's own
 write lock. A save either lands before the swap (it is then in
@@ -32,8 +32,8 @@ from pathlib import Path
 
 from geo.core.files import create_private, private_dir, write_private
 from geo.core.schema import KINDS
-from geo.registry.store.gpkg import RegistryBusyError, file_identity, registry_lock
-from geo.registry.validate import now_iso
+from geo.registry.store.base import RegistryBusyError, now_iso
+from geo.registry.store.lock import file_identity, registry_lock
 
 #: ``PRAGMA application_id`` of every GeoPackage ("GPKG").
 GPKG_APPLICATION_ID = 0x47504B47

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from geo import settings
 from geo.registry.io.readers import read_table
-from geo.registry.store.gpkg import open_store
+from geo.registry.store import open_store
 from geo.registry.validate import ImportReport, validate_table
 
 

@@ -202,7 +202,7 @@ def find_nearest(lon: float, lat: float, *, crs: str = "wgs84", kinds: Iterable[
 
     Other parameters are those of :func:`nearest_stations`.
     """
-    from geo.registry.store.gpkg import open_store
+    from geo.registry.store import open_store
 
     mode = mode or settings.ROUTING_DEFAULT_MODE
     if isinstance(at, str):

@@ -29,7 +29,8 @@ from starlette.websockets import WebSocketClose
 from geo import settings
 from geo.registry.export import redact_private
 from geo.web.maps.records import station_record
-from geo.registry.store.gpkg import GeoPackageStore, open_store
+from geo.registry.store import open_store
+from geo.registry.store.gpkg import GeoPackageStore
 
 #: Where the map finds the API, relative to streamlit-folium's iframe
 #: (``<base>/component/streamlit_folium.st_folium/index.html``).

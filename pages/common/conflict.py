@@ -11,7 +11,7 @@ import streamlit as st
 from geo.core.i18n import t
 from geo.core.text import md_error
 from geo.registry import audit
-from geo.registry.store.gpkg import ConflictError
+from geo.registry.store.base import ConflictError
 from geo.registry.validate import ValidationError
 from geo.web.views import editing
 

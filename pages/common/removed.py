@@ -14,7 +14,7 @@ from geo.core import i18n
 from geo.core.i18n import t
 from geo.core.text import md_error, md_escape
 from geo.registry import audit
-from geo.registry.store.gpkg import ConflictError
+from geo.registry.store.base import ConflictError
 from geo.registry.validate import ValidationError
 from geo.web.views import history
 

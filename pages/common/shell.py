@@ -16,7 +16,8 @@ from geo.registry.export import redact_private
 from geo.core.i18n import t
 from geo.web.maps.base import BASEMAPS, basemap_crs
 from geo.routing.network import MODES, graph_path, resolve_graph
-from geo.registry.store.gpkg import GeoPackageStore, open_store
+from geo.registry.store import open_store
+from geo.registry.store.gpkg import GeoPackageStore
 from geo.core.text import md_error
 
 

@@ -572,7 +572,7 @@ def _run(args, env_extra=None):
 
 
 def test_cli_estimate_with_sample_registry(tmp_path):
-    from geo.registry.store.gpkg import create_registry
+    from geo.registry.store import create_registry
 
     reg = tmp_path / "r.gpkg"
     store = create_registry(reg, seed=settings.SAMPLE_PATH)
@@ -607,7 +607,7 @@ def test_cli_estimate_with_sample_registry(tmp_path):
 
 
 def test_cli_network_with_added_stations(tmp_path):
-    from geo.registry.store.gpkg import create_registry
+    from geo.registry.store import create_registry
     from geo.routing.synthetic import build_synthetic
 
     reg = create_registry(tmp_path / "r.gpkg")

@@ -69,7 +69,7 @@ def test_plan_command_refuses_to_save_past_the_limit(tmp_path):
     import sys
     from pathlib import Path
 
-    from geo.registry.store.gpkg import create_registry
+    from geo.registry.store import create_registry
 
     registry = create_registry(tmp_path / "r.gpkg")
     registry.add({"name": "驿站", "kind": "rest_station", "lon": 113.33, "lat": 23.13, "status": "open"})

@@ -312,7 +312,7 @@ def test_greedy_preview_reuses_the_problem(network_problem):
 
 @needs_shared
 def test_real_candidates_estimate_and_planned_station_round_trip(tmp_path):
-    from geo.registry.store.gpkg import create_registry
+    from geo.registry.store import create_registry
 
     prob = si.build_problem("440106", "rest_station", mode="walk", meters=800, res=9, network=False,
                             stations=_stations(EXISTING), candidates=GZ_EV)
@@ -432,7 +432,7 @@ def _plan(args, tmp_path):
 
 @pytest.fixture
 def cli_registry(tmp_path):
-    from geo.registry.store.gpkg import create_registry
+    from geo.registry.store import create_registry
 
     store = create_registry(tmp_path / "r.gpkg")
     for k, (lon, lat) in enumerate(EXISTING):

@@ -494,7 +494,7 @@ def data_page(tmp_path, monkeypatch):
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from geo.registry.store.gpkg import create_registry
+    from geo.registry.store import create_registry
 
     reg = create_registry(tmp_path / "page.gpkg")
     reg.add({"kind": "rest_station", "name": "公开驿站", "lon": 113.3245, "lat": 23.1375})

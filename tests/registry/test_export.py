@@ -16,7 +16,7 @@ from geo.core.crs import haversine_m
 from geo.registry.io.readers import read_table
 from geo.registry.io.table import RawTable
 from geo.core.schema import FIELD_NAMES
-from geo.registry.store.gpkg import create_registry
+from geo.registry.store import create_registry
 from geo.registry.validate import validate_table
 
 from conftest import FUTIAN, HAIZHU, TIANHE, YUEXIU
@@ -99,7 +99,7 @@ def test_geojson_chinese_readable_not_escaped(filled):
 
 
 def test_geojson_sample_notice(tmp_path):
-    from geo.registry.store.gpkg import open_store
+    from geo.registry.store import open_store
 
     stations = open_store(tmp_path / "s.gpkg", seed_sample=True).load()
     doc = json.loads(export.to_geojson(stations))
@@ -419,7 +419,7 @@ def test_labelled_export_round_trips_without_loss(filled, tmp_path, fmt, lang, l
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_labelled_xlsx_keeps_extra_sample_and_gcj02(tmp_path, lang):
-    from geo.registry.store.gpkg import open_store
+    from geo.registry.store import open_store
 
     stations = open_store(tmp_path / "s.gpkg", seed_sample=True).load().head(20)
     path = export.export_file(stations, tmp_path / "sample.xlsx", lang=lang)

@@ -11,7 +11,9 @@ import pytest
 
 from geo.registry.io.table import RawTable
 from geo.core.schema import FIELD_NAMES
-from geo.registry.store.gpkg import ConflictError, GeoPackageStore, create_registry, open_store
+from geo.registry.store import create_registry, open_store
+from geo.registry.store.base import ConflictError
+from geo.registry.store.gpkg import GeoPackageStore
 from geo.registry.validate import ValidationError, validate_table
 
 from conftest import FUTIAN, HAIZHU, TIANHE, YUEXIU
@@ -385,7 +387,7 @@ def test_import_log_rows(registry):
 
 
 def test_create_registry_never_overwrites(tmp_path):
-    from geo.registry.store.gpkg import create_registry
+    from geo.registry.store import create_registry
 
     path = tmp_path / "r.gpkg"
     create_registry(path)
@@ -396,7 +398,7 @@ def test_create_registry_never_overwrites(tmp_path):
 
 
 def test_add_refuses_a_same_named_station_nearby(tmp_path):
-    from geo.registry.store.gpkg import create_registry
+    from geo.registry.store import create_registry
     from geo.registry.validate import ValidationError
 
     store = create_registry(tmp_path / "r.gpkg")

@@ -11,7 +11,9 @@ import pyogrio
 import pytest
 
 from geo.registry.io.table import RawTable
-from geo.registry.store.gpkg import AUDIT_ACTIONS, ConflictError, GeoPackageStore, create_registry
+from geo.registry.store import create_registry
+from geo.registry.store.base import AUDIT_ACTIONS, ConflictError
+from geo.registry.store.gpkg import GeoPackageStore
 from geo.registry.validate import ValidationError, validate_table
 
 from conftest import FUTIAN, HAIZHU, ROOT, TIANHE, YUEXIU

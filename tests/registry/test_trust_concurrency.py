@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 
 from geo.registry.io.table import RawTable
-from geo.registry.store.gpkg import ConflictError, GeoPackageStore
+from geo.registry.store.base import ConflictError
+from geo.registry.store.gpkg import GeoPackageStore
 from geo.registry.validate import validate_table
 
 from conftest import ROOT, TIANHE, YUEXIU
@@ -31,7 +32,8 @@ ROUNDS = 12
 WORKER = r"""
 import json, sys, time
 from pathlib import Path
-from geo.registry.store.gpkg import ConflictError, GeoPackageStore
+from geo.registry.store.base import ConflictError
+from geo.registry.store.gpkg import GeoPackageStore
 
 path, sid, field, name, sync, rounds = sys.argv[1:]
 store = GeoPackageStore(path)

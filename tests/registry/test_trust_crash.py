@@ -30,7 +30,8 @@ import pandas as pd
 import pytest
 
 from geo.registry.io.table import RawTable
-from geo.registry.store.gpkg import GeoPackageStore, create_registry
+from geo.registry.store import create_registry
+from geo.registry.store.gpkg import GeoPackageStore
 from geo.registry.validate import validate_record, validate_table
 
 KILLS = int(os.environ.get("TRUST_KILLS", "15"))

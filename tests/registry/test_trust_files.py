@@ -81,7 +81,7 @@ def _station(k: int = 0) -> dict:
 
 
 def test_registry_and_its_folder_are_private(tmp_path, umask, born):
-    from geo.registry.store.gpkg import open_store
+    from geo.registry.store import open_store
 
     made = tmp_path / "new" / "registry"
     store = open_store(made / "registry.gpkg")
@@ -92,7 +92,7 @@ def test_registry_and_its_folder_are_private(tmp_path, umask, born):
 
 def test_backup_manifest_and_restore_are_private(tmp_path, umask, born):
     from geo.registry.backup import backup_registry, restore_registry
-    from geo.registry.store.gpkg import create_registry
+    from geo.registry.store import create_registry
 
     reg = tmp_path / "live" / "registry.gpkg"
     reg.parent.mkdir()
@@ -111,7 +111,7 @@ def test_backup_manifest_and_restore_are_private(tmp_path, umask, born):
 @pytest.mark.parametrize("fmt", ["csv", "xlsx", "geojson", "gpkg"])
 def test_private_exports_are_private(tmp_path, umask, fmt):
     from geo.registry.export import export_file
-    from geo.registry.store.gpkg import create_registry
+    from geo.registry.store import create_registry
 
     store = create_registry(tmp_path / "r.gpkg")
     for k in range(3):

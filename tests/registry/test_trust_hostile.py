@@ -36,7 +36,7 @@ from geo import settings
 from geo.registry.export import export_bytes
 from geo.registry.io.readers import ReadError, read_table
 from geo.registry.io.table import GEOM_LAT, GEOM_LON
-from geo.registry.store.gpkg import create_registry
+from geo.registry.store import create_registry
 from geo.registry.validate import validate_table
 
 from conftest import ROOT, TIANHE, YUEXIU

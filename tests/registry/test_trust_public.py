@@ -15,7 +15,8 @@ from geo.registry import export
 from geo.cli.main import main
 from geo.registry.io.readers import read_table
 from geo.registry.io.table import RawTable
-from geo.registry.store.gpkg import GeoPackageStore, create_registry
+from geo.registry.store import create_registry
+from geo.registry.store.gpkg import GeoPackageStore
 from geo.registry.validate import validate_table
 
 from conftest import FUTIAN, HAIZHU, TIANHE, YUEXIU

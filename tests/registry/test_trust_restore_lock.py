@@ -32,7 +32,9 @@ import pytest
 from geo.registry import backup as backup_mod
 from geo.registry.backup import _check_database, backup_registry, restore_registry
 from geo.registry.io.table import RawTable
-from geo.registry.store.gpkg import ConflictError, GeoPackageStore, create_registry
+from geo.registry.store import create_registry
+from geo.registry.store.base import ConflictError
+from geo.registry.store.gpkg import GeoPackageStore
 from geo.registry.validate import validate_table
 from conftest import ROOT
 
@@ -221,7 +223,7 @@ def test_a_file_replaced_by_hand_is_not_written_through_a_stale_connection(setup
 
 def test_a_busy_registry_makes_restore_give_up_cleanly(setup):
     from geo.registry.backup import BackupError
-    from geo.registry.store.gpkg import registry_lock
+    from geo.registry.store.lock import registry_lock
 
     store, bk, sid = setup
     store.update(sid, {"phone": "keep me"})
@@ -241,7 +243,8 @@ def test_a_busy_registry_makes_restore_give_up_cleanly(setup):
 HAMMER = r"""
 import json, random, sys, time
 from pathlib import Path
-from geo.registry.store.gpkg import ConflictError, GeoPackageStore, RegistryBusyError
+from geo.registry.store.base import ConflictError, RegistryBusyError
+from geo.registry.store.gpkg import GeoPackageStore
 
 path, log, stop, prefix, seed = sys.argv[1:6]
 rng = random.Random(int(seed))

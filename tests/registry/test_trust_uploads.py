@@ -71,7 +71,7 @@ def beacon(_server):
 @pytest.fixture(scope="module")
 def secrets(tmp_path_factory):
     """A registry with a non-public station, and an accounts file with a hash."""
-    from geo.registry.store.gpkg import create_registry
+    from geo.registry.store import create_registry
 
     tmp_path = tmp_path_factory.mktemp("secrets")
     registry = create_registry(tmp_path / "r.gpkg")

@@ -653,7 +653,7 @@ def test_reimport_reports_stations_the_newer_file_no_longer_lists(tmp_path, writ
     assert len(report.not_in_file) == 1
     assert report.summary()["not_in_file"] == report.not_in_file
     # Flagged, not deleted: the decision is a person's.
-    from geo.registry.store.gpkg import open_store
+    from geo.registry.store import open_store
     assert len(open_store(reg).load()) == 2
 
 

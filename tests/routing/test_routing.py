@@ -382,7 +382,7 @@ def _run(*args, env=None):
 
 @needs_pbf
 def test_cli_network_build_and_nearest(tmp_path):
-    from geo.registry.store.gpkg import create_registry
+    from geo.registry.store import create_registry
 
     store = create_registry(tmp_path / "reg.gpkg")
     for name, kind, lon, lat, hours in (

@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 
 from geo.web.api import routes, station_popup
-from geo.registry.store.gpkg import open_store
+from geo.registry.store import open_store
 
 AT = datetime(2026, 6, 3, 10, 0)
 

@@ -75,7 +75,7 @@ def registry(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory, registry) -> str:
-    from geo.registry.store.gpkg import open_store
+    from geo.registry.store import open_store
 
     tmp = tmp_path_factory.mktemp("browser")
     store = open_store(registry, seed_sample=True)
@@ -507,7 +507,7 @@ def test_data_page_phone(open_page, app_url):
 def test_data_page_downloads_geojson(open_page, app_url, registry):
     import json
 
-    from geo.registry.store.gpkg import open_store
+    from geo.registry.store import open_store
 
     p = open_page()
     _goto(p.page, f"{app_url}/{DATA_PAGE}?lang=en")
@@ -524,7 +524,7 @@ def test_data_page_downloads_geojson(open_page, app_url, registry):
 
 
 def test_data_page_editor_saves_to_the_registry(open_page, app_url, registry):
-    from geo.registry.store.gpkg import open_store
+    from geo.registry.store import open_store
 
     store = open_store(registry)
     station = store.load(kinds=["driver_home"], statuses=["open"]).iloc[0]
@@ -625,7 +625,7 @@ def test_data_page_locks_a_name_after_repeated_failures(open_page, app_url):
 def test_data_page_restores_a_removed_and_a_closed_station(open_page, app_url, registry, tmp_path):
     import shutil
 
-    from geo.registry.store.gpkg import open_store
+    from geo.registry.store import open_store
 
     store = open_store(registry)
     stations = store.load()

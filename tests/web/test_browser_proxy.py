@@ -40,7 +40,7 @@ def browser():
 
 
 def _serve(tmp: Path, extra_env: dict[str, str]):
-    from geo.registry.store.gpkg import create_registry
+    from geo.registry.store import create_registry
 
     registry = create_registry(tmp / "registry.gpkg")
     registry.add({"kind": "rest_station", "name": "公开驿站", "lon": 113.3245, "lat": 23.1375})

@@ -25,7 +25,7 @@ def site(tmp_path, monkeypatch):
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from geo.registry.store.gpkg import create_registry
+    from geo.registry.store import create_registry
 
     monkeypatch.setenv("GEO_ACCOUNTS", str(tmp_path / "cfg" / "accounts.toml"))
     monkeypatch.delenv("GEO_LOGIN_STATE", raising=False)

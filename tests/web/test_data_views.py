@@ -7,7 +7,8 @@ import pytest
 
 from geo.registry import audit
 from geo.registry.io.readers import read_table
-from geo.registry.store.gpkg import ConflictError, create_registry
+from geo.registry.store import create_registry
+from geo.registry.store.base import ConflictError
 from geo.registry.validate import validate_table
 from geo.web.views import downloads, editing, history, importing, stations as views
 

@@ -30,7 +30,7 @@ FIVE_MB = 5 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def sample_stations(tmp_path_factory):
-    from geo.registry.store.gpkg import open_store
+    from geo.registry.store import open_store
 
     path = tmp_path_factory.mktemp("planner") / "registry.gpkg"
     return open_store(path, seed_sample=True).load()

@@ -20,8 +20,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from geo.registry.io.readers import RawTable
-from geo.registry.store.gpkg import create_registry
+from geo.registry.io.table import RawTable
+from geo.registry.store import create_registry
 from geo.registry.validate import validate_table
 from geo.routing.nearest import find_nearest
 from geo.routing.build import build_graphs

@@ -27,7 +27,7 @@ GD_SCRIPTS = (VENDOR_DIR.parent / "gd" / "gd-layers.js").read_text(encoding="utf
 
 @pytest.fixture(scope="module")
 def sample_stations(tmp_path_factory):
-    from geo.registry.store.gpkg import open_store
+    from geo.registry.store import open_store
 
     path = tmp_path_factory.mktemp("siting-view") / "registry.gpkg"
     return open_store(path, seed_sample=True).load()

@@ -92,15 +92,7 @@ def _decode_mixed(data: bytes) -> str | None:
 def read_csv(data: bytes) -> RawTable:
     """Read delimited text: encoding and delimiter detected, a title above the header skipped.
 
-    Parameters
-    ----------
-    data
-        The file's bytes.
-
-    Returns
-    -------
-    RawTable
-        Cells beyond the header's width are kept in an ``_extra`` column.
+    Cells beyond the header's width are kept in an ``_extra`` column.
 
     Raises
     ------

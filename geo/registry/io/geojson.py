@@ -26,16 +26,8 @@ def _shape(geometry):
 def read_geojson(data: bytes) -> RawTable:
     """Read a GeoJSON's features (a point per feature), or a JSON array of records.
 
-    Parameters
-    ----------
-    data
-        The file's bytes.
-
-    Returns
-    -------
-    RawTable
-        ``source_crs`` is WGS-84 (RFC 7946) unless a pre-RFC ``crs`` member
-        names another system.
+    The table's ``source_crs`` is WGS-84 (RFC 7946) unless a pre-RFC
+    ``crs`` member names another system.
     """
     parts = geojson_parts(data)
     if isinstance(parts, RawTable):
@@ -45,20 +37,11 @@ def read_geojson(data: bytes) -> RawTable:
 
 
 def geojson_parts(data: bytes) -> tuple | RawTable:
-    """The features of a GeoJSON, taken apart.
+    """The features of a GeoJSON taken apart: ``(properties, geometries, CRS name, encoding, notes)``.
 
-    Parameters
-    ----------
-    data
-        The file's bytes.
-
-    Returns
-    -------
-    tuple or RawTable
-        ``(properties, geometries, CRS name, encoding, notes)``; geometries
-        are shapely objects, ``None``, or :data:`~geo.registry.io.table.INVALID`.
-        A JSON array of plain records has no features: it comes back as
-        its table.
+    Geometries are shapely objects, ``None``, or :data:`~geo.registry.io.table.INVALID`.
+    A JSON array of plain records has no features: it comes back as its
+    :class:`~geo.registry.io.table.RawTable` instead.
     """
     text, encoding = decode_text(data)
     # Each feature is a few JSON objects; far more braces than the row limit

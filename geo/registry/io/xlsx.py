@@ -47,10 +47,6 @@ def read_xlsx(data: bytes, *, sheet: str | None = None) -> RawTable:
         The sheet to read; default the first whose header names station
         fields, else the first with data.
 
-    Returns
-    -------
-    RawTable
-
     Raises
     ------
     ReadError

@@ -1,0 +1,153 @@
+"""What every registry store is: the interface pages and the command line use, and its rules.
+
+A store keeps the stations of the three layers, a log of imports and an
+audit log of every change (who, when, which station, before and after).
+:class:`RegistryStore` is the interface; :class:`~geo.registry.store.gpkg.GeoPackageStore`
+implements it in one GeoPackage file, and a server database can be added
+behind the same interface without touching the pages
+(:func:`geo.registry.store.open_store` chooses). What does not depend on
+how stations are kept lives here: the errors, who is recorded as the
+editor, the duplicate-station check, and what an import may not wipe.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Protocol
+
+import geopandas as gpd
+import pandas as pd
+
+from geo import settings
+from geo.registry.dedupe import find_twin
+from geo.registry.validate import ImportReport, ValidationError
+
+#: What an ``audit_log`` row records as its ``action``.
+AUDIT_ACTIONS = ("import", "add", "update", "set_status", "delete_sample", "restore")
+_MAX_EDITOR_CHARS = 100
+
+
+class ConflictError(RuntimeError):
+    """Someone else saved the station since it was opened for editing.
+
+    Attributes
+    ----------
+    current : dict
+        The station as stored now.
+    attempted : dict
+        The record that was not saved; its ``version`` is the version the
+        editor opened, so nothing typed is lost: the caller can show it,
+        reload and save it again.
+    """
+
+    def __init__(self, current: dict, attempted: dict):
+        opened = attempted.get("version")
+        seen = f"打开时为版本 {opened}，" if opened is not None else ""
+        seen_en = f"you opened version {opened}, " if opened is not None else ""
+        super().__init__(
+            f"站点 {current['id']} 已被他人修改（{seen}当前版本 {current['version']}），请刷新后再保存 / "
+            f"station {current['id']} was changed by someone else ({seen_en}now version {current['version']}); "
+            f"reload before saving")
+        self.current, self.attempted = current, attempted
+
+    def __reduce__(self):
+        # Picklable, so a worker process can hand the conflict to its parent.
+        return (type(self), (self.current, self.attempted))
+
+
+class RegistryBusyError(RuntimeError):
+    """The registry stayed locked too long (a restore, or a very long import)."""
+
+    def __init__(self, path: str | Path, seconds: float):
+        super().__init__(f"登记库 {Path(path).name} 正忙（例如正在从备份恢复），{seconds:.0f} 秒后仍未释放，请稍后再试 / "
+                         f"the registry {Path(path).name} is busy (for example being restored from a backup) "
+                         f"and was not free after {seconds:.0f} s; try again in a moment")
+        self.path, self.seconds = str(path), seconds
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.seconds))
+
+
+class RegistryStore(Protocol):
+    """What the pages and the command line need from a registry."""
+
+    def load(self, kinds: Iterable[str] | None = None, statuses: Iterable[str] | None = None,
+             region: str | None = None) -> gpd.GeoDataFrame: ...
+    def get(self, station_id: str) -> dict | None: ...
+    def add(self, record: dict, editor: str = settings.EDITOR_APP) -> dict: ...
+    def update(self, station_id: str, changes: dict, expected_version: int | None = None,
+               editor: str = settings.EDITOR_APP) -> dict: ...
+    def set_status(self, station_id: str, status: str, expected_version: int | None = None,
+                   editor: str = settings.EDITOR_APP) -> dict: ...
+    def delete_sample(self, editor: str = settings.EDITOR_APP) -> int: ...
+    def commit_import(self, report: ImportReport, editor: str = settings.EDITOR_APP) -> dict: ...
+    def import_log(self) -> pd.DataFrame: ...
+    def history(self, station_id: str) -> pd.DataFrame: ...
+    def audit_log(self, limit: int | None = 200) -> pd.DataFrame: ...
+    def restore(self, station_id: str, audit_id: int, editor: str = settings.EDITOR_APP,
+                expected_version: int | None = None) -> dict: ...
+
+
+def now_iso() -> str:
+    """The current UTC time as ISO 8601, for ``updated_at``, the import log and the audit log."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def check_no_twin(stations: pd.DataFrame, record: dict, *, exclude: Iterable[str] = ()) -> None:
+    """Refuse a station entered by hand that the import would take for a registry station listed twice.
+
+    The rule is :mod:`geo.registry.dedupe`'s: same layer, same name (NFKC,
+    case and white space aside) within ``settings.DUPLICATE_RADIUS_M``.
+
+    Parameters
+    ----------
+    stations
+        The registry's stations of the record's layer.
+    record
+        The station to store (``kind``, ``name``, ``lon``, ``lat``).
+    exclude
+        Ids that are no twin (the station being edited).
+
+    Raises
+    ------
+    ValidationError
+        Naming the station it would duplicate.
+    """
+    twin = find_twin(stations, record, exclude=exclude)
+    if twin is not None:
+        raise ValidationError(
+            f"{settings.DUPLICATE_RADIUS_M:.0f} 米内已有同名站点 {twin} / a station of the same name "
+            f"already exists within {settings.DUPLICATE_RADIUS_M:.0f} m: {twin}")
+
+
+def keep_private_fields(old: dict, rec: dict) -> None:
+    """Keep what a public export left out of a non-public station.
+
+    A public export empties the phone, notes and extra of non-public
+    stations and cuts their address to city and district; importing such a
+    file back must not wipe the registry's own values. Edits still can.
+
+    Parameters
+    ----------
+    old
+        The station as stored.
+    rec
+        The imported record, changed in place.
+    """
+    if old.get("public", True) or rec.get("public", True):
+        return
+    for name in ("phone", "notes", "extra"):
+        if not rec.get(name) and old.get(name):
+            rec[name] = old[name]
+    coarse = f"{old.get('city') or ''}{old.get('district') or ''}"
+    if old.get("address") and (rec.get("address") or "") in ("", coarse):
+        rec["address"] = old["address"]
+
+
+def editor_name(editor: str) -> str:
+    """Who made a change, as recorded; refuses an empty name."""
+    name = re.sub(r"\s+", " ", str(editor or "")).strip()
+    if not name:
+        raise ValidationError("缺少编辑人 / no editor given")
+    return name[:_MAX_EDITOR_CHARS]
