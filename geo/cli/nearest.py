@@ -10,15 +10,7 @@ from geo.core.schema import KINDS
 def run_nearest(args: argparse.Namespace) -> int:
     """``python -m geo nearest ...``: print the nearest stations (JSON with ``--json``).
 
-    Parameters
-    ----------
-    args
-        Parsed options of the ``nearest`` command.
-
-    Returns
-    -------
-    int
-        0, also when no station matches (the output says so).
+    Exit code 0, also when no station matches (the output says so).
     """
     from geo.routing.nearest import find_nearest
 

@@ -7,18 +7,7 @@ import time
 
 
 def run_build(args: argparse.Namespace) -> int:
-    """``python -m geo network build PBF --out DIR [--modes ...]``: build and cache a graph per mode.
-
-    Parameters
-    ----------
-    args
-        Parsed options of ``network build``.
-
-    Returns
-    -------
-    int
-        0.
-    """
+    """``python -m geo network build PBF --out DIR [--modes ...]``: build and cache a graph per mode."""
     from geo.routing.build import build_graphs
     from geo.routing.network import MODES
 
@@ -29,18 +18,7 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    """``python -m geo network download REGION [--out PATH]``: fetch a named OpenStreetMap extract.
-
-    Parameters
-    ----------
-    args
-        Parsed options of ``network download``.
-
-    Returns
-    -------
-    int
-        0.
-    """
+    """``python -m geo network download REGION [--out PATH]``: fetch a named OpenStreetMap extract."""
     from geo.routing.osm import download_extract, extract_url
 
     print(f"下载 / downloading {extract_url(args.region)}", file=sys.stderr)

@@ -18,15 +18,7 @@ def _registry(arg: str | None) -> Path:
 def run_import(args: argparse.Namespace) -> int:
     """``python -m geo import PATH``: validate a station file and merge it into the registry.
 
-    Parameters
-    ----------
-    args
-        Parsed options of the ``import`` command.
-
-    Returns
-    -------
-    int
-        0, or 2 when the file cannot be read.
+    Exit code 0, or 2 when the file cannot be read.
     """
     from geo.registry.importer import import_file
 
@@ -73,15 +65,7 @@ def run_import(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     """``python -m geo export --format F --out FILE``: write the registry's stations.
 
-    Parameters
-    ----------
-    args
-        Parsed options of the ``export`` command.
-
-    Returns
-    -------
-    int
-        0, or 2 when a registry named with ``--registry`` does not exist.
+    Exit code 0, or 2 when a registry named with ``--registry`` does not exist.
     """
     from geo.registry.store import open_store
 
@@ -99,15 +83,7 @@ def run_export(args: argparse.Namespace) -> int:
 def run_backup(args: argparse.Namespace) -> int:
     """``python -m geo backup --out FILE``: a consistent copy of the registry with a manifest.
 
-    Parameters
-    ----------
-    args
-        Parsed options of the ``backup`` command.
-
-    Returns
-    -------
-    int
-        0, or 2 when the backup failed.
+    Exit code 0, or 2 when the backup failed.
     """
     from geo.registry.backup import BackupError, backup_registry, manifest_path
 
@@ -128,15 +104,7 @@ def run_backup(args: argparse.Namespace) -> int:
 def run_restore(args: argparse.Namespace) -> int:
     """``python -m geo restore FILE``: replace the registry with a verified backup.
 
-    Parameters
-    ----------
-    args
-        Parsed options of the ``restore`` command.
-
-    Returns
-    -------
-    int
-        0, or 2 when the backup was refused (the registry is then unchanged).
+    Exit code 0, or 2 when the backup was refused (the registry is then unchanged).
     """
     from geo.registry.backup import BackupError, restore_registry
 

@@ -25,15 +25,7 @@ def _read_new_password(args: argparse.Namespace) -> str:
 def run_user(args: argparse.Namespace) -> int:
     """``python -m geo user add|passwd|remove|list``: editor accounts in the accounts file.
 
-    Parameters
-    ----------
-    args
-        Parsed options of the ``user`` command and its sub-command.
-
-    Returns
-    -------
-    int
-        0, or 2 when the command was refused or the file holds anything but hashes.
+    Exit code 0, or 2 when the command was refused or the file holds anything but hashes.
     """
     from geo.registry.auth import AuthError, accounts_path, add_user, list_users, remove_user, require_user, set_password
 

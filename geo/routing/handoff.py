@@ -15,6 +15,7 @@ coordinates.
 from __future__ import annotations
 
 import math
+from typing import Callable
 from urllib.parse import quote
 
 from geo.core.crs import wgs84_to_bd09, wgs84_to_gcj02
@@ -44,6 +45,13 @@ def _check(lon: float, lat: float, mode: str) -> None:
         raise ValueError(f"未知出行方式 / unknown travel mode: {mode!r}")
     if not (math.isfinite(lon) and math.isfinite(lat)):
         raise ValueError(f"坐标无效 / invalid coordinates: {lon!r}, {lat!r}")
+
+
+def _points(lon: float, lat: float, mode: str, origin: tuple[float, float] | None,
+            convert: Callable[[float, float], tuple[float, float]]) -> tuple[tuple[float, float], tuple | None]:
+    """The station and the origin (None without one) in an app's datum, after checking the station."""
+    _check(lon, lat, mode)
+    return convert(lon, lat), (convert(*origin) if origin is not None else None)
 
 
 def _label(name: str | None, fallback: str) -> str:
@@ -85,12 +93,10 @@ def amap_url(lon: float, lat: float, name: str, mode: str = "ebike",
     origin_name
         Label of the start.
     """
-    _check(lon, lat, mode)
-    glon, glat = wgs84_to_gcj02(lon, lat)
+    (glon, glat), start = _points(lon, lat, mode, origin, wgs84_to_gcj02)
     parts = []
-    if origin is not None:
-        olon, olat = wgs84_to_gcj02(*origin)
-        parts.append(f"from={_fmt(olon)},{_fmt(olat)},{_label(origin_name, '起点')}")
+    if start is not None:
+        parts.append(f"from={_fmt(start[0])},{_fmt(start[1])},{_label(origin_name, '起点')}")
     parts += [f"to={_fmt(glon)},{_fmt(glat)},{_label(name, '终点')}", f"mode={AMAP_MODES[mode]}",
               "coordinate=gaode", "callnative=1", f"src={SOURCE}"]
     return "https://uri.amap.com/navigation?" + "&".join(parts)
@@ -116,12 +122,10 @@ def baidu_url(lon: float, lat: float, name: str, mode: str = "ebike",
     destination and Baidu starts from the phone's position; ``region``
     (a city name) helps Baidu when it has to search by name.
     """
-    _check(lon, lat, mode)
-    blon, blat = wgs84_to_bd09(lon, lat)
+    (blon, blat), start = _points(lon, lat, mode, origin, wgs84_to_bd09)
     parts = []
-    if origin is not None:
-        olon, olat = wgs84_to_bd09(*origin)
-        parts.append(f"origin=latlng:{_fmt(olat)},{_fmt(olon)}|name:{_label(origin_name, '起点')}")
+    if start is not None:
+        parts.append(f"origin=latlng:{_fmt(start[1])},{_fmt(start[0])}|name:{_label(origin_name, '起点')}")
     parts += [f"destination=latlng:{_fmt(blat)},{_fmt(blon)}|name:{_label(name, '终点')}",
               f"mode={BAIDU_MODES[mode]}", "coord_type=bd09ll", "output=html", f"src={SOURCE}"]
     if region:
@@ -150,12 +154,10 @@ def apple_url(lon: float, lat: float, name: str, mode: str = "ebike",
     Guangdong, the finder's service area; Hong Kong and Macau use WGS-84
     and are not served.
     """
-    _check(lon, lat, mode)
-    glon, glat = wgs84_to_gcj02(lon, lat)
+    (glon, glat), start = _points(lon, lat, mode, origin, wgs84_to_gcj02)
     parts = []
-    if origin is not None:
-        olon, olat = wgs84_to_gcj02(*origin)
-        parts.append(f"saddr={_fmt(olat)},{_fmt(olon)}")
+    if start is not None:
+        parts.append(f"saddr={_fmt(start[1])},{_fmt(start[0])}")
     parts += [f"daddr={_fmt(glat)},{_fmt(glon)}", f"dirflg={APPLE_MODES[mode]}", f"q={_label(name, '终点')}"]
     return "https://maps.apple.com/?" + "&".join(parts)
 

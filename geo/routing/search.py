@@ -143,20 +143,10 @@ def settle_stations(graph: RoadGraph, idx: StationIndex, cand: np.ndarray, origi
 
     Parameters
     ----------
-    graph
-        The mode's graph.
-    idx
-        The stations, snapped to ``graph``.
-    cand
-        Positions in ``idx`` of the candidate stations (at least one).
-    origin
-        The origin, snapped.
-    lon, lat
-        The origin as given, WGS-84.
-    k
-        Stations asked for.
-    weight
-        ``"time"`` or ``"distance"``.
+    graph, idx, cand, origin
+        As in :func:`station_costs` (at least one candidate).
+    lon, lat, k, weight
+        As in :func:`initial_limit`.
 
     Returns
     -------

@@ -167,6 +167,12 @@ def _as_list(value) -> list[str] | None:
     return list(value)
 
 
+def _require_known(values: list[str], known, message: str, *, list_choices: bool = False) -> None:
+    bad = [v for v in values if v not in known]
+    if bad:
+        raise ValueError(f"{message}: {bad}" + (f" (choose from {', '.join(known)})" if list_choices else ""))
+
+
 def eligible(idx: StationIndex, *, kinds: str | Iterable[str] | None = None,
              facilities: Iterable[str] | None = None, statuses: Iterable[str] | None = ("open",),
              open_only: bool = True, at: datetime | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -193,24 +199,18 @@ def eligible(idx: StationIndex, *, kinds: str | Iterable[str] | None = None,
     mask = np.ones(len(idx), dtype=bool)
     kinds = _as_list(kinds)
     if kinds:
-        bad = [k for k in kinds if k not in KINDS]
-        if bad:
-            raise ValueError(f"未知图层 / unknown kind: {bad} (choose from {', '.join(KINDS)})")
+        _require_known(kinds, KINDS, "未知图层 / unknown kind", list_choices=True)
         mask &= np.isin(idx.kinds, kinds)
     facilities = _as_list(facilities)
     if facilities:
-        bad = [f for f in facilities if f not in FACILITIES]
-        if bad:
-            raise ValueError(f"未知设施 / unknown facility: {bad}")
+        _require_known(facilities, FACILITIES, "未知设施 / unknown facility")
         need = np.uint32(0)
         for f in facilities:
             need |= _FACILITY_BIT[f]
         mask &= (idx.facility_bits & need) == need
     statuses = _as_list(statuses)
     if statuses:
-        bad = [s for s in statuses if s not in STATUSES]
-        if bad:
-            raise ValueError(f"未知状态 / unknown status: {bad}")
+        _require_known(statuses, STATUSES, "未知状态 / unknown status")
         mask &= np.isin(idx.statuses, statuses)
     # is_open is evaluated once per distinct opening-hours text, not per station.
     when = at if at is not None else datetime.now(ZoneInfo(settings.TIMEZONE))
