@@ -52,7 +52,7 @@ MAX_ROWS = int(os.environ.get("GEO_MAX_ROWS", 200_000))
 SAMPLE_LABEL = "示例数据 / sample data"
 
 # --------------------------------------------------------------------------
-# Road-network routing (geo/routing/network.py, geo/routing/nearest.py; see docs/network.md)
+# Road-network routing (geo/routing/; see docs/network.md)
 # --------------------------------------------------------------------------
 
 
