@@ -1,4 +1,4 @@
-"""Benchmark of planner coverage (geo/analysis/coverage.py).
+"""Benchmark of planner coverage (geo/analysis/coverage.py, grid.py, travel.py).
 
 What it measures, in one run:
 
@@ -35,7 +35,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from geo.analysis import coverage as cv  # noqa: E402
+from geo.analysis.coverage import coverage, filter_stations  # noqa: E402
+from geo.analysis.grid import clear_grid_cache, hex_grid  # noqa: E402
+from geo.analysis.standard import service_standard  # noqa: E402
+from geo.analysis.travel import (NetworkContext, access_cost, augmented_matrix, cells_from_nodes,  # noqa: E402
+                                 clear_graph_caches, estimate_factor, nearest_estimate, nearest_network,
+                                 reversed_matrix, snap_points)
 from geo import settings  # noqa: E402
 from geo.core.crs import haversine_m  # noqa: E402
 from geo.routing.network import load_graph  # noqa: E402
@@ -60,11 +65,11 @@ def load_avg() -> str:
 
 def bench_estimate(registry: Path, res: int, repeats: int) -> None:
     print(f"\n## Province (440000), H3 res {res}, no network (estimate), sample registry")
-    cv._GRID_CACHE.clear()
-    cold, t_cold = timed(cv.coverage, "440000", res=res, registry=registry, network=False)
+    clear_grid_cache()
+    cold, t_cold = timed(coverage, "440000", res=res, registry=registry, network=False)
     warm = []
     for _ in range(repeats):
-        _, t = timed(cv.coverage, "440000", res=res, registry=registry, network=False)
+        _, t = timed(coverage, "440000", res=res, registry=registry, network=False)
         warm.append(t)
     n = len(cold.cells)
     print(f"cells: {n:,}; serving stations: {len(cold.stations):,} ({', '.join(cold.standard.kinds)}); "
@@ -75,9 +80,9 @@ def bench_estimate(registry: Path, res: int, repeats: int) -> None:
           f"({', '.join(f'{x:.2f}' for x in warm)})")
 
     # The nearest-station step alone, against the usual GeoPandas way and a per-cell loop.
-    grid = cv.hex_grid("440000", res)
+    grid = hex_grid("440000", res)
     st = cold.stations
-    (ours_v, ours_i), t_ours = timed(cv.nearest_estimate, grid.lon, grid.lat, st["lon"].to_numpy(),
+    (ours_v, ours_i), t_ours = timed(nearest_estimate, grid.lon, grid.lat, st["lon"].to_numpy(),
                                      st["lat"].to_numpy(), cold.standard)
     import geopandas as gpd
 
@@ -103,7 +108,7 @@ def bench_estimate(registry: Path, res: int, repeats: int) -> None:
     t = time.perf_counter()
     loop = np.array([haversine_m(grid.lon[i], grid.lat[i], slon, slat).min() for i in sample])
     t_loop = (time.perf_counter() - t) / k * n
-    assert np.allclose(loop * cv.estimate_factor(cold.standard), ours_v[sample], rtol=1e-9)
+    assert np.allclose(loop * estimate_factor(cold.standard), ours_v[sample], rtol=1e-9)
     print(f"  per-cell numpy haversine loop ({k} cells, extrapolated): {t_loop:.1f} s "
           f"-> ours {t_loop / t_ours:.0f}x faster (answers identical)")
     print(f"  whole coverage() cold vs sjoin_nearest alone: {t_cold / t_sjoin:.1f}x the time of the bare join")
@@ -120,40 +125,40 @@ def bench_network(registry: Path, nodes: int, cache: Path, baseline_cells: int) 
     print(f"\n## Road network: synthetic city, {s['nodes']:,} nodes, {s['edges']:,} edges, {s['arcs']:,} arcs "
           f"(e-bike), loaded in {t_load:.2f} s")
     for region, res in (("440100", 9), ("440000", 8)):
-        grid = cv.hex_grid(region, res)
-        std = cv.service_standard("rest_station")
+        grid = hex_grid(region, res)
+        std = service_standard("rest_station")
         from geo.registry.store import open_store
 
-        st = cv._filter_stations(open_store(registry).load(kinds=["rest_station"]), std, ("open",))
+        st = filter_stations(open_store(registry).load(kinds=["rest_station"]), std, ("open",))
         slon, slat = st["lon"].to_numpy(), st["lat"].to_numpy()
-        cv._PER_GRAPH.clear()
+        clear_graph_caches()
         print(f"\n### {grid.region.name} ({region}), H3 res {res}: {len(grid):,} cells, {len(st):,} open rest "
               f"stations, {std.describe()}")
         steps = {}
-        st_snap, steps["snap stations"] = timed(cv.snap_points, g, slon, slat)
-        cell_snap, steps["snap cells"] = timed(cv.snap_points, g, grid.lon, grid.lat)
+        st_snap, steps["snap stations"] = timed(snap_points, g, slon, slat)
+        cell_snap, steps["snap cells"] = timed(snap_points, g, grid.lon, grid.lat)
         ok = st_snap.ok
-        acc = cv.access_cost(st_snap.distance_m[ok], "time")
-        _, steps["reverse graph (cached per graph)"] = timed(cv._reversed_matrix, g, "time")
-        aug, steps["add station rows"] = timed(cv.augmented_matrix, g, "time", st_snap.edge[ok], st_snap.fraction[ok], acc)
+        acc = access_cost(st_snap.distance_m[ok], "time")
+        _, steps["reverse graph (cached per graph)"] = timed(reversed_matrix, g, "time")
+        aug, steps["add station rows"] = timed(augmented_matrix, g, "time", st_snap.edge[ok], st_snap.fraction[ok], acc)
         from scipy.sparse.csgraph import dijkstra
 
         (dist, _, src), steps["multi-source dijkstra"] = timed(
             dijkstra, aug, directed=True, indices=np.arange(g.n_nodes, g.n_nodes + ok.sum()), min_only=True,
             return_predecessors=True)
-        ctx = cv._NetworkContext(g, "time", aug, np.flatnonzero(ok), st_snap.edge[ok], st_snap.fraction[ok], acc,
-                                 cell_snap, cv.access_cost(np.nan_to_num(cell_snap.distance_m), "time"),
-                                 1 / 60, "estimate")
-        _, steps["assign cells"] = timed(cv._cells_from_nodes, ctx, dist, src)
-        cv._PER_GRAPH.clear()
-        trav, t_nn = timed(cv.nearest_network, g, grid.lon, grid.lat, slon, slat, std)
+        ctx = NetworkContext(g, "time", aug, np.flatnonzero(ok), st_snap.edge[ok], st_snap.fraction[ok], acc,
+                             cell_snap, access_cost(np.nan_to_num(cell_snap.distance_m), "time"),
+                             1 / 60, "estimate")
+        _, steps["assign cells"] = timed(cells_from_nodes, ctx, dist, src)
+        clear_graph_caches()
+        trav, t_nn = timed(nearest_network, g, grid.lon, grid.lat, slon, slat, std)
         on = np.flatnonzero(trav.method == 0)
         print(f"stations snapped: {int(ok.sum()):,} of {len(st):,}; cells on the network: {len(on):,}")
         for k, v in steps.items():
             print(f"  {k}: {v * 1000:.0f} ms")
         print(f"  sum of the steps: {sum(steps.values()):.2f} s; nearest_network() end to end (incl. reversing "
               f"the graph and the estimate for cells and stations off it): {t_nn:.2f} s")
-        res_full, t_full = timed(cv.coverage, region, res=res, registry=registry, network=g)
+        res_full, t_full = timed(coverage, region, res=res, registry=registry, network=g)
         print(f"  coverage() end to end (grid cached, graph reversed): {t_full:.2f} s; covered share "
               f"{res_full.covered_share_area:.4f}; cells by method {res_full.method_cells}")
         # Per-cell baseline: the worker finder's query from each cell.

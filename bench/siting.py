@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from geo import settings  # noqa: E402
 from geo.analysis.siting import engine as si  # noqa: E402
+from geo.analysis.travel import snap_points  # noqa: E402
 from geo.registry.store import create_registry  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -79,10 +80,11 @@ def candidates_for(baseline, n: int, seed: int) -> pd.DataFrame:
 
 
 def build(registry: Path, n_cand: int, minutes: float, seed: int, network=False):
-    from geo.analysis import coverage as cv
+    from geo.analysis.coverage import coverage
+    from geo.analysis.demand import DemandSource
 
-    base = cv.coverage("440100", "rest_station", minutes=minutes, res=9, network=network, registry=registry,
-                       population=POPULATION)
+    base = coverage("440100", "rest_station", minutes=minutes, res=9, network=network, registry=registry,
+                    demand=DemandSource(population=POPULATION))
     cands = candidates_for(base, n_cand, seed)
     prob, t = timed(si.build_problem, "440100", "rest_station", minutes=minutes, res=9, network=network,
                     registry=registry, population=POPULATION, candidates=cands)
@@ -215,7 +217,7 @@ def main() -> int:
             lon, lat = prob.candidates["lon"].to_numpy(), prob.candidates["lat"].to_numpy()
             grid = prob.baseline._grid
             m, t_net = timed(si.reach_matrix, grid, prob.standard, lon, lat, g)
-            on = int(si.cv.snap_points(g, lon, lat).ok.sum())
+            on = int(snap_points(g, lon, lat).ok.sum())
             print(f"\nnetwork: synthetic {g.n_nodes:,} nodes (load {t_load:.2f} s); {on:,} of {len(lon):,} candidates"
                   f" on it; candidate x cell matrix by bounded Dijkstra in chunks of "
                   f"{settings.SITING_DIJKSTRA_CHUNK_MB} MB: {t_net:.2f} s, {m.nnz:,} pairs")

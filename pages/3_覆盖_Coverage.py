@@ -23,7 +23,9 @@ from streamlit_folium import st_folium
 from geo import settings
 from geo.core import i18n, schema
 from geo.web.views import coverage as planner
-from geo.analysis.coverage import coverage, service_standard
+from geo.analysis.coverage import coverage
+from geo.analysis.demand import DemandSource
+from geo.analysis.standard import service_standard
 from geo.web.views.finder import network_dir_hint
 from geo.core.i18n import t
 from geo.web.maps.boundaries import load_map_boundaries
@@ -61,8 +63,8 @@ def _coverage(region: str, kinds: tuple, mode: str, minutes: float | None, meter
     # Everything that changes the answer is in the key; the underscored
     # arguments are what those keys stand for.
     return coverage(region, kinds, mode=mode, minutes=minutes, meters=meters, res=res,
-                    network=_graph if _graph is not None else False, population=_population,
-                    demand=_points, stations=_stations)
+                    network=_graph if _graph is not None else False,
+                    demand=DemandSource(population=_population, points=_points), stations=_stations)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

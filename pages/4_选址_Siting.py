@@ -34,7 +34,7 @@ from geo import settings
 from geo.core import i18n, schema
 from geo.web.views import coverage as planner
 from geo.web.views import siting as sv
-from geo.analysis.coverage import service_standard
+from geo.analysis.standard import service_standard
 from geo.core.i18n import t
 from geo.web.maps.boundaries import load_map_boundaries
 from geo.web.maps.siting import siting_map

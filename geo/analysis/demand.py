@@ -25,13 +25,13 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import h3.api.basic_int as h3i
 import numpy as np
 import pandas as pd
 
 from geo import settings
+from geo.analysis.grid import Grid
 from geo.core import geodesy
 from geo.core.crs import guess_crs_from_headers, normalize_crs, to_wgs84
 from geo.registry.io.headers import suggest_mapping
@@ -39,9 +39,6 @@ from geo.registry.io.filecheck import check_content, check_path
 from geo.registry.io.readers import read_table
 from geo.registry.io.table import GEOM_LAT, GEOM_LON
 from geo.registry.coordinates import parse_coordinate
-
-if TYPE_CHECKING:  # pragma: no cover - the grid type lives in geo.analysis.coverage
-    from geo.analysis.coverage import Grid
 
 DEMAND_KINDS = ("area", "population", "raster", "points")
 _RASTER_SUFFIXES = (".tif", ".tiff", ".geotiff")
@@ -93,6 +90,31 @@ class Demand:
         return {"kind": self.kind, "unit": self.unit, "source": self.source,
                 "total": round(self.total, 3), "total_in": round(float(self.total_in), 3),
                 "dropped": round(float(self.dropped), 3), "notes": list(self.notes)}
+
+
+@dataclass(frozen=True, eq=False)
+class DemandSource:
+    """Where the demand of a coverage run comes from; with nothing given, each cell's area.
+
+    Attributes
+    ----------
+    population : str, Path, Series or None
+        County population table (a file, or a Series from
+        :func:`read_population_table`): demand by population, unless
+        ``points`` is given too, and "stations per 100k people".
+    points : str, Path, DataFrame or None
+        Demand points (CSV/XLSX/GeoJSON ...; a frame with WGS-84 ``lon``,
+        ``lat``, ``weight``) or a population GeoTIFF (``.tif``).
+    weight_column : str or None
+        Weight column of a demand-point file.
+    crs : str
+        Coordinate system of a demand-point file (``"auto"`` guesses it).
+    """
+
+    population: str | Path | pd.Series | None = None
+    points: str | Path | pd.DataFrame | None = None
+    weight_column: str | None = None
+    crs: str = "auto"
 
 
 # --------------------------------------------------------------------------
@@ -194,7 +216,7 @@ def population_demand(grid: Grid, table: str | Path | pd.Series,
     Parameters
     ----------
     grid : Grid
-        From :func:`geo.analysis.coverage.hex_grid`.
+        From :func:`geo.analysis.grid.hex_grid`.
     table : str, Path or Series
         A population table file, or a Series from :func:`read_population_table`.
 
@@ -509,21 +531,28 @@ def raster_demand(grid: Grid, path: str | Path, band: int = 1) -> Demand:
 # --------------------------------------------------------------------------
 
 
-def build_demand(grid: Grid, population: str | Path | pd.Series | None = None,
-                 demand: str | Path | pd.DataFrame | None = None, weight_column: str | None = None,
-                 crs: str = "auto") -> Demand:
-    """The demand of a coverage run from its options.
+def build_demand(grid: Grid, source: DemandSource | None = None) -> Demand:
+    """The demand of a coverage run from its source.
 
-    ``demand`` (a GeoTIFF -> raster, any other file or a frame -> points)
-    wins over ``population``, which wins over area. When both are given the
-    population table still provides ``district_population``.
+    Points (a GeoTIFF -> raster, any other file or a frame -> points) win
+    over the population table, which wins over area. When both are given
+    the population table still provides ``district_population``.
+
+    Parameters
+    ----------
+    grid
+        The grid of the run.
+    source
+        Default: demand by area.
     """
+    source = source or DemandSource()
+    population, points = source.population, source.points
     pop = population_demand(grid, population) if population is not None else None
-    if demand is not None:
-        if isinstance(demand, (str, Path)) and Path(demand).suffix.lower() in _RASTER_SUFFIXES:
-            out = raster_demand(grid, demand)
+    if points is not None:
+        if isinstance(points, (str, Path)) and Path(points).suffix.lower() in _RASTER_SUFFIXES:
+            out = raster_demand(grid, points)
         else:
-            out = points_demand(grid, demand, weight_column, crs)
+            out = points_demand(grid, points, source.weight_column, source.crs)
         if pop is not None:
             out.district_population = pop.district_population
             out.notes.extend(pop.notes)

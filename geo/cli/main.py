@@ -19,9 +19,9 @@ from geo.core.schema import KINDS, STATUSES
 
 
 def _cmd_coverage(args) -> int:
-    from geo.analysis.coverage import run_coverage_command
+    from geo.cli.coverage import run_coverage
 
-    return run_coverage_command(args)
+    return run_coverage(args)
 
 
 def _cmd_plan(args) -> int:

@@ -25,7 +25,8 @@ import pandas as pd
 import shapely
 
 from geo import settings
-from geo.analysis.coverage import CoverageResult, cell_polygons
+from geo.analysis.coverage import CoverageResult
+from geo.analysis.grid import cell_polygons
 from geo.core.regions import load_boundaries
 
 _COVERED = (42, 157, 143)     # teal

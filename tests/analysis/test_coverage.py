@@ -21,10 +21,14 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo.analysis import coverage as cv
+from geo.analysis.coverage import coverage, service_areas
+from geo.analysis.export import write_layer
+from geo.analysis.grid import cell_polygons, hex_grid
+from geo.analysis.standard import service_standard
+from geo.analysis.travel import estimate_factor, nearest_network, snap_points
 from geo import settings
 from geo.core.crs import haversine_m
-from geo.analysis.demand import cells_of_points, population_demand, read_demand_points, read_population_table
+from geo.analysis.demand import DemandSource, cells_of_points, population_demand, read_demand_points, read_population_table
 from geo.routing.build import build_graphs
 from geo.core.regions import Region, find_region, locate
 from geo.web.report import render_report
@@ -62,23 +66,23 @@ def _centres(cells):
 
 
 def test_standard_defaults_come_from_settings_and_can_be_overridden():
-    std = cv.service_standard()
+    std = service_standard()
     base = settings.COVERAGE_STANDARDS[settings.COVERAGE_DEFAULT_KINDS[0]]
     assert std.mode == base["mode"] and std.minutes == base["minutes"] and std.source == "settings"
     assert std.to_dict()["unit"] == "min" and std.weight == "time"
-    dh = cv.service_standard("driver_home")
+    dh = service_standard("driver_home")
     assert (dh.mode, dh.minutes) == ("truck", 30.0)
-    walk = cv.service_standard("rest_station", mode="walk", meters=1000)
+    walk = service_standard("rest_station", mode="walk", meters=1000)
     assert (walk.mode, walk.meters, walk.unit, walk.weight, walk.source) == ("walk", 1000.0, "m", "distance", "user")
     assert "1000" in walk.describe()
     with pytest.raises(ValueError):
-        cv.service_standard(minutes=10, meters=100)
+        service_standard(minutes=10, meters=100)
     with pytest.raises(ValueError):
-        cv.service_standard(mode="rocket")
+        service_standard(mode="rocket")
     with pytest.raises(ValueError):
-        cv.service_standard(minutes=0)
+        service_standard(minutes=0)
     with pytest.raises(ValueError):
-        cv.service_standard("bakery")
+        service_standard("bakery")
 
 
 # --------------------------------------------------------------------------
@@ -89,7 +93,7 @@ def test_standard_defaults_come_from_settings_and_can_be_overridden():
 @pytest.mark.parametrize("query,res", [("440300", 8), ("440106", 9), ("441521", 7)])
 def test_grid_is_h3_polyfill_of_the_region(query, res):
     region = find_region(query)
-    grid = cv.hex_grid(region, res)
+    grid = hex_grid(region, res)
     ref = np.sort(np.array([h3.str_to_int(c) for c in h3.geo_to_cells(region.geometry, res)], dtype=np.int64))
     assert np.array_equal(grid.cells, ref)
     lon, lat = _centres(grid.cells[:200])
@@ -97,13 +101,13 @@ def test_grid_is_h3_polyfill_of_the_region(query, res):
     # Districts as the boundary lookup gives them.
     assert (locate(grid.lon, grid.lat)["adcode"].to_numpy(dtype=object) == grid.district).all()
     assert np.allclose(grid.area_km2, [h3i.cell_area(int(c), "km^2") for c in grid.cells])
-    assert cv.hex_grid(query, res) is grid  # cached
+    assert hex_grid(query, res) is grid  # cached
 
 
 def test_cell_polygons_are_h3_boundaries():
     # Around a pentagon some cells have 7 or 10 vertices (icosahedron edges).
-    cells = list(h3i.grid_disk(h3i.get_pentagons(5)[0], 3)) + cv.hex_grid("440106", 8).cells[:50].tolist()
-    polys = cv.cell_polygons(cells)
+    cells = list(h3i.grid_disk(h3i.get_pentagons(5)[0], 3)) + hex_grid("440106", 8).cells[:50].tolist()
+    polys = cell_polygons(cells)
     assert {len(h3i.cell_to_boundary(c)) for c in cells} > {6}
     for c, p in zip(cells, polys):
         assert p.equals_exact(shapely.Polygon([(b, a) for a, b in h3i.cell_to_boundary(c)]), 0)
@@ -111,13 +115,13 @@ def test_cell_polygons_are_h3_boundaries():
 
 def test_grid_rejects_other_resolutions():
     with pytest.raises(ValueError):
-        cv.hex_grid("440106", 10)
+        hex_grid("440106", 10)
     with pytest.raises(ValueError):
-        cv.hex_grid("440106", 6)
+        hex_grid("440106", 6)
 
 
 def test_neighbours_are_h3_grid_disk():
-    grid = cv.hex_grid("440300", 8)
+    grid = hex_grid("440300", 8)
     i, j = grid.neighbours
     mine = set(zip(grid.cells[i].tolist(), grid.cells[j].tolist()))
     inside = set(grid.cells.tolist())
@@ -142,7 +146,7 @@ def test_estimate_equals_brute_force(seed):
     n = int(rng.integers(1, 60))
     st = _stations(n, (minx - 0.1, miny - 0.1, maxx + 0.1, maxy + 0.1), seed=seed)
     minutes = float(rng.uniform(3, 30))
-    res = cv.coverage(region, mode="ebike", minutes=minutes, stations=st, network=False, res=8)
+    res = coverage(region, mode="ebike", minutes=minutes, stations=st, network=False, res=8)
     assert res.method == "estimate" and res.standard.minutes == minutes
     cells = np.array([h3.str_to_int(c) for c in res.cells["h3"]])
     lon, lat = _centres(cells)
@@ -160,12 +164,12 @@ def test_estimate_equals_brute_force(seed):
 
 def test_estimate_by_distance_and_without_stations():
     st = _stations(30, (113.8, 22.45, 114.5, 22.8), seed=4)
-    res = cv.coverage("440300", mode="walk", meters=1500, stations=st, network=False)
+    res = coverage("440300", mode="walk", meters=1500, stations=st, network=False)
     cells = np.array([h3.str_to_int(c) for c in res.cells["h3"]])
     lon, lat = _centres(cells)
     d = haversine_m(lon[:, None], lat[:, None], st["lon"].to_numpy()[None, :], st["lat"].to_numpy()[None, :])
     np.testing.assert_allclose(res.cells["travel"], d.min(axis=1) * settings.DETOUR_FACTOR, rtol=1e-9)
-    empty = cv.coverage("440300", stations=st.iloc[0:0], network=False)
+    empty = coverage("440300", stations=st.iloc[0:0], network=False)
     assert empty.covered_share_area == 0.0 and np.isinf(empty.cells["travel"]).all()
     assert len(empty.gaps) >= 1 and empty.gaps["cells"].sum() == len(empty.cells)
 
@@ -174,9 +178,9 @@ def test_closed_stations_and_other_kinds_do_not_serve():
     st = _stations(40, (113.8, 22.45, 114.5, 22.8), seed=5)
     st.loc[:9, "status"] = "closed"
     st.loc[10:19, "kind"] = "legal_aid"
-    res = cv.coverage("440300", stations=st, network=False)
+    res = coverage("440300", stations=st, network=False)
     assert set(res.stations["id"]) == set(st["id"][20:])
-    planned = cv.coverage("440300", stations=st, network=False, statuses=("open", "closed"))
+    planned = coverage("440300", stations=st, network=False, statuses=("open", "closed"))
     assert planned.covered_share_area >= res.covered_share_area
 
 
@@ -243,8 +247,8 @@ def test_network_equals_per_point_dijkstra(mode, minutes, meters):
     # Some points beyond the city: off the network, estimated.
     plon = rng.uniform(lo[0] - 0.05, lo[1] + 0.01, m)
     plat = rng.uniform(la[0], la[1], m)
-    std = cv.service_standard("rest_station", mode=mode, minutes=minutes, meters=meters)
-    tr = cv.nearest_network(g, plon, plat, st["lon"].to_numpy(), st["lat"].to_numpy(), std)
+    std = service_standard("rest_station", mode=mode, minutes=minutes, meters=meters)
+    tr = nearest_network(g, plon, plat, st["lon"].to_numpy(), st["lat"].to_numpy(), std)
     ref = _nx_reference(g, std.weight, plon, plat, st["lon"].to_numpy(), st["lat"].to_numpy())
     on = np.isfinite(ref)
     assert on.sum() > 80 and (~on).sum() > 5
@@ -252,7 +256,7 @@ def test_network_equals_per_point_dijkstra(mode, minutes, meters):
     assert (tr.method[on] == 0).all() and (tr.method[~on] == 1).all()
     # Off the network: the estimate to the nearest station.
     d = haversine_m(plon[~on, None], plat[~on, None], st["lon"].to_numpy()[None], st["lat"].to_numpy()[None])
-    np.testing.assert_allclose(tr.value[~on], d.min(axis=1) * cv.estimate_factor(std), rtol=1e-9)
+    np.testing.assert_allclose(tr.value[~on], d.min(axis=1) * estimate_factor(std), rtol=1e-9)
 
 
 def test_network_nearest_station_is_the_one_reached():
@@ -261,13 +265,13 @@ def test_network_nearest_station_is_the_one_reached():
     st = _stations(6, (lo[0], la[0], lo[1], la[1]), seed=1)
     rng = np.random.default_rng(0)
     plon, plat = rng.uniform(lo[0], lo[1], 60), rng.uniform(la[0], la[1], 60)
-    std = cv.service_standard(mode="drive", minutes=10)
-    tr = cv.nearest_network(g, plon, plat, st["lon"].to_numpy(), st["lat"].to_numpy(), std)
+    std = service_standard(mode="drive", minutes=10)
+    tr = nearest_network(g, plon, plat, st["lon"].to_numpy(), st["lat"].to_numpy(), std)
     # Each point's reported station gives exactly its value when it is the only station.
     for k in range(6):
         mine = tr.station == k
-        alone = cv.nearest_network(g, plon[mine], plat[mine], st["lon"].to_numpy()[[k]],
-                                   st["lat"].to_numpy()[[k]], std)
+        alone = nearest_network(g, plon[mine], plat[mine], st["lon"].to_numpy()[[k]],
+                                st["lat"].to_numpy()[[k]], std)
         np.testing.assert_allclose(alone.value, tr.value[mine], rtol=1e-12)
 
 
@@ -277,7 +281,7 @@ def test_snap_points_equals_snap_point():
     lo, la = np.percentile(g.node_lon, [0, 100]), np.percentile(g.node_lat, [0, 100])
     lon = rng.uniform(lo[0] - 0.04, lo[1] + 0.04, 400)
     lat = rng.uniform(la[0] - 0.04, la[1] + 0.04, 400)
-    sn = cv.snap_points(g, lon, lat)
+    sn = snap_points(g, lon, lat)
     for i in range(len(lon)):
         ref = snap_point(g, lon[i], lat[i])
         if ref is None:
@@ -293,7 +297,7 @@ def test_snap_points_equals_snap_point():
 def test_coverage_on_the_real_shenzhen_network():
     g = build_graphs(PBF, modes=("drive",))["drive"]
     st = _stations(15, (113.97, 22.50, 114.08, 22.59), seed=3, kind="legal_aid")
-    res = cv.coverage("440304", "legal_aid", minutes=4, res=9, network=g, stations=st)
+    res = coverage("440304", "legal_aid", minutes=4, res=9, network=g, stations=st)
     assert res.method == "network" and res.method_cells["network"] > 0.9 * len(res.cells)
     cells = res.cells.sample(40, random_state=0)
     ref = _nx_reference(g, "time", cells["lon"].to_numpy(), cells["lat"].to_numpy(), st["lon"].to_numpy(),
@@ -312,14 +316,14 @@ def test_coverage_on_the_real_shenzhen_network():
 @needs_shared
 def test_population_spread_sums_to_county_totals():
     table = read_population_table(POPULATION)
-    grid = cv.hex_grid("440300", 8)
+    grid = hex_grid("440300", 8)
     dem = population_demand(grid, POPULATION)
     for code in SHENZHEN_DISTRICTS:
         assert dem.values[grid.district == code].sum() == pytest.approx(table[code], rel=1e-12)
         assert dem.district_population[code] == table[code]
     # The county rows add up to the city's census figure, which is not counted again.
     assert dem.total == pytest.approx(table["440300"], rel=1e-12)
-    province = population_demand(cv.hex_grid("440000", 7), table)
+    province = population_demand(hex_grid("440000", 7), table)
     assert province.total == pytest.approx(table["440000"], rel=1e-12)
     assert len(province.district_population) == 124  # incl. 东莞 and 中山, which have no counties
 
@@ -329,7 +333,7 @@ def test_population_table_of_our_own(tmp_path):
     rows = ["区划代码,区县,人口数_合计", "440000,广东省,999", "440100,广州市,999", "440106,天河区,1000",
             "440104000000,越秀区,\"2,000\""]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    dem = population_demand(cv.hex_grid("440100", 8), path)
+    dem = population_demand(hex_grid("440100", 8), path)
     assert dem.district_population == {"440104": 2000.0, "440106": 1000.0}
     assert dem.total == pytest.approx(3000.0)
     assert any("lacks" in n for n in dem.notes)
@@ -352,8 +356,8 @@ def test_gcj02_demand_points_are_converted(tmp_path):
     assert any("gcj02" in n for n in notes)  # from the file name
     raw_d = haversine_m(pts["lon"], pts["lat"], sz["longitude"], sz["latitude"])
     assert 100 < np.median(raw_d) < 900  # moved by the GCJ-02 offset
-    res = cv.coverage("440300", stations=_stations(20, (113.8, 22.45, 114.5, 22.8)), network=False,
-                      demand=SZ_EV, demand_weight="charge_count")
+    res = coverage("440300", stations=_stations(20, (113.8, 22.45, 114.5, 22.8)), network=False,
+                   demand=DemandSource(points=SZ_EV, weight_column="charge_count"))
     assert res.demand.kind == "points"
     assert res.demand.total + res.demand.dropped == pytest.approx(sz["charge_count"].sum())
     assert res.demand.total > 0.95 * sz["charge_count"].sum()
@@ -361,7 +365,7 @@ def test_gcj02_demand_points_are_converted(tmp_path):
 
 @pytest.mark.parametrize("query,res", [("440106", 9), ("440000", 7)])
 def test_cells_of_points_is_exact(query, res):
-    grid = cv.hex_grid(query, res)
+    grid = hex_grid(query, res)
     rng = np.random.default_rng(0)
     minx, miny, maxx, maxy = shapely.bounds(grid.region.geometry)
     lon, lat = rng.uniform(minx, maxx, 20000), rng.uniform(miny, maxy, 20000)
@@ -376,7 +380,7 @@ def test_raster_demand(tmp_path):
     rasterio = pytest.importorskip("rasterio")
     from affine import Affine
 
-    grid = cv.hex_grid("440106", 8)
+    grid = hex_grid("440106", 8)
     minx, miny, maxx, maxy = shapely.bounds(grid.region.geometry)
     px = 0.004
     w, h = int((maxx - minx) / px) + 4, int((maxy - miny) / px) + 4
@@ -388,7 +392,7 @@ def test_raster_demand(tmp_path):
     with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=1, dtype="float32",
                        crs="EPSG:4326", transform=transform, nodata=-9999) as dst:
         dst.write(data, 1)
-    res = cv.coverage("440106", stations=_stations(5, (minx, miny, maxx, maxy)), network=False, demand=path)
+    res = coverage("440106", stations=_stations(5, (minx, miny, maxx, maxy)), network=False, demand=DemandSource(points=path))
     dem = res.demand
     assert dem.kind == "raster"
     valid = data[data >= 0]
@@ -418,7 +422,8 @@ def test_raster_demand(tmp_path):
 def city_result():
     st = _stations(25, (113.75, 22.4, 114.6, 22.85), seed=21)
     table = POPULATION if POPULATION.exists() else None
-    return cv.coverage("440300", mode="ebike", minutes=12, stations=st, network=False, population=table)
+    return coverage("440300", mode="ebike", minutes=12, stations=st, network=False,
+                    demand=DemandSource(population=table))
 
 
 def test_gaps_are_ranked_by_demand_and_disjoint_from_covered_cells(city_result):
@@ -483,29 +488,29 @@ def test_district_table(city_result):
 def test_service_areas_estimate(city_result):
     res = city_result
     ids = list(res.stations["id"][:3])
-    areas = cv.service_areas(res, ids)
+    areas = service_areas(res, ids)
     assert list(areas["station_id"]) == ids
     for row in areas.itertuples():
         st = res.stations[res.stations["id"] == row.station_id].iloc[0]
-        t = haversine_m(res.cells["lon"], res.cells["lat"], st["lon"], st["lat"]) * cv.estimate_factor(res.standard)
+        t = haversine_m(res.cells["lon"], res.cells["lat"], st["lon"], st["lat"]) * estimate_factor(res.standard)
         within = t <= res.standard.threshold
         assert row.cells == within.sum()
         assert row.area_km2 == pytest.approx(res.cells.loc[within, "area_km2"].sum())
     with pytest.raises(ValueError):
-        cv.service_areas(res, ["nope"])
+        service_areas(res, ["nope"])
 
 
 def test_service_areas_network_match_single_station_runs():
     g = synthetic_graph(10000, "ebike", seed=4, center=(114.06, 22.55))
     st = _stations(8, (114.02, 22.52, 114.10, 22.58), seed=2)
-    res = cv.coverage("440304", minutes=6, res=9, stations=st, network=g)
-    areas = cv.service_areas(res, list(st["id"][:3]))
+    res = coverage("440304", minutes=6, res=9, stations=st, network=g)
+    areas = service_areas(res, list(st["id"][:3]))
     for k, row in enumerate(areas.itertuples()):
-        alone = cv.nearest_network(g, res.cells["lon"].to_numpy(), res.cells["lat"].to_numpy(),
-                                   st["lon"].to_numpy()[[k]], st["lat"].to_numpy()[[k]], res.standard)
+        alone = nearest_network(g, res.cells["lon"].to_numpy(), res.cells["lat"].to_numpy(),
+                                st["lon"].to_numpy()[[k]], st["lat"].to_numpy()[[k]], res.standard)
         assert row.cells == int((alone.value <= 6).sum())
     # Every covered cell lies in the service area of its nearest station.
-    all_areas = cv.service_areas(res)
+    all_areas = service_areas(res)
     union = shapely.union_all(all_areas.geometry.to_numpy())
     covered = res.cells[res.cells["covered"]]
     assert shapely.covers(union.buffer(1e-9), shapely.points(covered["lon"], covered["lat"])).all()
@@ -517,18 +522,18 @@ def test_service_areas_network_match_single_station_runs():
 
 
 def test_exports(city_result, tmp_path):
-    gaps = json.loads(cv.write_layer(city_result, "gaps", tmp_path / "g.geojson").read_text(encoding="utf-8"))
+    gaps = json.loads(write_layer(city_result, "gaps", tmp_path / "g.geojson").read_text(encoding="utf-8"))
     assert gaps["type"] == "FeatureCollection" and gaps["standard"]["minutes"] == 12
     assert len(gaps["features"]) == len(city_result.gaps)
     assert gaps["features"][0]["properties"]["gap"] == 1
     cells = tmp_path / "c.geojson"
-    cv.write_layer(city_result, "cells", cells)
+    write_layer(city_result, "cells", cells)
     doc = json.loads(cells.read_text(encoding="utf-8"), parse_constant=lambda c: pytest.fail(c))
     assert doc["features"][0]["geometry"]["type"] == "Polygon"
-    table = pd.read_csv(cv.write_layer(city_result, "districts", tmp_path / "d.csv"), encoding="utf-8-sig",
+    table = pd.read_csv(write_layer(city_result, "districts", tmp_path / "d.csv"), encoding="utf-8-sig",
                         dtype={"adcode": str})
     assert list(table["adcode"]) == SHENZHEN_DISTRICTS and "standard" in table
-    districts = json.loads(cv.write_layer(city_result, "districts", tmp_path / "d.geojson").read_text())
+    districts = json.loads(write_layer(city_result, "districts", tmp_path / "d.geojson").read_text())
     assert districts["features"][0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
 
 
@@ -555,7 +560,7 @@ def test_report_is_self_contained_and_escaped(city_result):
 def test_region_with_markup_in_its_name_is_escaped():
     real = find_region("440106")
     fake = Region(adcode="440106", name='<b onclick="x">天河</b>', level="district", geometry=real.geometry)
-    res = cv.coverage(fake, stations=_stations(3, shapely.bounds(real.geometry)), network=False)
+    res = coverage(fake, stations=_stations(3, shapely.bounds(real.geometry)), network=False)
     page = render_report(res)
     assert '<b onclick' not in page and "&lt;b onclick" in page
 
@@ -593,7 +598,7 @@ def test_cli_estimate_with_sample_registry(tmp_path):
     assert doc["region"]["adcode"] == "440106" and doc["method"] == "estimate"
     assert doc["standard"]["mode"] == "ebike" and doc["standard"]["minutes"] == 15
     assert 0 <= doc["covered_share_area"] <= 1 and 0 <= doc["covered_share_demand"] <= 1
-    assert doc["cells"] == len(cv.hex_grid("440106", 9))
+    assert doc["cells"] == len(hex_grid("440106", 9))
     assert [d["adcode"] for d in doc["districts"]] == ["440106"]
     assert doc["notice"] == settings.SAMPLE_LABEL
     assert json.loads(out.read_text(encoding="utf-8"))["type"] == "FeatureCollection"

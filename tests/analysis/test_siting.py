@@ -23,7 +23,7 @@ import pytest
 from scipy import sparse
 from scipy.optimize import linprog
 
-from geo.analysis import coverage as cv
+from geo.analysis.coverage import coverage
 from geo.analysis import scenarios as sc
 from geo import settings
 from geo.analysis.siting import engine as si
@@ -267,8 +267,8 @@ def test_network_reach_equals_the_engine_with_each_candidate_alone(network_probl
     tv = prob.travel
     for j in rng.choice(prob.n_candidates, 5, replace=False):
         c = prob.candidates.iloc[[j]]
-        alone = cv.coverage("440106", "rest_station", mode="walk", meters=1000, res=9, network=g,
-                            stations=_stations(list(zip(c["lon"], c["lat"]))))
+        alone = coverage("440106", "rest_station", mode="walk", meters=1000, res=9, network=g,
+                         stations=_stations(list(zip(c["lon"], c["lat"]))))
         row = np.full(len(prob.demand), np.inf)
         sl = slice(tv.indptr[j], tv.indptr[j + 1])
         row[tv.indices[sl]] = tv.data[sl]
@@ -341,8 +341,8 @@ def test_real_candidates_estimate_and_planned_station_round_trip(tmp_path):
         store.add({"name": f"驿站{k}", "kind": "rest_station", "lon": lon, "lat": lat, "status": "open"})
     store.commit_import(rep)
     assert len(store.load(statuses=["planned"])) == 4
-    after = cv.coverage("440106", "rest_station", mode="walk", meters=800, res=9, network=False,
-                        registry=tmp_path / "r.gpkg", statuses=("open", "planned"))
+    after = coverage("440106", "rest_station", mode="walk", meters=800, res=9, network=False,
+                     registry=tmp_path / "r.gpkg", statuses=("open", "planned"))
     assert after.covered_share_demand == pytest.approx(r.after_share, abs=1e-9)
     # Re-importing the same plan updates the same stations instead of doubling them.
     store.commit_import(validate_table(read_table(r.proposal_geojson.encode(), filename="p.geojson"), None,

@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo.analysis import coverage as cv
+from geo.analysis.grid import hex_grid
 from geo.web.views import coverage as planner
 from geo.web.views import siting as sv
 from geo.cli.main import main
@@ -159,7 +159,7 @@ def test_vrt_disguised_as_a_raster_is_refused(attack, secrets, beacon, tmp_path)
     path = tmp_path / "population.tif"
     path.write_bytes(_attacks(secrets, beacon)[attack])
     with pytest.raises(ReadError) as exc:
-        raster_demand(cv.hex_grid("440106", 7), path)
+        raster_demand(hex_grid("440106", 7), path)
     assert exc.value.code == "wrong_content"
     _assert_nothing_private(str(exc.value), beacon)
 
@@ -179,7 +179,7 @@ def test_cli_import_refuses_a_vrt(attack, secrets, beacon, tmp_path, capsys):
 def test_gdal_paths_urls_and_prefixes_are_refused(secrets, beacon, tmp_path):
     registry, accounts = secrets
     url, hits = beacon
-    grid = cv.hex_grid("440106", 7)
+    grid = hex_grid("440106", 7)
     for text in (f"/vsicurl/{url}/x.geojson", f"{url}/x.geojson", f"CSV:{accounts}",
                  f"GPKG:{registry}:rest_station", f"/vsizip/{tmp_path}/x.zip/a.shp"):
         for read in (read_table, read_exclusions, read_features, lambda p: read_candidates(p, "rest_station"),

@@ -18,7 +18,9 @@ import shapely
 
 from geo import settings
 from geo.web.views import coverage as planner
-from geo.analysis.coverage import coverage, service_standard
+from geo.analysis.coverage import coverage
+from geo.analysis.demand import DemandSource
+from geo.analysis.standard import service_standard
 from geo.web.maps.base import VENDOR_DIR, map_html_bytes
 from geo.web.maps.boundaries import load_map_boundaries
 from geo.web.maps.coverage import coverage_map
@@ -235,7 +237,8 @@ def test_district_table_columns_follow_the_run(shenzhen, sample_stations):
 
     pop = pd.Series({"440303": 1e6, "440304": 1.5e6, "440305": 1.8e6, "440306": 4.5e6, "440307": 3.9e6,
                      "440308": 2.1e5, "440309": 2.5e6, "440310": 5.5e5, "440311": 1.1e6})
-    with_pop = coverage("440300", "rest_station", res=7, network=False, population=pop, stations=sample_stations)
+    with_pop = coverage("440300", "rest_station", res=7, network=False, demand=DemandSource(population=pop),
+                        stations=sample_stations)
     df2, specs2 = planner.district_table(with_pop, "zh")
     assert {"population", "stations_per_100k", "covered_share_demand"} <= set(df2.columns)
     assert specs2["covered_share_demand"]["label"] == "需求覆盖率"

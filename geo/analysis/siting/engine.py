@@ -45,9 +45,14 @@ from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
-from geo.analysis import coverage as cv
+from geo.analysis.coverage import CoverageResult, coverage
+from geo.analysis.demand import DemandSource
+from geo.analysis.gaps import gap_labels, gap_table
+from geo.analysis.grid import Grid
+from geo.analysis.serialize import json_records
+from geo.analysis.standard import Standard
+from geo.analysis.travel import access_cost, augmented_matrix, estimate_factor, snap_points
 from geo import settings
-from geo.analysis.coverage import CoverageResult, Grid, Standard
 from geo.registry.io.readers import ReadError, read_features, read_table
 from geo.routing.network import RoadGraph, index_ranges
 from geo.core import geodesy
@@ -320,7 +325,7 @@ def _estimate_pairs(clon: np.ndarray, clat: np.ndarray, plon: np.ndarray, plat: 
     if not len(clon) or not len(plon):
         e = np.zeros(0, dtype=np.int64)
         return e, e, np.zeros(0)
-    factor = cv.estimate_factor(std)
+    factor = estimate_factor(std)
     radius = geodesy.m_to_chord(limit / factor) * (1 + 1e-9) + 1e-12
     found = cKDTree(geodesy.xyz(clon, clat)).sparse_distance_matrix(cKDTree(geodesy.xyz(plon, plat)), radius,
                                                               output_type="ndarray")
@@ -342,17 +347,17 @@ def _network_pairs(graph: RoadGraph, plon: np.ndarray, plat: np.ndarray, clon: n
     """
     weight = std.weight
     to_unit = 1.0 / 60.0 if weight == "time" else 1.0
-    cs = cv.snap_points(graph, clon, clat)
+    cs = snap_points(graph, clon, clat)
     c_on = np.flatnonzero(cs.ok)
     st_edge, st_frac = cs.edge[c_on], cs.fraction[c_on]
-    st_access = cv.access_cost(cs.distance_m[c_on], weight)
-    ps = cv.snap_points(graph, plon, plat)
-    p_access = cv.access_cost(np.nan_to_num(ps.distance_m, nan=0.0), weight)
+    st_access = access_cost(cs.distance_m[c_on], weight)
+    ps = snap_points(graph, plon, plat)
+    p_access = access_cost(np.nan_to_num(ps.distance_m, nan=0.0), weight)
     on = np.flatnonzero(ps.ok)
     out_r, out_c, out_v = [], [], []
 
     if len(c_on) and len(on):
-        aug = cv.augmented_matrix(graph, weight, st_edge, st_frac, st_access)
+        aug = augmented_matrix(graph, weight, st_edge, st_frac, st_access)
         n = graph.n_nodes
         e, f = ps.edge[on], ps.fraction[on]
         c = graph.edge_cost(weight)[e]
@@ -596,9 +601,10 @@ def build_problem(region, kinds: str | Iterable[str] | None = None, *, mode: str
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     args = dict(kinds=kinds, mode=mode, minutes=minutes, meters=meters, res=res, network=network,
-                population=population, demand=demand, demand_weight=demand_weight, demand_crs=demand_crs,
+                demand=DemandSource(population=population, points=demand, weight_column=demand_weight,
+                                    crs=demand_crs),
                 registry=registry, statuses=tuple(statuses))
-    base = cv.coverage(region, stations=stations, **args)
+    base = coverage(region, stations=stations, **args)
     timings["baseline_s"] = time.perf_counter() - t0
     graph = base._travel.context.graph if base.method == "network" and base._travel.context is not None else None
     std = base.standard
@@ -1075,8 +1081,8 @@ class SitingResult:
             "added_demand": _num(self.added_demand, 6), "before_share": _num(self.before_share, 9),
             "after_share": _num(self.after_share, 9), "before_share_area": _num(self.before_share_area, 9),
             "after_share_area": _num(self.after_share_area, 9), "travel": self.travel,
-            "sites": _site_records(self.sites), "districts": cv.json_records(self.districts),
-            "gaps_total": int(len(self.gaps)), "gaps": cv.json_records(gaps), "candidates": self.candidates,
+            "sites": _site_records(self.sites), "districts": json_records(self.districts),
+            "gaps_total": int(len(self.gaps)), "gaps": json_records(gaps), "candidates": self.candidates,
             "verified": self.verified, "proposal": json.loads(self.proposal_geojson),
             "notes": list(self.notes), "timings": dict(self.timings),
         }
@@ -1115,7 +1121,7 @@ class SitingResult:
 
 def _site_records(sites: pd.DataFrame) -> list[dict]:
     # Positions to 7 decimals, as the registry stores them (the engine's records keep 6).
-    out = cv.json_records(sites)
+    out = json_records(sites)
     for rec, lon, lat in zip(out, sites["lon"].to_numpy(float), sites["lat"].to_numpy(float)):
         rec["lon"], rec["lat"] = round(float(lon), 7), round(float(lat), 7)
     return out
@@ -1251,10 +1257,10 @@ def _gaps_after(problem: SitingProblem, covered_after: np.ndarray, order: list[i
         if has.any():
             mins[has] = np.minimum.reduceat(sub.data, sub.indptr[:-1][has])
         travel = np.minimum(travel, mins)
-    labels = cv.gap_labels(base._grid, ~covered_after)
+    labels = gap_labels(base._grid, ~covered_after)
     st = pd.concat([base.stations[["lon", "lat"]], problem.candidates.iloc[order][["lon", "lat"]]],
                    ignore_index=True)
-    table, _ = cv.gap_table(base._grid, labels, problem.demand, travel, st)
+    table, _ = gap_table(base._grid, labels, problem.demand, travel, st)
     return table
 
 
@@ -1605,7 +1611,7 @@ def _verify(problem: SitingProblem, result: SitingResult, order: list[int]) -> N
     kinds = args.pop("kinds")
     std = problem.standard
     args.update(mode=std.mode, minutes=std.minutes, meters=std.meters)
-    after = cv.coverage(region, kinds if kinds is not None else list(std.kinds), stations=stations, **args)
+    after = coverage(region, kinds if kinds is not None else list(std.kinds), stations=stations, **args)
     result.verified = {"after_share": _num(after.covered_share_demand, 9),
                        "after_share_area": _num(after.covered_share_area, 9),
                        "method": after.method, "gaps_total": int(len(after.gap_table))}

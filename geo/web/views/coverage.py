@@ -47,7 +47,10 @@ import pandas as pd
 import shapely
 
 from geo import settings
-from geo.analysis.coverage import CoverageResult, Standard, cell_polygons, write_layer
+from geo.analysis.coverage import CoverageResult
+from geo.analysis.export import write_layer
+from geo.analysis.grid import cell_polygons
+from geo.analysis.standard import Standard
 from geo.core.i18n import pick, t
 from geo.core.regions import Region, find_region, load_boundaries
 

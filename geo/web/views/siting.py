@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.analysis import coverage as cv
+from geo.analysis.gaps import gap_geometries, gap_labels, gap_table
 from geo import settings
 from geo.core.i18n import pick, t
 from geo.registry.io.readers import read_features, read_table
@@ -303,12 +303,12 @@ def siting_layers(problem: SitingProblem, result: SitingResult, base: MapLayers,
 
     # Remaining gaps, ranked with the engine's own functions so "#1" is the gap the table lists first.
     chosen = chosen_candidates(problem, result)
-    labels = cv.gap_labels(grid, ~after)
+    labels = gap_labels(grid, ~after)
     stations = pd.concat([baseline.stations[["lon", "lat"]], problem.candidates.iloc[chosen][["lon", "lat"]]],
                          ignore_index=True)
-    table, rank = cv.gap_table(grid, labels, problem.demand, problem.travel0, stations)
+    table, rank = gap_table(grid, labels, problem.demand, problem.travel0, stations)
     n = min(int(max_gaps), len(table))
-    found = cv.gap_geometries(grid, rank, n) if n else {}
+    found = gap_geometries(grid, rank, n) if n else {}
     gap_geoms = [shapely.simplify(found.get(r, shapely.Polygon()), base.tolerance) for r in range(1, n + 1)]
     gaps = gpd.GeoDataFrame(table.head(n)[["gap", "cells", "area_km2", "demand", "district",
                                            "station_distance_m"]].reset_index(drop=True),

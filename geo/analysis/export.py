@@ -1,0 +1,60 @@
+"""Writing one layer of a coverage result to a file: gaps, cells or districts, as GeoJSON or CSV."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geo.analysis.coverage import CoverageResult
+from geo.analysis.serialize import to_geojson
+from geo.core.regions import load_boundaries
+
+
+def write_layer(result: CoverageResult, layer: str, path: str | Path) -> Path:
+    """Write one layer of a result: ``gaps``, ``cells`` or ``districts``.
+
+    The format follows the extension: ``.geojson``/``.json`` (districts get
+    their boundary polygons) or ``.csv`` (UTF-8 with BOM, formula cells
+    escaped; geometry dropped, cells and gaps keep their centre lon/lat).
+
+    Parameters
+    ----------
+    result
+        A coverage run.
+    layer
+        ``"gaps"``, ``"cells"`` or ``"districts"``.
+    path
+        The file to write (its folder is made).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    from geo.registry.io.writers import csv_bytes
+
+    path = Path(path)
+    if layer == "gaps":
+        frame = result.gaps
+    elif layer == "cells":
+        frame = result.cells
+    elif layer == "districts":
+        b = load_boundaries("district")[["adcode", "geometry"]]
+        frame = gpd.GeoDataFrame(result.districts.merge(b, on="adcode", how="left"), geometry="geometry",
+                                 crs="EPSG:4326")
+    else:
+        raise ValueError(f"unknown layer {layer!r} (gaps, cells, districts)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".csv":
+        table = pd.DataFrame(frame.drop(columns=frame.geometry.name)).copy()
+        table.insert(0, "unit", result.standard.unit)
+        table.insert(0, "standard", result.standard.describe())
+        for col in table.columns:
+            if table[col].dtype.kind == "f":
+                table[col] = table[col].where(np.isfinite(table[col]))
+        path.write_bytes(csv_bytes(table))
+    else:
+        path.write_text(to_geojson(frame, standard=result.standard), encoding="utf-8")
+    return path

@@ -1,0 +1,81 @@
+"""Planner coverage on the command line: ``coverage`` (options parsed in :mod:`geo.cli.main`)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from geo import settings
+from geo.analysis.coverage import coverage, service_areas
+from geo.analysis.demand import DemandSource
+from geo.analysis.export import write_layer
+from geo.analysis.serialize import to_geojson
+from geo.registry.io.readers import ReadError
+from geo.web.report import write_report
+
+
+def run_coverage(args: argparse.Namespace) -> int:
+    """``python -m geo coverage --region ADCODE ... [--json]``: run, write the asked layers, print a summary.
+
+    Parameters
+    ----------
+    args
+        Parsed options of the ``coverage`` command.
+
+    Returns
+    -------
+    int
+        0, or 2 when a population or demand file cannot be read (the reason
+        is printed to stderr).
+    """
+    demand = DemandSource(population=args.population, points=args.demand,
+                          weight_column=getattr(args, "demand_weight", None),
+                          crs=getattr(args, "demand_crs", "auto"))
+    try:
+        result = coverage(
+            args.region, args.kind, mode=args.mode, minutes=args.minutes, meters=args.meters, res=args.res,
+            network=args.network, demand=demand, registry=args.registry,
+            statuses=getattr(args, "status", None) or settings.COVERAGE_STATUSES)
+    except ReadError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    written = {}
+    if args.out:
+        written["gaps"] = str(write_layer(result, "gaps", args.out))
+    if getattr(args, "cells_out", None):
+        written["cells"] = str(write_layer(result, "cells", args.cells_out))
+    if getattr(args, "districts_out", None):
+        written["districts"] = str(write_layer(result, "districts", args.districts_out))
+    if getattr(args, "report", None):
+        written["report"] = str(write_report(result, args.report))
+    if getattr(args, "service_area", None):
+        areas = service_areas(result, args.service_area)
+        target = getattr(args, "service_areas_out", None)
+        if target:
+            Path(target).write_text(to_geojson(areas, standard=result.standard), encoding="utf-8")
+            written["service_areas"] = target
+    summary = result.to_dict()
+    summary["outputs"] = written
+    summary["timings"] = result.timings
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
+        return 0
+    unit = result.standard.unit
+    print(f"{result.region.name} ({result.region.adcode}) — {result.standard.describe()}")
+    print(f"方法 / method: {summary['label']}; H3 res {result.resolution}, {len(result.cells)} 个格网 / cells")
+    print(f"面积覆盖率 / covered share by area: {result.covered_share_area:.1%}; "
+          f"需求覆盖率 / by demand ({result.demand.kind}): {result.covered_share_demand:.1%}")
+    for row in result.districts.itertuples():
+        print(f"  {row.adcode} {row.name}: {row.stations} 站 / stations, "
+              f"{row.covered_share_area:.1%} 覆盖 / covered, p95 {row.travel_p95:.1f} {unit}")
+    for row in result.gap_table.head(10).itertuples():
+        print(f"  缺口 / gap {row.gap}: {row.area_km2:.1f} km², demand {row.demand:.1f}, "
+              f"{row.district}, ({row.lon:.4f}, {row.lat:.4f})")
+    if "notice" in summary:
+        print(f"注意 / notice: {summary['notice']}")
+    for note in result.notes:
+        print(f"注意 / note: {note}")
+    for layer, path in written.items():
+        print(f"已写入 / wrote {layer}: {path}", file=sys.stderr)
+    return 0
