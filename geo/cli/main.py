@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from geo import settings
-from geo.cli import nearest, network, registry, users
+from geo.cli import nearest, network, registry, serve, users
 from geo.core.crs import CRS_CHOICES
 from geo.registry.export import FORMATS
 from geo.core.schema import KINDS, STATUSES
@@ -151,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--registry", help="登记库 / registry GeoPackage")
     p.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
     p.set_defaults(func=nearest.run_nearest)
+
+    serve.add_parser(sub)
 
     # Planner coverage: the command is geo/cli/coverage.py, the engine geo/analysis/ (docs/coverage.md).
     p = sub.add_parser("coverage", help="覆盖分析 / where workers are beyond reach of a station")

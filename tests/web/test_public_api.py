@@ -234,3 +234,29 @@ def test_no_position_reaches_the_log(server):
     text = log.read_text(errors="replace")
     for part in (lon, lat, lon[:8], lat[:7], "95.123456"):
         assert part not in text
+
+
+def test_geo_serve_answers_with_two_workers_and_no_access_log(world):
+    """`python -m geo serve --workers 2` answers the API from two processes, with no access log."""
+    port = _free_port()
+    env = {**os.environ, "GEO_REGISTRY": str(world / "registry.gpkg"), "GEO_NETWORK_DIR": str(world / "network")}
+    log = world / "serve.log"
+    proc = subprocess.Popen([sys.executable, "-m", "geo", "serve", "--workers", "2", "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"{url}/api/v1/openapi.json", timeout=2)
+                break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        lon, lat = "114.0587654", "22.5412345"
+        for _ in range(6):
+            status, body = _json(f"{url}/api/v1/nearest?lon={lon}&lat={lat}&k=2")
+            assert status == 200 and len(body["results"]) == 2
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    text = log.read_text(errors="replace")
+    assert lon not in text and lat not in text and "GET /api" not in text

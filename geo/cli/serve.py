@@ -1,0 +1,42 @@
+"""``python -m geo serve``: the public API alone, in N stateless processes (uvicorn)."""
+from __future__ import annotations
+
+import argparse
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Serve :mod:`geo.web.server` with uvicorn until interrupted.
+
+    Access logs stay off: a request line holds the worker's position in
+    its query string, and no position may reach a log (docs/trust.md §9).
+    uvicorn believes ``X-Forwarded-For`` only from ``--forwarded-allow-ips``
+    (none by default); the rate limit's own proxy setting is
+    ``GEO_TRUSTED_PROXY_HEADER``.
+
+    Parameters
+    ----------
+    args
+        ``host``, ``port``, ``workers`` and ``forwarded_allow_ips``.
+
+    Returns
+    -------
+    int
+        0 when the server stopped.
+    """
+    import uvicorn
+
+    uvicorn.run("geo.web.server:app", host=args.host, port=args.port, workers=args.workers,
+                access_log=False, proxy_headers=bool(args.forwarded_allow_ips),
+                forwarded_allow_ips=args.forwarded_allow_ips or "", log_level="warning")
+    return 0
+
+
+def add_parser(sub) -> None:
+    """Register ``serve`` on the command line's sub-parsers."""
+    p = sub.add_parser("serve", help="只运行公开 API / serve the public API alone (several processes)")
+    p.add_argument("--host", default="127.0.0.1", help="监听地址 / address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8600, help="端口 / port (default 8600)")
+    p.add_argument("--workers", type=int, default=1, help="进程数 / worker processes (default 1)")
+    p.add_argument("--forwarded-allow-ips", default="",
+                   help="可信反向代理地址 / addresses of trusted reverse proxies for X-Forwarded-For (default none)")
+    p.set_defaults(func=run_serve)
