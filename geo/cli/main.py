@@ -152,7 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
     p.set_defaults(func=nearest.run_nearest)
 
-    serve.add_parser(sub)
+    p = sub.add_parser("serve", help="只运行公开 API / serve the public API alone (several processes)")
+    p.add_argument("--host", default="127.0.0.1", help="监听地址 / address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8600, help="端口 / port (default 8600)")
+    p.add_argument("--workers", type=int, default=1, help="进程数 / worker processes (default 1)")
+    p.add_argument("--forwarded-allow-ips", default="",
+                   help="可信反向代理地址 / addresses of trusted reverse proxies for X-Forwarded-For (default none)")
+    p.set_defaults(func=serve.run_serve)
 
     # Planner coverage: the command is geo/cli/coverage.py, the engine geo/analysis/ (docs/coverage.md).
     p = sub.add_parser("coverage", help="覆盖分析 / where workers are beyond reach of a station")

@@ -30,13 +30,3 @@ def run_serve(args: argparse.Namespace) -> int:
                 forwarded_allow_ips=args.forwarded_allow_ips or "", log_level="warning")
     return 0
 
-
-def add_parser(sub) -> None:
-    """Register ``serve`` on the command line's sub-parsers."""
-    p = sub.add_parser("serve", help="只运行公开 API / serve the public API alone (several processes)")
-    p.add_argument("--host", default="127.0.0.1", help="监听地址 / address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8600, help="端口 / port (default 8600)")
-    p.add_argument("--workers", type=int, default=1, help="进程数 / worker processes (default 1)")
-    p.add_argument("--forwarded-allow-ips", default="",
-                   help="可信反向代理地址 / addresses of trusted reverse proxies for X-Forwarded-For (default none)")
-    p.set_defaults(func=run_serve)
