@@ -11,7 +11,7 @@ def _read_new_password(args: argparse.Namespace) -> str:
     """The password for ``user add`` / ``passwd``: one line of standard input, or typed twice at a prompt."""
     import getpass
 
-    from geo.registry.auth import AuthError
+    from geo.registry.auth.errors import AuthError
 
     if args.password_stdin:
         line = sys.stdin.readline()
@@ -27,7 +27,8 @@ def run_user(args: argparse.Namespace) -> int:
 
     Exit code 0, or 2 when the command was refused or the file holds anything but hashes.
     """
-    from geo.registry.auth import AuthError, accounts_path, add_user, list_users, remove_user, require_user, set_password
+    from geo.registry.auth.accounts import accounts_path, add_user, list_users, remove_user, require_user, set_password
+    from geo.registry.auth.errors import AuthError
 
     path = accounts_path(args.accounts)
     try:

@@ -38,7 +38,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from geo import settings
 from geo.core.regions import in_region
 from geo.core.schema import FACILITIES, KINDS, STATUSES
-from geo.registry.auth import client_address
+from geo.registry.auth.login import client_address
 from geo.registry.export import filter_stations, redact_private, to_geojson
 from geo.registry.store import open_store
 from geo.routing.network import MODES, resolve_graph

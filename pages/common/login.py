@@ -1,6 +1,6 @@
 """The editor login, shared by every page that changes something.
 
-One login per browser tab: the session (:class:`geo.registry.auth.EditorSession`)
+One login per browser tab: the session (:class:`geo.registry.auth.sessions.EditorSession`)
 lives in ``st.session_state.editor_session``, so logging in on the Data
 page also opens the siting page's scenario controls, and logging out on
 either closes both. Accounts, passwords, rate limits and time-outs are
@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from geo.registry import auth
+from geo.registry.auth.accounts import TABLE, load_accounts
+from geo.registry.auth.errors import AccountsError, AuthError, SessionExpired
+from geo.registry.auth.login import LoginGuard, authenticate, client_address
+from geo.registry.auth.sessions import check_session, start_session
 from geo.core.i18n import t
 from geo.core.text import md_error, md_escape
 
@@ -19,7 +22,7 @@ def _secret_editors() -> dict:
     """The ``[editors]`` table of Streamlit's secrets, when there is a secrets file."""
     try:
         if st.secrets.load_if_toml_exists():
-            return dict(st.secrets.get(auth.TABLE) or {})
+            return dict(st.secrets.get(TABLE) or {})
     except Exception:  # a broken secrets file must not take the public page down
         pass
     return {}
@@ -28,7 +31,7 @@ def _secret_editors() -> dict:
 def _client_address() -> str | None:
     """The client's address for the failed-login limit: the connection's, or a trusted proxy's header."""
     try:
-        return auth.client_address(st.context.ip_address, st.context.headers)
+        return client_address(st.context.ip_address, st.context.headers)
     except Exception:  # no client context (a bare script run)
         return None
 
@@ -53,17 +56,17 @@ def editor_login(lang: str, *, help_key: str = "auth_login_help", key: str = "au
     str or None
     """
     try:
-        accounts = auth.load_accounts(secrets=_secret_editors())
+        accounts = load_accounts(secrets=_secret_editors())
         broken = False
-    except auth.AccountsError:
+    except AccountsError:
         # The reason names accounts and paths: the public sees only that
         # editing is locked; ``python -m geo user list`` tells the admin why.
         accounts, broken = {}, True
     session = st.session_state.get("editor_session")
     if session is not None:
         try:
-            session = auth.check_session(session, accounts)
-        except auth.SessionExpired as exc:
+            session = check_session(session, accounts)
+        except SessionExpired as exc:
             del st.session_state["editor_session"]
             st.warning(md_error(exc, lang))
             session = None
@@ -94,10 +97,10 @@ def editor_login(lang: str, *, help_key: str = "auth_login_help", key: str = "au
             submitted = st.form_submit_button(t("auth_login_button", lang), type="primary")
     if submitted:
         try:
-            name = auth.authenticate(username, password, accounts, auth.LoginGuard(), address=_client_address())
-        except auth.AuthError as exc:  # wrong name or password, or locked: never which name exists
+            name = authenticate(username, password, accounts, LoginGuard(), address=_client_address())
+        except AuthError as exc:  # wrong name or password, or locked: never which name exists
             st.error(md_error(exc, lang))
         else:
-            st.session_state.editor_session = auth.start_session(name, accounts)
+            st.session_state.editor_session = start_session(name, accounts)
             st.rerun()
     return None

@@ -18,7 +18,14 @@ from pathlib import Path
 import pytest
 
 from geo import settings
-from geo.registry import audit, auth
+from geo.registry import audit
+from geo.registry.auth import login as auth_login
+from geo.registry.auth import passwords as auth_passwords
+from geo.registry.auth.accounts import add_user, load_accounts, remove_user
+from geo.registry.auth.errors import AccountsError, AuthError, LockedError, LoginBusy, LoginFailed, SessionExpired
+from geo.registry.auth.login import LoginGuard, authenticate, client_address, verification_pool
+from geo.registry.auth.passwords import check_new_password, dummy_hash, hash_password, hash_scheme, verify_password
+from geo.registry.auth.sessions import EditorSession, check_session, start_session
 from geo.cli.main import main
 from conftest import ROOT
 
@@ -46,15 +53,15 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setattr(settings, "ARGON2_TIME_COST", 1)
     monkeypatch.setattr(settings, "ARGON2_MEMORY_KIB", 8 * 1024)
     monkeypatch.setattr(settings, "ARGON2_PARALLELISM", 1)
-    monkeypatch.setattr(auth, "_DUMMY", {})
+    monkeypatch.setattr(auth_passwords, "_DUMMY", {})
     return tmp_path
 
 
 @pytest.fixture
 def accounts(tmp_path) -> dict[str, str]:
-    auth.add_user("zhang.wei", PASSWORD)
-    auth.add_user("李娜", "another long password")
-    return auth.load_accounts()
+    add_user("zhang.wei", PASSWORD)
+    add_user("李娜", "another long password")
+    return load_accounts()
 
 
 @pytest.fixture
@@ -63,8 +70,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def guard(tmp_path, clock) -> auth.LoginGuard:
-    return auth.LoginGuard(tmp_path / "state" / "logins.sqlite", clock=clock)
+def guard(tmp_path, clock) -> LoginGuard:
+    return LoginGuard(tmp_path / "state" / "logins.sqlite", clock=clock)
 
 
 # --------------------------------------------------------------------------
@@ -75,94 +82,94 @@ def test_hash_is_salted_argon2id_with_the_configured_cost(monkeypatch):
     monkeypatch.setattr(settings, "ARGON2_TIME_COST", 3)
     monkeypatch.setattr(settings, "ARGON2_MEMORY_KIB", 64 * 1024)
     monkeypatch.setattr(settings, "ARGON2_PARALLELISM", 4)
-    first, second = auth.hash_password(PASSWORD), auth.hash_password(PASSWORD)
+    first, second = hash_password(PASSWORD), hash_password(PASSWORD)
     assert first.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
     assert first != second  # a random salt each time
     assert PASSWORD not in first
-    assert auth.verify_password(first, PASSWORD) and auth.verify_password(second, PASSWORD)
-    assert not auth.verify_password(first, PASSWORD + "!")
-    assert not auth.verify_password(first, "")
-    assert auth.hash_scheme(first) == "argon2"
+    assert verify_password(first, PASSWORD) and verify_password(second, PASSWORD)
+    assert not verify_password(first, PASSWORD + "!")
+    assert not verify_password(first, "")
+    assert hash_scheme(first) == "argon2"
 
 
 def test_short_and_huge_passwords_are_refused():
-    with pytest.raises(auth.AuthError) as err:
-        auth.hash_password("x" * (settings.PASSWORD_MIN_CHARS - 1))
+    with pytest.raises(AuthError) as err:
+        hash_password("x" * (settings.PASSWORD_MIN_CHARS - 1))
     assert err.value.zh and err.value.en and str(settings.PASSWORD_MIN_CHARS) in err.value.en
-    with pytest.raises(auth.AuthError):
-        auth.hash_password("x" * (settings.PASSWORD_MAX_CHARS + 1))
-    assert not auth.verify_password(auth.hash_password(PASSWORD), "x" * (settings.PASSWORD_MAX_CHARS + 1))
+    with pytest.raises(AuthError):
+        hash_password("x" * (settings.PASSWORD_MAX_CHARS + 1))
+    assert not verify_password(hash_password(PASSWORD), "x" * (settings.PASSWORD_MAX_CHARS + 1))
 
 
 @pytest.mark.parametrize("stored", ["", "hunter2hunter2", "$argon2id$broken", "$2b$12$short", "$6$salt$sha512crypt"])
 def test_malformed_hashes_never_match(stored):
-    assert auth.hash_scheme(stored) is None
-    assert not auth.verify_password(stored, stored)
+    assert hash_scheme(stored) is None
+    assert not verify_password(stored, stored)
 
 
 def test_bcrypt_hashes_are_accepted():
     bcrypt = pytest.importorskip("bcrypt")
     stored = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
-    assert auth.hash_scheme(stored) == "bcrypt"
-    assert auth.verify_password(stored, PASSWORD) and not auth.verify_password(stored, "wrong password")
+    assert hash_scheme(stored) == "bcrypt"
+    assert verify_password(stored, PASSWORD) and not verify_password(stored, "wrong password")
 
 
 def test_plain_text_passwords_are_refused_without_echoing_them(tmp_path):
     path = tmp_path / "cfg" / "accounts.toml"
     path.parent.mkdir()
-    good = auth.hash_password(PASSWORD)
+    good = hash_password(PASSWORD)
     path.write_text(f'[editors]\nalice = "{good}"\nbob = "s3cret-plain-text"\n', encoding="utf-8")
-    with pytest.raises(auth.AccountsError) as err:
-        auth.load_accounts()
+    with pytest.raises(AccountsError) as err:
+        load_accounts()
     message = str(err.value)
     assert "s3cret-plain-text" not in message
     assert "bob" in err.value.zh and "bob" in err.value.en
     assert "明文" in err.value.zh and "plain text" in err.value.en
     assert "python -m geo user add bob" in err.value.en
     # Not a string at all, in Streamlit secrets: refused too.
-    with pytest.raises(auth.AccountsError):
-        auth.load_accounts(tmp_path / "none.toml", secrets={"carol": "password123"})
-    with pytest.raises(auth.AccountsError):
-        auth.load_accounts(tmp_path / "none.toml", secrets={"carol": {"hash": good}})
+    with pytest.raises(AccountsError):
+        load_accounts(tmp_path / "none.toml", secrets={"carol": "password123"})
+    with pytest.raises(AccountsError):
+        load_accounts(tmp_path / "none.toml", secrets={"carol": {"hash": good}})
 
 
 def test_broken_toml_and_missing_file(tmp_path):
-    assert auth.load_accounts(tmp_path / "missing.toml") == {}
+    assert load_accounts(tmp_path / "missing.toml") == {}
     bad = tmp_path / "bad.toml"
     bad.write_text("[editors\nalice = 1", encoding="utf-8")
-    with pytest.raises(auth.AccountsError) as err:
-        auth.load_accounts(bad)
+    with pytest.raises(AccountsError) as err:
+        load_accounts(bad)
     assert "TOML" in err.value.en and "TOML" in err.value.zh
 
 
 def test_accounts_from_file_and_secrets_merge_file_first(tmp_path):
-    from_secrets, from_file = auth.hash_password(PASSWORD), auth.hash_password(PASSWORD)
-    auth.add_user("alice", PASSWORD)
-    file_hash = auth.load_accounts()["alice"]
-    merged = auth.load_accounts(secrets={"alice": from_secrets, "王芳": from_file})
+    from_secrets, from_file = hash_password(PASSWORD), hash_password(PASSWORD)
+    add_user("alice", PASSWORD)
+    file_hash = load_accounts()["alice"]
+    merged = load_accounts(secrets={"alice": from_secrets, "王芳": from_file})
     assert merged == {"alice": file_hash, "王芳": from_file}
 
 
 def test_add_user_writes_0600_file_in_0700_folder_and_round_trips(tmp_path):
     path = tmp_path / "deep" / "cfg" / "accounts.toml"
-    name, replaced = auth.add_user(" 张伟 ", PASSWORD, path)
+    name, replaced = add_user(" 张伟 ", PASSWORD, path)
     assert (name, replaced) == ("张伟", False)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert stat.S_IMODE(path.parent.parent.stat().st_mode) == 0o700
     text = path.read_text(encoding="utf-8")
     assert PASSWORD not in text and "$argon2id$" in text
-    accounts = auth.load_accounts(path)
-    assert list(accounts) == ["张伟"] and auth.verify_password(accounts["张伟"], PASSWORD)
-    with pytest.raises(auth.AuthError):
-        auth.add_user("张伟", PASSWORD, path)  # exists
-    assert auth.add_user("张伟", "a different password", path, replace=True) == ("张伟", True)
-    assert auth.verify_password(auth.load_accounts(path)["张伟"], "a different password")
+    accounts = load_accounts(path)
+    assert list(accounts) == ["张伟"] and verify_password(accounts["张伟"], PASSWORD)
+    with pytest.raises(AuthError):
+        add_user("张伟", PASSWORD, path)  # exists
+    assert add_user("张伟", "a different password", path, replace=True) == ("张伟", True)
+    assert verify_password(load_accounts(path)["张伟"], "a different password")
     for bad in ("", "a b", "x" * 65, "<script>", 'a"b'):
-        with pytest.raises(auth.AuthError):
-            auth.add_user(bad, PASSWORD, path)
-    assert auth.remove_user("张伟", path) and not auth.remove_user("张伟", path)
-    assert auth.load_accounts(path) == {}
+        with pytest.raises(AuthError):
+            add_user(bad, PASSWORD, path)
+    assert remove_user("张伟", path) and not remove_user("张伟", path)
+    assert load_accounts(path) == {}
 
 
 # --------------------------------------------------------------------------
@@ -170,27 +177,27 @@ def test_add_user_writes_0600_file_in_0700_folder_and_round_trips(tmp_path):
 # --------------------------------------------------------------------------
 
 def test_login_returns_the_stored_name(accounts, guard):
-    assert auth.authenticate("zhang.wei", PASSWORD, accounts, guard) == "zhang.wei"
-    assert auth.authenticate(" ZHANG.WEI ", PASSWORD, accounts, guard) == "zhang.wei"
-    assert auth.authenticate("李娜", "another long password", accounts, guard) == "李娜"
+    assert authenticate("zhang.wei", PASSWORD, accounts, guard) == "zhang.wei"
+    assert authenticate(" ZHANG.WEI ", PASSWORD, accounts, guard) == "zhang.wei"
+    assert authenticate("李娜", "another long password", accounts, guard) == "李娜"
 
 
 def test_wrong_password_and_unknown_user_look_the_same(accounts, guard, monkeypatch):
     checked: list[str] = []
-    real = auth.verify_password
-    monkeypatch.setattr(auth, "verify_password", lambda stored, pw: checked.append(stored) or real(stored, pw))
+    real = verify_password
+    monkeypatch.setattr(auth_login, "verify_password", lambda stored, pw: checked.append(stored) or real(stored, pw))
     errors = []
     for user in ("zhang.wei", "nobody"):
-        with pytest.raises(auth.LoginFailed) as err:
-            auth.authenticate(user, "wrong password!", accounts, guard)
+        with pytest.raises(LoginFailed) as err:
+            authenticate(user, "wrong password!", accounts, guard)
         errors.append((err.value.zh, err.value.en))
     assert errors[0] == errors[1] == ("用户名或密码错误。", "Wrong user name or password.")
     # The unknown user was verified too, against the dummy hash: it costs the same time.
-    assert checked == [accounts["zhang.wei"], auth._dummy_hash()]
-    assert auth.hash_scheme(checked[1]) == "argon2"
+    assert checked == [accounts["zhang.wei"], dummy_hash()]
+    assert hash_scheme(checked[1]) == "argon2"
     # Blank fields are refused before anything is counted or verified.
-    with pytest.raises(auth.LoginFailed):
-        auth.authenticate("zhang.wei", "", accounts, guard)
+    with pytest.raises(LoginFailed):
+        authenticate("zhang.wei", "", accounts, guard)
     assert guard.failures("zhang.wei") == 1 and guard.failures("nobody") == 1
 
 
@@ -199,15 +206,15 @@ def test_unknown_and_known_users_take_similar_time(guard, monkeypatch):
     monkeypatch.setattr(settings, "ARGON2_TIME_COST", 3)
     monkeypatch.setattr(settings, "ARGON2_MEMORY_KIB", 64 * 1024)
     monkeypatch.setattr(settings, "ARGON2_PARALLELISM", 4)
-    accounts = {"zhang.wei": auth.hash_password(PASSWORD)}
+    accounts = {"zhang.wei": hash_password(PASSWORD)}
 
     def took(user: str) -> float:
         start = time.perf_counter()
-        with pytest.raises(auth.LoginFailed):
-            auth.authenticate(user, "wrong password!", accounts, guard)
+        with pytest.raises(LoginFailed):
+            authenticate(user, "wrong password!", accounts, guard)
         return time.perf_counter() - start
 
-    auth._dummy_hash()  # made once, at the first unknown name; not part of a login's time
+    dummy_hash()  # made once, at the first unknown name; not part of a login's time
     known = min(took("zhang.wei") for _ in range(3))
     unknown = min(took(f"nobody{i}") for i in range(3))
     # Without the dummy hash an unknown name would answer in a tenth of the time or less.
@@ -217,83 +224,83 @@ def test_unknown_and_known_users_take_similar_time(guard, monkeypatch):
 def test_five_failures_lock_the_name_for_fifteen_minutes(accounts, guard, clock):
     limit = settings.LOGIN_MAX_FAILURES
     for _ in range(limit - 1):
-        with pytest.raises(auth.LoginFailed):
-            auth.authenticate("zhang.wei", "wrong password!", accounts, guard)
+        with pytest.raises(LoginFailed):
+            authenticate("zhang.wei", "wrong password!", accounts, guard)
         clock.advance(10)
-    with pytest.raises(auth.LockedError) as err:  # the failure that locks says so at once
-        auth.authenticate("zhang.wei", "wrong password!", accounts, guard)
+    with pytest.raises(LockedError) as err:  # the failure that locks says so at once
+        authenticate("zhang.wei", "wrong password!", accounts, guard)
     assert err.value.until == pytest.approx(clock.now + settings.LOGIN_LOCKOUT_S)
     assert "15" in err.value.zh and "15 min" in err.value.en
     assert "再试" in err.value.zh and "Try again after" in err.value.en
     # Locked: even the right password is refused, without being checked.
     clock.advance(settings.LOGIN_LOCKOUT_S - 60)
-    with pytest.raises(auth.LockedError) as err:
-        auth.authenticate("ZHANG.WEI", PASSWORD, accounts, guard)
+    with pytest.raises(LockedError) as err:
+        authenticate("ZHANG.WEI", PASSWORD, accounts, guard)
     assert "1 min" in err.value.en
     # Another account is not affected.
-    assert auth.authenticate("李娜", "another long password", accounts, guard) == "李娜"
+    assert authenticate("李娜", "another long password", accounts, guard) == "李娜"
     clock.advance(61)
-    assert auth.authenticate("zhang.wei", PASSWORD, accounts, guard) == "zhang.wei"
+    assert authenticate("zhang.wei", PASSWORD, accounts, guard) == "zhang.wei"
 
 
 def test_unknown_names_are_locked_the_same_way(accounts, guard):
     for _ in range(settings.LOGIN_MAX_FAILURES - 1):
-        with pytest.raises(auth.LoginFailed):
-            auth.authenticate("ghost", "wrong password!", accounts, guard)
-    with pytest.raises(auth.LockedError):
-        auth.authenticate("ghost", "wrong password!", accounts, guard)
+        with pytest.raises(LoginFailed):
+            authenticate("ghost", "wrong password!", accounts, guard)
+    with pytest.raises(LockedError):
+        authenticate("ghost", "wrong password!", accounts, guard)
 
 
 def test_failures_outside_the_window_do_not_add_up_and_success_resets(accounts, guard, clock):
     for _ in range(settings.LOGIN_MAX_FAILURES - 1):
-        with pytest.raises(auth.LoginFailed):
-            auth.authenticate("zhang.wei", "wrong password!", accounts, guard)
+        with pytest.raises(LoginFailed):
+            authenticate("zhang.wei", "wrong password!", accounts, guard)
     clock.advance(settings.LOGIN_WINDOW_S + 1)
     for _ in range(settings.LOGIN_MAX_FAILURES - 1):
-        with pytest.raises(auth.LoginFailed):
-            auth.authenticate("zhang.wei", "wrong password!", accounts, guard)
+        with pytest.raises(LoginFailed):
+            authenticate("zhang.wei", "wrong password!", accounts, guard)
     assert guard.failures("zhang.wei") == settings.LOGIN_MAX_FAILURES - 1
-    assert auth.authenticate("zhang.wei", PASSWORD, accounts, guard) == "zhang.wei"
+    assert authenticate("zhang.wei", PASSWORD, accounts, guard) == "zhang.wei"
     assert guard.failures("zhang.wei") == 0
-    with pytest.raises(auth.LoginFailed):
-        auth.authenticate("zhang.wei", "wrong password!", accounts, guard)
+    with pytest.raises(LoginFailed):
+        authenticate("zhang.wei", "wrong password!", accounts, guard)
 
 
 def test_one_address_trying_many_names_is_locked(accounts, guard, clock):
     for i in range(settings.LOGIN_MAX_FAILURES_PER_ADDRESS - 1):
-        with pytest.raises(auth.LoginFailed):
-            auth.authenticate(f"guess{i}", "wrong password!", accounts, guard, address="203.0.113.7")
-    with pytest.raises(auth.LockedError):
-        auth.authenticate("guess-last", "wrong password!", accounts, guard, address="203.0.113.7")
-    with pytest.raises(auth.LockedError):
-        auth.authenticate("zhang.wei", PASSWORD, accounts, guard, address="203.0.113.7")
-    assert auth.authenticate("zhang.wei", PASSWORD, accounts, guard, address="198.51.100.1") == "zhang.wei"
+        with pytest.raises(LoginFailed):
+            authenticate(f"guess{i}", "wrong password!", accounts, guard, address="203.0.113.7")
+    with pytest.raises(LockedError):
+        authenticate("guess-last", "wrong password!", accounts, guard, address="203.0.113.7")
+    with pytest.raises(LockedError):
+        authenticate("zhang.wei", PASSWORD, accounts, guard, address="203.0.113.7")
+    assert authenticate("zhang.wei", PASSWORD, accounts, guard, address="198.51.100.1") == "zhang.wei"
     clock.advance(settings.LOGIN_LOCKOUT_S)
-    assert auth.authenticate("zhang.wei", PASSWORD, accounts, guard, address="203.0.113.7") == "zhang.wei"
+    assert authenticate("zhang.wei", PASSWORD, accounts, guard, address="203.0.113.7") == "zhang.wei"
 
 
 def test_lockout_survives_a_restart_and_stores_no_names(accounts, guard, clock, tmp_path):
     for _ in range(settings.LOGIN_MAX_FAILURES):
-        with pytest.raises(auth.AuthError):
-            auth.authenticate("zhang.wei", "wrong password!", accounts, guard)
-    again = auth.LoginGuard(guard.path, clock=clock)  # a new server process
+        with pytest.raises(AuthError):
+            authenticate("zhang.wei", "wrong password!", accounts, guard)
+    again = LoginGuard(guard.path, clock=clock)  # a new server process
     assert again.locked_until("zhang.wei") == pytest.approx(clock.now + settings.LOGIN_LOCKOUT_S)
     assert b"zhang" not in guard.path.read_bytes()
     assert stat.S_IMODE(guard.path.stat().st_mode) == 0o600
 
 
 def test_default_state_file_sits_beside_the_accounts_file(accounts, tmp_path):
-    g = auth.LoginGuard()
+    g = LoginGuard()
     assert g.path == tmp_path / "cfg" / "login_attempts.sqlite"
-    with pytest.raises(auth.LoginFailed):
-        auth.authenticate("zhang.wei", "wrong password!", accounts, g)
+    with pytest.raises(LoginFailed):
+        authenticate("zhang.wei", "wrong password!", accounts, g)
     assert g.path.exists()
 
 
 _WORKER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from geo.registry.auth import LoginGuard
+    from geo.registry.auth.login import LoginGuard
     state, go, n, limit = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     guard = LoginGuard(state, max_failures=limit)
     guard.locked_until("shared")  # connect (and create the tables) before the start
@@ -305,7 +312,7 @@ _WORKER = textwrap.dedent("""
 """)
 
 
-def _race(tmp_path, n: int, limit: int) -> tuple[list[int], auth.LoginGuard]:
+def _race(tmp_path, n: int, limit: int) -> tuple[list[int], LoginGuard]:
     state, go = tmp_path / "race.sqlite", tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [subprocess.Popen([sys.executable, "-c", _WORKER, str(state), str(go), str(n), str(limit), str(i)],
@@ -317,7 +324,7 @@ def _race(tmp_path, n: int, limit: int) -> tuple[list[int], auth.LoginGuard]:
     go.touch()
     out = [int(p.communicate(timeout=60)[0].strip()) for p in procs]
     assert all(p.returncode == 0 for p in procs)
-    return out, auth.LoginGuard(state, max_failures=limit)
+    return out, LoginGuard(state, max_failures=limit)
 
 
 def test_two_processes_share_the_failure_count(tmp_path):
@@ -338,38 +345,38 @@ def test_two_processes_share_the_failure_count(tmp_path):
 # --------------------------------------------------------------------------
 
 def test_session_idle_timeout_and_activity(accounts, clock):
-    s = auth.start_session("zhang.wei", accounts, now=clock.now)
+    s = start_session("zhang.wei", accounts, now=clock.now)
     for _ in range(5):  # active every 20 minutes: stays logged in past the idle limit
         clock.advance(settings.SESSION_IDLE_S - 600)
-        s = auth.check_session(s, accounts, now=clock.now)
+        s = check_session(s, accounts, now=clock.now)
         assert s.last_seen == clock.now
     clock.advance(settings.SESSION_IDLE_S)
-    with pytest.raises(auth.SessionExpired) as err:
-        auth.check_session(s, accounts, now=clock.now)
+    with pytest.raises(SessionExpired) as err:
+        check_session(s, accounts, now=clock.now)
     assert err.value.reason == "idle" and err.value.zh and "log in again" in err.value.en
 
 
 def test_session_absolute_limit(accounts, clock):
-    s = auth.start_session("zhang.wei", accounts, now=clock.now)
+    s = start_session("zhang.wei", accounts, now=clock.now)
     while clock.now + 600 < s.started + settings.SESSION_MAX_S:
         clock.advance(600)
-        s = auth.check_session(s, accounts, now=clock.now)
+        s = check_session(s, accounts, now=clock.now)
     clock.advance(600)
-    with pytest.raises(auth.SessionExpired) as err:
-        auth.check_session(s, accounts, now=clock.now)
+    with pytest.raises(SessionExpired) as err:
+        check_session(s, accounts, now=clock.now)
     assert err.value.reason == "absolute"
 
 
 def test_session_ends_when_account_removed_or_password_changed(accounts, clock):
-    s = auth.start_session("zhang.wei", accounts, now=clock.now)
-    auth.add_user("zhang.wei", "a brand new password", replace=True)
-    with pytest.raises(auth.SessionExpired) as err:
-        auth.check_session(s, auth.load_accounts(), now=clock.now + 1)
+    s = start_session("zhang.wei", accounts, now=clock.now)
+    add_user("zhang.wei", "a brand new password", replace=True)
+    with pytest.raises(SessionExpired) as err:
+        check_session(s, load_accounts(), now=clock.now + 1)
     assert err.value.reason == "revoked"
-    s = auth.start_session("李娜", accounts, now=clock.now)
-    auth.remove_user("李娜")
-    with pytest.raises(auth.SessionExpired):
-        auth.check_session(s, auth.load_accounts(), now=clock.now + 1)
+    s = start_session("李娜", accounts, now=clock.now)
+    remove_user("李娜")
+    with pytest.raises(SessionExpired):
+        check_session(s, load_accounts(), now=clock.now + 1)
 
 
 # --------------------------------------------------------------------------
@@ -393,7 +400,7 @@ def test_cli_user_add_list_remove(tmp_path, capsys):
                         capsys, PASSWORD + "\n")
     assert code == 0 and json.loads(out) == {"user": "王芳", "accounts": str(path), "replaced": False}
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-    assert auth.verify_password(auth.load_accounts(path)["王芳"], PASSWORD)  # the newline is not part of it
+    assert verify_password(load_accounts(path)["王芳"], PASSWORD)  # the newline is not part of it
 
     code, _, err = _run(["user", "add", "王芳", "--password-stdin", "--accounts", str(path)], capsys, PASSWORD)
     assert code == 2 and "--replace" in err
@@ -410,7 +417,7 @@ def test_cli_user_add_list_remove(tmp_path, capsys):
     assert code == 0 and json.loads(out)["removed"] is True
     code, _, err = _run(["user", "remove", "bob", "--accounts", str(path)], capsys)
     assert code == 2 and "no user bob" in err
-    assert list(auth.load_accounts(path)) == ["王芳"]
+    assert list(load_accounts(path)) == ["王芳"]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
@@ -422,7 +429,7 @@ def test_cli_prompts_twice_without_stdin(tmp_path, capsys, monkeypatch):
     code, _, err = _run(["user", "add", "carol"], capsys)  # GEO_ACCOUNTS points into tmp
     assert code == 2 and "differ" in err
     code, _, _ = _run(["user", "add", "carol"], capsys)
-    assert code == 0 and auth.verify_password(auth.load_accounts()["carol"], PASSWORD)
+    assert code == 0 and verify_password(load_accounts()["carol"], PASSWORD)
 
 
 def test_cli_list_flags_plain_text(tmp_path, capsys):
@@ -434,7 +441,7 @@ def test_cli_list_flags_plain_text(tmp_path, capsys):
     code, _, _ = _run(["user", "add", "mallory", "--replace", "--password-stdin", "--accounts", str(path)],
                       capsys, PASSWORD)
     assert code == 0 and "letmein" not in path.read_text(encoding="utf-8")
-    assert list(auth.load_accounts(path)) == ["mallory"]
+    assert list(load_accounts(path)) == ["mallory"]
 
 
 def test_cli_as_a_real_process(tmp_path):
@@ -505,7 +512,7 @@ def data_page(tmp_path, monkeypatch):
     st.cache_resource.clear()
     st.cache_data.clear()
 
-    def open_page(session: auth.EditorSession | None = None):
+    def open_page(session: EditorSession | None = None):
         page = AppTest.from_file(str(ROOT / "pages" / "1_数据_Data.py"), default_timeout=60)
         if session is not None:
             page.session_state["editor_session"] = session
@@ -578,7 +585,7 @@ def test_page_ends_an_expired_session(data_page, accounts, field, reason):
     import dataclasses
 
     now = time.time()
-    fresh = auth.start_session("zhang.wei", accounts, now=now)
+    fresh = start_session("zhang.wei", accounts, now=now)
     page, _ = data_page(fresh)
     assert _editing(page)
     limit = settings.SESSION_IDLE_S if reason == "idle" else settings.SESSION_MAX_S
@@ -586,16 +593,16 @@ def test_page_ends_an_expired_session(data_page, accounts, field, reason):
         fresh, **{field: now - limit - 1}, **({"last_seen": now} if field == "started" else {}))
     page.run()
     assert not _editing(page)
-    assert auth.SessionExpired(reason).zh in _texts(page.warning)
+    assert SessionExpired(reason).zh in _texts(page.warning)
     assert "editor_session" not in page.session_state
 
 
 def test_login_fails_closed_when_failures_cannot_be_recorded(accounts, tmp_path):
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the state folder should be", encoding="utf-8")
-    guard = auth.LoginGuard(blocked / "logins.sqlite")
-    with pytest.raises(auth.AuthError) as err:
-        auth.authenticate("zhang.wei", PASSWORD, accounts, guard)
+    guard = LoginGuard(blocked / "logins.sqlite")
+    with pytest.raises(AuthError) as err:
+        authenticate("zhang.wei", PASSWORD, accounts, guard)
     assert "Login is unavailable" in err.value.en and str(blocked) not in str(err.value)
 
 
@@ -615,9 +622,9 @@ def test_changed_fields_lists_what_a_restore_would_change():
 # Password rules (issue 11): length, common passwords, simple patterns
 # --------------------------------------------------------------------------
 
-def _refusal(password: str, username: str | None = None) -> auth.AuthError:
-    with pytest.raises(auth.AuthError) as err:
-        auth.check_new_password(password, username=username)
+def _refusal(password: str, username: str | None = None) -> AuthError:
+    with pytest.raises(AuthError) as err:
+        check_new_password(password, username=username)
     assert any("\u4e00" <= ch <= "\u9fff" for ch in err.value.zh), err.value.zh  # Chinese
     assert err.value.en.isascii() and err.value.en, err.value.en                  # and English
     return err.value
@@ -627,11 +634,11 @@ def test_passwords_need_twelve_characters():
     assert settings.PASSWORD_MIN_CHARS == 12
     err = _refusal("Xk7#pQ2v!mZ")  # 11 characters, random: refused for its length only
     assert "12" in err.zh and "at least 12 characters" in err.en
-    auth.check_new_password("Xk7#pQ2v!mZa")  # 12: accepted
-    with pytest.raises(auth.AuthError):
-        auth.hash_password("Xk7#pQ2v!mZ")
-    with pytest.raises(auth.AuthError):
-        auth.add_user("wang.fang", "Xk7#pQ2v!mZ")
+    check_new_password("Xk7#pQ2v!mZa")  # 12: accepted
+    with pytest.raises(AuthError):
+        hash_password("Xk7#pQ2v!mZ")
+    with pytest.raises(AuthError):
+        add_user("wang.fang", "Xk7#pQ2v!mZ")
 
 
 @pytest.mark.parametrize("password", [
@@ -659,9 +666,9 @@ def test_the_user_name_with_little_added_is_refused():
     _refusal("ZHANG.WEI123456", username="zhang.wei")
     err = _refusal("zhang.wei!zhang.wei", username="zhang.wei")
     assert "用户名" in err.zh and "user name" in err.en
-    with pytest.raises(auth.AuthError):
-        auth.add_user("zhang.wei", "zhang.wei2024")
-    auth.check_new_password("zhang.wei likes green tea", username="zhang.wei")
+    with pytest.raises(AuthError):
+        add_user("zhang.wei", "zhang.wei2024")
+    check_new_password("zhang.wei likes green tea", username="zhang.wei")
 
 
 @pytest.mark.parametrize("password", [
@@ -669,8 +676,8 @@ def test_the_user_name_with_little_added_is_refused():
     "xq7-Lm2v-R9tw", "Guangzhou rain 2026",
 ])
 def test_reasonable_passwords_are_accepted(password):
-    auth.check_new_password(password)
-    assert auth.verify_password(auth.hash_password(password), password)
+    check_new_password(password)
+    assert verify_password(hash_password(password), password)
 
 
 def test_common_password_list_is_shipped_with_source_and_licence():
@@ -692,29 +699,29 @@ def test_common_password_list_is_shipped_with_source_and_licence():
 def test_cli_user_passwd_changes_a_password_and_ends_its_sessions(tmp_path, capsys, clock):
     path = tmp_path / "cli" / "accounts.toml"
     assert _run(["user", "add", "王芳", "--password-stdin", "--accounts", str(path)], capsys, PASSWORD)[0] == 0
-    session = auth.start_session("王芳", auth.load_accounts(path), now=clock.now)
+    session = start_session("王芳", load_accounts(path), now=clock.now)
 
     code, out, _ = _run(["user", "passwd", "王芳", "--password-stdin", "--accounts", str(path), "--json"],
                         capsys, "a brand new password\n")
     assert code == 0 and json.loads(out) == {"user": "王芳", "accounts": str(path), "changed": True}
-    accounts = auth.load_accounts(path)
-    assert auth.verify_password(accounts["王芳"], "a brand new password")
-    assert not auth.verify_password(accounts["王芳"], PASSWORD)
+    accounts = load_accounts(path)
+    assert verify_password(accounts["王芳"], "a brand new password")
+    assert not verify_password(accounts["王芳"], PASSWORD)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    with pytest.raises(auth.SessionExpired):
-        auth.check_session(session, accounts, now=clock.now + 1)
+    with pytest.raises(SessionExpired):
+        check_session(session, accounts, now=clock.now + 1)
 
     # Weak passwords are refused, in both languages, and nothing changes.
     for weak in ("short", "password1234", "aaaaaaaaaaaa"):
         code, _, err = _run(["user", "passwd", "王芳", "--password-stdin", "--accounts", str(path)], capsys, weak)
         assert code == 2 and " / " in err
-    assert auth.load_accounts(path) == accounts
+    assert load_accounts(path) == accounts
     # Only an existing account: passwd never creates one.
     code, out, err = _run(["user", "passwd", "nobody", "--password-stdin", "--accounts", str(path), "--json"],
                           capsys, "a brand new password")
     assert code == 2 and "没有用户 nobody" in err and "no user nobody" in err and "user add" in err
     assert json.loads(out)["error"] == "user"
-    assert list(auth.load_accounts(path)) == ["王芳"]
+    assert list(load_accounts(path)) == ["王芳"]
     # Typed twice at a prompt, like ``user add``.
     import getpass
 
@@ -723,7 +730,7 @@ def test_cli_user_passwd_changes_a_password_and_ends_its_sessions(tmp_path, caps
         mp.setattr(getpass, "getpass", lambda prompt="": next(answers))
         code, out, _ = _run(["user", "passwd", "王芳", "--accounts", str(path)], capsys)
     assert code == 0 and "王芳" in out
-    assert auth.verify_password(auth.load_accounts(path)["王芳"], "yet another passphrase")
+    assert verify_password(load_accounts(path)["王芳"], "yet another passphrase")
 
 
 # --------------------------------------------------------------------------
@@ -734,15 +741,17 @@ _STORM = textwrap.dedent("""
     import json, statistics, sys, threading, time
     from pathlib import Path
     from geo import settings
-    from geo.registry import auth
+    from geo.registry.auth.errors import AuthError
+    from geo.registry.auth.login import LoginGuard, authenticate
+    from geo.registry.auth.passwords import hash_password
 
     tmp = Path(sys.argv[1])
     settings.LOGIN_VERIFY_WORKERS, settings.LOGIN_VERIFY_QUEUE = 1, 4
-    accounts = {"zhang.wei": auth.hash_password("correct horse battery")}
-    guard = auth.LoginGuard(tmp / "logins.sqlite", max_failures=10**6, max_failures_per_address=10**6)
+    accounts = {"zhang.wei": hash_password("correct horse battery")}
+    guard = LoginGuard(tmp / "logins.sqlite", max_failures=10**6, max_failures_per_address=10**6)
     try:  # warm up: the dummy hash, the state file, one verification
-        auth.authenticate("nobody", "wrong password!", accounts, guard)
-    except auth.AuthError:
+        authenticate("nobody", "wrong password!", accounts, guard)
+    except AuthError:
         pass
 
     def status(field):
@@ -779,8 +788,8 @@ _STORM = textwrap.dedent("""
         go.wait()
         start = time.perf_counter()
         try:
-            auth.authenticate(f"guess{i}", "wrong password!", accounts, guard)
-        except auth.AuthError as exc:
+            authenticate(f"guess{i}", "wrong password!", accounts, guard)
+        except AuthError as exc:
             outcomes.append([type(exc).__name__, time.perf_counter() - start, exc.zh, exc.en])
 
     base_rss = status("VmRSS")
@@ -800,7 +809,7 @@ _STORM = textwrap.dedent("""
     stop.set()
     for w in watchers:
         w.join()
-    ok = auth.authenticate("zhang.wei", "correct horse battery", accounts, guard)
+    ok = authenticate("zhang.wei", "correct horse battery", accounts, guard)
     print(json.dumps({"outcomes": outcomes, "took": took, "growth": status("VmHWM") - base_rss,
                       "quiet": statistics.median(quiet), "busy": statistics.quantiles(busy, n=10)[-1],
                       "max_beat": max(beats),
@@ -838,7 +847,7 @@ def test_a_full_verification_pool_refuses_at_once_and_counts_nothing(accounts, g
 
     monkeypatch.setattr(settings, "LOGIN_VERIFY_WORKERS", 1)
     monkeypatch.setattr(settings, "LOGIN_VERIFY_QUEUE", 0)
-    pool = auth.verification_pool()
+    pool = verification_pool()
     assert (pool.workers, pool.queue) == (1, 0)
     release = threading.Event()
     holder = threading.Thread(target=pool.run, args=(release.wait, 30))
@@ -849,8 +858,8 @@ def test_a_full_verification_pool_refuses_at_once_and_counts_nothing(accounts, g
             assert time.monotonic() < deadline
             time.sleep(0.01)
         start = time.perf_counter()
-        with pytest.raises(auth.LoginBusy) as err:
-            auth.authenticate("zhang.wei", PASSWORD, accounts, guard)
+        with pytest.raises(LoginBusy) as err:
+            authenticate("zhang.wei", PASSWORD, accounts, guard)
         assert time.perf_counter() - start < 0.5
         assert "忙" in err.value.zh and "busy" in err.value.en and "try again" in err.value.en
         assert guard.failures("zhang.wei") == 0  # no password was checked, so nothing is counted
@@ -858,7 +867,7 @@ def test_a_full_verification_pool_refuses_at_once_and_counts_nothing(accounts, g
         release.set()
         holder.join(timeout=30)
     assert pool.in_flight == 0
-    assert auth.authenticate("zhang.wei", PASSWORD, accounts, guard) == "zhang.wei"
+    assert authenticate("zhang.wei", PASSWORD, accounts, guard) == "zhang.wei"
     # A check that raises frees its slot too.
     with pytest.raises(ZeroDivisionError):
         pool.run(lambda: 1 / 0)
@@ -888,19 +897,19 @@ def test_a_full_verification_pool_refuses_at_once_and_counts_nothing(accounts, g
     ("X-Forwarded-For", 1, {"X-Forwarded-For": "1.2.3.4, <script>"}, "198.51.100.1"),
 ])
 def test_client_address_from_the_trusted_proxy_header(header, hops, headers, expected):
-    assert auth.client_address("198.51.100.1", headers, header=header, hops=hops) == expected
+    assert client_address("198.51.100.1", headers, header=header, hops=hops) == expected
 
 
 def test_client_address_ignores_a_forged_forwarded_for_without_the_setting(monkeypatch):
     assert settings.TRUSTED_PROXY_HEADER is None  # off by default
     forged = {"X-Forwarded-For": "203.0.113.66", "X-Real-IP": "203.0.113.67", "Forwarded": "for=203.0.113.68"}
-    assert auth.client_address("198.51.100.1", forged) == "198.51.100.1"
-    assert auth.client_address(None, forged) is None  # localhost: Streamlit gives no address
+    assert client_address("198.51.100.1", forged) == "198.51.100.1"
+    assert client_address(None, forged) is None  # localhost: Streamlit gives no address
     # With the setting on, the header decides, per client.
     monkeypatch.setattr(settings, "TRUSTED_PROXY_HEADER", "X-Forwarded-For")
     monkeypatch.setattr(settings, "TRUSTED_PROXY_HOPS", 1)
-    assert auth.client_address(None, forged) == "203.0.113.66"
-    assert auth.client_address(None, {"X-Forwarded-For": "10.0.0.1, 203.0.113.70"}) == "203.0.113.70"
+    assert client_address(None, forged) == "203.0.113.66"
+    assert client_address(None, {"X-Forwarded-For": "10.0.0.1, 203.0.113.70"}) == "203.0.113.70"
 
 
 def test_proxy_setting_comes_from_the_environment():
@@ -920,11 +929,11 @@ def test_proxy_setting_comes_from_the_environment():
 def test_one_client_behind_the_proxy_is_locked_and_not_the_others(accounts, guard, monkeypatch):
     monkeypatch.setattr(settings, "TRUSTED_PROXY_HEADER", "X-Forwarded-For")
     proxy = "192.0.2.1"  # every connection comes from the proxy
-    attacker = auth.client_address(proxy, {"X-Forwarded-For": "203.0.113.7"})
+    attacker = client_address(proxy, {"X-Forwarded-For": "203.0.113.7"})
     for i in range(settings.LOGIN_MAX_FAILURES_PER_ADDRESS):
-        with pytest.raises(auth.AuthError):
-            auth.authenticate(f"guess{i}", "wrong password!", accounts, guard, address=attacker)
-    with pytest.raises(auth.LockedError):
-        auth.authenticate("zhang.wei", PASSWORD, accounts, guard, address=attacker)
-    editor = auth.client_address(proxy, {"X-Forwarded-For": "198.51.100.23"})
-    assert auth.authenticate("zhang.wei", PASSWORD, accounts, guard, address=editor) == "zhang.wei"
+        with pytest.raises(AuthError):
+            authenticate(f"guess{i}", "wrong password!", accounts, guard, address=attacker)
+    with pytest.raises(LockedError):
+        authenticate("zhang.wei", PASSWORD, accounts, guard, address=attacker)
+    editor = client_address(proxy, {"X-Forwarded-For": "198.51.100.23"})
+    assert authenticate("zhang.wei", PASSWORD, accounts, guard, address=editor) == "zhang.wei"

@@ -236,13 +236,14 @@ def test_data_page_shows_history_and_restores(tmp_path, monkeypatch):
     reg.update(sid, {"phone": "020-edited"}, editor="张三")
     monkeypatch.setenv("GEO_REGISTRY", str(reg.path))
     # Editing needs a logged-in editor (geo/registry/auth.py): one account in tmp, already logged in.
-    from geo.registry import auth
+    from geo.registry.auth.accounts import add_user, load_accounts
+    from geo.registry.auth.sessions import start_session
 
     monkeypatch.setenv("GEO_ACCOUNTS", str(tmp_path / "accounts" / "accounts.toml"))
-    auth.add_user("李四", "a long enough password")
+    add_user("李四", "a long enough password")
     page = AppTest.from_file(str(ROOT / "pages" / "1_数据_Data.py"),
                              default_timeout=60)
-    page.session_state["editor_session"] = auth.start_session("李四", auth.load_accounts())
+    page.session_state["editor_session"] = start_session("李四", load_accounts())
     page.run()
     assert not page.exception
     pick = next(s for s in page.selectbox if s.key and s.key.startswith("ed_pick"))

@@ -122,12 +122,13 @@ def test_private_exports_are_private(tmp_path, umask, fmt):
 
 
 def test_accounts_and_login_counts_are_private(tmp_path, umask, born):
-    from geo.registry import auth
+    from geo.registry.auth.accounts import add_user
+    from geo.registry.auth.login import LoginGuard
 
     made = tmp_path / "config"
     accounts = made / "gd" / "accounts.toml"
-    auth.add_user("zhang.wei", "a long enough password", path=accounts)
-    auth.LoginGuard(path=accounts.parent / "login_attempts.sqlite").record_failure("zhang.wei")
+    add_user("zhang.wei", "a long enough password", path=accounts)
+    LoginGuard(path=accounts.parent / "login_attempts.sqlite").record_failure("zhang.wei")
     names = {p.name for p in _assert_private(made, made)}
     assert {"accounts.toml", "login_attempts.sqlite"} <= names
     _assert_born_private(born)

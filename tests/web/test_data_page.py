@@ -11,7 +11,10 @@ import pandas as pd
 import pytest
 
 from geo import settings
-from geo.registry import audit, auth
+from geo.registry import audit
+from geo.registry.auth import passwords as auth_passwords
+from geo.registry.auth.accounts import add_user, load_accounts
+from geo.registry.auth.sessions import start_session
 from geo.core.crs import wgs84_to_gcj02
 
 from conftest import HAIZHU, ROOT, TIANHE, YUEXIU
@@ -33,10 +36,10 @@ def site(tmp_path, monkeypatch):
     monkeypatch.setattr(settings, "ARGON2_TIME_COST", 1)
     monkeypatch.setattr(settings, "ARGON2_MEMORY_KIB", 8 * 1024)
     monkeypatch.setattr(settings, "ARGON2_PARALLELISM", 1)
-    monkeypatch.setattr(auth, "_DUMMY", {})
-    auth.add_user("zhang.wei", PASSWORD)
-    auth.add_user("li.na", PASSWORD)
-    accounts = auth.load_accounts()
+    monkeypatch.setattr(auth_passwords, "_DUMMY", {})
+    add_user("zhang.wei", PASSWORD)
+    add_user("li.na", PASSWORD)
+    accounts = load_accounts()
 
     reg = create_registry(tmp_path / "page.gpkg")
     station = reg.add({"kind": "rest_station", "name": "天河驿站", "operator": "天河区总工会",
@@ -52,7 +55,7 @@ def site(tmp_path, monkeypatch):
         @staticmethod
         def open_as(user: str):
             page = AppTest.from_file(str(ROOT / "pages" / "1_数据_Data.py"), default_timeout=60)
-            page.session_state["editor_session"] = auth.start_session(user, accounts)
+            page.session_state["editor_session"] = start_session(user, accounts)
             return run(page)
 
     yield Site
