@@ -64,7 +64,7 @@ class CoverageResult:
         station is reachable), ``covered``, ``station_id``, ``method``, ``gap``
         (rank of the cell's gap, 0 when covered).
     districts : DataFrame
-        One row per district of the region (see :func:`district_table`).
+        One row per district of the region (see :func:`geo.analysis.districts.district_table`).
     gap_table : DataFrame
         Connected uncovered cells ranked by demand (``gap`` 1 = most
         demand): ``cells``, ``area_km2``, ``demand``, centroid ``lon``/``lat``,
@@ -79,6 +79,11 @@ class CoverageResult:
     notes : list of str
     timings : dict
         Seconds per step.
+    grid : Grid
+        The grid of the run.
+    travel : Travel
+        Travel from every cell to its nearest station; on a road network
+        its ``context`` holds what service areas and siting reuse.
     """
 
     region: Region
@@ -95,8 +100,8 @@ class CoverageResult:
     method_cells: dict
     notes: list[str] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
-    _grid: Grid | None = field(default=None, repr=False)
-    _travel: Travel | None = field(default=None, repr=False)
+    grid: Grid | None = field(default=None, repr=False)
+    travel: Travel | None = field(default=None, repr=False)
     _gap_geoms: dict = field(default_factory=dict, repr=False)
 
     def gap_geometries(self, top: int | None = None) -> np.ndarray:
@@ -107,9 +112,9 @@ class CoverageResult:
         """
         n = len(self.gap_table) if top is None else min(int(top), len(self.gap_table))
         need = [r for r in range(1, n + 1) if r not in self._gap_geoms]
-        if need and self._grid is not None:
+        if need and self.grid is not None:
             rank = self.cells["gap"].to_numpy()
-            self._gap_geoms.update(gap_geometries(self._grid, rank, max(need)))
+            self._gap_geoms.update(gap_geometries(self.grid, rank, max(need)))
         return np.array([self._gap_geoms.get(r) for r in range(1, n + 1)], dtype=object)
 
     @property
@@ -331,7 +336,7 @@ def coverage(region: str | Region, kinds: str | Iterable[str] | None = None, *, 
         region=reg, standard=std, method=method, resolution=res, covered_share_area=share_area,
         covered_share_demand=share_demand, cells=cells, districts=districts, gap_table=gap_df, stations=st,
         demand=dem, method_cells={m: int(c) for m, c in zip(_METHODS, counts)}, notes=notes,
-        timings={k: round(v, 4) for k, v in timings.items()}, _grid=grid, _travel=trav)
+        timings={k: round(v, 4) for k, v in timings.items()}, grid=grid, travel=trav)
 
 
 # --------------------------------------------------------------------------
@@ -362,7 +367,7 @@ def service_areas(result: CoverageResult, station_ids: Iterable[str] | None = No
         ``station_id``, ``name``, ``cells``, ``area_km2``, ``demand``,
         geometry (empty where no cell is within reach), in the order asked.
     """
-    grid, trav, std, st = result._grid, result._travel, result.standard, result.stations
+    grid, trav, std, st = result.grid, result.travel, result.standard, result.stations
     if grid is None or trav is None:
         raise ValueError("this result carries no grid; run coverage() again")
     ids = st["id"].astype(str).tolist()

@@ -81,7 +81,7 @@ def _path(geom, proj: _Projection) -> str:
 def _map_cells(result: CoverageResult, max_cells: int) -> tuple[np.ndarray, np.ndarray]:
     """Polygons to draw and their covered share: the cells, or coarser parents when too many."""
     cells = result.cells
-    grid = result._grid
+    grid = result.grid
     covered = cells["covered"].to_numpy(bool)
     if len(cells) <= max_cells:
         geoms = grid.hexagons if grid is not None else cells.geometry.to_numpy()

@@ -236,7 +236,7 @@ def generate_candidates(baseline: CoverageResult, graph: RoadGraph | None = None
 
     from geo.routing.snap import snap_point
 
-    grid = baseline._grid
+    grid = baseline.grid
     if grid is None:
         raise ValueError("this coverage result carries no grid; run coverage() again")
     cells = baseline.cells
@@ -606,7 +606,7 @@ def build_problem(region, kinds: str | Iterable[str] | None = None, *, mode: str
                 registry=registry, statuses=tuple(statuses))
     base = coverage(region, stations=stations, **args)
     timings["baseline_s"] = time.perf_counter() - t0
-    graph = base._travel.context.graph if base.method == "network" and base._travel.context is not None else None
+    graph = base.travel.context.graph if base.method == "network" and base.travel.context is not None else None
     std = base.standard
     args["network"] = graph if graph is not None else False
 
@@ -630,7 +630,7 @@ def build_problem(region, kinds: str | Iterable[str] | None = None, *, mode: str
 
     t = time.perf_counter()
     limit = std.threshold * max(float(reach), 1.0)
-    grid = base._grid
+    grid = base.grid
     travel = reach_matrix(grid, std, frame["lon"].to_numpy(float), frame["lat"].to_numpy(float), graph, limit)
     timings["reach_s"] = time.perf_counter() - t
     useless = int((np.diff(travel.indptr) == 0).sum())
@@ -1247,7 +1247,7 @@ def _site_rows(problem: SitingProblem, order: list[int], added: list[float],
 def _gaps_after(problem: SitingProblem, covered_after: np.ndarray, order: list[int]) -> pd.DataFrame:
     """The engine's gap table for the cells still uncovered (travel_max from known travel)."""
     base = problem.baseline
-    if base is None or base._grid is None:
+    if base is None or base.grid is None:
         return pd.DataFrame()
     travel = problem.travel0.copy()
     if order:
@@ -1257,10 +1257,10 @@ def _gaps_after(problem: SitingProblem, covered_after: np.ndarray, order: list[i
         if has.any():
             mins[has] = np.minimum.reduceat(sub.data, sub.indptr[:-1][has])
         travel = np.minimum(travel, mins)
-    labels = gap_labels(base._grid, ~covered_after)
+    labels = gap_labels(base.grid, ~covered_after)
     st = pd.concat([base.stations[["lon", "lat"]], problem.candidates.iloc[order][["lon", "lat"]]],
                    ignore_index=True)
-    table, _ = gap_table(base._grid, labels, problem.demand, travel, st)
+    table, _ = gap_table(base.grid, labels, problem.demand, travel, st)
     return table
 
 
