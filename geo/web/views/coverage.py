@@ -437,7 +437,7 @@ def _dissolved_bands(result: CoverageResult, bands: list[Band], dres: int
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """District code, band and dissolved polygon per (district, band) group at resolution ``dres``."""
     cells = result.cells
-    grid = result._grid
+    grid = result.grid
     ids = grid.cells if grid is not None else np.array([int(h, 16) for h in cells["h3"]], dtype=np.int64)
     district = cells["district"].astype(str).to_numpy()
     band = band_index(cells["travel"].to_numpy(float), bands)
