@@ -23,7 +23,6 @@ request (``labels=True``). Every labelled export imports back without loss
 """
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Iterable
@@ -37,7 +36,7 @@ from geo import settings
 from geo.core import i18n
 from geo.core.crs import from_wgs84, normalize_crs
 from geo.core.files import private_dir, private_output, write_private
-from geo.registry.io.writers import csv_bytes, xlsx_bytes
+from geo.registry.io.writers import csv_bytes, feature_collection, xlsx_bytes
 from geo.core.schema import FIELD_NAMES, FIELDS_BY_NAME, KINDS, LIST_SEP
 
 FORMATS = ("geojson", "gpkg", "csv", "xlsx")
@@ -157,14 +156,17 @@ def _check_crs(crs: str) -> str:
     return name
 
 
-def to_geojson(stations: gpd.GeoDataFrame, crs: str = "wgs84", public_only: bool = True) -> str:
+def to_geojson(stations: gpd.GeoDataFrame, crs: str = "wgs84", public_only: bool = True, *,
+               members: dict | None = None) -> str:
     """Stations as an RFC 7946 GeoJSON FeatureCollection (text, UTF-8).
 
     Properties are the canonical fields except ``lon``/``lat`` (the geometry
     holds the position), plus ``coord_system``. Sample stations carry
     ``is_sample: true`` and the collection a ``notice`` member. With
     ``public_only`` (the default) non-public stations are redacted
-    (:func:`redact_private`).
+    (:func:`redact_private`). ``members`` are further foreign members of
+    the collection (a plan's ``scenario`` and ``standard``), written by
+    :func:`geo.registry.io.writers.feature_collection`.
     """
     crs = _check_crs(crs)
     stations = _prepare(stations, public_only)
@@ -177,14 +179,13 @@ def to_geojson(stations: gpd.GeoDataFrame, crs: str = "wgs84", public_only: bool
         features.append({"type": "Feature", "id": p["id"],
                          "geometry": {"type": "Point", "coordinates": [float(lon[i]), float(lat[i])]},
                          "properties": p})
-    doc: dict = {"type": "FeatureCollection"}
+    head: dict = {}
     if len(stations) and stations["is_sample"].fillna(False).astype(bool).any():
-        doc["notice"] = settings.SAMPLE_LABEL
+        head["notice"] = settings.SAMPLE_LABEL
     if crs != "wgs84":
-        doc["coord_system"] = (f"{_COORD_LABEL[crs]}（仅供高德等系统使用，非 RFC 7946 标准） / "
-                               f"{_COORD_LABEL[crs]} for Amap-based systems, not standard RFC 7946")
-    doc["features"] = features
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+        head["coord_system"] = (f"{_COORD_LABEL[crs]}（仅供高德等系统使用，非 RFC 7946 标准） / "
+                                f"{_COORD_LABEL[crs]} for Amap-based systems, not standard RFC 7946")
+    return feature_collection(features, members={**head, **(members or {})})
 
 
 def header_labels(lang: str = "zh") -> dict[str, str]:

@@ -107,6 +107,30 @@ def test_geojson_sample_notice(tmp_path):
     assert all(f["properties"]["is_sample"] is True for f in doc["features"])
 
 
+def test_one_geojson_writer_for_stations_and_other_frames(filled):
+    from shapely.geometry import Polygon
+
+    from geo.registry.io.writers import frame_to_geojson
+
+    # Foreign members of a plan go into the stations' collection, before the features.
+    text = export.to_geojson(filled.load(), members={"scenario": "方案A", "standard": {"meters": 500}})
+    assert text.index('"scenario":"方案A"') < text.index('"features"')
+    doc = json.loads(text)
+    assert doc["type"] == "FeatureCollection" and doc["standard"] == {"meters": 500}
+    assert len(doc["features"]) == len(filled.load())
+    # Any frame: positions to 7 decimals, numpy values as JSON, NaN and inf as null, missing geometry as null.
+    frame = gpd.GeoDataFrame(
+        {"n": np.array([1, 2], dtype=np.int64), "share": [0.5, np.inf], "x": [np.nan, 1.25],
+         "ok": np.array([True, False])},
+        geometry=[Polygon([(113.123456789, 23.1), (113.2, 23.1), (113.2, 23.2)]), None], crs="EPSG:4326")
+    doc = json.loads(frame_to_geojson(frame, members={"standard": {"kinds": ["rest_station"]}}))
+    assert doc["standard"] == {"kinds": ["rest_station"]}
+    first, second = doc["features"]
+    assert [113.1234568, 23.1] in first["geometry"]["coordinates"][0]
+    assert first["properties"] == {"n": 1, "share": 0.5, "x": None, "ok": True}
+    assert second["geometry"] is None and second["properties"]["share"] is None
+
+
 def test_empty_exports_are_valid(registry, tmp_path):
     empty = registry.load()
     assert json.loads(export.to_geojson(empty)) == {"type": "FeatureCollection", "features": []}

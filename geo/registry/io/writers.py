@@ -1,10 +1,23 @@
-"""Write tables for people and systems: CSV and XLSX safe to open in a spreadsheet."""
+"""Write tables for people and systems: CSV and XLSX safe to open in a spreadsheet, and GeoJSON.
+
+:func:`feature_collection` is the one GeoJSON writer: the registry's
+exports (:func:`geo.registry.export.to_geojson`) and any GeoDataFrame
+(:func:`frame_to_geojson`) go through it, so every file is RFC 7946 text
+of the same form (compact, Chinese kept, foreign members before the
+features).
+"""
 from __future__ import annotations
 
 import io
+import json
+import math
 import re
+from collections.abc import Iterable, Mapping
 
+import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
 
 from geo.registry.io.table import clean_text
 
@@ -85,3 +98,62 @@ def xlsx_bytes(df: pd.DataFrame, sheet: str = "stations") -> bytes:
 
 # Characters XML 1.0 cannot carry (openpyxl refuses them).
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def geojson_value(value):
+    """A value as JSON holds it: numpy scalars as Python ones, NaN, infinities and missing as null, arrays as lists."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [geojson_value(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if value is None or value is pd.NA:
+        return None
+    return value
+
+
+def _compact(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def feature_collection(features: Iterable[Mapping | str], *, members: Mapping | None = None) -> str:
+    """An RFC 7946 FeatureCollection as text.
+
+    Parameters
+    ----------
+    features
+        GeoJSON Feature objects, or their JSON text already written.
+    members
+        Foreign members of the collection (RFC 7946 section 6.1: a
+        ``notice``, the ``standard`` of a plan ...), written before the
+        features; readers that do not know them ignore them.
+
+    Returns
+    -------
+    str
+        Compact JSON with Chinese kept (UTF-8 when encoded).
+    """
+    head = _compact({"type": "FeatureCollection", **(members or {})})
+    body = ",".join(f if isinstance(f, str) else _compact(f) for f in features)
+    return f'{head[:-1]},"features":[{body}]}}'
+
+
+def frame_to_geojson(frame: gpd.GeoDataFrame, *, members: Mapping | None = None) -> str:
+    """A GeoDataFrame in WGS-84 as RFC 7946 text: positions to 7 decimals, every other column a property.
+
+    Parameters
+    ----------
+    frame
+        Features in WGS-84 (any geometry; missing ones are written as null).
+    members
+        Foreign members of the collection, as in :func:`feature_collection`.
+    """
+    props = [c for c in frame.columns if c != frame.geometry.name]
+    geoms = shapely.to_geojson(shapely.set_precision(frame.geometry.to_numpy(), 1e-7)) if len(frame) else []
+    features = (f'{{"type":"Feature","geometry":{g or "null"},"properties":'
+                f'{_compact({k: geojson_value(v) for k, v in rec.items()})}}}'
+                for rec, g in zip(frame[props].to_dict("records"), geoms))
+    return feature_collection(features, members=members)
