@@ -8,7 +8,6 @@ user gave is lost silently; a rejected row keeps its original cells.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import geopandas as gpd
@@ -349,8 +348,3 @@ def validate_record(record: dict, kind: str | None = None) -> dict:
     rec["facilities"] = list(rec["facilities"])
     rec["facilities_other"] = list(rec["facilities_other"])
     return rec
-
-
-def now_iso() -> str:
-    """The current UTC time as ISO 8601, for ``updated_at`` and the import log."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
