@@ -22,7 +22,10 @@ from streamlit_folium import st_folium
 
 from geo import settings
 from geo.core import i18n, schema
-from geo.web.views import coverage as planner
+from geo.web.views.coverage.choices import standard_text
+from geo.web.views.coverage.downloads import EXPORTS, export_bytes, export_name
+from geo.web.views.coverage.layers import map_layers
+from geo.web.views.coverage.tables import district_table, figures_html, gap_table, headline
 from geo.analysis.coverage import coverage
 from geo.analysis.demand import DemandSource
 from geo.analysis.standard import service_standard
@@ -69,12 +72,12 @@ def _coverage(region: str, kinds: tuple, mode: str, minutes: float | None, meter
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _layers(run_key: tuple, _result):
-    return planner.map_layers(_result)
+    return map_layers(_result)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def _export(run_key: tuple, what: str, _result) -> bytes:
-    return planner.export_bytes(_result, what)
+    return export_bytes(_result, what)
 
 
 lang = shell.language_switch()
@@ -96,7 +99,7 @@ with st.sidebar:
     first = kinds[0] if kinds else settings.COVERAGE_DEFAULT_KINDS[0]
     mode, unit, value = controls.standard_controls("cv", lang, first)
     st.caption(t("cv_standard_default", lang,
-                 standard=planner.standard_text(service_standard(first), lang)) + " " + t("cv_statuses_note", lang))
+                 standard=standard_text(service_standard(first), lang)) + " " + t("cv_statuses_note", lang))
     res, demand = controls.grid_controls("cv", lang)
 population, points, demand_key, input_notes = demand.population, demand.points, demand.key, demand.notes
 
@@ -124,14 +127,14 @@ try:
 except Exception as exc:  # a bad input must be explained, not shown as a traceback
     st.error(t("cv_error", lang, error=md_error(exc, lang)))
     st.stop()
-figures = planner.headline(result)
+figures = headline(result)
 
 # --------------------------------------------------------------------------
 # Headline: region, standard, figures, and what kind of numbers they are
 # --------------------------------------------------------------------------
 mode_label = t(f"fd_mode_{standard.mode}", lang)
 st.markdown(f"**{md_escape(region.name)}** · "
-            + md_escape(t("cv_standard_line", lang, standard=planner.standard_text(standard, lang))))
+            + md_escape(t("cv_standard_line", lang, standard=standard_text(standard, lang))))
 if network_error is not None:
     st.error(t("fd_network_error", lang, error=md_error(network_error, lang)))
 if graph is None:
@@ -147,7 +150,7 @@ if figures["unreachable_cells"]:
 if figures["sample"]:
     st.warning(t("sample_banner", lang), icon="⚠️")
 
-st.html(planner.figures_html(figures, lang))
+st.html(figures_html(figures, lang))
 
 # --------------------------------------------------------------------------
 # Map and downloads
@@ -159,10 +162,10 @@ st.caption(t("cv_map_caption", lang, what=t("cv_what_time" if standard.unit == "
 
 st.subheader(t("cv_downloads", lang), anchor=False)
 with st.container(horizontal=True, key="cv_downloads"):
-    for what, (_, _, mime) in planner.EXPORTS.items():
+    for what, (_, _, mime) in EXPORTS.items():
         # A callable: the file is only made when someone clicks.
         st.download_button(t(f"cv_dl_{what}", lang), data=lambda w=what: _export(run_key, w, result),
-                           file_name=planner.export_name(result, what), mime=mime, on_click="ignore",
+                           file_name=export_name(result, what), mime=mime, on_click="ignore",
                            key=f"cv_dl_{what}", icon=":material/download:",
                            help=t("cv_dl_cells_help", lang, n=f"{figures['cells']:,}") if what.startswith("cells")
                            else None)
@@ -176,13 +179,13 @@ with st.container(horizontal=True, key="cv_downloads"):
 
 
 st.subheader(t("cv_districts", lang), anchor=False)
-table, specs = planner.district_table(result, lang)
+table, specs = district_table(result, lang)
 st.dataframe(table, hide_index=True, column_config=shell.column_config(specs), key="cv_district_table",
              height="auto" if len(table) <= 12 else 420)
 st.caption(t("cv_districts_help", lang))
 
 if figures["gaps"]:
-    gaps, gap_specs = planner.gap_table(result, lang)
+    gaps, gap_specs = gap_table(result, lang)
     with st.expander(t("cv_gaps", lang, n=len(gaps), total=figures["gaps"])):
         st.dataframe(gaps, hide_index=True, column_config=shell.column_config(gap_specs))
 

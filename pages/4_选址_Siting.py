@@ -32,7 +32,9 @@ from streamlit_folium import st_folium
 
 from geo import settings
 from geo.core import i18n, schema
-from geo.web.views import coverage as planner
+from geo.web.views.coverage.choices import standard_text
+from geo.web.views.coverage.layers import map_layers
+from geo.web.views.coverage.tables import headline
 from geo.web.views import siting as sv
 from geo.analysis.standard import service_standard
 from geo.core.i18n import t
@@ -94,7 +96,7 @@ def _problem(region: str, kind: str, mode: str, minutes: float | None, meters: f
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _base_layers(problem_key: tuple, _problem):
-    return planner.map_layers(_problem.baseline)
+    return map_layers(_problem.baseline)
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
@@ -130,7 +132,7 @@ with st.sidebar:
         t("si_kind", lang), kinds, index=_index(kinds, _kept("si_kind", settings.COVERAGE_DEFAULT_KINDS[0])),
         format_func=lambda c: i18n.kind_label(c, lang), key=f"si_kind:{lang}"))
     mode, unit, value = controls.standard_controls("si", lang, kind)
-    st.caption(t("si_standard_note", lang, standard=planner.standard_text(service_standard(kind), lang)))
+    st.caption(t("si_standard_note", lang, standard=standard_text(service_standard(kind), lang)))
     res, demand = controls.grid_controls("si", lang)
 
     st.header(t("si_candidates", lang), anchor=False)
@@ -275,10 +277,10 @@ preview_s = time.perf_counter() - started
 # --------------------------------------------------------------------------
 # Headline: region, standard, solver, figures
 # --------------------------------------------------------------------------
-figures = planner.headline(problem.baseline)
+figures = headline(problem.baseline)
 mode_label = t(f"fd_mode_{standard.mode}", lang)
 st.markdown(f"**{md_escape(region.name)}** · "
-            + md_escape(t("cv_standard_line", lang, standard=planner.standard_text(problem.standard, lang))))
+            + md_escape(t("cv_standard_line", lang, standard=standard_text(problem.standard, lang))))
 if network_error is not None:
     st.error(t("fd_network_error", lang, error=md_error(network_error, lang)))
 if graph is None:

@@ -19,7 +19,10 @@ import streamlit as st
 
 from geo import settings
 from geo.core import i18n
-from geo.web.views import coverage as planner
+from geo.web.views.coverage.choices import (POINT_CRS, WEIGHTINGS, city_choices, default_standard, default_value,
+                                            district_choices, province_adcode, region_for)
+from geo.web.views.coverage.uploads import (census_path, read_census, read_points_upload, read_population_upload,
+                                            upload_columns)
 from geo.core.i18n import t
 from geo.routing.network import MODES
 from geo.core.regions import Region
@@ -66,32 +69,32 @@ def digest(data: bytes) -> str:
 
 @st.cache_data(show_spinner=False)
 def _cities() -> list[tuple[str, str]]:
-    return planner.city_choices()
+    return city_choices()
 
 
 @st.cache_data(show_spinner=False)
 def _districts(city: str) -> list[tuple[str, str]]:
-    return planner.district_choices(city)
+    return district_choices(city)
 
 
 @st.cache_data(max_entries=2, show_spinner=False)
 def _census(stamp: tuple):
-    return planner.read_census()
+    return read_census()
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def _population_upload(key: str, _data: bytes, filename: str):
-    return planner.read_population_upload(_data, filename)
+    return read_population_upload(_data, filename)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def _columns(key: str, _data: bytes, filename: str) -> list[str]:
-    return planner.upload_columns(_data, filename)
+    return upload_columns(_data, filename)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def _points_upload(key: str, _data: bytes, filename: str, weight: str | None, crs: str):
-    return planner.read_points_upload(_data, filename, weight, crs)
+    return read_points_upload(_data, filename, weight, crs)
 
 
 # --------------------------------------------------------------------------
@@ -104,7 +107,7 @@ def region_controls(prefix: str, lang: str) -> Region:
     Shenzhen is the first choice: a city is quick to compute, the province
     takes seconds.
     """
-    province = planner.province_adcode()
+    province = province_adcode()
     st.header(t("cv_region", lang), anchor=False)
     city_names = dict(_cities())
     city_options = [province, *city_names]
@@ -118,7 +121,7 @@ def region_controls(prefix: str, lang: str) -> Region:
         t("cv_district", lang), district_options, index=index(district_options, kept(f"{prefix}_district", None)),
         format_func=lambda c: t("cv_whole_city", lang) if c is None else district_names[c],
         disabled=not district_names, key=f"{prefix}_district:{lang}:{city}"))
-    return planner.region_for(None if city == province else city, district)
+    return region_for(None if city == province else city, district)
 
 
 def standard_controls(prefix: str, lang: str, kind: str) -> tuple[str, str, float]:
@@ -127,7 +130,7 @@ def standard_controls(prefix: str, lang: str, kind: str) -> tuple[str, str, floa
     One standard is remembered per kind: picking another kind prefills its
     own default from ``settings.COVERAGE_STANDARDS``.
     """
-    std_default = planner.default_standard(kind)
+    std_default = default_standard(kind)
     modes = list(MODES)
     mode = keep(f"{prefix}_mode:{kind}", st.selectbox(
         t("cv_mode", lang), modes, index=index(modes, kept(f"{prefix}_mode:{kind}", std_default["mode"])),
@@ -139,7 +142,7 @@ def standard_controls(prefix: str, lang: str, kind: str) -> tuple[str, str, floa
     value = keep(f"{prefix}_value:{kind}:{unit}", st.number_input(
         t("cv_minutes" if unit == "min" else "cv_meters", lang), min_value=1.0,
         max_value=240.0 if unit == "min" else 100_000.0,
-        value=float(kept(f"{prefix}_value:{kind}:{unit}", planner.default_value(kind, unit))),
+        value=float(kept(f"{prefix}_value:{kind}:{unit}", default_value(kind, unit))),
         step=5.0 if unit == "min" else 100.0, format="%g", key=f"{prefix}_value:{lang}:{kind}:{unit}"))
     return mode, unit, value
 
@@ -179,14 +182,14 @@ def grid_controls(prefix: str, lang: str) -> tuple[int, Demand]:
         t("cv_res", lang), resolutions, value=kept(f"{prefix}_res", settings.COVERAGE_DEFAULT_RES),
         format_func=lambda r: t("cv_res_option", lang, res=r, km2=_CELL_KM2.get(r, "?")),
         help=t("cv_res_help", lang), key=f"{prefix}_res:{lang}"))
-    weightings = list(planner.WEIGHTINGS)
+    weightings = list(WEIGHTINGS)
     weighting = keep(f"{prefix}_weighting", st.radio(
         t("cv_weighting", lang), weightings, index=index(weightings, kept(f"{prefix}_weighting", "area")),
         format_func=lambda w: t(f"cv_weighting_{w}", lang), key=f"{prefix}_weighting:{lang}"))
     demand = Demand(weighting=weighting)
 
     if weighting == "population":
-        census = planner.census_path()
+        census = census_path()
         sources = ["census", "upload"] if census is not None else ["upload"]
         source = "upload"
         if census is not None:
@@ -213,7 +216,7 @@ def grid_controls(prefix: str, lang: str) -> tuple[int, Demand]:
                     st.error(t("cv_input_error", lang, error=md_error(exc, lang)))
     elif weighting == "points":
         upload = st.file_uploader(t("cv_points_upload", lang), type=UPLOAD_TYPES, key=f"{prefix}_points_file")
-        crs_options = list(planner.POINT_CRS)
+        crs_options = list(POINT_CRS)
         crs = keep(f"{prefix}_points_crs", st.selectbox(
             t("cv_points_crs", lang), crs_options, index=index(crs_options, kept(f"{prefix}_points_crs", "auto")),
             format_func=lambda c: i18n.crs_label(c, lang), key=f"{prefix}_points_crs:{lang}"))

@@ -25,7 +25,7 @@ import pytest
 import shapely
 
 from geo.analysis.grid import hex_grid
-from geo.web.views import coverage as planner
+from geo.web.views.coverage.uploads import read_points_upload, read_population_upload
 from geo.web.views import siting as sv
 from geo.cli.main import main
 from geo.analysis.demand import raster_demand, read_demand_points
@@ -138,9 +138,9 @@ ROUTES = {
     "siting-candidates-cli": lambda data, name, path: _frame_text(read_candidates(path, "rest_station").frame),
     "exclusions-upload": lambda data, name, path: repr(sv.read_exclusion_upload(data, name)),
     "exclusions-cli": lambda data, name, path: repr(read_exclusions(path)),
-    "demand-points-upload": lambda data, name, path: _frame_text(planner.read_points_upload(data, name)[0]),
+    "demand-points-upload": lambda data, name, path: _frame_text(read_points_upload(data, name)[0]),
     "demand-points-cli": lambda data, name, path: _frame_text(read_demand_points(path)[0]),
-    "population-upload": lambda data, name, path: _frame_text(planner.read_population_upload(data, name)),
+    "population-upload": lambda data, name, path: _frame_text(read_population_upload(data, name)),
 }
 
 

@@ -17,7 +17,15 @@ import pytest
 import shapely
 
 from geo import settings
-from geo.web.views import coverage as planner
+from geo.web.maps.encoding import encode_geometries
+from geo.web.views.coverage.bands import BAND_COLOURS, band_index, band_label, band_summary, travel_bands
+from geo.web.views.coverage.choices import (city_choices, default_standard, default_value, district_choices,
+                                            region_for, standard_text)
+from geo.web.views.coverage.downloads import export_bytes, export_name
+from geo.web.views.coverage.layers import MAP_MAX_GAPS, display_resolution, map_layers
+from geo.web.views.coverage.tables import district_table, gap_table, headline
+from geo.web.views.coverage.uploads import (census_path, read_census, read_points_upload, read_population_upload,
+                                            upload_columns)
 from geo.analysis.coverage import coverage
 from geo.analysis.demand import DemandSource
 from geo.analysis.standard import service_standard
@@ -63,39 +71,39 @@ def _decode(text: str, precision: float) -> list:
 
 
 def test_bands_for_a_minutes_standard():
-    bands = planner.travel_bands(service_standard("rest_station"))  # 15 min by e-bike
+    bands = travel_bands(service_standard("rest_station"))  # 15 min by e-bike
     assert [(b.lower, b.upper) for b in bands[:5]] == [(0, 5), (5, 10), (10, 15), (15, 30), (30, math.inf)]
     assert [b.covered for b in bands] == [True, True, True, False, False, False]
     assert not bands[-1].reachable and all(b.reachable for b in bands[:-1])
-    labels = [planner.band_label(b, "min", "zh") for b in bands]
+    labels = [band_label(b, "min", "zh") for b in bands]
     assert labels == ["≤5 分钟", "5–10 分钟", "10–15 分钟", "15–30 分钟", ">30 分钟", "无法到达"]
-    assert planner.band_label(bands[1], "min", "en") == "5–10 min"
+    assert band_label(bands[1], "min", "en") == "5–10 min"
     # Distinct colours, all from the palette.
     assert len({b.colour for b in bands}) == len(bands)
-    assert [b.colour for b in bands[:5]] == list(planner.BAND_COLOURS)
+    assert [b.colour for b in bands[:5]] == list(BAND_COLOURS)
 
 
 def test_bands_for_a_metres_standard_round_the_inner_cuts():
-    bands = planner.travel_bands(service_standard("rest_station", mode="walk", meters=1000))
+    bands = travel_bands(service_standard("rest_station", mode="walk", meters=1000))
     assert [b.upper for b in bands[:4]] == [330, 670, 1000, 2000]
-    assert planner.band_label(bands[2], "m", "en") == "670–1,000 m"
-    assert planner.band_label(bands[4], "m", "zh") == ">2,000 米"
-    dh = planner.travel_bands(service_standard("driver_home"))  # 30 min by truck
+    assert band_label(bands[2], "m", "en") == "670–1,000 m"
+    assert band_label(bands[4], "m", "zh") == ">2,000 米"
+    dh = travel_bands(service_standard("driver_home"))  # 30 min by truck
     assert [b.upper for b in dh[:4]] == [10, 20, 30, 60]
 
 
 def test_band_index_matches_covered_cells(shenzhen):
-    bands = planner.travel_bands(shenzhen.standard)
+    bands = travel_bands(shenzhen.standard)
     travel = shenzhen.cells["travel"].to_numpy(float)
-    b = planner.band_index(travel, bands)
+    b = band_index(travel, bands)
     covered = shenzhen.cells["covered"].to_numpy(bool)
     assert np.array_equal(b <= 2, covered)
-    assert np.array_equal(planner.band_index(np.array([0, 5, 5.0001, 15, 30, 31, np.inf, np.nan]), bands),
+    assert np.array_equal(band_index(np.array([0, 5, 5.0001, 15, 30, 31, np.inf, np.nan]), bands),
                           [0, 0, 1, 2, 3, 4, 5, 5])
 
 
 def test_band_summary_adds_up(shenzhen):
-    s = planner.band_summary(shenzhen)
+    s = band_summary(shenzhen)
     assert s["cells"].sum() == len(shenzhen.cells)
     assert s["area_km2"].sum() == pytest.approx(shenzhen.cells["area_km2"].sum())
     assert s["share_area"].sum() == pytest.approx(1.0)
@@ -108,7 +116,7 @@ def test_band_summary_adds_up(shenzhen):
 
 
 def test_city_layers_are_dissolved_per_district_and_band(shenzhen):
-    layers = planner.map_layers(shenzhen)
+    layers = map_layers(shenzhen)
     bp = layers.band_polygons
     assert layers.display_resolution == 8
     assert len(bp) < 60  # 9 districts x at most 6 bands, not 2,984 hexagons
@@ -121,20 +129,20 @@ def test_city_layers_are_dissolved_per_district_and_band(shenzhen):
     drawn = shapely.union_all(bp.geometry.to_numpy())
     assert shapely.symmetric_difference(union, drawn).area < 1e-4 * union.area
     # Each band polygon covers its own cells' centres.
-    bands = planner.travel_bands(shenzhen.standard)
-    cb = planner.band_index(shenzhen.cells["travel"].to_numpy(float), bands)
+    bands = travel_bands(shenzhen.standard)
+    cb = band_index(shenzhen.cells["travel"].to_numpy(float), bands)
     for row in bp.itertuples():
         mine = (shenzhen.cells["district"].to_numpy() == row.district) & (cb == row.band)
         pts = shapely.points(shenzhen.cells["lon"].to_numpy()[mine], shenzhen.cells["lat"].to_numpy()[mine])
         assert shapely.covers(row.geometry, pts).all()
     # The largest gaps, and the stations that can serve the city.
-    assert len(layers.gap_polygons) == min(len(shenzhen.gap_table), planner.MAP_MAX_GAPS)
+    assert len(layers.gap_polygons) == min(len(shenzhen.gap_table), MAP_MAX_GAPS)
     assert layers.gap_polygons["gap"].tolist() == sorted(layers.gap_polygons["gap"].tolist())
     assert 0 < len(layers.stations) <= len(shenzhen.stations)
 
 
 def test_encoded_geometry_round_trips(shenzhen):
-    layers = planner.map_layers(shenzhen)
+    layers = map_layers(shenzhen)
     geom = layers.band_polygons.geometry.iloc[0]
     text = layers.geometry_texts("band_polygons")[0]
     parts = _decode(text, layers.precision)
@@ -147,18 +155,18 @@ def test_encoded_geometry_round_trips(shenzhen):
     # Lines (the district outlines) too.
     line = _decode(layers.geometry_texts("outlines")[0], layers.precision)
     assert len(line[0]) >= 2 and len(line[0][0]) == 2
-    assert planner.encode_geometries(np.array([None, shapely.Polygon()], dtype=object), 1e-4) == ["[]", "[]"]
+    assert encode_geometries(np.array([None, shapely.Polygon()], dtype=object), 1e-4) == ["[]", "[]"]
 
 
 def test_display_resolution():
-    assert planner.display_resolution(2_984, 8) == 8
-    assert planner.display_resolution(253_458, 8) == 7
-    assert planner.display_resolution(1_774_177, 9) == 7
-    assert planner.display_resolution(50, 9, max_cells=10) == 8
+    assert display_resolution(2_984, 8) == 8
+    assert display_resolution(253_458, 8) == 7
+    assert display_resolution(1_774_177, 9) == 7
+    assert display_resolution(50, 9, max_cells=10) == 8
 
 
 def test_province_map_payload_under_5_mb(province):
-    layers = planner.map_layers(province)
+    layers = map_layers(province)
     m = coverage_map(layers, lang="zh", boundaries=load_map_boundaries())
     size = map_html_bytes(m)
     print(f"\ncoverage map payload, province 440000 at res {province.resolution} "
@@ -175,8 +183,8 @@ def test_province_map_payload_under_5_mb(province):
 
 
 def test_budget_makes_the_tolerance_grow(shenzhen):
-    small = planner.map_layers(shenzhen, budget_bytes=20_000)
-    full = planner.map_layers(shenzhen)
+    small = map_layers(shenzhen, budget_bytes=20_000)
+    full = map_layers(shenzhen)
     assert small.tolerance > full.tolerance
     assert small.payload_bytes() < full.payload_bytes()
 
@@ -186,7 +194,7 @@ def test_map_escapes_station_names_and_labels_the_estimate(sample_stations):
                            "lon": 114.06, "lat": 22.54, "is_sample": False}])
     stations = pd.concat([sample_stations.drop(columns="geometry"), extra], ignore_index=True)
     res = coverage("440304", "rest_station", res=8, network=False, stations=stations)
-    layers = planner.map_layers(res)
+    layers = map_layers(res)
     assert HOSTILE in layers.stations["name"].tolist()
     page = coverage_map(layers, lang="en", asset_base=VENDOR_DIR.as_uri() + "/").get_root().render()
     assert HOSTILE not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
@@ -204,9 +212,9 @@ def test_legend_says_how_many_cells_are_estimated_on_a_partial_network(sample_st
     res = coverage("440300", "rest_station", res=8, network=graph, stations=sample_stations)
     # The extract covers Futian and Nanshan only: the rest of Shenzhen is estimated.
     assert res.method == "network" and 0 < res.method_cells["estimate"] < len(res.cells)
-    figures = planner.headline(res)
+    figures = headline(res)
     assert figures["estimated_cells"] == res.method_cells["estimate"]
-    page = coverage_map(planner.map_layers(res), lang="zh").get_root().render()
+    page = coverage_map(map_layers(res), lang="zh").get_root().render()
     assert f"{res.method_cells['estimate']:,} 个格网为估算" in page and "估算 / estimate" in page
 
 
@@ -216,7 +224,7 @@ def test_legend_says_how_many_cells_are_estimated_on_a_partial_network(sample_st
 
 
 def test_headline(shenzhen):
-    f = planner.headline(shenzhen)
+    f = headline(shenzhen)
     assert f["cells"] == len(shenzhen.cells) and f["resolution"] == 8
     assert f["share_area"] == pytest.approx(shenzhen.covered_share_area)
     assert f["method"] == "estimate" and f["estimated_cells"] == len(shenzhen.cells)
@@ -225,7 +233,7 @@ def test_headline(shenzhen):
 
 
 def test_district_table_columns_follow_the_run(shenzhen, sample_stations):
-    df, specs = planner.district_table(shenzhen, "en")
+    df, specs = district_table(shenzhen, "en")
     assert list(df.columns) == list(specs)
     assert "city" not in df and "population" not in df and "covered_share_demand" not in df
     assert len(df) == 9 and set(df["name"]) >= {"福田区", "南山区"}
@@ -239,16 +247,16 @@ def test_district_table_columns_follow_the_run(shenzhen, sample_stations):
                      "440308": 2.1e5, "440309": 2.5e6, "440310": 5.5e5, "440311": 1.1e6})
     with_pop = coverage("440300", "rest_station", res=7, network=False, demand=DemandSource(population=pop),
                         stations=sample_stations)
-    df2, specs2 = planner.district_table(with_pop, "zh")
+    df2, specs2 = district_table(with_pop, "zh")
     assert {"population", "stations_per_100k", "covered_share_demand"} <= set(df2.columns)
     assert specs2["covered_share_demand"]["label"] == "需求覆盖率"
-    prov, _ = planner.district_table(coverage("440000", "rest_station", res=7, network=False,
+    prov, _ = district_table(coverage("440000", "rest_station", res=7, network=False,
                                               stations=sample_stations))
     assert "city" in prov and len(prov) > 100
 
 
 def test_gap_table(shenzhen):
-    g, specs = planner.gap_table(shenzhen, "zh", top=5)
+    g, specs = gap_table(shenzhen, "zh", top=5)
     assert list(g.columns) == list(specs) and len(g) == min(5, len(shenzhen.gap_table))
     assert g["gap"].tolist() == list(range(1, len(g) + 1))
     assert set(g["district_name"]) <= set(shenzhen.districts["name"])
@@ -260,23 +268,23 @@ def test_gap_table(shenzhen):
 
 
 def test_region_choices():
-    cities = planner.city_choices()
+    cities = city_choices()
     assert len(cities) == 21 and ("440300", "深圳市") in cities
-    assert ("440304", "福田区") in planner.district_choices("440300")
-    assert planner.district_choices("441900") == []  # 东莞 has no county level
-    assert planner.region_for("440300", "440304").level == "district"
-    assert planner.region_for("440300", None).level == "city"
-    assert planner.region_for(None, None).level == "province"
+    assert ("440304", "福田区") in district_choices("440300")
+    assert district_choices("441900") == []  # 东莞 has no county level
+    assert region_for("440300", "440304").level == "district"
+    assert region_for("440300", None).level == "city"
+    assert region_for(None, None).level == "province"
 
 
 def test_default_standards_follow_settings():
     for kind, base in settings.COVERAGE_STANDARDS.items():
-        std = planner.default_standard(kind)
+        std = default_standard(kind)
         assert std["mode"] == base["mode"]
         assert std["value"] == (base.get("minutes") or base.get("meters"))
-    assert planner.default_value("rest_station", "min") == 15.0
-    assert planner.default_value("rest_station", "m") == 1000.0
-    assert planner.standard_text(service_standard("driver_home"), "en") == "driver home within 30 min by truck"
+    assert default_value("rest_station", "min") == 15.0
+    assert default_value("rest_station", "m") == 1000.0
+    assert standard_text(service_standard("driver_home"), "en") == "driver home within 30 min by truck"
 
 
 # --------------------------------------------------------------------------
@@ -286,27 +294,27 @@ def test_default_standards_follow_settings():
 
 def test_population_upload(shenzhen):
     text = "区划代码,区县,人口数_合计\n440300,深圳市,17560000\n440304,福田区,1553225\n440305,南山区,1795826\n"
-    series = planner.read_population_upload(text.encode("utf-8"), "pop.csv")
+    series = read_population_upload(text.encode("utf-8"), "pop.csv")
     assert series["440304"] == 1553225
     with pytest.raises(Exception):
-        planner.read_population_upload(b"a,b\n1,2\n", "bad.csv")
+        read_population_upload(b"a,b\n1,2\n", "bad.csv")
 
 
 def test_census_is_optional(monkeypatch, tmp_path):
-    monkeypatch.setattr(planner, "CENSUS_PATH", tmp_path / "missing.csv")
-    assert planner.census_path() is None and planner.read_census() is None
+    monkeypatch.setattr("geo.web.views.coverage.uploads.CENSUS_PATH", tmp_path / "missing.csv")
+    assert census_path() is None and read_census() is None
 
 
 def test_points_upload_in_gcj02():
     from geo.core.crs import gcj02_to_wgs84
 
     text = "name,lon,lat,人数\nA,114.0635,22.5460,3\nB,114.0700,22.5500,1\nC,not,a number,2\n"
-    pts, notes = planner.read_points_upload(text.encode("utf-8"), "points.csv", crs="gcj02")
+    pts, notes = read_points_upload(text.encode("utf-8"), "points.csv", crs="gcj02")
     assert len(pts) == 2 and pts["weight"].tolist() == [3, 1]
     lon, lat = gcj02_to_wgs84(114.0635, 22.5460)
     assert pts["lon"].iloc[0] == pytest.approx(lon) and pts["lat"].iloc[0] == pytest.approx(lat)
     assert any("gcj02" in n for n in notes)
-    assert planner.upload_columns(text.encode("utf-8"), "points.csv") == ["name", "lon", "lat", "人数"]
+    assert upload_columns(text.encode("utf-8"), "points.csv") == ["name", "lon", "lat", "人数"]
 
 
 # --------------------------------------------------------------------------
@@ -316,17 +324,17 @@ def test_points_upload_in_gcj02():
 
 def test_exports(tmp_path, sample_stations):
     res = coverage("440304", "rest_station", res=8, network=False, stations=sample_stations)
-    gaps = json.loads(planner.export_bytes(res, "gaps_geojson"))
+    gaps = json.loads(export_bytes(res, "gaps_geojson"))
     assert gaps["type"] == "FeatureCollection" and gaps["standard"]["threshold"] == 15.0
-    cells = json.loads(planner.export_bytes(res, "cells_geojson"))
+    cells = json.loads(export_bytes(res, "cells_geojson"))
     assert len(cells["features"]) == len(res.cells)
-    raw = planner.export_bytes(res, "cells_csv")
+    raw = export_bytes(res, "cells_csv")
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
     assert len(rows) == len(res.cells) and rows[0]["unit"] == "min"
-    districts = list(csv.DictReader(io.StringIO(planner.export_bytes(res, "districts_csv").decode("utf-8-sig"))))
+    districts = list(csv.DictReader(io.StringIO(export_bytes(res, "districts_csv").decode("utf-8-sig"))))
     assert [r["name"] for r in districts] == ["福田区"]
-    report = planner.export_bytes(res, "report_html").decode("utf-8")
+    report = export_bytes(res, "report_html").decode("utf-8")
     assert report.startswith("<!doctype html>") and "<svg" in report and "福田区" in report
-    assert planner.export_name(res, "report_html") == "coverage_440304_rest_station_r8_report.html"
-    assert planner.export_name(res, "cells_csv").endswith("_cells.csv")
+    assert export_name(res, "report_html") == "coverage_440304_rest_station_r8_report.html"
+    assert export_name(res, "cells_csv").endswith("_cells.csv")

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo.web.views import coverage as planner
+from geo.web.views.coverage.layers import map_layers
 from geo.analysis import scenarios as sc
 from geo.analysis.siting import engine as si
 from geo.web.views import siting as sv
@@ -40,7 +40,7 @@ def problem(sample_stations):
 
 @pytest.fixture(scope="module")
 def base(problem):
-    return planner.map_layers(problem.baseline)
+    return map_layers(problem.baseline)
 
 
 @pytest.fixture(scope="module")
@@ -157,8 +157,8 @@ def test_siting_map_numbers_the_sites_escapes_and_stays_light(problem, base, sam
     own = si.build_problem("440300", "rest_station", res=8, network=False, stations=sample_stations,
                            candidates=frame[["id", "name", "lon", "lat"]])
     result = si.greedy_preview(own, 4)
-    ov = sv.siting_layers(own, result, planner.map_layers(own.baseline))
-    page = siting_map(planner.map_layers(own.baseline), ov, lang="en",
+    ov = sv.siting_layers(own, result, map_layers(own.baseline))
+    page = siting_map(map_layers(own.baseline), ov, lang="en",
                       asset_base=VENDOR_DIR.as_uri() + "/").get_root().render()
     assert HOSTILE not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
     assert "<script>alert(3)" not in page and "a &amp; b" in page

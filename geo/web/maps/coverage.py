@@ -1,7 +1,7 @@
 """The coverage map (pages/3_覆盖_Coverage.py): travel bands, gaps and serving stations.
 
 The layers arrive aggregated and simplified
-(:func:`geo.web.views.coverage.map_layers`), their geometry encoded once;
+(:func:`geo.web.views.coverage.layers.map_layers`), their geometry encoded once;
 each becomes one JSON payload drawn by ``L.gdCoverageLayer`` of
 ``static/gd/gd-layers.js``. The siting map draws the same bands, outlines,
 gaps and stations under its new sites, with the functions here.
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import html
 import math
-from typing import TYPE_CHECKING
-
 import folium
 import geopandas as gpd
 
@@ -22,9 +20,9 @@ from geo.web.maps.boundaries import add_boundaries
 from geo.web.maps.encoding import layer_json, script_json
 from geo.web.maps.legend import Legend, legend_group, legend_html, legend_item
 from geo.web.maps.pins import kind_style
-
-if TYPE_CHECKING:  # pragma: no cover - the view pulls in the coverage engine; imported when drawn
-    from geo.web.views.coverage import MapLayers
+from geo.web.views.coverage.bands import band_label
+from geo.web.views.coverage.choices import standard_text
+from geo.web.views.coverage.layers import MapLayers
 
 #: Outline of the gaps: dark blue, dashed, so it reads over every band colour
 #: (also in static/gd/gd-coverage.css, for the legend).
@@ -45,8 +43,6 @@ def coverage_stylesheet(asset_base: str) -> tuple[str, str]:
 
 def method_rows(layers: MapLayers, lang: str = "zh") -> list[str]:
     """The legend's lines on the standard and how travel was computed (``估算 / estimate`` when any cell was)."""
-    from geo.web.views.coverage import standard_text
-
     esc = html.escape
     rows = [f'<div class="cv-std">{esc(t("cv_legend_standard", lang, standard=standard_text(layers.standard, lang)))}'
             "</div>"]
@@ -78,8 +74,6 @@ def band_swatch(colour: str) -> str:
 
 def coverage_legend_html(layers: MapLayers, lang: str = "zh") -> str:
     """The coverage map's legend: bands with text labels and shares, gaps, stations, standard and method."""
-    from geo.web.views.coverage import band_label
-
     unit = layers.standard.unit
     stats = layers.band_stats.set_index("band")
     share_col = "share_demand" if layers.demand_unit != "km²" else "share_area"
@@ -112,14 +106,12 @@ def band_layer(layers: MapLayers, *, lang: str, asset_base: str) -> DataLayer:
     Parameters
     ----------
     layers
-        From :func:`geo.web.views.coverage.map_layers`.
+        From :func:`geo.web.views.coverage.layers.map_layers`.
     lang
         Language of the labels.
     asset_base
         URL of the vendored folder (the bands bring gd-coverage.css).
     """
-    from geo.web.views.coverage import band_label
-
     esc = html.escape
     names = {code: esc(name) for code, name in layers.district_names.items()}
     with_demand = layers.demand_unit != "km²"
@@ -216,10 +208,10 @@ def coverage_map(layers: MapLayers, *, lang: str = "zh", basemap: str = "osm",
 
     Parameters
     ----------
-    layers : geo.web.views.coverage.MapLayers
-        From :func:`geo.web.views.coverage.map_layers`: polygons already dissolved per
-        district and band and simplified, so the page stays light even for
-        the whole province.
+    layers
+        From :func:`geo.web.views.coverage.layers.map_layers`: polygons already dissolved
+        per district and band and simplified, so the page stays light even
+        for the whole province.
     lang : {"zh", "en"}
         Language of the legend, layer names and tooltips.
     basemap : {"osm", "carto", "amap"}

@@ -96,3 +96,22 @@ def encode_geometries(geoms: np.ndarray, precision: float) -> list[str]:
                     parts.append(_ring_ints(np.asarray(part.coords), precision, False))
         out.append(json.dumps(parts, separators=(",", ":")))
     return out
+
+
+def encoded_frame(frame, precision: float, *, cache: dict, key: str) -> list[str]:
+    """:func:`encode_geometries` of a frame's geometry, kept in ``cache`` under ``key`` so it is built once.
+
+    Parameters
+    ----------
+    frame : geopandas.GeoDataFrame
+        The layer's features.
+    precision
+        Coordinate step in degrees.
+    cache
+        The layers object's store of encoded texts, reused by every map drawn from it.
+    key
+        The layer's name in ``cache``.
+    """
+    if key not in cache:
+        cache[key] = encode_geometries(frame.geometry.to_numpy(), precision) if len(frame) else []
+    return cache[key]

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import html
 import math
-from typing import TYPE_CHECKING
-
 import folium
 import geopandas as gpd
 
@@ -22,10 +20,9 @@ from geo.web.maps.coverage import (add_layers, band_layer, band_swatch, gap_item
 from geo.web.maps.encoding import layer_json, script_json
 from geo.web.maps.legend import Legend, legend_group, legend_html, legend_item
 from geo.web.maps.records import cell_text
-
-if TYPE_CHECKING:  # pragma: no cover - the views pull in the engines; imported when drawn
-    from geo.web.views.coverage import MapLayers
-    from geo.web.views.siting import SitingLayers
+from geo.web.views.coverage.bands import band_label
+from geo.web.views.coverage.layers import MapLayers
+from geo.web.views.siting import SitingLayers
 
 #: Fill of the cells the new sites newly cover: a blue, apart from the
 #: yellow-to-red travel bands under it for every common colour-vision type
@@ -37,8 +34,6 @@ _FACTORY = "L.gdSitingLayer"
 
 def siting_legend_html(layers: MapLayers, overlay: SitingLayers, lang: str = "zh") -> str:
     """The siting map's legend: existing coverage bands, what is newly covered, the sites, the gaps left."""
-    from geo.web.views.coverage import band_label
-
     stats = layers.band_stats.set_index("band")
     items = [legend_group(t("si_legend_before", lang))]
     for band in layers.bands:
@@ -100,11 +95,11 @@ def siting_map(layers: MapLayers, overlay: SitingLayers, *, lang: str = "zh", ba
 
     Parameters
     ----------
-    layers : geo.web.views.coverage.MapLayers
-        The baseline's coverage layers (:func:`geo.web.views.coverage.map_layers` of
-        the problem's baseline), drawn underneath as on the coverage page
+    layers
+        The baseline's coverage layers (:func:`geo.web.views.coverage.layers.map_layers`
+        of the problem's baseline), drawn underneath as on the coverage page
         (its gaps are left out: they are the gaps before the new sites).
-    overlay : geo.web.views.siting.SitingLayers
+    overlay
         From :func:`geo.web.views.siting.siting_layers`: newly covered cells
         dissolved per district, the largest remaining gaps, the sites.
     lang : {"zh", "en"}

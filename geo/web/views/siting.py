@@ -13,7 +13,7 @@ an exact answer):
   cover, dissolved per district and simplified like the coverage page's
   bands; the largest remaining gaps, dissolved; and the numbered sites. The
   existing coverage underneath is the coverage page's own
-  :func:`geo.web.views.coverage.map_layers` of the problem's baseline, so the siting
+  :func:`geo.web.views.coverage.layers.map_layers` of the problem's baseline, so the siting
   map costs the browser little more than the coverage map.
 * **Texts and tables** (:func:`headline_html`, :func:`solver_text`,
   :func:`before_after_table`, :func:`sites_table`, :func:`gaps_table`,
@@ -42,7 +42,8 @@ from geo import settings
 from geo.core.i18n import pick, t
 from geo.registry.io.readers import read_features, read_table
 from geo.registry.io.writers import csv_bytes
-from geo.web.views.coverage import MAP_MAX_GAPS, MapLayers, encode_geometries
+from geo.web.maps.encoding import encode_geometries
+from geo.web.views.coverage.layers import MAP_MAX_GAPS, MapLayers
 from geo.analysis.siting.engine import Candidates, SitingProblem, SitingResult, read_candidates, read_exclusions
 
 #: Models offered, the default first.
@@ -229,7 +230,7 @@ class SitingLayers:
     _texts: dict = field(default_factory=dict, repr=False)
 
     def geometry_texts(self, layer: str) -> list[str]:
-        """Encoded geometry (:func:`geo.web.views.coverage.encode_geometries`) of ``new_cover`` or ``gaps``, built once."""
+        """Encoded geometry (:func:`geo.web.maps.encoding.encode_geometries`) of ``new_cover`` or ``gaps``, built once."""
         if layer not in self._texts:
             frame = getattr(self, layer)
             self._texts[layer] = encode_geometries(frame.geometry.to_numpy(), self.precision) if len(frame) else []
@@ -259,7 +260,7 @@ def siting_layers(problem: SitingProblem, result: SitingResult, base: MapLayers,
         The problem the result answers (its baseline carries the grid).
     result : SitingResult
     base : MapLayers
-        :func:`geo.web.views.coverage.map_layers` of ``problem.baseline``: the same
+        :func:`geo.web.views.coverage.layers.map_layers` of ``problem.baseline``: the same
         simplification tolerance and coordinate step are used, so the new
         polygons sit exactly on the bands underneath.
     max_gaps : int
