@@ -18,16 +18,7 @@ from geo.web.report import write_report
 def run_coverage(args: argparse.Namespace) -> int:
     """``python -m geo coverage --region ADCODE ... [--json]``: run, write the asked layers, print a summary.
 
-    Parameters
-    ----------
-    args
-        Parsed options of the ``coverage`` command.
-
-    Returns
-    -------
-    int
-        0, or 2 when a population or demand file cannot be read (the reason
-        is printed to stderr).
+    Exit code 0, or 2 when a population or demand file cannot be read (the reason goes to stderr).
     """
     demand = DemandSource(population=args.population, points=args.demand,
                           weight_column=getattr(args, "demand_weight", None),
