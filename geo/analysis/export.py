@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from geo.analysis.coverage import CoverageResult
-from geo.analysis.serialize import to_geojson
 from geo.core.regions import load_boundaries
+from geo.registry.io.writers import csv_bytes, frame_to_geojson
 
 
 def write_layer(result: CoverageResult, layer: str, path: str | Path) -> Path:
@@ -33,8 +33,6 @@ def write_layer(result: CoverageResult, layer: str, path: str | Path) -> Path:
     Path
         ``path``.
     """
-    from geo.registry.io.writers import csv_bytes
-
     path = Path(path)
     if layer == "gaps":
         frame = result.gaps
@@ -56,5 +54,5 @@ def write_layer(result: CoverageResult, layer: str, path: str | Path) -> Path:
                 table[col] = table[col].where(np.isfinite(table[col]))
         path.write_bytes(csv_bytes(table))
     else:
-        path.write_text(to_geojson(frame, standard=result.standard), encoding="utf-8")
+        path.write_text(frame_to_geojson(frame, members={"standard": result.standard.to_dict()}), encoding="utf-8")
     return path

@@ -10,8 +10,8 @@ from geo import settings
 from geo.analysis.coverage import coverage, service_areas
 from geo.analysis.demand import DemandSource
 from geo.analysis.export import write_layer
-from geo.analysis.serialize import to_geojson
 from geo.registry.io.readers import ReadError
+from geo.registry.io.writers import frame_to_geojson
 from geo.web.report import write_report
 
 
@@ -44,7 +44,8 @@ def run_coverage(args: argparse.Namespace) -> int:
         areas = service_areas(result, args.service_area)
         target = getattr(args, "service_areas_out", None)
         if target:
-            Path(target).write_text(to_geojson(areas, standard=result.standard), encoding="utf-8")
+            Path(target).write_text(frame_to_geojson(areas, members={"standard": result.standard.to_dict()}),
+                                    encoding="utf-8")
             written["service_areas"] = target
     summary = result.to_dict()
     summary["outputs"] = written
