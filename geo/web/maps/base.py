@@ -244,7 +244,7 @@ class DataLayer(JSCSSMixin, Layer):
         self.default_css = list(css or [])
 
 
-def base_map(lang: str, basemap: str, asset_base: str) -> folium.Map:
+def base_map(*, lang: str, basemap: str, asset_base: str) -> folium.Map:
     """An empty map: offline Leaflet, the project's scripts, one basemap, the controls and the popup labels.
 
     Quarter zoom steps let the whole province fill a phone-wide map, which

@@ -232,7 +232,7 @@ def coverage_map(layers: MapLayers, *, lang: str = "zh", basemap: str = "osm",
         estimate`` when any cell was estimated. Every string from data is
         HTML-escaped; nothing is loaded from a CDN.
     """
-    m = base_map(lang, basemap, asset_base)
+    m = base_map(lang=lang, basemap=basemap, asset_base=asset_base)
     band_layer(layers, lang=lang, asset_base=asset_base).add_to(m)
     add_boundaries(m, boundaries, lang=lang)
     gaps = layers.geometry_texts("gap_polygons") if len(layers.gap_polygons) else []

@@ -10,9 +10,12 @@ decoded by the one ``ring`` function of ``gd-layers.js``.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover - only a type here
+    import geopandas as gpd
 
 
 def script_json(obj: Any) -> str:
@@ -98,12 +101,12 @@ def encode_geometries(geoms: np.ndarray, precision: float) -> list[str]:
     return out
 
 
-def encoded_frame(frame, precision: float, *, cache: dict, key: str) -> list[str]:
+def encoded_frame(frame: gpd.GeoDataFrame, precision: float, *, cache: dict, key: str) -> list[str]:
     """:func:`encode_geometries` of a frame's geometry, kept in ``cache`` under ``key`` so it is built once.
 
     Parameters
     ----------
-    frame : geopandas.GeoDataFrame
+    frame
         The layer's features.
     precision
         Coordinate step in degrees.

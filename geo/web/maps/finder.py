@@ -15,9 +15,8 @@ from geo.web.maps.encoding import script_json
 from geo.web.maps.legend import Legend, legend_html, legend_item
 from geo.web.maps.pins import KIND_STYLES, pin_html
 
-# Styled inline, not with .fd-origin: that class marks the one origin marker on the map.
-_ORIGIN_MARK = ('<span style="display:inline-block;width:16px;height:16px;box-sizing:border-box;'
-                'border-radius:50%;background:#1a73e8;border:3px solid #fff;box-shadow:0 0 0 1px #1a73e8"></span>')
+# Not .fd-origin: that class marks the one origin marker on the map.
+_ORIGIN_MARK = '<span class="fd-legend-origin"></span>'
 _ROUTE_MARK = ('<svg width="22" height="8" aria-hidden="true"><line x1="1" y1="4" x2="21" y2="4" '
                'stroke="#1f4fd1" stroke-width="4"/></svg>')
 
@@ -76,7 +75,7 @@ def finder_map(origin: tuple[float, float] | None, results: list[dict], selected
         straight line: the map says "估算 / estimate" instead. Nothing is
         loaded from a CDN.
     """
-    m = base_map(lang, basemap, asset_base)
+    m = base_map(lang=lang, basemap=basemap, asset_base=asset_base)
     add_boundaries(m, boundaries, lang=lang)
 
     chosen = next((r for r in results if r.get("id") == selected), results[0] if results else None)

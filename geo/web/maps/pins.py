@@ -41,7 +41,7 @@ def kind_style(kind: str) -> dict[str, str]:
     return KIND_STYLES.get(kind, _FALLBACK_STYLE)
 
 
-def pin_html(kind: str, inactive: bool = False, sample: bool = False) -> str:
+def pin_html(kind: str, *, inactive: bool = False, sample: bool = False) -> str:
     """The HTML of one map pin, shared by the markers and the legend.
 
     Parameters

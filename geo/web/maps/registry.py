@@ -66,7 +66,7 @@ class StationCluster(JSCSSMixin, Layer):
         {% endmacro %}
     """)
 
-    def __init__(self, kind: str, points: KindPoints, label: str, lang: str, asset_base: str,
+    def __init__(self, kind: str, points: KindPoints, label: str, *, lang: str, asset_base: str,
                  details_url: str | None = None):
         super().__init__(name=label, overlay=True, control=False, show=True)
         self._name = "GdStationCluster"
@@ -128,7 +128,7 @@ def registry_base_map(*, lang: str = "zh", basemap: str = "osm", boundaries: gpd
         URL of the folder holding the vendored files, ending in "/". The
         default suits streamlit-folium inside the app.
     """
-    m = base_map(lang, basemap, asset_base)
+    m = base_map(lang=lang, basemap=basemap, asset_base=asset_base)
     add_boundaries(m, boundaries, lang=lang)
     Legend(registry_legend_html(lang)).add_to(m)
     FitBounds(bounds or GUANGDONG_BOUNDS).add_to(m)
@@ -170,7 +170,7 @@ def registry_layers(stations: gpd.GeoDataFrame, *, lang: str = "zh", at: datetim
         label = (f'<span class="gd-swatch">{pin_html(code)}</span>'
                  f"{html.escape(kind_label(code, lang))} ({len(points.ids)})")
         group = folium.FeatureGroup(name=label, overlay=True, control=True, show=True)
-        StationCluster(code, points, label, lang, asset_base, details_url).add_to(group)
+        StationCluster(code, points, label, lang=lang, asset_base=asset_base, details_url=details_url).add_to(group)
         groups.append(group)
     return groups
 

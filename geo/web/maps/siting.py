@@ -121,7 +121,7 @@ def siting_map(layers: MapLayers, overlay: SitingLayers, *, lang: str = "zh", ba
         from a CDN.
     """
     css = [gd_stylesheet(asset_base, "siting")]
-    m = base_map(lang, basemap, asset_base)
+    m = base_map(lang=lang, basemap=basemap, asset_base=asset_base)
     band_layer(layers, lang=lang, asset_base=asset_base).add_to(m)
     names = {code: html.escape(name) for code, name in layers.district_names.items()}
     add_layers(m, [_new_cover_layer(overlay, names, lang=lang, css=css)])

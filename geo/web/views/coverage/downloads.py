@@ -29,8 +29,9 @@ def export_bytes(result: CoverageResult, key: str) -> bytes:
 
     Parameters
     ----------
-    result : CoverageResult
-    key : str
+    result
+        A coverage run.
+    key
         One of :data:`EXPORTS`.
     """
     layer, ext, _ = EXPORTS[key]

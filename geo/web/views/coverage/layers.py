@@ -132,7 +132,7 @@ class MapLayers:
         return total + 70 * (len(self.band_polygons) + len(self.gap_polygons)) + 60 * len(self.stations)
 
 
-def display_resolution(n_cells: int, res: int, max_cells: int = MAP_MAX_CELLS) -> int:
+def display_resolution(n_cells: int, res: int, *, max_cells: int = MAP_MAX_CELLS) -> int:
     """The finest H3 resolution, ``res`` or coarser, at which ``n_cells`` cells become at most ``max_cells``.
 
     Each coarser level has about a seventh as many cells.
@@ -258,17 +258,14 @@ def map_layers(result: CoverageResult, *, max_cells: int = MAP_MAX_CELLS,
 
     Parameters
     ----------
-    result : CoverageResult
+    result
+        A coverage run.
     max_cells, budget_bytes, width_px, max_gaps
         See the module constants of the same names.
-
-    Returns
-    -------
-    MapLayers
     """
     region = result.region
     bands = travel_bands(result.standard)
-    dres = display_resolution(len(result.cells), result.resolution, max_cells)
+    dres = display_resolution(len(result.cells), result.resolution, max_cells=max_cells)
     codes, band_of, raw = _dissolved_bands(result, bands, dres)
 
     # Figures per (district, band) from the analysis cells themselves, so a

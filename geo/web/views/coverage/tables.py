@@ -57,7 +57,7 @@ def figures_html(figures: dict, lang: str = "zh") -> str:
 
     Parameters
     ----------
-    figures : dict
+    figures
         From :func:`headline`.
     lang : {"zh", "en"}
     """
@@ -142,7 +142,7 @@ def district_table(result: CoverageResult, lang: str = "zh") -> tuple[pd.DataFra
     return df[cols].reset_index(drop=True), {c: specs[c] for c in cols}
 
 
-def gap_table(result: CoverageResult, lang: str = "zh", top: int = 20) -> tuple[pd.DataFrame, dict[str, dict]]:
+def gap_table(result: CoverageResult, lang: str = "zh", *, top: int = 20) -> tuple[pd.DataFrame, dict[str, dict]]:
     """The largest gaps (most demand first) to show, and their column specs (see :func:`district_table`)."""
     g = result.gap_table.head(top).copy()
     names = dict(zip(result.districts["adcode"].astype(str), result.districts["name"].astype(str)))
