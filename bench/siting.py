@@ -1,4 +1,4 @@
-"""Benchmark of site recommendations (geo/analysis/siting/engine.py).
+"""Benchmark of site recommendations (geo/analysis/siting/).
 
 The instance: Guangzhou (440100) at H3 res 9, rest stations within 10 min
 by e-bike (estimate, no network), census population as demand, the bundled
@@ -12,7 +12,7 @@ What it measures, in one run:
 * building the problem (baseline coverage, candidates, the candidate x cell
   matrix) and, with ``--nodes``, the same matrix on a synthetic road network
   (bounded Dijkstra per candidate, in chunks);
-* greedy (lazy, CELF) and :func:`geo.analysis.siting.engine.greedy_preview` on the cached
+* greedy (lazy, CELF) and :func:`geo.analysis.siting.solve.greedy_preview` on the cached
   problem, median of repeats;
 * exact (HiGHS, warm-started from greedy, ``--time-limit``): time, status,
   gap;
@@ -44,7 +44,11 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from geo import settings  # noqa: E402
-from geo.analysis.siting import engine as si  # noqa: E402
+from geo.analysis.siting.candidates import read_candidates  # noqa: E402
+from geo.analysis.siting.matrix import take_columns  # noqa: E402
+from geo.analysis.siting.problem import build_problem, problem_from_arrays  # noqa: E402
+from geo.analysis.siting.reach import reach_matrix  # noqa: E402
+from geo.analysis.siting.solve import greedy_preview, solve, verify_sites  # noqa: E402
 from geo.analysis.travel import snap_points  # noqa: E402
 from geo.registry.store import create_registry  # noqa: E402
 
@@ -69,7 +73,7 @@ def load_avg() -> str:
 def candidates_for(baseline, n: int, seed: int) -> pd.DataFrame:
     """Half real EV charging stations, half random uncovered cell centres."""
     rng = np.random.default_rng(seed)
-    ev = si.read_candidates(GZ_EV, "rest_station").frame
+    ev = read_candidates(GZ_EV, "rest_station").frame
     ev = ev.iloc[np.sort(rng.choice(len(ev), n // 2, replace=False))]
     cells = baseline.cells
     open_ = np.flatnonzero(~cells["covered"].to_numpy() & (cells["demand"].to_numpy() > 0))
@@ -86,8 +90,8 @@ def build(registry: Path, n_cand: int, minutes: float, seed: int, network=False)
     base = coverage("440100", "rest_station", minutes=minutes, res=9, network=network, registry=registry,
                     demand=DemandSource(population=POPULATION))
     cands = candidates_for(base, n_cand, seed)
-    prob, t = timed(si.build_problem, "440100", "rest_station", minutes=minutes, res=9, network=network,
-                    registry=registry, population=POPULATION, candidates=cands)
+    prob, t = timed(build_problem, "440100", "rest_station", minutes=minutes, res=9, network=network,
+                    registry=registry, demand=DemandSource(population=POPULATION), candidates=cands)
     return prob, t
 
 
@@ -150,22 +154,22 @@ def main() -> int:
 
         gr_times = []
         for _ in range(args.repeats):
-            gr, t = timed(si.solve, prob, args.p, method="greedy", verify=False)
+            gr, t = timed(solve, prob, args.p, method="greedy", verify=False)
             gr_times.append(t)
-        pv_times = [timed(si.greedy_preview, prob, args.p)[1] for _ in range(args.repeats)]
+        pv_times = [timed(greedy_preview, prob, args.p)[1] for _ in range(args.repeats)]
         print(f"\ngreedy (CELF) p={args.p}: median {np.median(gr_times):.3f} s (min {min(gr_times):.3f}, max "
               f"{max(gr_times):.3f}; greedy step alone {gr.timings['greedy_s']:.3f} s); added demand "
               f"{gr.added_demand:,.0f}; share {gr.before_share:.4f} -> {gr.after_share:.4f}; certified gap "
               f"{gr.gap:.4%} (bound {gr.bound:,.0f})")
         print(f"greedy_preview p={args.p}: median {np.median(pv_times):.3f} s")
 
-        ex, t_ex = timed(si.solve, prob, args.p, method="exact", time_limit=args.time_limit, verify=False)
+        ex, t_ex = timed(solve, prob, args.p, method="exact", time_limit=args.time_limit, verify=False)
         print(f"exact (HiGHS, limit {args.time_limit:g} s): {t_ex:.2f} s total (MILP {ex.timings.get('exact_s', 0):.2f}"
               f" s), method {ex.method}, status {ex.status}, gap {ex.gap}, added demand {ex.added_demand:,.0f} "
               f"(greedy/exact = {gr.added_demand / ex.added_demand:.5f})")
         ids = prob.candidates["id"].to_numpy()
         order = [int(np.flatnonzero(ids == c)[0]) for c in ex.sites["candidate_id"]]
-        _, t_ver = timed(si._verify, prob, ex, order)
+        _, t_ver = timed(verify_sites, prob, ex, order)
         print(f"engine re-run with the 20 sites (verify): {t_ver:.2f} s; engine share {ex.verified['after_share']:.6f}"
               f" vs matrix {ex.after_share:.6f}")
 
@@ -175,11 +179,11 @@ def main() -> int:
         rates = []
         for k in args.spopt_cells:
             k = min(k, A.shape[1])
-            sub = si._columns(A, np.arange(k))
+            sub = take_columns(A, np.arange(k))
             cost = dense_cost(sub, radius)
             sp = spopt_run(cost, w[:k], radius, args.p, args.time_limit)
-            ours_prob = si.problem_from_arrays(sub, w[:k])
-            ours, t_ours = timed(si.solve, ours_prob, args.p, method="exact", time_limit=args.time_limit,
+            ours_prob = problem_from_arrays(sub, w[:k])
+            ours, t_ours = timed(solve, ours_prob, args.p, method="exact", time_limit=args.time_limit,
                                  verify=False)
             rates.append(sp["build_s"] / k)
             print(f"  K={k:,}: spopt build {sp['build_s']:.2f} s + solve {sp['solve_s']:.2f} s ({sp['status']}), "
@@ -216,7 +220,7 @@ def main() -> int:
             g, t_load = timed(load_graph, folder, "ebike")
             lon, lat = prob.candidates["lon"].to_numpy(), prob.candidates["lat"].to_numpy()
             grid = prob.baseline.grid
-            m, t_net = timed(si.reach_matrix, grid, prob.standard, lon, lat, g)
+            m, t_net = timed(reach_matrix, grid, prob.standard, lon, lat, graph=g)
             on = int(snap_points(g, lon, lat).ok.sum())
             print(f"\nnetwork: synthetic {g.n_nodes:,} nodes (load {t_load:.2f} s); {on:,} of {len(lon):,} candidates"
                   f" on it; candidate x cell matrix by bounded Dijkstra in chunks of "

@@ -214,7 +214,7 @@ DEMAND_WEIGHT_COLUMNS = ("weight", "demand", "权重", "需求", "需求量", "�
 REPORT_MAX_MAP_CELLS = 6000
 
 # --------------------------------------------------------------------------
-# Site recommendations (geo/analysis/siting/engine.py, geo/analysis/scenarios.py; see docs/siting.md)
+# Site recommendations (geo/analysis/siting/, geo/analysis/scenarios.py; see docs/siting.md)
 # --------------------------------------------------------------------------
 
 #: Seconds the exact (MILP) solver may run before it stops and reports the

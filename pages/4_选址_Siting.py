@@ -9,8 +9,9 @@ and the saved scenarios in the main area. Anyone may run, download and
 compare plans; saving, replacing and deleting scenarios need the editor
 login the Data page uses (``pages/common/login.py``), and only an editor
 is told the scenario folder. The page only arranges widgets:
-the problem, models and solvers are :mod:`geo.analysis.siting.engine`, the tables, texts
-and map layers :mod:`geo.web.views.siting`, the map
+the problem, models and solvers are :mod:`geo.analysis.siting`, the inputs and map
+layers :mod:`geo.web.views.siting`, the figures, texts and tables
+:mod:`geo.web.views.siting_tables`, the map
 :func:`geo.web.maps.siting.siting_map`, the scenarios :mod:`geo.analysis.scenarios`.
 
 Caching: the siting problem (baseline coverage, candidates and the
@@ -18,7 +19,7 @@ candidate x cell reach matrix) is built once per region, kind, standard,
 resolution, demand, candidate source (file digest and CRS), exclusion
 digest, reach (p-median looks farther), registry stamp and network stamp
 (``st.cache_resource``: shared, not copied). Moving the sites slider only
-runs :func:`geo.analysis.siting.engine.greedy_preview` on the cached problem (tens of
+runs :func:`geo.analysis.siting.solve.greedy_preview` on the cached problem (tens of
 milliseconds for a city), and each preview, its map overlay and the
 baseline's map layers are cached too. Exact answers are kept per session,
 per question, so sliding back to a solved number shows the exact answer.
@@ -36,13 +37,17 @@ from geo.web.views.coverage.choices import standard_text
 from geo.web.views.coverage.layers import map_layers
 from geo.web.views.coverage.tables import headline
 from geo.web.views import siting as sv
+from geo.web.views import siting_tables as svt
 from geo.analysis.standard import service_standard
 from geo.core.i18n import t
 from geo.web.maps.boundaries import load_map_boundaries
 from geo.web.maps.siting import siting_map
 from geo.analysis.scenarios import ScenarioLimitError, compare_scenarios, delete_scenario, list_scenarios, save_scenario, \
     scenario_dir
-from geo.analysis.siting.engine import build_problem, greedy_preview, solve
+from geo.analysis.demand import DemandSource
+from geo.analysis.siting.candidates import CandidateSource
+from geo.analysis.siting.problem import build_problem
+from geo.analysis.siting.solve import greedy_preview, solve
 from geo.core.text import md_error, md_escape, md_text
 from pages.common import controls, login, shell
 
@@ -90,8 +95,9 @@ def _problem(region: str, kind: str, mode: str, minutes: float | None, meters: f
     # Everything that changes the problem is in the key; the underscored
     # arguments are what those keys stand for.
     return build_problem(region, kind, mode=mode, minutes=minutes, meters=meters, res=res,
-                         network=_graph if _graph is not None else False, population=_population, demand=_points,
-                         stations=_stations, candidates=_candidates, exclusions=_exclusions, reach=reach)
+                         network=_graph if _graph is not None else False,
+                         demand=DemandSource(population=_population, points=_points), stations=_stations,
+                         candidates=CandidateSource(_candidates, exclusions=_exclusions), reach=reach)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -291,13 +297,13 @@ elif figures["estimated_cells"]:
                          factor=settings.DETOUR_FACTOR))
 if figures["sample"]:
     st.warning(t("sample_banner", lang), icon="⚠️")
-target_line = sv.target_text(result, lang)
+target_line = svt.target_text(result, lang)
 if target_line:
     (st.success if result.target_met else st.warning)(target_line)
 if not len(result.sites):
     st.info(t("si_no_gain", lang))
-st.html(sv.headline_html(result, unit_label, lang))
-st.caption(md_escape(sv.solver_text(result, lang)))
+st.html(svt.headline_html(result, unit_label, lang))
+st.caption(md_escape(svt.solver_text(result, lang)))
 
 # --------------------------------------------------------------------------
 # Map and downloads
@@ -307,11 +313,12 @@ st.caption(t("si_map_caption", lang, what=t("cv_what_time" if standard.unit == "
 
 st.subheader(t("si_downloads", lang), anchor=False)
 with st.container(horizontal=True, key="si_downloads"):
-    st.download_button(t("si_dl_proposal", lang), data=result.proposal_geojson.encode("utf-8"),
-                       file_name=sv.proposal_name(result), mime="application/geo+json", on_click="ignore",
+    # The proposal stays a frame until someone downloads it.
+    st.download_button(t("si_dl_proposal", lang), data=lambda r=result: r.proposal_geojson.encode("utf-8"),
+                       file_name=svt.proposal_name(result), mime="application/geo+json", on_click="ignore",
                        icon=":material/download:", key="si_dl_proposal")
-    st.download_button(t("si_dl_table", lang), data=lambda r=result: sv.before_after_csv(r, lang),
-                       file_name=sv.table_name(result), mime="text/csv", on_click="ignore",
+    st.download_button(t("si_dl_table", lang), data=lambda r=result: svt.before_after_csv(r, lang),
+                       file_name=svt.table_name(result), mime="text/csv", on_click="ignore",
                        icon=":material/download:", key="si_dl_table")
 st.caption(t("si_dl_help", lang))
 
@@ -319,18 +326,18 @@ st.caption(t("si_dl_help", lang))
 # Tables: before/after, sites, gaps left
 # --------------------------------------------------------------------------
 st.subheader(t("si_before_after", lang), anchor=False)
-table, specs = sv.before_after_table(result, unit_label, lang)
+table, specs = svt.before_after_table(result, unit_label, lang)
 with st.container(key="si_before_after"):  # the key names the table for tests and styles
     st.dataframe(table, hide_index=True, column_config=shell.column_config(specs),
                  height="auto" if len(table) <= 12 else 420)
 
 st.subheader(t("si_sites", lang), anchor=False)
-sites, site_specs = sv.sites_table(result, unit_label, lang)
+sites, site_specs = svt.sites_table(result, unit_label, lang)
 with st.container(key="si_sites_table"):
     st.dataframe(sites, hide_index=True, column_config=shell.column_config(site_specs),
                  height="auto" if len(sites) <= 12 else 420)
 
-gaps, gap_specs = sv.gaps_table(result, unit_label, lang)
+gaps, gap_specs = svt.gaps_table(result, unit_label, lang)
 if len(result.gaps):
     with st.expander(t("si_gaps", lang, n=len(gaps), total=len(result.gaps))):
         st.dataframe(gaps, hide_index=True, column_config=shell.column_config(gap_specs))
@@ -362,7 +369,7 @@ listing = list_scenarios()
 if not len(listing):
     st.caption(t("si_no_saved", lang))
 else:
-    saved, saved_specs = sv.scenario_table(listing, lang)
+    saved, saved_specs = svt.scenario_table(listing, lang)
     with st.expander(t("si_saved_list", lang, n=len(listing))):
         st.dataframe(saved, hide_index=True, column_config=shell.column_config(saved_specs))
     names = listing["name"].tolist()
@@ -372,7 +379,7 @@ else:
                             placeholder=t("si_compare_hint", lang))
     if len(chosen) >= 2:
         try:
-            compared = sv.compare_table(compare_scenarios(chosen), lang)
+            compared = svt.compare_table(compare_scenarios(chosen), lang)
             with st.container(key="si_compare_table"):
                 # Every measure in view at once: a comparison is read down the columns.
                 st.dataframe(compared, height=min(35 * (len(compared) + 1) + 3, 1200))

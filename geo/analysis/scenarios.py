@@ -1,6 +1,6 @@
 """Siting scenarios: save, name, list, load and compare recommendations.
 
-A scenario is one :class:`geo.analysis.siting.engine.SitingResult` kept under a name, as
+A scenario is one :class:`geo.analysis.siting.result.SitingResult` kept under a name, as
 one JSON file in :func:`geo.settings.scenario_dir` (environment
 ``GEO_SCENARIO_DIR``; default ``data/scenarios/``). Files rather than a
 table in the registry GeoPackage: a scenario is a proposal, not registry
@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
@@ -31,7 +32,7 @@ import pandas as pd
 
 from geo import settings
 from geo.core.files import private_dir, write_private
-from geo.analysis.siting.engine import SitingResult, proposal_frame
+from geo.analysis.siting.result import SitingResult, proposal_frame
 
 FORMAT = "geo-siting-scenario"
 VERSION = 1
@@ -81,20 +82,12 @@ def _check_name(name: str) -> str:
 
 def rename(result: SitingResult, name: str) -> SitingResult:
     """A copy of ``result`` called ``name``, its planned stations re-sourced ``plan:<name>``."""
-    from geo.registry.export import to_geojson
-
     name = _check_name(name)
-    doc = result.to_dict(max_gaps=None)
-    doc["scenario"] = name
     kind = (result.standard.get("kinds") or ["rest_station"])[0]
-    old = json.loads(result.proposal_geojson)
-    unit = ""
-    if old.get("features"):
-        unit = json.loads(old["features"][0]["properties"].get("extra") or "{}").get("demand_unit", "")
+    old = result.proposal
+    unit = json.loads(old["extra"].iloc[0] or "{}").get("demand_unit", "") if len(old) else ""
     frame = proposal_frame(result.sites, kind, name, model=result.model, method=result.method, unit=unit)
-    doc["proposal"] = {**{k: v for k, v in old.items() if k != "features"}, "type": "FeatureCollection",
-                       "scenario": name, "features": json.loads(to_geojson(frame))["features"]}
-    return SitingResult.from_dict(doc)
+    return replace(result, scenario=name, proposal=frame, notes=list(result.notes), timings=dict(result.timings))
 
 
 def save_scenario(result: SitingResult, name: str | None = None, folder: str | Path | None = None, *,

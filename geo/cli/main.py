@@ -25,9 +25,9 @@ def _cmd_coverage(args) -> int:
 
 
 def _cmd_plan(args) -> int:
-    from geo.analysis.siting.engine import run_plan_command
+    from geo.cli.plan import run_plan
 
-    return run_plan_command(args)
+    return run_plan(args)
 
 
 def _add_standard_args(p: argparse.ArgumentParser) -> None:
@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
     p.set_defaults(func=_cmd_coverage)
 
-    # Site recommendations: the implementation lives in geo/analysis/siting/engine.py (docs/siting.md).
+    # Site recommendations: the command is geo/cli/plan.py, the engine geo/analysis/siting/ (docs/siting.md).
     p = sub.add_parser("plan", help="选址建议 / where to build next: sites that close the largest gaps")
     p.add_argument("--region", required=True, help="区划代码或名称 / adcode or name of the province, a city or a district")
     p.add_argument("--new", type=int, required=True, help="新建站点数（LSCP 时为上限） / new sites (the most, with --target-share)")

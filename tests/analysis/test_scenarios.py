@@ -10,7 +10,8 @@ import pytest
 
 from geo.analysis import scenarios as sc
 from geo import settings
-from geo.analysis.siting import engine as si
+from geo.analysis.siting.problem import build_problem
+from geo.analysis.siting.solve import greedy_preview
 from geo.core.text import md_error
 from conftest import ROOT
 
@@ -19,9 +20,9 @@ from conftest import ROOT
 def result():
     stations = pd.DataFrame({"id": ["S0"], "name": ["驿站"], "kind": "rest_station", "status": "open",
                              "lon": [113.33], "lat": [23.13]})
-    problem = si.build_problem("440106", "rest_station", mode="walk", meters=1000, res=8, network=False,
-                               stations=stations)
-    return si.greedy_preview(problem, 2, scenario="方案")
+    problem = build_problem("440106", "rest_station", mode="walk", meters=1000, res=8, network=False,
+                            stations=stations)
+    return greedy_preview(problem, 2, scenario="方案")
 
 
 def test_saving_past_the_file_limit_is_refused_in_both_languages(result, tmp_path, monkeypatch):

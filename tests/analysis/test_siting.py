@@ -26,7 +26,10 @@ from scipy.optimize import linprog
 from geo.analysis.coverage import coverage
 from geo.analysis import scenarios as sc
 from geo import settings
-from geo.analysis.siting import engine as si
+from geo.analysis.siting.candidates import CandidateSource, generate_candidates, read_candidates
+from geo.analysis.siting.matrix import csr_keeping_zeros
+from geo.analysis.siting.problem import build_problem, problem_from_arrays
+from geo.analysis.siting.solve import greedy_preview, solve
 from geo.registry.io.readers import read_table
 from geo.routing.synthetic import DEFAULT_CENTER, synthetic_graph
 from geo.registry.validate import validate_table
@@ -59,12 +62,12 @@ def _covered_value(M, w, cov0, S):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_mclp_exact_is_brute_force_optimum_and_greedy_within_bound(seed):
     M, w, cov0, _ = _instance(seed)
-    prob = si.problem_from_arrays(M, w, cov0)
+    prob = problem_from_arrays(M, w, cov0)
     before = float(w[cov0].sum())
     for p in (1, 2, 3, 4):
         best = max(_covered_value(M, w, cov0, S) for S in itertools.combinations(range(len(M)), p))
-        ex = si.solve(prob, p, method="exact")
-        gr = si.solve(prob, p, method="greedy")
+        ex = solve(prob, p, method="exact")
+        gr = solve(prob, p, method="greedy")
         assert ex.method == "exact" and ex.status == "optimal" and ex.gap == 0.0
         assert ex.added_demand == pytest.approx(best, abs=1e-9)
         assert _covered_value(M, w, cov0, [int(c[1:]) for c in ex.sites["candidate_id"]]) == pytest.approx(best)
@@ -91,22 +94,22 @@ def test_lscp_exact_is_fewest_sites_and_counts_existing_coverage(seed):
     k_min = next(k for k in range(len(M) + 1)
                  if any(before + _covered_value(M, w, cov0, S) >= need - 1e-9
                         for S in itertools.combinations(range(len(M)), k)))
-    prob = si.problem_from_arrays(M, w, cov0)
-    ex = si.solve(prob, len(M), model="lscp", target_share=share, method="exact")
-    gr = si.solve(prob, len(M), model="lscp", target_share=share, method="greedy")
+    prob = problem_from_arrays(M, w, cov0)
+    ex = solve(prob, len(M), model="lscp", target_share=share, method="exact")
+    gr = solve(prob, len(M), model="lscp", target_share=share, method="greedy")
     assert ex.status == "optimal" and ex.gap == 0.0 and ex.target_met
     assert len(ex.sites) == k_min
     assert ex.after_share >= share - 1e-9
     assert gr.target_met and len(gr.sites) >= k_min and gr.after_share >= share - 1e-9
     # Existing coverage counts: a target already met needs no site.
-    none = si.solve(prob, 5, model="lscp", target_share=before / total)
+    none = solve(prob, 5, model="lscp", target_share=before / total)
     assert len(none.sites) == 0 and none.target_met
 
 
 def test_lscp_unreachable_target_gives_best_coverage_instead():
     M, w, cov0, _ = _instance(3)
-    prob = si.problem_from_arrays(M, w, cov0)
-    r = si.solve(prob, 2, model="lscp", target_share=1.0)
+    prob = problem_from_arrays(M, w, cov0)
+    r = solve(prob, 2, model="lscp", target_share=1.0)
     best = max(_covered_value(M, w, cov0, S) for S in itertools.combinations(range(len(M)), 2))
     assert r.target_met is False and len(r.sites) <= 2
     assert r.added_demand == pytest.approx(best)
@@ -120,9 +123,9 @@ def test_budget_is_honoured_and_exact_is_optimal(seed):
     budget = float(rng.integers(4, 10))
     best = max(_covered_value(M, w, cov0, S) for k in range(len(M) + 1)
                for S in itertools.combinations(range(len(M)), k) if cost[list(S)].sum() <= budget)
-    prob = si.problem_from_arrays(M, w, cov0, cost=cost)
-    ex = si.solve(prob, len(M), budget=budget, method="exact")
-    gr = si.solve(prob, len(M), budget=budget, method="greedy")
+    prob = problem_from_arrays(M, w, cov0, cost=cost)
+    ex = solve(prob, len(M), budget=budget, method="exact")
+    gr = solve(prob, len(M), budget=budget, method="greedy")
     assert ex.added_demand == pytest.approx(best) and ex.gap == 0.0
     for r in (ex, gr):
         assert r.total_cost <= budget + 1e-9
@@ -131,7 +134,7 @@ def test_budget_is_honoured_and_exact_is_optimal(seed):
     # Both a count and a budget.
     best2 = max(_covered_value(M, w, cov0, S) for k in range(3)
                 for S in itertools.combinations(range(len(M)), k) if cost[list(S)].sum() <= budget)
-    assert si.solve(prob, 2, budget=budget).added_demand == pytest.approx(best2)
+    assert solve(prob, 2, budget=budget).added_demand == pytest.approx(best2)
 
 
 def _served_reference(M, w, cov0, cap, S):
@@ -157,11 +160,11 @@ def test_capacities_exact_is_brute_force_optimum(seed):
     cap = rng.uniform(5, 40, len(M))
     cap[rng.random(len(M)) < 0.2] = np.nan  # no capacity given: unlimited
     capv = np.where(np.isnan(cap), np.inf, cap)
-    prob = si.problem_from_arrays(M, w, cov0, capacity=cap)
+    prob = problem_from_arrays(M, w, cov0, capacity=cap)
     for p in (1, 2, 3):
         best = max(_served_reference(M, w, cov0, capv, list(S)) for S in itertools.combinations(range(len(M)), p))
-        ex = si.solve(prob, p, method="exact")
-        gr = si.solve(prob, p, method="greedy")
+        ex = solve(prob, p, method="exact")
+        gr = solve(prob, p, method="greedy")
         assert ex.status == "optimal" and ex.added_demand == pytest.approx(best, rel=1e-7, abs=1e-7)
         assert ex.sites["added_demand"].sum() == pytest.approx(ex.added_demand)
         chosen = [int(c[1:]) for c in gr.sites["candidate_id"]]
@@ -179,8 +182,8 @@ def test_pmedian_exact_is_brute_force_optimum(seed):
     travel0 = np.where(rng.random(m) < 0.5, rng.uniform(0, 15, m), np.inf)
     w = rng.integers(1, 9, m).astype(float)
     r, c = np.nonzero(np.isfinite(T))
-    prob = si.problem_from_arrays(si._csr(r, c, T[r, c], T.shape), w, travel0 <= 3.0, threshold=3.0,
-                                  travel0=travel0, limit=cap)
+    prob = problem_from_arrays(csr_keeping_zeros(r, c, T[r, c], T.shape), w, travel0 <= 3.0, threshold=3.0,
+                               travel0=travel0, limit=cap)
     base = np.minimum(travel0, cap)
 
     def cost(S):
@@ -188,8 +191,8 @@ def test_pmedian_exact_is_brute_force_optimum(seed):
 
     for p in (1, 2, 3):
         best = min(cost(S) for S in itertools.combinations(range(n), p))
-        ex = si.solve(prob, p, model="pmedian", method="exact")
-        gr = si.solve(prob, p, model="pmedian", method="greedy")
+        ex = solve(prob, p, model="pmedian", method="exact")
+        gr = solve(prob, p, model="pmedian", method="greedy")
         assert ex.status == "optimal"
         assert ex.travel["after_mean"] == pytest.approx(best / w.sum(), abs=1e-6)
         assert ex.travel["before_mean"] == pytest.approx(float((w * base).sum()) / w.sum(), abs=1e-6)
@@ -211,9 +214,9 @@ def test_time_limit_reports_the_gap():
     cols = rng.integers(0, m, len(rows))
     A = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, m))
     A.data[:] = 0.5
-    prob = si.problem_from_arrays(A, rng.uniform(1, 10, m))
-    r = si.solve(prob, 25, time_limit=0.01)
-    gr = si.solve(prob, 25, method="greedy")
+    prob = problem_from_arrays(A, rng.uniform(1, 10, m))
+    r = solve(prob, 25, time_limit=0.01)
+    gr = solve(prob, 25, method="greedy")
     assert r.method in ("exact", "greedy")
     if r.method == "exact" and r.status != "optimal":
         assert r.status == "time_limit" and r.gap is not None and r.gap > 0
@@ -229,10 +232,10 @@ def test_greedy_preview_is_fast_on_a_city_sized_matrix():
     cols = (np.repeat(centre, per) + rng.integers(-2000, 2000, len(rows))) % m
     A = sparse.coo_matrix((np.full(len(rows), 0.5), (rows, cols)), shape=(n, m)).tocsr()
     A.data[:] = 0.5
-    prob = si.problem_from_arrays(A, rng.uniform(0, 5, m), rng.random(m) < 0.3)
-    si.greedy_preview(prob, 5)  # the open-cell core is built once and cached
+    prob = problem_from_arrays(A, rng.uniform(0, 5, m), rng.random(m) < 0.3)
+    greedy_preview(prob, 5)  # the open-cell core is built once and cached
     t = time.perf_counter()
-    r = si.greedy_preview(prob, 30)
+    r = greedy_preview(prob, 30)
     assert time.perf_counter() - t < 2.0
     assert len(r.sites) == 30 and r.method == "greedy"
 
@@ -254,8 +257,8 @@ EXISTING = [(113.33, 23.13), (113.36, 23.14), (113.30, 23.12)]
 @pytest.fixture(scope="module")
 def network_problem():
     g = synthetic_graph(6400, "walk", seed=1, center=DEFAULT_CENTER, oneway_fraction=0.3)
-    prob = si.build_problem("440106", "rest_station", mode="walk", meters=1000, res=9, network=g,
-                            stations=_stations(EXISTING))
+    prob = build_problem("440106", "rest_station", mode="walk", meters=1000, res=9, network=g,
+                         stations=_stations(EXISTING))
     return g, prob
 
 
@@ -285,7 +288,7 @@ def test_network_reach_equals_the_engine_with_each_candidate_alone(network_probl
 def test_network_plan_matches_the_engine_after_adding_the_sites(network_problem):
     _, prob = network_problem
     for method in ("greedy", "exact"):
-        r = si.solve(prob, 6, method=method)
+        r = solve(prob, 6, method=method)
         assert r.travel_method == "network" and len(r.sites) == 6
         assert r.after_share > r.before_share == pytest.approx(prob.baseline.covered_share_demand)
         assert r.verified["after_share"] == pytest.approx(r.after_share, abs=1e-9)
@@ -294,7 +297,7 @@ def test_network_plan_matches_the_engine_after_adding_the_sites(network_problem)
         assert d["new_sites"].sum() == 6
         assert (d["after_share"] >= d["before_share"] - 1e-12).all()
         assert (d["demand"] * (d["after_share"] - d["before_share"])).sum() == pytest.approx(r.added_demand)
-    assert si.solve(prob, 6).added_demand >= si.solve(prob, 6, method="greedy").added_demand - 1e-9
+    assert solve(prob, 6).added_demand >= solve(prob, 6, method="greedy").added_demand - 1e-9
     # Generated candidates sit on the road (snapped) or at a cell centre far from it.
     assert prob.candidates["lon"].between(113.2, 113.5).all()
 
@@ -302,7 +305,7 @@ def test_network_plan_matches_the_engine_after_adding_the_sites(network_problem)
 def test_greedy_preview_reuses_the_problem(network_problem):
     _, prob = network_problem
     t = time.perf_counter()
-    previews = [si.greedy_preview(prob, p) for p in (1, 3, 5, 8)]
+    previews = [greedy_preview(prob, p) for p in (1, 3, 5, 8)]
     assert time.perf_counter() - t < 2.0
     shares = [r.after_share for r in previews]
     assert shares == sorted(shares) and previews[0].verified is None
@@ -314,12 +317,12 @@ def test_greedy_preview_reuses_the_problem(network_problem):
 def test_real_candidates_estimate_and_planned_station_round_trip(tmp_path):
     from geo.registry.store import create_registry
 
-    prob = si.build_problem("440106", "rest_station", mode="walk", meters=800, res=9, network=False,
-                            stations=_stations(EXISTING), candidates=GZ_EV)
+    prob = build_problem("440106", "rest_station", mode="walk", meters=800, res=9, network=False,
+                         stations=_stations(EXISTING), candidates=GZ_EV)
     s = prob.candidate_summary
     assert s["rows"] == s["accepted"] + s["rejected"] and s["accepted"] > 3000 and s["used"] == s["accepted"]
     assert prob.baseline.method == "estimate" and prob.travel.nnz > 0
-    r = si.solve(prob, 4, scenario="天河试点")
+    r = solve(prob, 4, scenario="天河试点")
     assert r.status == "optimal" and r.gap == 0.0 and len(r.sites) == 4
     assert r.verified["after_share"] == pytest.approx(r.after_share, abs=1e-9)
     assert set(r.sites["candidate_id"]) <= set(prob.candidates["id"])
@@ -356,7 +359,7 @@ def test_candidate_file_with_costs_capacities_and_exclusions(tmp_path, write_csv
     path = write_csv("候选点.csv", ["名称", "经度", "纬度", "类型", "成本", "容量"],
                      [[f"加油站{i}", f"{x:.6f}", f"{y:.6f}", "加油站", str(1 + i % 4), "3" if i % 5 else ""]
                       for i, (x, y) in enumerate(pts)] + [["坏行", "abc", "23.1", "加油站", "1", "1"]])
-    cands = si.read_candidates(path, "rest_station")
+    cands = read_candidates(path, "rest_station")
     assert cands.summary["accepted"] == 60 and cands.summary["rejected"] == 1
     assert cands.summary["cost_column"] == "成本" and cands.summary["capacity_column"] == "容量"
     assert cands.frame["cost"].tolist()[:4] == [1, 2, 3, 4] and np.isnan(cands.frame["capacity"].iloc[0])
@@ -365,12 +368,12 @@ def test_candidate_file_with_costs_capacities_and_exclusions(tmp_path, write_csv
                                             [113.30, 23.11]]]}}]}
     excl = tmp_path / "exclude.geojson"
     excl.write_text(json.dumps(box), encoding="utf-8")
-    prob = si.build_problem("440106", "rest_station", mode="walk", meters=1000, res=9, network=False,
-                            stations=_stations(EXISTING), candidates=cands, exclusions=excl)
+    prob = build_problem("440106", "rest_station", mode="walk", meters=1000, res=9, network=False,
+                         stations=_stations(EXISTING), candidates=CandidateSource(cands, exclusions=excl))
     inside = (pts[:, 0] <= 113.35)
     assert prob.candidate_summary["excluded"] == int(inside.sum()) and prob.n_candidates == 60 - inside.sum()
     assert (prob.candidates["lon"] > 113.35).all()
-    r = si.solve(prob, 5, budget=6.0)
+    r = solve(prob, 5, budget=6.0)
     assert r.total_cost <= 6.0 and (r.sites["lon"] > 113.35).all()
     served = r.sites["added_demand"].to_numpy()
     caps = r.sites["capacity"].to_numpy()
@@ -380,7 +383,7 @@ def test_candidate_file_with_costs_capacities_and_exclusions(tmp_path, write_csv
 
 def test_generated_candidates_are_grouped_when_there_are_too_many(network_problem):
     _, prob = network_problem
-    few = si.generate_candidates(prob.baseline, None, max_sites=100)
+    few = generate_candidates(prob.baseline, None, max_sites=100)
     assert 0 < len(few.frame) <= 100 and few.summary["generated_res"] < 9
 
 
@@ -391,8 +394,8 @@ def test_generated_candidates_are_grouped_when_there_are_too_many(network_proble
 
 def test_scenarios_save_list_load_compare(network_problem, tmp_path):
     _, prob = network_problem
-    a = si.solve(prob, 3, scenario="方案A", verify=False)
-    b = si.greedy_preview(prob, 6, scenario="方案B")
+    a = solve(prob, 3, scenario="方案A", verify=False)
+    b = greedy_preview(prob, 6, scenario="方案B")
     pa = sc.save_scenario(a, folder=tmp_path, note="三个站")
     sc.save_scenario(b, folder=tmp_path)
     with pytest.raises(FileExistsError):

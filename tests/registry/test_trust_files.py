@@ -136,13 +136,14 @@ def test_accounts_and_login_counts_are_private(tmp_path, umask, born):
 
 def test_saved_scenarios_are_private(tmp_path, umask):
     from geo.analysis import scenarios as sc
-    from geo.analysis.siting import engine as si
+    from geo.analysis.siting.problem import build_problem
+    from geo.analysis.siting.solve import greedy_preview
 
     stations = pd.DataFrame({"id": ["S0"], "name": ["驿站"], "kind": "rest_station", "status": "open",
                              "lon": [113.33], "lat": [23.13]})
-    problem = si.build_problem("440106", "rest_station", mode="walk", meters=1000, res=8, network=False,
-                               stations=stations)
-    result = si.greedy_preview(problem, 2, scenario="方案A")
+    problem = build_problem("440106", "rest_station", mode="walk", meters=1000, res=8, network=False,
+                            stations=stations)
+    result = greedy_preview(problem, 2, scenario="方案A")
     made = tmp_path / "scenarios"
     sc.save_scenario(result, folder=made)
     sc.save_scenario(result, folder=made, overwrite=True)

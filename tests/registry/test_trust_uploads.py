@@ -31,7 +31,7 @@ from geo.cli.main import main
 from geo.analysis.demand import raster_demand, read_demand_points
 from geo.registry.io.readers import ReadError, read_features, read_table
 from geo.registry.io.table import RawTable
-from geo.analysis.siting.engine import read_candidates, read_exclusions
+from geo.analysis.siting.candidates import read_candidates, read_exclusions
 from geo.registry.validate import validate_table
 
 from conftest import FUTIAN, TIANHE

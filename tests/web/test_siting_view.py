@@ -15,8 +15,10 @@ import pytest
 
 from geo.web.views.coverage.layers import map_layers
 from geo.analysis import scenarios as sc
-from geo.analysis.siting import engine as si
+from geo.analysis.siting.problem import build_problem
+from geo.analysis.siting.solve import greedy_preview, solve
 from geo.web.views import siting as sv
+from geo.web.views import siting_tables as svt
 from geo.web.maps.base import VENDOR_DIR, map_html_bytes
 from geo.web.maps.siting import NEW_COVER_COLOUR, siting_map
 
@@ -35,7 +37,7 @@ def sample_stations(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def problem(sample_stations):
-    return si.build_problem("440300", "rest_station", res=8, network=False, stations=sample_stations)
+    return build_problem("440300", "rest_station", res=8, network=False, stations=sample_stations)
 
 
 @pytest.fixture(scope="module")
@@ -45,12 +47,12 @@ def base(problem):
 
 @pytest.fixture(scope="module")
 def preview(problem):
-    return si.greedy_preview(problem, 5)
+    return greedy_preview(problem, 5)
 
 
 @pytest.fixture(scope="module")
 def exact(problem):
-    return si.solve(problem, 5, time_limit=30)
+    return solve(problem, 5, time_limit=30)
 
 
 def _decode(text: str, precision: float) -> list:
@@ -154,9 +156,9 @@ def test_siting_layers_dissolve_new_cover_and_rank_gaps_like_the_table(problem, 
 def test_siting_map_numbers_the_sites_escapes_and_stays_light(problem, base, sample_stations):
     frame = problem.candidates.head(4).copy()
     frame["name"] = [HOSTILE, "a & b", "<script>alert(3)</script>", "普通"]
-    own = si.build_problem("440300", "rest_station", res=8, network=False, stations=sample_stations,
-                           candidates=frame[["id", "name", "lon", "lat"]])
-    result = si.greedy_preview(own, 4)
+    own = build_problem("440300", "rest_station", res=8, network=False, stations=sample_stations,
+                        candidates=frame[["id", "name", "lon", "lat"]])
+    result = greedy_preview(own, 4)
     ov = sv.siting_layers(own, result, map_layers(own.baseline))
     page = siting_map(map_layers(own.baseline), ov, lang="en",
                       asset_base=VENDOR_DIR.as_uri() + "/").get_root().render()
@@ -179,7 +181,7 @@ def test_preview_and_layers_are_fast_on_a_built_problem(problem, base):
     # What one slider move costs the page, without the browser: well under a second.
     for p in (3, 17, 40):
         t0 = time.perf_counter()
-        r = si.greedy_preview(problem, p)
+        r = greedy_preview(problem, p)
         sv.siting_layers(problem, r, base)
         siting_map(base, sv.siting_layers(problem, r, base)).get_root().render()
         assert time.perf_counter() - t0 < 1.5
@@ -191,33 +193,33 @@ def test_preview_and_layers_are_fast_on_a_built_problem(problem, base):
 
 
 def test_solver_text_says_guarantee_for_greedy_and_proven_optimal_for_exact(preview, exact):
-    g = sv.solver_text(preview, "en")
+    g = svt.solver_text(preview, "en")
     assert g.startswith("Greedy preview") and "(1−1/e)" in g and "optimum" in g
-    assert "贪心预览" in sv.solver_text(preview, "zh") and "1−1/e" in sv.solver_text(preview, "zh")
-    e = sv.solver_text(exact, "en")
+    assert "贪心预览" in svt.solver_text(preview, "zh") and "1−1/e" in svt.solver_text(preview, "zh")
+    e = svt.solver_text(exact, "en")
     assert exact.status == "optimal" and "proven optimal (gap 0)" in e
-    assert "已证明最优" in sv.method_label(exact, "zh")
-    assert sv.method_short(exact, "en") == "Exact · proven optimal" and sv.method_short(preview, "zh") == "贪心预览"
+    assert "已证明最优" in svt.method_label(exact, "zh")
+    assert svt.method_short(exact, "en") == "Exact · proven optimal" and svt.method_short(preview, "zh") == "贪心预览"
 
 
 def test_solver_text_at_a_time_limit_gives_the_gap(exact):
     from dataclasses import replace
 
     stopped = replace(exact, status="time_limit", gap=0.0123)
-    text = sv.solver_text(stopped, "en")
+    text = svt.solver_text(stopped, "en")
     assert "time limit" in text and "1.2%" in text and "proven" not in text
-    assert "0.04%" in sv.solver_text(replace(exact, status="time_limit", gap=0.0004), "en")
+    assert "0.04%" in svt.solver_text(replace(exact, status="time_limit", gap=0.0004), "en")
 
 
 def test_headline_html_escapes_and_shows_before_after(preview):
-    html_text = sv.headline_html(preview, "km²", "en")
+    html_text = svt.headline_html(preview, "km²", "en")
     assert f"{100 * preview.before_share:.1f}% → {100 * preview.after_share:.1f}%" in html_text
     assert 'data-fig="method"' in html_text and "Greedy preview" in html_text
-    assert sv.headline(preview)["sites"] == 5
+    assert svt.headline(preview)["sites"] == 5
 
 
 def test_before_after_table_total_first_and_after_not_below_before(preview):
-    table, specs = sv.before_after_table(preview, "km²", "zh")
+    table, specs = svt.before_after_table(preview, "km²", "zh")
     assert list(table.columns) == list(specs)
     assert table["name"].iloc[0] == "合计 · 深圳市"
     assert table["before_share"].iloc[0] == pytest.approx(100 * preview.before_share)
@@ -226,17 +228,17 @@ def test_before_after_table_total_first_and_after_not_below_before(preview):
     assert (table.loc[ok, "after_share"] >= table.loc[ok, "before_share"] - 1e-9).all()
     assert table["new_sites"].iloc[0] == 5 == table["new_sites"].iloc[1:].sum()
     assert table["added_demand"].iloc[1:].sum() == pytest.approx(preview.added_demand)
-    csv = sv.before_after_csv(preview, "en").decode("utf-8-sig")
+    csv = svt.before_after_csv(preview, "en").decode("utf-8-sig")
     head, total = csv.splitlines()[:2]
     assert head.split(",")[:3] == ["scenario", "name", "adcode"] and "Total" in total
 
 
 def test_sites_and_gaps_tables(preview):
-    sites, specs = sv.sites_table(preview, "km²", "en")
+    sites, specs = svt.sites_table(preview, "km²", "en")
     assert sites["rank"].tolist() == [1, 2, 3, 4, 5] and "cost" not in specs and "travel_saved" not in specs
     assert sites["name"].str.startswith("uncovered cell").all()
-    gaps, gspecs = sv.gaps_table(preview, "km²", "zh")
-    assert len(gaps) == min(sv.TABLE_GAPS, len(preview.gaps)) and "demand" not in gspecs
+    gaps, gspecs = svt.gaps_table(preview, "km²", "zh")
+    assert len(gaps) == min(svt.TABLE_GAPS, len(preview.gaps)) and "demand" not in gspecs
     assert gaps["gap"].tolist()[:3] == [1, 2, 3]
 
 
@@ -251,7 +253,7 @@ def test_compare_table_names_measures_and_formats_values(preview, exact, tmp_pat
     sc.save_scenario(preview, "预览 5", tmp_path)
     sc.save_scenario(exact, "精确 5", tmp_path)
     raw = sc.compare_scenarios(["预览 5", "精确 5"], tmp_path)
-    table = sv.compare_table(raw, "en")
+    table = svt.compare_table(raw, "en")
     assert list(table.columns) == ["预览 5", "精确 5"]
     assert table.loc["Covered share after", "精确 5"] == f"{100 * exact.after_share:.1f}%"
     assert table.loc["Solver", "预览 5"] == "Greedy preview" and table.loc["Solver", "精确 5"] == "Exact (HiGHS)"
@@ -259,32 +261,32 @@ def test_compare_table_names_measures_and_formats_values(preview, exact, tmp_pat
     assert table.loc["New sites", "预览 5"] == "5"
     assert "Covered after · 龙岗区" in table.index
     assert (table.map(lambda v: isinstance(v, str))).all().all()
-    listing, specs = sv.scenario_table(sc.list_scenarios(tmp_path), "zh")
+    listing, specs = svt.scenario_table(sc.list_scenarios(tmp_path), "zh")
     assert set(listing["name"]) == {"预览 5", "精确 5"} and list(listing.columns) == list(specs)
     assert listing["after_share"].max() == pytest.approx(100 * max(preview.after_share, exact.after_share))
 
 
 def test_file_names_are_safe():
     r = type("R", (), {"scenario": '天河 5站/../"x"'})()
-    assert sv.proposal_name(r) == "天河_5站_x_proposal.geojson"
-    assert sv.table_name(r).endswith("_before_after.csv")
-    assert sv.file_stem(type("R", (), {"scenario": "///"})()) == "siting"
+    assert svt.proposal_name(r) == "天河_5站_x_proposal.geojson"
+    assert svt.table_name(r).endswith("_before_after.csv")
+    assert svt.file_stem(type("R", (), {"scenario": "///"})()) == "siting"
 
 
 def test_lscp_target_text(problem):
-    r = si.greedy_preview(problem, 50, model="lscp", target_share=0.9)
-    assert r.target_met and "0.9" not in sv.target_text(r, "en") and "90.0%" in sv.target_text(r, "en")
-    far = si.greedy_preview(problem, 1, model="lscp", target_share=1.0)
-    assert not far.target_met and "cannot be reached" in sv.target_text(far, "en")
-    assert sv.target_text(si.greedy_preview(problem, 2), "en") is None
+    r = greedy_preview(problem, 50, model="lscp", target_share=0.9)
+    assert r.target_met and "0.9" not in svt.target_text(r, "en") and "90.0%" in svt.target_text(r, "en")
+    far = greedy_preview(problem, 1, model="lscp", target_share=1.0)
+    assert not far.target_met and "cannot be reached" in svt.target_text(far, "en")
+    assert svt.target_text(greedy_preview(problem, 2), "en") is None
 
 
 def test_pmedian_figures_show_mean_travel(sample_stations):
-    prob = si.build_problem("440307", "rest_station", res=8, network=False, stations=sample_stations,
-                            reach=sv.reach_for("pmedian"))
-    r = si.greedy_preview(prob, 3, model="pmedian")
-    html_text = sv.headline_html(r, "km²", "en")
+    prob = build_problem("440307", "rest_station", res=8, network=False, stations=sample_stations,
+                         reach=sv.reach_for("pmedian"))
+    r = greedy_preview(prob, 3, model="pmedian")
+    html_text = svt.headline_html(r, "km²", "en")
     assert 'data-fig="travel"' in html_text and "Mean trip" in html_text
-    sites, specs = sv.sites_table(r, "km²", "en")
+    sites, specs = svt.sites_table(r, "km²", "en")
     assert "travel_saved" in specs
-    assert isinstance(sv.compare_table(sc.compare_scenarios([r]), "zh"), pd.DataFrame)
+    assert isinstance(svt.compare_table(sc.compare_scenarios([r]), "zh"), pd.DataFrame)
