@@ -32,12 +32,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.analysis.gaps import gap_geometries, gap_labels, gap_table
+from geo.analysis.gaps import dissolve_cells, gap_geometries, gap_labels, gap_table
 from geo import settings
 from geo.core.i18n import pick
 from geo.registry.io.readers import read_features, read_table
 from geo.registry.io.writers import csv_bytes
-from geo.web.maps.encoding import encode_geometries
+from geo.web.maps.encoding import encoded_frame
 from geo.web.views.coverage.layers import MAP_MAX_GAPS, MapLayers
 from geo.analysis.siting.candidates import Candidates, read_candidates, read_exclusions
 from geo.analysis.siting.problem import SitingProblem
@@ -228,23 +228,12 @@ class SitingLayers:
 
         Built once per layers object.
         """
-        if layer not in self._texts:
-            frame = getattr(self, layer)
-            self._texts[layer] = encode_geometries(frame.geometry.to_numpy(), self.precision) if len(frame) else []
-        return self._texts[layer]
+        return encoded_frame(getattr(self, layer), self.precision, cache=self._texts, key=layer)
 
     def payload_bytes(self) -> int:
         """About how many bytes the overlay adds to the map page."""
         geo = sum(len(s) for layer in ("new_cover", "gaps") for s in self.geometry_texts(layer))
         return geo + 70 * (len(self.new_cover) + len(self.gaps)) + 200 * len(self.sites)
-
-
-def _dissolve(hexes: np.ndarray) -> shapely.Geometry:
-    if len(hexes) == 1:
-        return hexes[0]
-    # H3 neighbours share their vertices exactly: a coverage union is much faster than a general one.
-    out = shapely.coverage_union_all(hexes)
-    return out if shapely.is_valid(out) else shapely.union_all(hexes)
 
 
 def siting_layers(problem: SitingProblem, result: SitingResult, base: MapLayers,
@@ -280,11 +269,10 @@ def siting_layers(problem: SitingProblem, result: SitingResult, base: MapLayers,
         d = district[order]
         starts = np.flatnonzero(np.r_[True, d[1:] != d[:-1]])
         ends = np.r_[starts[1:], len(order)]
-        hexes = grid.hexagons
         for s, e in zip(starts, ends):
             members = order[s:e]
             codes.append(d[s])
-            geoms.append(_dissolve(hexes[members]))
+            geoms.append(dissolve_cells(grid, members))
             ncells.append(len(members))
             area.append(float(grid.area_km2[members].sum()))
             demand.append(float(problem.demand[members].sum()))
