@@ -96,15 +96,16 @@ def save_scenario(result: SitingResult, name: str | None = None, folder: str | P
 
     Parameters
     ----------
-    result : SitingResult
-    name : str, optional
+    result
+        The recommendation to keep.
+    name
         Default ``result.scenario``. Another name renames the result, and its
         planned stations' source becomes ``plan:<name>``.
-    folder : str or Path, optional
+    folder
         Default :func:`scenario_dir`.
-    note : str
+    note
         Free text kept with the scenario.
-    overwrite : bool
+    overwrite
         Replace a scenario of the same name; otherwise that is an error.
 
     Returns
@@ -209,9 +210,10 @@ def compare_scenarios(scenarios: Iterable[str | SitingResult], folder: str | Pat
 
     Parameters
     ----------
-    scenarios : iterable of str or SitingResult
+    scenarios
         Saved scenario names (or paths), or results in hand.
-    folder : str or Path, optional
+    folder
+        Where saved scenarios are; default :func:`scenario_dir`.
 
     Returns
     -------

@@ -127,19 +127,21 @@ def read_candidates(source: str | Path | bytes, kind: str, *, filename: str | No
 
     Parameters
     ----------
-    source : str, Path or bytes
+    source
         A path, or an upload's bytes (then ``filename`` is required).
-    kind : str
+    kind
         The analysed kind.
-    crs : str
+    filename
+        The name of an upload (its format is told by the extension).
+    crs
         ``auto`` or the file's coordinate system.
-    cost_column, capacity_column : str, optional
+    cost_column, capacity_column
         Columns of cost and capacity; default the first of
         ``settings.SITING_COST_COLUMNS`` / ``SITING_CAPACITY_COLUMNS`` present.
         Capacity is demand a site can serve, in the demand's unit.
-    mapping : dict, optional
+    mapping
         Header mapping overrides, as for an import.
-    region : str
+    region
         Adcode of the service region; points outside are rejected.
 
     Returns
@@ -213,7 +215,7 @@ def candidates_from_frame(frame: pd.DataFrame) -> Candidates:
     return Candidates(_dedupe_ids(out), {"rows": int(n), "accepted": int(ok.sum()), "rejected": int((~ok).sum())})
 
 
-def generate_candidates(baseline: CoverageResult, graph: RoadGraph | None = None,
+def generate_candidates(baseline: CoverageResult, graph: RoadGraph | None = None, *,
                         max_sites: int = settings.SITING_MAX_GENERATED) -> Candidates:
     """Candidate sites at the centres of uncovered cells, snapped to the road network.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, Iterable, Protocol
 
 import numpy as np
 from scipy import sparse
@@ -124,14 +124,14 @@ def lazy_greedy(n: int, first: np.ndarray, gain: Callable[[int], float], commit:
     return out
 
 
-def rank_sites(make_state: Callable[[], GreedyState], chosen) -> tuple[list[int], list[float]]:
+def rank_sites(make_state: Callable[[], GreedyState], chosen: Iterable[int]) -> tuple[list[int], list[float]]:
     """Order chosen sites by greedy marginal gain among themselves.
 
     Parameters
     ----------
     make_state
         Makes a fresh objective state.
-    chosen : iterable of int
+    chosen
         The sites, e.g. the exact solver's answer.
 
     Returns

@@ -152,7 +152,7 @@ def _shared_rows(n: int, extra: int, limits: Limits, objective: np.ndarray) -> t
     return rows, rlo, rhi
 
 
-def exact_cover(A: sparse.csr_matrix, w: np.ndarray, limits: Limits,
+def exact_cover(A: sparse.csr_matrix, w: np.ndarray, limits: Limits, *,
                 start: list[int]) -> tuple[MilpResult, np.ndarray]:
     """MCLP (``limits.need`` None: max covered demand) or LSCP (min sites covering ``need``), compact form.
 
@@ -348,7 +348,7 @@ def solve_exact(problem: SitingProblem, model: str, limits: Limits, *, capacitat
         return res, chosen, None
     A, w, _ = problem.open_core()
     if not capacitated:
-        res, chosen = exact_cover(A, w, limits, start)
+        res, chosen = exact_cover(A, w, limits, start=start)
         served = None
         if res.x is not None:
             hit = np.zeros(A.shape[1], dtype=bool)

@@ -115,13 +115,13 @@ def read_candidate_upload(data: bytes, filename: str, kind: str, crs: str = "aut
 
     Parameters
     ----------
-    data : bytes
+    data
         The upload.
-    filename : str
+    filename
         Its name (the format is told by the extension).
-    kind : str
+    kind
         The analysed kind (every candidate is taken as this kind).
-    crs : str
+    crs
         ``auto`` or the file's coordinate system (see :data:`CANDIDATE_CRS`).
 
     Returns
@@ -242,17 +242,18 @@ def siting_layers(problem: SitingProblem, result: SitingResult, base: MapLayers,
 
     Parameters
     ----------
-    problem : SitingProblem
+    problem
         The problem the result answers (its baseline carries the grid).
-    result : SitingResult
-    base : MapLayers
+    result
+        The answer shown.
+    base
         :func:`geo.web.views.coverage.layers.map_layers` of ``problem.baseline``: the same
         simplification tolerance and coordinate step are used, so the new
         polygons sit exactly on the bands underneath.
-    max_gaps : int
+    max_gaps
         Remaining gaps outlined, most demand first.
-    lang : {"zh", "en"}
-        Language of the candidates' names where the engine named them.
+    lang
+        ``zh`` or ``en``: the language of the candidates' names where the engine named them.
 
     Returns
     -------
