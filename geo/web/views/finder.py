@@ -31,6 +31,7 @@ from geo.routing.nearest import nearest_stations
 from geo.routing.network import MODES, RoadGraph, graph_path
 from geo.routing.stations import StationIndex, station_index
 from geo.core.schema import FACILITIES
+from geo.web.maps.records import cell_text
 
 #: Value of ``kind`` meaning every layer.
 KIND_ALL = "all"
@@ -273,10 +274,10 @@ def find_stations(state: FinderState, stations: pd.DataFrame, graph: RoadGraph |
         codes = _items(row.get("facilities"))
         r["facilities"] = [c for c in codes if c in FACILITIES]
         r["facilities_other"] = [c for c in codes if c not in FACILITIES] + _items(row.get("facilities_other"))
-        r["address"] = _text(row.get("address"))
-        r["opening_hours"] = _text(row.get("opening_hours")) or _text(row.get("opening_hours_osm"))
-        r["subtype"] = _text(row.get("subtype"))
-        r["is_sample"] = _text(row.get("is_sample")).lower() in ("1", "true", "yes")
+        r["address"] = cell_text(row.get("address"))
+        r["opening_hours"] = cell_text(row.get("opening_hours")) or cell_text(row.get("opening_hours_osm"))
+        r["subtype"] = cell_text(row.get("subtype"))
+        r["is_sample"] = cell_text(row.get("is_sample")).lower() in ("1", "true", "yes")
     return results
 
 
@@ -288,24 +289,13 @@ def pick_selected(results: list[dict], selected: str | None) -> dict | None:
     return results[0] if results else None
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    try:
-        if pd.isna(value):
-            return ""
-    except (TypeError, ValueError):  # a list: not a missing scalar
-        pass
-    return str(value).strip()
-
-
 def _items(value: Any) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
         return [p.strip() for p in value.replace("；", ";").split(";") if p.strip()]
     if isinstance(value, Iterable):
-        return [s for s in (_text(v) for v in value) if s]
+        return [s for s in (cell_text(v) for v in value) if s]
     return []
 
 
