@@ -146,7 +146,7 @@ class FinderPage:
         from geo.routing.network import MODES as ALL_MODES, resolve_graph
         from geo.registry.store.gpkg import GeoPackageStore
 
-        # As pages/common/shell.py: public (redacted) stations, one graph and index per mode.
+        # As pages/common/shell.py and network.py: public (redacted) stations, one graph and index per mode.
         self.stations = redact_private(GeoPackageStore(registry).load())
         self.graphs = {m: resolve_graph(m, directory=network) for m in ALL_MODES}
         self.indexes = {m: finder.build_index(g, self.stations) for m, g in self.graphs.items()}

@@ -24,6 +24,7 @@ from geo.web.views import finder
 from pages.common import assets, finder_state, shell
 from pages.common.finder_origin import origin_section
 from pages.common.finder_results import results_section
+from pages.common.network import road_network
 
 take = finder_state.take
 
@@ -71,13 +72,9 @@ with st.expander(t("fd_filters", lang, summary=finder.filters_summary(state, lan
 # Query
 # --------------------------------------------------------------------------
 state = finder_state.state()
-graph, network_error = None, None
-graph_stamp = shell.graph_stamp(state.mode)
-try:
-    graph = shell.network(state.mode, graph_stamp)
-except ValueError as exc:  # an old or broken file: estimates, and the admin is told why
-    network_error = exc
-index = _index(state.mode, graph_stamp if graph is not None else None, registry_stamp, graph, stations)
+network = road_network(state.mode)
+graph, network_error = network.graph, network.error
+index = _index(state.mode, network.stamp, registry_stamp, graph, stations)
 results = finder.find_stations(state, stations, graph, index)
 
 if state.has_origin:

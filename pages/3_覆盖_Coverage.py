@@ -13,7 +13,8 @@ so the large result is shared, not copied); the map layers per result; the
 exports per result and format, made only when a button is clicked. The
 engine itself keeps grids per region and resolution, so a new threshold or
 kind reuses the cells. The region, standard and demand controls and their
-cached readers are shared with the siting page (``pages/common/controls.py``);
+cached readers are shared with the siting page (``pages/common/controls.py``,
+``demand.py``);
 what is shown of a run is ``pages/common/coverage_result.py``, the page's
 style ``static/gd/page-coverage.css``.
 """
@@ -34,7 +35,9 @@ from geo.core.i18n import t
 from geo.web.maps.boundaries import load_map_boundaries
 from geo.web.maps.coverage import coverage_map
 from geo.core.text import md_error
-from pages.common import assets, controls, coverage_result, shell
+from pages.common import controls, coverage_result, shell
+from pages.common.demand import grid_controls
+from pages.common.network import road_network
 
 _MAP_HEIGHT = 540
 _kept, _keep = controls.kept, controls.keep
@@ -61,11 +64,7 @@ def _layers(run_key: tuple, _result):
 
 
 lang = shell.language_switch()
-assets.page_style("page-coverage.css")
-st.title(t("cv_title", lang), anchor=False)
-st.caption(t("cv_intro", lang))
-
-_, registry_stamp, stations = shell.open_registry(lang)
+registry_stamp, stations = shell.planner_heading("cv_title", "cv_intro", "page-coverage.css", lang)
 
 # --------------------------------------------------------------------------
 # Controls (sidebar: beside the results on a desk, behind the menu on a phone)
@@ -80,7 +79,7 @@ with st.sidebar:
     mode, unit, value = controls.standard_controls("cv", lang, first)
     st.caption(t("cv_standard_default", lang,
                  standard=standard_text(service_standard(first), lang)) + " " + t("cv_statuses_note", lang))
-    res, demand = controls.grid_controls("cv", lang)
+    res, demand = grid_controls("cv", lang)
 population, points, demand_key, input_notes = demand.population, demand.points, demand.key, demand.notes
 
 if not kinds:
@@ -92,14 +91,10 @@ if not kinds:
 # --------------------------------------------------------------------------
 standard = service_standard(kinds, mode=mode, minutes=value if unit == "min" else None,
                             meters=value if unit == "m" else None)
-graph_stamp = shell.graph_stamp(standard.mode)
-graph, network_error = None, None
-try:
-    graph = shell.network(standard.mode, graph_stamp)
-except ValueError as exc:  # an old or broken file: estimates, and the admin is told why
-    network_error = exc
+network = road_network(standard.mode)
+graph, network_error = network.graph, network.error
 run_key = (region.adcode, tuple(kinds), standard.mode, standard.minutes, standard.meters, int(res), demand_key,
-           registry_stamp, graph_stamp if graph is not None else None)
+           registry_stamp, network.stamp)
 try:
     with st.spinner(t("cv_running", lang, region=region.name)):
         result = _coverage(*run_key, stations, graph, population, points)

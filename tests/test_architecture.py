@@ -11,6 +11,7 @@ never imports Streamlit.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -182,3 +183,27 @@ def test_environment_finder_finds_reads():
 def test_files_stay_small(name):
     lines = MODULES[name].read_text(encoding="utf-8").count("\n")
     assert lines <= 650, f"{MODULES[name].relative_to(ROOT)} has {lines} lines; split it by concern"
+
+
+PAGES = sorted((ROOT / "pages").rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_pages_stay_thin(path):
+    # Pages and pages/common only arrange widgets; what they compute belongs in geo/web/views.
+    lines = path.read_text(encoding="utf-8").count("\n")
+    assert lines <= 150, f"{path.relative_to(ROOT)} has {lines} lines; move its logic to geo/ or pages/common/"
+
+
+@pytest.mark.parametrize("path", [*PAGES, ROOT / "app.py"], ids=lambda p: str(p.relative_to(ROOT)))
+def test_pages_hold_no_script_or_style(path):
+    # JavaScript and CSS live in static/gd/ (served at /app/static/gd/), not in Python strings.
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                  if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef)) and n.body
+                  and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    strings = [n.value for n in ast.walk(tree)
+               if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docstrings]
+    found = [s[:60] for s in strings if re.search(r"<style|<script|export default function|\{\s*[\w-]+\s*:[^}]*;\s*\}",
+                                                  s)]
+    assert not found, f"{path.relative_to(ROOT)} holds script or style in strings: {found}"

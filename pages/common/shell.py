@@ -10,15 +10,14 @@ import os
 
 import streamlit as st
 
-from geo import settings
 from geo.core import i18n
 from geo.registry.export import redact_private
 from geo.core.i18n import t
 from geo.web.maps.base import BASEMAPS, basemap_crs
-from geo.routing.network import MODES, graph_path, resolve_graph
 from geo.registry.store import open_store
 from geo.registry.store.gpkg import GeoPackageStore
 from geo.core.text import md_error
+from pages.common import assets
 
 
 def language_switch() -> str:
@@ -41,6 +40,21 @@ def language_switch() -> str:
     if st.query_params.get("lang") != lang:
         st.query_params["lang"] = lang
     return lang
+
+
+def planner_heading(title_key: str, intro_key: str, style: str, lang: str) -> tuple:
+    """A planner page's top: its stylesheet (``static/gd/<style>``), title and introduction.
+
+    Returns
+    -------
+    (tuple, geopandas.GeoDataFrame)
+        The registry's stamp and its public stations (see :func:`open_registry`).
+    """
+    assets.page_style(style)
+    st.title(t(title_key, lang), anchor=False)
+    st.caption(t(intro_key, lang))
+    _, stamp, public = open_registry(lang)
+    return stamp, public
 
 
 def basemap_picker(lang: str) -> str:
@@ -107,27 +121,6 @@ def open_registry(lang: str, public: bool = True):
     except Exception as exc:  # an unreadable registry must say so, not show a traceback
         st.error(t("store_error", lang, error=md_error(exc, lang)))
         st.stop()
-
-
-def graph_stamp(mode: str) -> tuple | None:
-    """The road-network file of ``mode`` as a cache key (path, mtime, size), or None when there is none."""
-    path = graph_path(mode)
-    if not path.exists():
-        return None
-    stat = path.stat()
-    return str(path), stat.st_mtime_ns, stat.st_size
-
-
-@st.cache_resource(max_entries=len(MODES), show_spinner=False)
-def _network(mode: str, stamp: tuple | None):
-    # Keyed on the file's stamp: a rebuilt network is picked up without a
-    # restart, and the finder and the planner pages share one graph per mode.
-    return resolve_graph(mode) if stamp else None
-
-
-def network(mode: str, stamp: tuple | None):
-    """The road network of ``mode`` (None without one); raises ValueError for an old or broken file."""
-    return _network(mode, stamp)
 
 
 def column_config(specs: dict[str, dict]) -> dict:

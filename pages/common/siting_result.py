@@ -1,0 +1,95 @@
+"""What the siting page shows of an answer: the headline, the downloads, the tables and the notes.
+
+Only arranges widgets: figures, texts and tables come from
+:mod:`geo.web.views.siting_tables` and :mod:`geo.web.views.coverage`.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from geo import settings
+from geo.analysis.siting.problem import SitingProblem
+from geo.analysis.siting.result import SitingResult
+from geo.analysis.standard import Standard
+from geo.core.i18n import t
+from geo.core.regions import Region
+from geo.core.text import md_error, md_escape, md_text
+from geo.web.views import siting_tables as svt
+from geo.web.views.coverage.choices import standard_text
+from geo.web.views.coverage.tables import headline as coverage_figures
+from pages.common import shell
+
+
+def headline(problem: SitingProblem, result: SitingResult, region: Region, standard: Standard, *, routed: bool,
+             network_error: Exception | None, lang: str) -> None:
+    """Region, standard, the kind of numbers (routed or estimated), the target, the figures and the solver."""
+    figures = coverage_figures(problem.baseline)
+    mode_label = t(f"fd_mode_{standard.mode}", lang)
+    st.markdown(f"**{md_escape(region.name)}** · "
+                + md_escape(t("cv_standard_line", lang, standard=standard_text(problem.standard, lang))))
+    if network_error is not None:
+        st.error(t("fd_network_error", lang, error=md_error(network_error, lang)))
+    if not routed:
+        st.warning(t("cv_estimate_banner", lang, mode=mode_label, factor=settings.DETOUR_FACTOR), icon="⚠️")
+    elif figures["estimated_cells"]:
+        st.caption("⚠️ " + t("cv_partial_network", lang, n=f"{figures['estimated_cells']:,}",
+                             total=f"{figures['cells']:,}", mode=mode_label, km=f"{settings.SNAP_MAX_M / 1000:g}",
+                             factor=settings.DETOUR_FACTOR))
+    if figures["sample"]:
+        st.warning(t("sample_banner", lang), icon="⚠️")
+    target_line = svt.target_text(result, lang)
+    if target_line:
+        (st.success if result.target_met else st.warning)(target_line)
+    if not len(result.sites):
+        st.info(t("si_no_gain", lang))
+    st.html(svt.headline_html(result, problem.baseline.demand.unit, lang))
+    st.caption(md_escape(svt.solver_text(result, lang)))
+
+
+def downloads(result: SitingResult, lang: str) -> None:
+    """The proposal (GeoJSON) and the before/after table (CSV), each written when its button is clicked."""
+    st.subheader(t("si_downloads", lang), anchor=False)
+    with st.container(horizontal=True, key="si_downloads"):
+        # The proposal stays a frame until someone downloads it.
+        st.download_button(t("si_dl_proposal", lang), data=lambda r=result: r.proposal_geojson.encode("utf-8"),
+                           file_name=svt.proposal_name(result), mime="application/geo+json", on_click="ignore",
+                           icon=":material/download:", key="si_dl_proposal")
+        st.download_button(t("si_dl_table", lang), data=lambda r=result: svt.before_after_csv(r, lang),
+                           file_name=svt.table_name(result), mime="text/csv", on_click="ignore",
+                           icon=":material/download:", key="si_dl_table")
+    st.caption(t("si_dl_help", lang))
+
+
+def tables(result: SitingResult, unit_label: str, lang: str) -> None:
+    """Before and after by district, the proposed sites, and the gaps left."""
+    st.subheader(t("si_before_after", lang), anchor=False)
+    table, specs = svt.before_after_table(result, unit_label, lang)
+    with st.container(key="si_before_after"):  # the key names the table for tests and styles
+        st.dataframe(table, hide_index=True, column_config=shell.column_config(specs),
+                     height="auto" if len(table) <= 12 else 420)
+    st.subheader(t("si_sites", lang), anchor=False)
+    sites, site_specs = svt.sites_table(result, unit_label, lang)
+    with st.container(key="si_sites_table"):
+        st.dataframe(sites, hide_index=True, column_config=shell.column_config(site_specs),
+                     height="auto" if len(sites) <= 12 else 420)
+    gaps, gap_specs = svt.gaps_table(result, unit_label, lang)
+    if len(result.gaps):
+        with st.expander(t("si_gaps", lang, n=len(gaps), total=len(result.gaps))):
+            st.dataframe(gaps, hide_index=True, column_config=shell.column_config(gap_specs))
+    else:
+        st.caption(t("si_no_gaps", lang))
+
+
+def notes(problem: SitingProblem, result: SitingResult, demand_notes: list[str], preview_s: float,
+          lang: str) -> None:
+    """The candidates used, the notes on the inputs and the answer, and how long each step took."""
+    with st.expander(t("si_notes", lang)):
+        s = problem.candidate_summary
+        st.caption(t("si_candidate_summary", lang, used=f"{s.get('used', problem.n_candidates):,}",
+                     generated=s.get("generated", 0), accepted=s.get("accepted", 0), excluded=s.get("excluded", 0)))
+        for line in [*demand_notes, *result.notes]:
+            st.caption(md_text(line, lang))
+        tm = problem.timings
+        st.caption(t("si_timings", lang, build=f"{tm.get('total_s', 0):.2f}",
+                     baseline=f"{tm.get('baseline_s', 0):.2f}", reach=f"{tm.get('reach_s', 0):.2f}",
+                     solve=f"{result.timings.get('total_s', 0):.2f}", preview=f"{preview_s:.2f}"))
