@@ -11,12 +11,12 @@ import streamlit as st
 from geo.core.i18n import t
 from geo.core.text import md_error
 from geo.registry import audit
-from geo.registry.store.base import ConflictError
+from geo.registry.store.base import ConflictError, RegistryStore
 from geo.registry.validate import ValidationError
 from geo.web.views import editing
 
 
-def conflict_section(store, sid: str, editor: str, lang: str) -> None:
+def conflict_section(store: RegistryStore, sid: str, editor: str, lang: str) -> None:
     """Yours against now stored, with buttons to save yours anyway or to load the stored version."""
     refused = st.session_state["ed_conflict"]
     current, attempted = refused["current"], refused["attempted"]

@@ -5,6 +5,7 @@ made when a button is clicked; which files :mod:`geo.web.views.downloads`.
 """
 from __future__ import annotations
 
+import geopandas as gpd
 import streamlit as st
 
 from geo.core import i18n, schema
@@ -27,7 +28,7 @@ def _cities() -> list[tuple[str, str]]:
     return list(zip(cities["adcode"], cities["name"]))
 
 
-def downloads_tab(stations, stamp: tuple, lang: str) -> None:
+def downloads_tab(stations: gpd.GeoDataFrame, stamp: tuple, lang: str) -> None:
     """Filters and one button per file; anyone may download (private fields are left out by the export)."""
     st.caption(t("downloads_help", lang))
     d1, d2, d3 = st.columns(3)

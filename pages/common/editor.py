@@ -8,6 +8,7 @@ The fields of the form and what it changed come from
 """
 from __future__ import annotations
 
+import geopandas as gpd
 import pandas as pd
 import streamlit as st
 
@@ -15,14 +16,14 @@ from geo.core import i18n, schema
 from geo.core.i18n import t
 from geo.core.text import md_error, md_escape
 from geo.registry import audit
-from geo.registry.store.base import ConflictError
+from geo.registry.store.base import ConflictError, RegistryStore
 from geo.registry.validate import ValidationError
 from geo.web.views import editing
 from geo.web.views.stations import public_table, search_stations, station_labels
 from pages.common import conflict, history
 
 
-def editor_tab(store, stations, editor: str | None, lang: str) -> None:
+def editor_tab(store: RegistryStore, stations: gpd.GeoDataFrame, editor: str | None, lang: str) -> None:
     """The public table without a login; with one, the station picker, its form and its history."""
     if editor is None:
         st.info(t("auth_needed_edit", lang))
@@ -113,7 +114,7 @@ def _form(opened: dict, k: str, lang: str) -> tuple[dict, bool]:
     return values, saved
 
 
-def _save(store, sid: str, changes: dict, opened_version: int, editor: str, lang: str) -> None:
+def _save(store: RegistryStore, sid: str, changes: dict, opened_version: int, editor: str, lang: str) -> None:
     if not changes:
         st.info(t("editor_unchanged", lang))
         return

@@ -8,6 +8,7 @@ the search is :func:`geo.routing.geocode.search_places`, coordinates
 """
 from __future__ import annotations
 
+import geopandas as gpd
 import streamlit as st
 
 from geo.core.i18n import t
@@ -15,7 +16,7 @@ from geo.core.text import md_error, md_escape
 from geo.routing.geocode import looks_like_coordinates, search_places
 from pages.common import assets, finder_state
 
-def origin_section(stations, lang: str) -> None:
+def origin_section(stations: gpd.GeoDataFrame, lang: str) -> None:
     """The location button beside the search box, then what the search found."""
     # Registered on every run, as Streamlit's registry belongs to the running server.
     locate = st.components.v2.component("gd_geolocate", js=assets.static_text("finder-locate.js"),

@@ -10,12 +10,12 @@ import streamlit as st
 
 from geo.core.i18n import t
 from geo.core.text import md_error
-from geo.registry.store.base import ConflictError
+from geo.registry.store.base import ConflictError, RegistryStore
 from geo.registry.validate import ValidationError
 from geo.web.views import history
 
 
-def history_section(store, sid: str, rec: dict, *, k: str, editor: str, lang: str) -> None:
+def history_section(store: RegistryStore, sid: str, rec: dict, *, k: str, editor: str, lang: str) -> None:
     """The history of station ``sid`` (stored now as ``rec``) in an expander, and a restore of a version.
 
     ``k`` ends the widgets' keys, as the editor's form does: station, opened version, language.

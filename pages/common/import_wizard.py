@@ -6,6 +6,7 @@ what the report shows :mod:`geo.web.views.importing`.
 """
 from __future__ import annotations
 
+import geopandas as gpd
 import streamlit as st
 from streamlit_folium import st_folium
 
@@ -14,6 +15,7 @@ from geo.core.i18n import t
 from geo.core.text import md_error, md_escape, md_text
 from geo.registry.io.headers import MAPPABLE_FIELDS, suggest_mapping
 from geo.registry.io.readers import ReadError, read_table
+from geo.registry.store.base import RegistryStore
 from geo.registry.validate import ImportReport, validate_table
 from geo.web.maps.boundaries import load_map_boundaries
 from geo.web.maps.registry import registry_map
@@ -34,7 +36,7 @@ def _validate(data: bytes, filename: str, kind: str, crs: str, mapping: tuple, s
                           source=source, existing=_existing)
 
 
-def import_tab(store, stations, stamp: tuple, editor: str, lang: str) -> None:
+def import_tab(store: RegistryStore, stations: gpd.GeoDataFrame, stamp: tuple, editor: str, lang: str) -> None:
     """Upload, check and commit a file as ``editor``; then the import log and the sample's removal."""
     upload = st.file_uploader(t("upload_label", lang), type=list(importing.UPLOAD_TYPES))
     col_kind, col_crs, col_source = st.columns(3)
@@ -124,7 +126,7 @@ def _report(report: ImportReport, filename: str, lang: str) -> None:
             st.dataframe(importing.accepted_preview(report.accepted), hide_index=True)
 
 
-def _sample_removal(store, n_sample: int, editor: str, lang: str) -> None:
+def _sample_removal(store: RegistryStore, n_sample: int, editor: str, lang: str) -> None:
     if not n_sample:
         return
     with st.expander(t("sample_remove_header", lang, n=n_sample)):

@@ -8,13 +8,14 @@ closing (``store.set_status``). Choices and tables come from
 """
 from __future__ import annotations
 
+import geopandas as gpd
 import streamlit as st
 
 from geo.core import i18n
 from geo.core.i18n import t
 from geo.core.text import md_error, md_escape
 from geo.registry import audit
-from geo.registry.store.base import ConflictError
+from geo.registry.store.base import ConflictError, RegistryStore
 from geo.registry.validate import ValidationError
 from geo.web.views import history
 
@@ -25,7 +26,7 @@ def _removed(_store, stamp: tuple, _present: list):
     return audit.removed_stations(_store, _present)
 
 
-def removed_section(store, stamp: tuple, stations, editor: str, lang: str) -> None:
+def removed_section(store: RegistryStore, stamp: tuple, stations: gpd.GeoDataFrame, editor: str, lang: str) -> None:
     """Find a removed station in the audit log, or a closed one, and bring it back as ``editor``."""
     with st.expander(t("removed_header", lang)):
         st.caption(t("removed_help", lang))

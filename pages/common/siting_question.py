@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from geo import settings
 from geo.analysis.siting.problem import SitingProblem
@@ -20,6 +21,7 @@ from geo.core.i18n import t
 from geo.core.text import md_error
 from geo.web.views import siting as sv
 from geo.web.views import siting_inputs
+from geo.web.views.coverage.layers import MapLayers
 from pages.common.controls import index, keep, kept
 
 #: Exact answers kept per session (each a few hundred kB at most).
@@ -36,7 +38,7 @@ def _overlay(answer_key: tuple, method: str, lang: str, _problem, _result, _base
     return sv.siting_layers(_problem, _result, _base, lang=lang)
 
 
-def model_choice(column, lang: str) -> str:
+def model_choice(column: DeltaGenerator, lang: str) -> str:
     """The location model (MCLP, LSCP, p-median) in ``column``."""
     models = list(sv.MODELS)
     return keep("si_model", column.selectbox(
@@ -44,7 +46,7 @@ def model_choice(column, lang: str) -> str:
         format_func=lambda m: t(f"si_model_{m}", lang), help=t("si_model_help", lang), key=f"si_model:{lang}"))
 
 
-def amount_controls(column, problem: SitingProblem, model: str, lang: str) -> tuple[int, float | None]:
+def amount_controls(column: DeltaGenerator, problem: SitingProblem, model: str, lang: str) -> tuple[int, float | None]:
     """The number of sites (for LSCP the most sites, beside the target share); returns ``(p, target)``."""
     top = siting_inputs.sites_top(problem.n_candidates)
     target = None
@@ -67,7 +69,7 @@ def amount_controls(column, problem: SitingProblem, model: str, lang: str) -> tu
     return p, target
 
 
-def solve_controls(limit_column, button_column, lang: str) -> tuple[float, bool]:
+def solve_controls(limit_column: DeltaGenerator, button_column: DeltaGenerator, lang: str) -> tuple[float, bool]:
     """The solver's time limit and the exact-solve button; returns ``(seconds, clicked)``."""
     time_limit = float(keep("si_time_limit", limit_column.number_input(
         t("si_time_limit", lang), min_value=1.0, max_value=600.0,
@@ -96,7 +98,7 @@ def solve_exact(problem: SitingProblem, problem_key: tuple, *, model: str, p: in
             status.update(label=t("si_solve_error", lang, error=md_error(exc, lang)), state="error")
 
 
-def answer(problem: SitingProblem, problem_key: tuple, base, *, model: str, p: int, target: float | None,
+def answer(problem: SitingProblem, problem_key: tuple, base: MapLayers, *, model: str, p: int, target: float | None,
            lang: str) -> tuple[SitingResult, sv.SitingLayers]:
     """The exact answer when solved for this question, else the greedy preview; and its map overlay."""
     key = (problem_key, model, int(p), target)
