@@ -1,4 +1,4 @@
-// The finder's "use my location" button: a Streamlit v2 component (pages/common/finder_origin.py).
+// The finder's "use my location" button: a Streamlit v2 component (sent inline: name no file here).
 // The browser's location is asked for only when the button is pressed (the permission prompt
 // must follow a user's gesture). A v2 component runs in the page itself, not in an iframe, so
 // the prompt is the page's own; no network and no package beyond Streamlit are needed. Strings
