@@ -36,14 +36,17 @@ run: $(VENV)/.installed
 	FORWARDED_ALLOW_IPS="$${FORWARDED_ALLOW_IPS-}" $(VENV)/bin/streamlit run serve.py --server.port $(PORT) --browser.gatherUsageStats false
 
 # The suite runs in parallel, one test file per worker at a time (files share
-# their servers and browsers); the slow crash, restore and load loops included.
-PYTEST_WORKERS ?= auto
+# their servers and browsers; most of a browser test is waiting, so more
+# workers than cores), the slow crash, restore and load loops included; then
+# the few tests that time themselves against the machine run alone.
+PYTEST_WORKERS ?= 4
 test: $(VENV)/.installed-dev /usr/bin/chromium $(CJK_FONT)
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=15
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=15 -m "not serial"
+	$(PY) -m pytest -q -m serial
 
 # The same without the slow group, for a quick check while working.
 test-quick: $(VENV)/.installed-dev /usr/bin/chromium $(CJK_FONT)
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not slow"
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not slow and not serial"
 
 bench: $(VENV)/.installed-dev
 	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

@@ -201,6 +201,8 @@ def test_wrong_password_and_unknown_user_look_the_same(accounts, guard, monkeypa
     assert guard.failures("zhang.wei") == 1 and guard.failures("nobody") == 1
 
 
+# Timed against the clock: run alone, after the parallel part of make test.
+@pytest.mark.serial
 def test_unknown_and_known_users_take_similar_time(guard, monkeypatch):
     # The real cost, so that a hash dominates a login's time.
     monkeypatch.setattr(settings, "ARGON2_TIME_COST", 3)
@@ -817,6 +819,8 @@ _STORM = textwrap.dedent("""
 """)
 
 
+# Timed against the clock: run alone, after the parallel part of make test.
+@pytest.mark.serial
 def test_sixty_parallel_failed_logins_do_not_stall_others_or_eat_memory(tmp_path):
     # Real argon2 cost (64 MiB, 3 passes): what each login costs the server.
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GEO_ACCOUNTS": str(tmp_path / "accounts.toml")}
