@@ -39,9 +39,13 @@ run: $(VENV)/.installed
 # their servers and browsers; most of a browser test is waiting, so more
 # workers than cores), the slow crash, restore and load loops included; then
 # the few tests that time themselves against the machine run alone.
-PYTEST_WORKERS ?= 4
+# The longest files are named first so that they start first and the run
+# does not end waiting on one of them (pytest collects each file once).
+PYTEST_WORKERS ?= 3
+LONG_FILES := tests/registry/test_trust_crash.py tests/web/test_browser.py tests/web/test_trust_browser.py \
+	tests/web/test_browser_proxy.py tests/web/test_trust_privacy.py tests/registry/test_trust_restore_lock.py
 test: $(VENV)/.installed-dev /usr/bin/chromium $(CJK_FONT)
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=15 -m "not serial"
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=15 -m "not serial" $(LONG_FILES) tests
 	$(PY) -m pytest -q -m serial
 
 # The same without the slow group, for a quick check while working.
