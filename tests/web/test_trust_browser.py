@@ -258,6 +258,8 @@ def test_scenarios_need_an_editor_login(open_page, app):
     page.get_by_text("Anyone may run, download and compare plans").wait_for(timeout=60_000)
     _wait_idle(page)
     # The public: downloads, no saving, no deleting, no folder.
+    # Anyone may download the plan (waited for: the downloads render after the solve, later under load).
+    page.locator(".st-key-si_downloads").get_by_text("Proposed sites GeoJSON").wait_for(timeout=60_000)
     assert page.locator(".st-key-si_downloads").get_by_text("Proposed sites GeoJSON").count() == 1
     assert _scenario_form(page).count() == 0
     assert page.get_by_text("Delete a scenario").count() == 0
