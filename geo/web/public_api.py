@@ -20,6 +20,7 @@ or stores it. The per-client rate limit keys on the client's address
 from __future__ import annotations
 
 import hashlib
+import logging
 import json
 import math
 import threading
@@ -30,6 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import geopandas as gpd
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -45,6 +47,7 @@ from geo.routing.network import MODES, resolve_graph
 from geo.routing.nearest import nearest_stations
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
+_LOG = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -190,21 +193,18 @@ def _cached_json(request: Request, text: str, media_type: str = "application/geo
 
 
 def _answer(handler):
-    """A Starlette endpoint that turns an :class:`ApiError` into its JSON error, and any other failure
-    into a 500 error object without details (they go to the server log)."""
+    """A Starlette endpoint running ``handler`` off the event loop; an :class:`ApiError` becomes its
+    JSON error, any other failure a 500 error object without details (they go to the server log)."""
     async def endpoint(request: Request) -> Response:
         try:
-            return await _run(handler, request)
+            return await run_in_threadpool(handler, request)
         except ApiError as exc:
             return exc.response()
+        except Exception:
+            _LOG.exception("API request failed")  # the traceback only; never the query (it may hold a position)
+            return ApiError(500, "internal", "服务器出错，请稍后再试", "server error; try again later").response()
 
     return endpoint
-
-
-async def _run(handler, request: Request) -> Response:
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(handler, request)
 
 
 def _nearest_endpoint(request: Request) -> Response:
