@@ -335,6 +335,7 @@ def test_a_located_position_is_rounded_in_the_shared_url_only(open_page, app):
     page.locator(".fd-card").first.wait_for(timeout=60_000)
     _wait_idle(page)
     _wait_query(page, "lon", "114.058")
+    _wait_query(page, "lat", "22.543")
     q = _query(page)
     assert (q["lon"], q["lat"]) == ("114.058", "22.543") and "place" not in q  # about 100 m, no "my location"
     # The page itself keeps the exact fix: it says where it routes from.
@@ -359,6 +360,7 @@ def test_pasted_coordinates_keep_their_precision(open_page, app):
     page.locator(".st-key-fd_where").get_by_text("GPS WGS-84").first.click()
     _wait_idle(page)
     page.locator(".st-key-fd_where").get_by_role("button", name="Start from these coordinates").click()
+    # Streamlit writes the query keys one at a time; wait for both.
     _wait_query(page, "lon", f"{LOCATED[0]:.6f}")
-    assert _query(page)["lat"] == f"{LOCATED[1]:.6f}"
+    _wait_query(page, "lat", f"{LOCATED[1]:.6f}")
     _assert_no_exception(page)
