@@ -139,6 +139,12 @@ ESTIMATE_SPEED_KMH = {"walk": 4.8, "ebike": 15.0, "drive": 25.0, "truck": 20.0}
 ESTIMATE_LABEL = "估算 / estimate"
 NETWORK_LABEL = "路网 / road network"
 
+#: Speed (km/h) of a finder result's stretches off the road graph: from the
+#: rider to the nearest road and from the road to the station's door. They
+#: are walked (yards, alleys and paths the graph does not hold) whatever the
+#: travel mode, at the routing walking speed, as coverage's access stretches.
+OFF_ROAD_SPEED_KMH = 4.8
+
 #: Origins and stations farther than this from every road of a mode's graph
 #: are not routed (the graph does not cover them).
 SNAP_MAX_M = 3000.0
