@@ -20,12 +20,14 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	touch $@
 
 # Debian's Chromium drives the browser tests (Playwright never downloads a
-# browser here), with a CJK font so screenshots show Chinese, not boxes.
-SYSTEM_PACKAGES := chromium fonts-wqy-microhei fonts-noto-color-emoji
+# browser here), with a CJK font so screenshots show Chinese, not boxes;
+# PostgreSQL and PostGIS run the throwaway server the PostGIS-backend tests start.
+SYSTEM_PACKAGES := chromium fonts-wqy-microhei fonts-noto-color-emoji postgresql postgresql-15-postgis-3
+PG_BIN := /usr/lib/postgresql/15/bin
 CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-/usr/bin/chromium $(CJK_FONT):
+/usr/bin/chromium $(CJK_FONT) $(PG_BIN)/initdb:
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null
 
@@ -44,12 +46,12 @@ run: $(VENV)/.installed
 PYTEST_WORKERS ?= 3
 LONG_FILES := tests/registry/test_trust_crash.py tests/web/test_browser.py tests/web/test_trust_browser.py \
 	tests/web/test_browser_proxy.py tests/web/test_trust_privacy.py tests/registry/test_trust_restore_lock.py
-test: $(VENV)/.installed-dev /usr/bin/chromium $(CJK_FONT)
+test: $(VENV)/.installed-dev /usr/bin/chromium $(CJK_FONT) $(PG_BIN)/initdb
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=15 -m "not serial" $(LONG_FILES) tests
 	$(PY) -m pytest -q -m serial
 
 # The same without the slow group, for a quick check while working.
-test-quick: $(VENV)/.installed-dev /usr/bin/chromium $(CJK_FONT)
+test-quick: $(VENV)/.installed-dev /usr/bin/chromium $(CJK_FONT) $(PG_BIN)/initdb
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not slow and not serial"
 
 bench: $(VENV)/.installed-dev
