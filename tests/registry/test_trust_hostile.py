@@ -20,11 +20,8 @@ import json
 import os
 import random
 import re
-import subprocess
-import sys
 import time
 import zipfile
-from pathlib import Path
 
 import geopandas as gpd
 import openpyxl
@@ -35,11 +32,10 @@ from shapely.geometry import Point
 from geo import settings
 from geo.registry.export import export_bytes
 from geo.registry.io.readers import ReadError, read_table
-from geo.registry.io.table import GEOM_LAT, GEOM_LON
 from geo.registry.store import create_registry
 from geo.registry.validate import validate_table
 
-from conftest import ROOT, TIANHE, YUEXIU
+from conftest import TIANHE, YUEXIU, load_bench
 
 pytestmark = pytest.mark.filterwarnings("ignore:Duplicate name")  # hostile zips repeat member names
 
@@ -496,53 +492,16 @@ def test_utf16_without_bom():
     assert raw.df["名称"].tolist() == ["天河驿站"] and raw.encoding == "utf-16"
 
 
-MEASURE = r"""
-import json, resource, sys, time
-from geo.registry.io.readers import ReadError, read_table
-import geo.registry.validate  # loaded by the app anyway
-
-
-def peak_mb():
-    try:  # VmHWM is exact; ru_maxrss can lag behind it
-        status = dict(line.split(":", 1) for line in open("/proc/self/status"))
-        return int(status["VmHWM"].split()[0]) / 1024
-    except (OSError, KeyError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-try:
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # reset the peak, so what follows is the reading's own
-except OSError:
-    pass
-base = peak_mb()
-start = time.perf_counter()
-try:
-    table = read_table(sys.argv[1]); outcome = "read"
-except ReadError as exc:
-    outcome = exc.code
-print(json.dumps({"outcome": outcome, "seconds": round(time.perf_counter() - start, 2),
-                  "growth_mb": peak_mb() - base}))
-"""
-
-
-def _measure(path: Path, env: dict | None = None) -> dict:
-    out = subprocess.run([sys.executable, "-c", MEASURE, str(path)], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300, env={**os.environ, **(env or {})})
-    assert out.returncode == 0, out.stderr[-2000:]
-    return json.loads(out.stdout)
+# The reading is measured in a fresh interpreter by the same harness as bench/trust_limits.py.
+limits = load_bench("trust_limits")
 
 
 def test_a_million_row_csv_is_refused_quickly_in_bounded_memory(tmp_path):
     path = tmp_path / "million.csv"
-    with path.open("w", encoding="utf-8") as f:
-        f.write(HEADER)
-        for start in range(0, 1_000_000, 100_000):
-            f.write("".join(f"驿站{i},{113 + i % 1000 / 1000:.6f},{23 + i % 997 / 1000:.6f},驿站,\n"
-                            for i in range(start, start + 100_000)))
+    limits.write_csv(path, rows=1_000_000)
     size_mb = path.stat().st_size / 2**20
     assert size_mb < settings.MAX_UPLOAD_BYTES / 2**20  # under the size limit: only the row limit can stop it
-    m = _measure(path)
+    m = limits.measure(path)
     print(f"\n1,000,000-row CSV ({size_mb:.0f} MB): {m}")
     assert m["outcome"] == "too_many_rows"
     assert m["seconds"] < 20
