@@ -29,6 +29,23 @@ def registry_path() -> Path:
     return Path(os.environ.get("GEO_REGISTRY") or DATA_DIR / "registry.gpkg")
 
 
+def registry_location() -> str:
+    """The registry as configured: a GeoPackage path, or a ``postgresql://`` URL for PostGIS.
+
+    Environment ``GEO_REGISTRY``, else ``data/registry.gpkg``. Unlike
+    :func:`registry_path` it keeps a database URL intact (a ``Path`` would
+    fold its ``//``); :func:`geo.registry.store.open_store` chooses the
+    backend from it.
+    """
+    return os.environ.get("GEO_REGISTRY") or str(DATA_DIR / "registry.gpkg")
+
+
+#: Most connections one process keeps open to a PostGIS registry, and how
+#: long (seconds) it waits for one before saying the database cannot be reached.
+PG_POOL_MAX_SIZE = int(os.environ.get("GEO_PG_POOL_MAX_SIZE", 8))
+PG_CONNECT_TIMEOUT_S = float(os.environ.get("GEO_PG_CONNECT_TIMEOUT_S", 5))
+
+
 #: The bundled, generated sample registry (示例数据) a fresh install starts from.
 SAMPLE_PATH = DATA_DIR / "sample_registry.geojson"
 
@@ -407,3 +424,33 @@ API_RATE_PER_MINUTE = int(os.environ.get("GEO_API_RATE_PER_MINUTE", 600))
 API_RATE_BURST = int(os.environ.get("GEO_API_RATE_BURST", 60))
 #: Clients the rate limiter remembers (the least recently seen are forgotten first).
 API_RATE_CLIENTS = 100_000
+
+# --------------------------------------------------------------------------
+# Station reports from workers (geo/registry/reports.py, geo/web/reports_api.py)
+# --------------------------------------------------------------------------
+
+#: Longest text a worker may add to a report (characters); a longer one is refused, never cut.
+REPORT_TEXT_MAX_CHARS = 200
+#: Reports one client may file about one station, and in all, within ``REPORT_LIMIT_WINDOW_S``.
+REPORTS_PER_STATION = int(os.environ.get("GEO_REPORTS_PER_STATION", 3))
+REPORTS_PER_CLIENT = int(os.environ.get("GEO_REPORTS_PER_CLIENT", 20))
+#: The limits' window (seconds). The keyed hash of a client's address is
+#: kept this long and no longer: rows older than it are deleted (securely)
+#: at the next report, and never copied into a backup.
+REPORT_LIMIT_WINDOW_S = float(os.environ.get("GEO_REPORT_LIMIT_WINDOW_S", 24 * 3600))
+#: Days of reports a station's counts cover (the API's station answer, the card).
+REPORT_RECENT_DAYS = 7
+#: The "not serving" option of the map and coverage (off unless asked for):
+#: unresolved closed / not-found reports from at least this many distinct
+#: clients within this many days.
+REPORT_NOT_SERVING_CLIENTS = 3
+REPORT_NOT_SERVING_DAYS = 7
+
+
+def report_secret_path() -> Path:
+    """The secret key of the clients' keyed hash (HMAC), made on first use with mode 0600.
+
+    Environment ``GEO_REPORT_SECRET``, else ``report-limits.key`` beside the registry.
+    """
+    value = os.environ.get("GEO_REPORT_SECRET")
+    return Path(value).expanduser() if value else registry_path().parent / "report-limits.key"
