@@ -31,6 +31,23 @@ def load_bench(name: str) -> ModuleType:
     return module
 
 
+def cheap_accounts(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Editor accounts and login state under ``folder``, hashed with cheap argon2 parameters.
+
+    For tests about saving and logging in, not about argon2's cost; the
+    dummy hash the login compares against is recomputed with them.
+    """
+    from geo import settings
+    from geo.registry.auth import passwords
+
+    monkeypatch.setenv("GEO_ACCOUNTS", str(folder / "cfg" / "accounts.toml"))
+    monkeypatch.delenv("GEO_LOGIN_STATE", raising=False)
+    monkeypatch.setattr(settings, "ARGON2_TIME_COST", 1)
+    monkeypatch.setattr(settings, "ARGON2_MEMORY_KIB", 8 * 1024)
+    monkeypatch.setattr(settings, "ARGON2_PARALLELISM", 1)
+    monkeypatch.setattr(passwords, "_DUMMY", {})
+
+
 # A few real places, WGS-84.
 TIANHE = (113.3245, 23.1375)      # 天河体育中心, 广州市天河区 440106
 YUEXIU = (113.2644, 23.1291)      # 越秀区 440104

@@ -20,14 +20,13 @@ import pytest
 from geo import settings
 from geo.registry import audit
 from geo.registry.auth import login as auth_login
-from geo.registry.auth import passwords as auth_passwords
 from geo.registry.auth.accounts import add_user, load_accounts, remove_user
 from geo.registry.auth.errors import AccountsError, AuthError, LockedError, LoginBusy, LoginFailed, SessionExpired
 from geo.registry.auth.login import LoginGuard, authenticate, client_address, verification_pool
 from geo.registry.auth.passwords import check_new_password, dummy_hash, hash_password, hash_scheme, verify_password
 from geo.registry.auth.sessions import EditorSession, check_session, start_session
 from geo.cli.main import main
-from conftest import ROOT
+from conftest import ROOT, cheap_accounts
 
 PASSWORD = "correct horse battery"
 
@@ -48,12 +47,7 @@ class Clock:
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     """Accounts and login state in tmp, and cheap argon2 parameters (except where a test says)."""
-    monkeypatch.setenv("GEO_ACCOUNTS", str(tmp_path / "cfg" / "accounts.toml"))
-    monkeypatch.delenv("GEO_LOGIN_STATE", raising=False)
-    monkeypatch.setattr(settings, "ARGON2_TIME_COST", 1)
-    monkeypatch.setattr(settings, "ARGON2_MEMORY_KIB", 8 * 1024)
-    monkeypatch.setattr(settings, "ARGON2_PARALLELISM", 1)
-    monkeypatch.setattr(auth_passwords, "_DUMMY", {})
+    cheap_accounts(tmp_path, monkeypatch)
     return tmp_path
 
 

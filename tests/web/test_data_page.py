@@ -10,14 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from geo import settings
 from geo.registry import audit
-from geo.registry.auth import passwords as auth_passwords
 from geo.registry.auth.accounts import add_user, load_accounts
 from geo.registry.auth.sessions import start_session
 from geo.core.crs import wgs84_to_gcj02
 
-from conftest import HAIZHU, ROOT, TIANHE, YUEXIU
+from conftest import HAIZHU, ROOT, TIANHE, YUEXIU, cheap_accounts
 
 PASSWORD = "correct horse battery"
 
@@ -30,13 +28,7 @@ def site(tmp_path, monkeypatch):
 
     from geo.registry.store import create_registry
 
-    monkeypatch.setenv("GEO_ACCOUNTS", str(tmp_path / "cfg" / "accounts.toml"))
-    monkeypatch.delenv("GEO_LOGIN_STATE", raising=False)
-    # Cheap hashes: these tests are about saving, not about argon2's cost.
-    monkeypatch.setattr(settings, "ARGON2_TIME_COST", 1)
-    monkeypatch.setattr(settings, "ARGON2_MEMORY_KIB", 8 * 1024)
-    monkeypatch.setattr(settings, "ARGON2_PARALLELISM", 1)
-    monkeypatch.setattr(auth_passwords, "_DUMMY", {})
+    cheap_accounts(tmp_path, monkeypatch)
     add_user("zhang.wei", PASSWORD)
     add_user("li.na", PASSWORD)
     accounts = load_accounts()
