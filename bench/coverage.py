@@ -169,7 +169,7 @@ def bench_network(registry: Path, nodes: int, cache: Path, baseline_cells: int) 
             ref, t0 = [], time.perf_counter()
             for i in sample:
                 out = nearest_stations(grid.lon[i], grid.lat[i], idx, g, k=5, open_only=False, statuses=None)
-                costs = [r["duration_s"] + (r["snap_station_m"] + r["snap_origin_m"]) / walk
+                costs = [r["road_s"] + (r["egress_m"] + r["access_m"]) / walk
                          for r in out if r["method"] == "network"]
                 ref.append(min(costs) / 60 if costs else np.inf)
             per = (time.perf_counter() - t0) / len(sample)

@@ -12,6 +12,13 @@ A query runs in three steps:
 3. **Route.** The predecessor tree gives each result's path; its geometry
    follows every shape point of the roads, cut at both snapped ends
    (:func:`geo.routing.routes.station_route`).
+4. **Off the road.** The stretches from the rider to the road (``access``)
+   and from the road to the station (``egress``) are walked at
+   :data:`geo.settings.OFF_ROAD_SPEED_KMH` whatever the mode, and are part
+   of the result's distance and time (a card that left them out once said
+   2.9 km for a trip that began 195 m from the road and ended 514 m short of
+   the station). They are separate straight lines, so a map can draw them
+   differently from the road part (``road_m``, ``road_s``).
 
 Without a road network (or when the origin is off it) the results are
 estimates: great-circle distance times :data:`geo.settings.DETOUR_FACTOR`,
@@ -56,6 +63,7 @@ def _estimate(idx: StationIndex, cand: np.ndarray, lon: float, lat: float, k: in
         res = {**_result(idx, i, state), "distance_m": round(dist, 1), "duration_s": round(dist / speed, 1),
                "method": "estimate", "label": settings.ESTIMATE_LABEL, "mode": mode, "route": None,
                "road_names": [], "snap_origin_m": None, "snap_station_m": None,
+               "road_m": None, "road_s": None, "access_m": None, "egress_m": None, "access": None, "egress": None,
                "straight_m": round(float(crow[j]), 1), "detour_factor": settings.DETOUR_FACTOR}
         if note:
             res["note"] = note
@@ -109,7 +117,13 @@ def nearest_stations(lon: float, lat: float, stations: pd.DataFrame | StationInd
         ``duration_s``, ``method`` (``"network"`` or ``"estimate"``),
         ``label``, ``mode``, ``route`` (GeoJSON LineString in WGS-84 along
         the roads, or None for an estimate), ``road_names``,
-        ``snap_origin_m``, ``snap_station_m`` and ``open_now``.
+        ``snap_origin_m``, ``snap_station_m`` and ``open_now``. A routed
+        result's ``distance_m`` and ``duration_s`` are door to door: the
+        road part (``road_m``, ``road_s``) plus the walked stretches
+        ``access`` (origin -> road) and ``egress`` (road -> station), each a
+        GeoJSON LineString with its length in ``access_m`` and ``egress_m``
+        (the same as ``snap_origin_m`` and ``snap_station_m``). Stations are
+        ranked by that total; estimates have these fields as None.
     """
     if by not in _WEIGHTS:
         raise ValueError(f"by must be 'time' or 'distance', not {by!r}")
@@ -135,21 +149,35 @@ def nearest_stations(lon: float, lat: float, stations: pd.DataFrame | StationInd
     if len(cand) == 0:
         return []
     weight = _WEIGHTS[by]
-    cost, how, pred = settle_stations(graph, idx, cand, origin, lon=lon, lat=lat, k=k, weight=weight)
+    # A station's own walk from the road can reorder stations close by road,
+    # so the search settles and ranks them by the sum.
+    walk = settings.OFF_ROAD_SPEED_KMH / 3.6
+    egress = idx.snap_m[cand] / walk if weight == "time" else idx.snap_m[cand]
+    cost, how, pred = settle_stations(graph, idx, cand, origin, lon=lon, lat=lat, k=k, weight=weight, extra=egress)
+    total = cost + egress
     ok = np.flatnonzero(np.isfinite(cost))
-    order = ok[np.lexsort((idx.ids[cand[ok]], cost[ok]))][:k]
+    order = ok[np.lexsort((idx.ids[cand[ok]], total[ok]))][:k]
     out = []
     for j in order:
         i = int(cand[j])
         line, length, duration, names = station_route(graph, origin, int(idx.edge[i]), float(idx.fraction[i]),
                                                       int(how[j]), pred, weight=weight)
+        station = (float(idx.lon[i]), float(idx.lat[i]))
+        access_m, egress_m = float(origin.distance_m), float(idx.snap_m[i])
         out.append({**_result(idx, i, state),
-                    "distance_m": round(length, 1), "duration_s": round(duration, 1),
+                    "distance_m": round(length + access_m + egress_m, 1),
+                    "duration_s": round(duration + (access_m + egress_m) / walk, 1),
                     "method": "network", "label": settings.NETWORK_LABEL, "mode": mode,
-                    "route": {"type": "LineString", "coordinates": np.round(line, 7).tolist()},
-                    "road_names": names, "snap_origin_m": round(origin.distance_m, 1),
-                    "snap_station_m": round(float(idx.snap_m[i]), 1)})
+                    "route": _line(line), "road_names": names,
+                    "snap_origin_m": round(access_m, 1), "snap_station_m": round(egress_m, 1),
+                    "road_m": round(length, 1), "road_s": round(duration, 1),
+                    "access_m": round(access_m, 1), "egress_m": round(egress_m, 1),
+                    "access": _line([(lon, lat), line[0]]), "egress": _line([line[-1], station])})
     return out
+
+
+def _line(coords) -> dict:
+    return {"type": "LineString", "coordinates": np.round(np.asarray(coords, dtype=float), 7).tolist()}
 
 
 def route_between(graph: RoadGraph, origin: tuple[float, float], destination: tuple[float, float],
@@ -168,9 +196,11 @@ def route_between(graph: RoadGraph, origin: tuple[float, float], destination: tu
     Returns
     -------
     dict or None
-        ``distance_m``, ``duration_s``, ``route`` (GeoJSON), ``road_names``
-        and both snap distances; None when either point is off the network
-        or the destination cannot be reached.
+        ``distance_m``, ``duration_s`` (both door to door, the walks to
+        and from the road included), ``route`` (GeoJSON, the road part),
+        ``road_names``, ``road_m``, ``road_s`` and both snap distances;
+        None when either point is off the network or the destination
+        cannot be reached.
     """
     dest = pd.DataFrame({"id": ["destination"], "name": [""], "kind": ["rest_station"],
                          "lon": [destination[0]], "lat": [destination[1]], "status": ["open"]})
@@ -179,7 +209,7 @@ def route_between(graph: RoadGraph, origin: tuple[float, float], destination: tu
     if not res or res[0]["method"] != "network":
         return None
     r = res[0]
-    return {key: r[key] for key in ("distance_m", "duration_s", "route", "road_names",
+    return {key: r[key] for key in ("distance_m", "duration_s", "route", "road_names", "road_m", "road_s",
                                     "snap_origin_m", "snap_station_m")}
 
 

@@ -134,7 +134,8 @@ def initial_limit(graph: RoadGraph, idx: StationIndex, cand: np.ndarray, lon: fl
 
 
 def settle_stations(graph: RoadGraph, idx: StationIndex, cand: np.ndarray, origin: Snap, *,
-                    lon: float, lat: float, k: int, weight: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    lon: float, lat: float, k: int, weight: str,
+                    extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact costs of the nearest candidates: bounded searches with a growing limit.
 
     The limit starts at :func:`initial_limit` and grows until ``k``
@@ -147,6 +148,10 @@ def settle_stations(graph: RoadGraph, idx: StationIndex, cand: np.ndarray, origi
         As in :func:`station_costs` (at least one candidate).
     lon, lat, k, weight
         As in :func:`initial_limit`.
+    extra
+        A cost added to each candidate after the road (its walk from the
+        road); the search then settles the ``k`` cheapest by the sum, which
+        is exact because the sum is never below the road cost.
 
     Returns
     -------
@@ -161,7 +166,8 @@ def settle_stations(graph: RoadGraph, idx: StationIndex, cand: np.ndarray, origi
             limit = np.inf
         dist, pred = _search(graph, origin, weight, limit)
         cost, how = station_costs(graph, idx, cand, origin, dist, weight=weight)
-        if np.count_nonzero(cost <= limit) >= need or not np.isfinite(limit):
+        total = cost if extra is None else cost + extra
+        if np.count_nonzero(total <= limit) >= need or not np.isfinite(limit):
             break
         limit *= _LIMIT_GROWTH
     return cost, how, pred
