@@ -425,6 +425,20 @@ API_RATE_BURST = int(os.environ.get("GEO_API_RATE_BURST", 60))
 #: Clients the rate limiter remembers (the least recently seen are forgotten first).
 API_RATE_CLIENTS = 100_000
 
+# Place search (geo/routing/places.py, GET /api/v1/places)
+#: The place index built beside the graphs in the network folder.
+PLACES_FILE = "places.parquet"
+#: Results of one search by default and at most; longest query text (characters).
+PLACES_DEFAULT_LIMIT = 8
+PLACES_MAX_LIMIT = 20
+PLACES_MAX_QUERY = 64
+#: How long browsers may keep a place search answer (seconds): places change with a new index only.
+PLACES_MAX_AGE = int(os.environ.get("GEO_PLACES_MAX_AGE", 3600))
+#: Same-name features closer than this (metres) are one place: exits, platforms and the
+#: two stops of a bus station either side of a road; a road's pieces within the longer reach.
+PLACES_MERGE_M = 400.0
+PLACES_ROAD_MERGE_M = 1500.0
+
 # --------------------------------------------------------------------------
 # Station reports from workers (geo/registry/reports.py, geo/web/reports_api.py)
 # --------------------------------------------------------------------------
