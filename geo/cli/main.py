@@ -39,6 +39,10 @@ def _add_standard_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--res", type=int, choices=settings.COVERAGE_RESOLUTIONS, default=settings.COVERAGE_DEFAULT_RES,
                    help="H3 分辨率 / H3 resolution")
     p.add_argument("--network", help=f"路网目录，none 为估算 / network folder, or none (default {settings.network_dir()})")
+    p.add_argument("--method", choices=["auto", "network", "estimate", "radius"], default="auto",
+                   help="方法 / method: network 路网, estimate 估算（直线 × 绕行系数 / great circle × detour factor）, "
+                        "radius 直线服务半径 / straight-line service radius (with --meters); auto: the network "
+                        "when one is found")
     p.add_argument("--population", help="区县人口表 / county population table (CSV, XLSX)")
 
 
