@@ -69,8 +69,37 @@ class RegistryBusyError(RuntimeError):
         return (type(self), (self.path, self.seconds))
 
 
+class RegistryUnavailableError(RuntimeError):
+    """The registry's database server cannot be reached (or the connection was lost mid-way).
+
+    Nothing was written: a change in progress was rolled back by the server.
+    The message names the server but never the password.
+    """
+
+    def __init__(self, where: str, detail: str = ""):
+        more = f"（{detail}）" if detail else ""
+        more_en = f" ({detail})" if detail else ""
+        super().__init__(f"无法连接登记库数据库 {where}{more}，未做任何修改，请稍后再试或联系管理员 / "
+                         f"cannot reach the registry database {where}{more_en}; nothing was changed, "
+                         f"try again later or tell the administrator")
+        self.where, self.detail = where, detail
+
+    def __reduce__(self):
+        return (type(self), (self.where, self.detail))
+
+
 class RegistryStore(Protocol):
-    """What the pages and the command line need from a registry."""
+    """What the pages and the command line need from a registry.
+
+    ``location`` is what the registry was opened from (a GeoPackage path or
+    a database URL without its password). :meth:`change_stamp` is cheap and
+    changes whenever anything in the registry changes, in whichever process
+    the change was made: callers key their caches on it.
+    """
+
+    location: str
+
+    def change_stamp(self) -> str: ...
 
     def load(self, kinds: Iterable[str] | None = None, statuses: Iterable[str] | None = None,
              region: str | None = None) -> gpd.GeoDataFrame: ...

@@ -78,9 +78,15 @@ class GeoPackageStore:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self.location = str(self.path)
         if not self.path.exists():
             raise FileNotFoundError(f"登记库不存在 / registry not found: {self.path}")
         self._upgrade()
+
+    def change_stamp(self) -> str:
+        """The file's identity, modification time and size: every commit (and a restore's swap) changes it."""
+        st = os.stat(self.path)
+        return f"{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"
 
     def _upgrade(self) -> None:
         """Add what registries made by older versions lack (audit log, new fields)."""
