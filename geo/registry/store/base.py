@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Protocol
+from typing import TYPE_CHECKING, Iterable, Protocol
 
 import geopandas as gpd
 import pandas as pd
@@ -23,8 +23,15 @@ from geo import settings
 from geo.registry.dedupe import find_twin
 from geo.registry.validate import ImportReport, ValidationError
 
+if TYPE_CHECKING:
+    from geo.registry.reports import ReportLimits
+
 #: What an ``audit_log`` row records as its ``action``.
-AUDIT_ACTIONS = ("import", "add", "update", "set_status", "delete_sample", "restore")
+#: The last three are an editor's decisions on workers' reports (:mod:`geo.registry.reports`):
+#: ``confirm_reports`` may change the station (before/after as for an edit), the others
+#: record the decision with ``before`` = ``after``.
+AUDIT_ACTIONS = ("import", "add", "update", "set_status", "delete_sample", "restore",
+                 "confirm_reports", "dismiss_reports", "keep_reports_open")
 _MAX_EDITOR_CHARS = 100
 
 
@@ -116,6 +123,122 @@ class RegistryStore(Protocol):
     def audit_log(self, limit: int | None = 200) -> pd.DataFrame: ...
     def restore(self, station_id: str, audit_id: int, editor: str = settings.EDITOR_APP,
                 expected_version: int | None = None) -> dict: ...
+
+    # -- workers' reports (geo/registry/reports.py) --------------------------
+
+    def add_report(self, station_id: str, report_type: str, text: str | None = None, *, client: str,
+                   limits: "ReportLimits | None" = None) -> dict:
+        """File a worker's report about a station, within the client's limits, in one durable transaction.
+
+        In that transaction: limit rows older than ``limits.window_s`` are
+        deleted (overwritten, not only unlinked); the station must exist;
+        the client's rows within the window are counted against
+        ``limits.per_client`` and, for this station, ``limits.per_station``;
+        then a limit row ``(client, station_id, type, time)`` and the report
+        are inserted. The report is ``counted`` (for the not-serving rule)
+        unless the same client already has a "closed"/"not found" limit row
+        for this station. Nothing but ``client`` identifies the sender, and
+        it is kept only in the limit rows.
+
+        Parameters
+        ----------
+        station_id
+            An id of any layer.
+        report_type
+            One of :data:`geo.registry.reports.REPORT_TYPES`.
+        text
+            Optional, at most ``settings.REPORT_TEXT_MAX_CHARS`` characters, kept as given.
+        client
+            :func:`geo.registry.reports.client_key` of the sender's address.
+        limits
+            Default :class:`geo.registry.reports.ReportLimits` from the settings.
+
+        Returns
+        -------
+        dict
+            The report as :meth:`reports` returns a row of it.
+
+        Raises
+        ------
+        geo.registry.reports.StationNotFound
+            No station has that id (nothing is written).
+        geo.registry.reports.ReportLimitError
+            A limit is reached (nothing but the expired limit rows' deletion is written).
+        ValidationError
+            Unknown type, or the text is too long or not text.
+        """
+        ...
+
+    def reports(self, *, station_id: str | None = None, statuses: Iterable[str] | None = None,
+                since: str | None = None) -> pd.DataFrame:
+        """Workers' reports, oldest first.
+
+        Parameters
+        ----------
+        station_id
+            Only this station's.
+        statuses
+            Only these of :data:`geo.registry.reports.REPORT_STATUSES`.
+        since
+            Only those filed at or after this UTC ISO 8601 time.
+
+        Returns
+        -------
+        pandas.DataFrame
+            :data:`geo.registry.reports.REPORT_COLUMNS`: ``report_id``,
+            ``station_id``, ``type``, ``text`` (as given), ``at`` (UTC ISO
+            8601), ``counted`` (bool), ``status``, ``resolved_at``,
+            ``resolved_by``, ``reason``, ``audit_id`` (the decision's audit
+            row). No client data.
+        """
+        ...
+
+    def resolve_reports(self, station_id: str, action: str, *, editor: str = settings.EDITOR_APP,
+                        types: Iterable[str] | None = None, seen: int | None = None, reason: str = "",
+                        changes: dict | None = None, expected_version: int | None = None) -> dict:
+        """An editor's decision on a station's open reports, audited.
+
+        ``confirm``: ``changes`` (status, facilities ...), if they change the
+        station, are saved as a normal edit (validated, version-checked,
+        audited with action ``confirm_reports``), and the answered open
+        reports become ``confirmed``, all in the edit's transaction; without
+        a change, the audit row records the confirmation (before = after).
+        ``dismiss``: the answered open reports become ``dismissed`` with the
+        (required) reason. ``keep_open``: only the audit row.
+
+        Parameters
+        ----------
+        station_id
+        action
+            ``confirm``, ``dismiss`` or ``keep_open``.
+        editor
+            Recorded in the audit log and on the reports.
+        types
+            The report types the decision answers; default every type.
+        seen
+            The highest ``report_id`` the editor saw: later reports stay open.
+        reason
+            Required to dismiss; at most 500 characters.
+        changes
+            Only with ``confirm``: canonical fields to change.
+        expected_version
+            The station version the editor saw (:class:`ConflictError` otherwise).
+
+        Returns
+        -------
+        dict
+            ``station`` (as stored now), ``action``, ``closed`` (reports
+            closed), ``audit_id``.
+
+        Raises
+        ------
+        geo.registry.reports.StationNotFound
+        ValidationError
+            Unknown action or type, a dismissal without reason, changes
+            without ``confirm``, or an invalid edit.
+        ConflictError
+        """
+        ...
 
 
 def now_iso() -> str:

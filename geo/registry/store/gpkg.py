@@ -38,6 +38,7 @@ from geo.core.schema import FIELDS, FIELDS_BY_NAME, KINDS, STATUSES
 from geo.registry.changes import changed_fields
 from geo.registry.store.base import (ConflictError, RegistryBusyError, check_no_twin, editor_name,
                                      keep_private_fields, now_iso)
+from geo.registry.store.gpkg_reports import GeoPackageReports
 from geo.registry.store.gpkg_schema import (add_missing_parts, as_stored, create_schema, from_sql, gpkg_point,
                                             layer_fields, missing_parts, to_sql)
 from geo.registry.store.lock import file_identity, lock_registry, unlock_registry
@@ -66,8 +67,8 @@ class _Connection(sqlite3.Connection):
         unlock_registry(fd)
 
 
-class GeoPackageStore:
-    """A registry kept in one GeoPackage file.
+class GeoPackageStore(GeoPackageReports):
+    """A registry kept in one GeoPackage file (workers' reports: :class:`GeoPackageReports`).
 
     Parameters
     ----------
@@ -411,10 +412,10 @@ class GeoPackageStore:
         return self._update(station_id, changes, expected_version, editor_name(editor), "update")
 
     def _update(self, station_id: str, changes: dict, expected_version: int | None,
-                editor: str, action: str) -> dict:
+                editor: str, action: str, also=None) -> dict:
         for attempt in range(5):
             try:
-                return self._update_once(station_id, changes, expected_version, editor, action)
+                return self._update_once(station_id, changes, expected_version, editor, action, also)
             except _Replaced:
                 # A restore put another file in place between the read and the
                 # write: read the station again from the restored registry (a
@@ -423,7 +424,7 @@ class GeoPackageStore:
         raise RegistryBusyError(self.path, 0)
 
     def _update_once(self, station_id: str, changes: dict, expected_version: int | None,
-                     editor: str, action: str) -> dict:
+                     editor: str, action: str, also=None) -> dict:
         opened = file_identity(self.path)
         current = self.get(station_id)
         if current is None:
@@ -450,6 +451,8 @@ class GeoPackageStore:
             if self._update_row(conn, rec, where_version=version) == 0:
                 raise ConflictError(self.get(station_id) or current, {**rec, "version": version})
             self._audit(conn, editor, action, current, as_stored(rec), rec["updated_at"])
+            if also is not None:  # more of the same change (reports a confirmation closes), same transaction
+                also(conn, rec)
             self._touch(conn)
         return rec
 

@@ -28,6 +28,19 @@ _AUDIT_DDL = """CREATE TABLE audit_log (
     fid INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, editor TEXT NOT NULL,
     station_id TEXT NOT NULL, kind TEXT, action TEXT NOT NULL, version INTEGER,
     import_id INTEGER, before TEXT, after TEXT)"""
+# Workers' reports on stations (geo/registry/reports.py). No client data:
+# ``counted`` says whether the report was its client's first "closed" or
+# "not found" report of the station within the limits' window, decided when
+# it was filed; the client's keyed hash lives only in ``report_limits``.
+_REPORTS_DDL = """CREATE TABLE station_reports (
+    fid INTEGER PRIMARY KEY AUTOINCREMENT, station_id TEXT NOT NULL, type TEXT NOT NULL,
+    text TEXT NOT NULL DEFAULT '', at TEXT NOT NULL, counted INTEGER NOT NULL DEFAULT 1,
+    status TEXT NOT NULL DEFAULT 'open', resolved_at TEXT, resolved_by TEXT, reason TEXT, audit_id INTEGER)"""
+# One row per accepted report for the abuse limits: the client's keyed hash
+# (HMAC), never its address; rows leave once older than the window.
+_LIMITS_DDL = """CREATE TABLE report_limits (
+    fid INTEGER PRIMARY KEY AUTOINCREMENT, client TEXT NOT NULL, station_id TEXT NOT NULL,
+    type TEXT NOT NULL, at REAL NOT NULL)"""
 
 
 def layer_fields(kind: str) -> list[Field]:
@@ -84,6 +97,7 @@ def create_schema(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description) "
                  "VALUES ('import_log', 'attributes', 'import_log', '导入记录 / import log')")
     create_audit_table(conn)
+    create_report_tables(conn)
 
 
 def create_audit_table(conn: sqlite3.Connection) -> None:
@@ -92,6 +106,17 @@ def create_audit_table(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX audit_log_station ON audit_log (station_id)")
     conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description) "
                  "VALUES ('audit_log', 'attributes', 'audit_log', '修改记录 / audit log')")
+
+
+def create_report_tables(conn: sqlite3.Connection) -> None:
+    """Create the ``station_reports`` and ``report_limits`` tables (new registries, and older ones)."""
+    conn.execute(_REPORTS_DDL)
+    conn.execute("CREATE INDEX station_reports_station ON station_reports (station_id, at)")
+    conn.execute("CREATE INDEX station_reports_status ON station_reports (status, at)")
+    conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description) "
+                 "VALUES ('station_reports', 'attributes', 'station_reports', '站点反馈 / station reports')")
+    conn.execute(_LIMITS_DDL)
+    conn.execute("CREATE INDEX report_limits_client ON report_limits (client, at)")
 
 
 #: Boolean fields whose empty value means True (a station is public unless marked otherwise).
@@ -135,22 +160,25 @@ def as_stored(rec: dict) -> dict:
 
 
 def missing_parts(conn: sqlite3.Connection) -> tuple:
-    """What a registry made by an older version lacks: ``(no audit log, [(layer, field)])``, or ``()``."""
+    """What a registry made by an older version lacks: ``(no audit log, [(layer, field)], no report tables)``, or ``()``."""
     audit = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit_log'").fetchone() is None
+    reports = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'station_reports'").fetchone() is None
     columns = []
     for kind in KINDS:
         have = {r[1] for r in conn.execute(f'PRAGMA table_info("{kind}")')}
         if not have:
             continue  # not a registry layer (the backup checks say so)
         columns += [(kind, f) for f in layer_fields(kind) if f.name not in have]
-    return (audit, columns) if audit or columns else ()
+    return (audit, columns, reports) if audit or columns or reports else ()
 
 
 def add_missing_parts(conn: sqlite3.Connection, parts: tuple) -> None:
     """Add what :func:`missing_parts` found, inside the caller's transaction."""
-    audit, columns = parts or (False, [])
+    audit, columns, reports = parts or (False, [], False)
     if audit:
         create_audit_table(conn)
+    if reports:
+        create_report_tables(conn)
     for kind, field in columns:
         default = " DEFAULT 1" if field.name in TRUE_BY_DEFAULT else ""
         conn.execute(f'ALTER TABLE "{kind}" ADD COLUMN "{field.name}" {SQL_TYPES[field.dtype]}{default}')
