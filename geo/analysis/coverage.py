@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import cKDTree
 
 from geo import settings
 from geo.analysis.demand import Demand, DemandSource, build_demand
@@ -42,7 +43,75 @@ from geo.core.regions import Region
 from geo.core.schema import STATUSES
 from geo.routing.network import RoadGraph, resolve_graph
 
-_METHODS = ("network", "estimate", "unreachable")
+#: How a cell's travel was found; ``Travel.method`` codes 0-2 come from the
+#: travel engine, 3 is a straight-line service radius (never mixed with the others).
+_METHODS = ("network", "estimate", "unreachable", "radius")
+#: What a run may be asked to use (``coverage(method=...)``, ``--method``).
+METHODS = ("auto", "network", "estimate", "radius")
+_MIX_LABELS = {"network": ("路网", "road network"), "estimate": ("估算", "estimate"),
+               "unreachable": ("不可达", "unreachable"), "radius": ("直线半径", "straight-line radius")}
+
+
+def _share_text(share: float) -> str:
+    # A non-zero share never reads as 0 %, nor a partial one as 100 %.
+    pct = 100.0 * share
+    if 0 < pct < 1:
+        return "<1 %"
+    if 99 < pct < 100:
+        return ">99 %"
+    return f"{pct:.0f} %"
+
+
+def method_mix(method_cells: dict) -> dict[str, float]:
+    """The share of cells by method, largest first; methods without cells are left out.
+
+    Parameters
+    ----------
+    method_cells
+        Cells per method (``CoverageResult.method_cells``).
+
+    Returns
+    -------
+    dict
+        ``{method: share in [0, 1]}``, e.g. ``{"estimate": 0.91, "network": 0.09}``.
+    """
+    total = sum(int(v) for v in method_cells.values())
+    if total <= 0:
+        return {}
+    shares = {m: int(n) / total for m, n in method_cells.items() if int(n) > 0}
+    return dict(sorted(shares.items(), key=lambda kv: (-kv[1], _METHODS.index(kv[0]))))
+
+
+def method_mix_label(method_cells: dict) -> str:
+    """What a run really used, in both languages: ``路网 9 %，估算 91 % / road network 9 %, estimate 91 %``.
+
+    The largest share comes first, so a run whose cells were mostly
+    estimated never opens with "road network".
+
+    Parameters
+    ----------
+    method_cells
+        Cells per method (``CoverageResult.method_cells``).
+    """
+    mix = method_mix(method_cells)
+    if not mix:
+        return "无格网 / no cells"
+    zh = "，".join(f"{_MIX_LABELS[m][0]} {_share_text(v)}" for m, v in mix.items())
+    en = ", ".join(f"{_MIX_LABELS[m][1]} {_share_text(v)}" for m, v in mix.items())
+    return f"{zh} / {en}"
+
+
+def off_network_note(cells: int) -> str:
+    """The note on cells too far from the roads: the same figure the page's banner shows.
+
+    Parameters
+    ----------
+    cells
+        ``CoverageResult.off_network_cells``.
+    """
+    return (f"{cells} 个格网距路网超过 {settings.SNAP_MAX_M:.0f} 米（{settings.COVERAGE_OFF_NETWORK}） / "
+            f"{cells} cell(s) lie over {settings.SNAP_MAX_M:.0f} m from the network "
+            f"({settings.COVERAGE_OFF_NETWORK})")
 
 
 @dataclass
@@ -54,7 +123,9 @@ class CoverageResult:
     region : Region
     standard : Standard
     method : str
-        ``"network"`` or ``"estimate"`` (see ``method_cells`` for a mix).
+        What the run used: ``"network"`` (a road graph; cells off it are
+        estimated, see ``method_cells`` for the mix), ``"estimate"`` (great
+        circle x detour factor) or ``"radius"`` (straight-line service radius).
     resolution : int
     covered_share_area, covered_share_demand : float
         Covered area / all area, covered demand / all demand, in [0, 1].
@@ -75,7 +146,10 @@ class CoverageResult:
         The stations that served (chosen kinds and statuses).
     demand : Demand
     method_cells : dict
-        Cells per method (``network``, ``estimate``, ``unreachable``).
+        Cells per method (``network``, ``estimate``, ``unreachable``, ``radius``).
+    off_network_cells : int
+        Cells farther than ``settings.SNAP_MAX_M`` from every road of the
+        graph (0 without one): counted once here, for the notes and the page.
     notes : list of str
     timings : dict
         Seconds per step.
@@ -98,6 +172,7 @@ class CoverageResult:
     stations: gpd.GeoDataFrame
     demand: Demand
     method_cells: dict
+    off_network_cells: int = 0
     notes: list[str] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
     grid: Grid | None = field(default=None, repr=False)
@@ -118,6 +193,17 @@ class CoverageResult:
         return np.array([self._gap_geoms.get(r) for r in range(1, n + 1)], dtype=object)
 
     @property
+    def method_label(self) -> str:
+        """The share of cells by method, both languages (:func:`method_mix_label`)."""
+        return method_mix_label(self.method_cells)
+
+    @property
+    def sample(self) -> bool:
+        """Whether sample stations (示例数据) served in this run."""
+        st = self.stations
+        return bool(len(st) and "is_sample" in st and st["is_sample"].fillna(False).astype(bool).any())
+
+    @property
     def gaps(self) -> gpd.GeoDataFrame:
         """The gap table with each gap's dissolved (multi)polygon, largest demand first."""
         return gpd.GeoDataFrame(self.gap_table.copy(), geometry=self.gap_geometries(), crs="EPSG:4326")
@@ -130,7 +216,9 @@ class CoverageResult:
             "region": {"adcode": self.region.adcode, "name": self.region.name, "level": self.region.level},
             "standard": self.standard.to_dict(),
             "method": self.method,
-            "label": settings.NETWORK_LABEL if self.method == "network" else settings.ESTIMATE_LABEL,
+            "label": self.method_label,
+            "method_share": {m: round(v, 6) for m, v in method_mix(self.method_cells).items()},
+            "off_network_cells": int(self.off_network_cells),
             "resolution": self.resolution,
             "cells": int(len(self.cells)),
             "method_cells": dict(self.method_cells),
@@ -145,8 +233,7 @@ class CoverageResult:
             "gaps": json_records(listed),
             "notes": list(self.notes),
         }
-        if len(self.stations) and "is_sample" in self.stations and \
-                self.stations["is_sample"].fillna(False).astype(bool).any():
+        if self.sample:
             out["notice"] = settings.SAMPLE_LABEL
         return out
 
@@ -193,14 +280,22 @@ def filter_stations(stations: pd.DataFrame, std: Standard, statuses: Iterable[st
     return st.reset_index(drop=True)
 
 
-def _resolve_graph(network, mode: str) -> RoadGraph | None:
-    """None/False/'none' -> no graph (None only when settings.network_dir() lacks one); a folder -> its mode graph."""
+def _resolve_graph(network, mode: str, method: str = "auto") -> RoadGraph | None:
+    """None/False/'none' -> no graph (None only when settings.network_dir() lacks one); a folder -> its mode graph.
+
+    ``method="network"`` needs a graph (an error says so); ``estimate`` and
+    ``radius`` never use one.
+    """
+    if method in ("estimate", "radius"):
+        return None
     if network is False or (isinstance(network, str) and network.lower() in ("none", "off", "estimate")):
+        if method == "network":
+            raise ValueError("要求按路网计算，但未给路网 / --method network needs a road network (--network DIR)")
         return None
     if isinstance(network, RoadGraph):
         return network
     # A folder asked for by name must hold the graph; the default one may lack it (then estimate).
-    return resolve_graph(mode, directory=network, missing_ok=network is None)
+    return resolve_graph(mode, directory=network, missing_ok=network is None and method != "network")
 
 
 # --------------------------------------------------------------------------
@@ -208,12 +303,46 @@ def _resolve_graph(network, mode: str) -> RoadGraph | None:
 # --------------------------------------------------------------------------
 
 
+def straight_line_nearest(lon: np.ndarray, lat: np.ndarray, st_lon: np.ndarray,
+                          st_lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Great-circle metres to the nearest station, no detour: the straight-line service radius.
+
+    Returns
+    -------
+    (value, station)
+        Metres (``inf`` without stations) and the nearest station's index (-1 without).
+    """
+    if not len(st_lon):
+        return np.full(len(lon), np.inf), np.full(len(lon), -1, dtype=np.int64)
+    chord, idx = cKDTree(geodesy.xyz(st_lon, st_lat)).query(geodesy.xyz(lon, lat), k=1)
+    return geodesy.chord_to_m(chord), idx.astype(np.int64)
+
+
+def off_network_cells(travel: Travel) -> int:
+    """Cells farther than ``settings.SNAP_MAX_M`` from every road of the run's graph (0 without a graph).
+
+    The one count of "cells beyond 3 km of a road": the run's note and the
+    page's banner both read it from here (through the result).
+
+    Parameters
+    ----------
+    travel
+        The run's travel (its ``context`` holds the cells' snaps).
+    """
+    ctx = travel.context
+    return 0 if ctx is None else int((~ctx.cell_snaps.ok).sum())
+
+
 def _travel_to_stations(grid: Grid, st: gpd.GeoDataFrame, std: Standard,
                         graph: RoadGraph | None) -> tuple[Travel, str, list[str]]:
     """Travel from every cell to its nearest station, the run's method and notes on what the network missed."""
     st_lon, st_lat = st["lon"].to_numpy(float), st["lat"].to_numpy(float)
     notes: list[str] = []
-    if graph is None:
+    if std.radius:
+        value, who = straight_line_nearest(grid.lon, grid.lat, st_lon, st_lat)
+        trav = Travel(value=value, station=who, method=np.full(len(grid.cells), 3, dtype=np.int8))
+        method = "radius"
+    elif graph is None:
         value, who = nearest_estimate(grid.lon, grid.lat, st_lon, st_lat, std)
         trav = Travel(value=value, station=who, method=np.ones(len(grid.cells), dtype=np.int8))
         method = "estimate"
@@ -226,11 +355,9 @@ def _travel_to_stations(grid: Grid, st: gpd.GeoDataFrame, std: Standard,
             notes.append(f"{unsnapped} 个站点距路网超过 {settings.SNAP_MAX_M:.0f} 米，按估算到达 / {unsnapped} "
                          f"station(s) lie over {settings.SNAP_MAX_M:.0f} m from the {std.mode} network and are "
                          f"reached by estimate")
-        off = int((~ctx.cell_snaps.ok).sum())
+        off = off_network_cells(trav)
         if off:
-            notes.append(f"{off} 个格网距路网超过 {settings.SNAP_MAX_M:.0f} 米（{settings.COVERAGE_OFF_NETWORK}） / "
-                         f"{off} cell(s) lie over {settings.SNAP_MAX_M:.0f} m from the network "
-                         f"({settings.COVERAGE_OFF_NETWORK})")
+            notes.append(off_network_note(off))
     if not len(st):
         notes.append("没有符合条件的站点 / no station of the chosen kinds and statuses")
     return trav, method, notes
@@ -241,7 +368,7 @@ def coverage(region: str | Region, kinds: str | Iterable[str] | None = None, *, 
              res: int = settings.COVERAGE_DEFAULT_RES, network: RoadGraph | str | Path | bool | None = None,
              demand: DemandSource | None = None, stations: pd.DataFrame | None = None,
              registry: str | Path | None = None,
-             statuses: Iterable[str] = settings.COVERAGE_STATUSES) -> CoverageResult:
+             statuses: Iterable[str] = settings.COVERAGE_STATUSES, method: str = "auto") -> CoverageResult:
     """Coverage of a region by the open stations of some kinds.
 
     Parameters
@@ -269,6 +396,11 @@ def coverage(region: str | Region, kinds: str | Iterable[str] | None = None, *, 
         Registry GeoPackage; default ``settings.registry_path()``.
     statuses : iterable of str
         Statuses of serving stations; default ``("open",)``.
+    method : {"auto", "network", "estimate", "radius"}
+        ``auto``: the road network when one is found, else the estimate;
+        ``network``: the road network or an error; ``estimate``: great
+        circle x ``settings.DETOUR_FACTOR``; ``radius``: a straight-line
+        service radius in ``meters`` (no roads, no detour).
 
     Returns
     -------
@@ -279,7 +411,9 @@ def coverage(region: str | Region, kinds: str | Iterable[str] | None = None, *, 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     reg = as_region(region)
-    std = service_standard(kinds, mode=mode, minutes=minutes, meters=meters)
+    if method not in METHODS:
+        raise ValueError(f"未知方法 / unknown method: {method!r} (choose from {', '.join(METHODS)})")
+    std = service_standard(kinds, mode=mode, minutes=minutes, meters=meters, radius=method == "radius")
     statuses = tuple(statuses or ())
     bad = [s for s in statuses if s not in STATUSES]
     if bad:
@@ -290,7 +424,7 @@ def coverage(region: str | Region, kinds: str | Iterable[str] | None = None, *, 
     t = time.perf_counter()
     st = filter_stations(stations if stations is not None else _load_stations(registry, std, statuses),
                          std, statuses)
-    graph = _resolve_graph(network, std.mode)
+    graph = _resolve_graph(network, std.mode, method)
     timings["load_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -329,13 +463,14 @@ def coverage(region: str | Region, kinds: str | Iterable[str] | None = None, *, 
         "area_km2": grid.area_km2, "demand": dem.values, "travel": trav.value, "covered": covered,
         "station_id": station_id, "method": np.asarray(_METHODS, dtype=object)[trav.method],
         "gap": rank_of_cell}, geometry=grid.hexagons, crs="EPSG:4326")
-    counts = np.bincount(trav.method, minlength=3)
+    counts = np.bincount(trav.method, minlength=len(_METHODS))
     timings["cells_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
     return CoverageResult(
         region=reg, standard=std, method=method, resolution=res, covered_share_area=share_area,
         covered_share_demand=share_demand, cells=cells, districts=districts, gap_table=gap_df, stations=st,
-        demand=dem, method_cells={m: int(c) for m, c in zip(_METHODS, counts)}, notes=notes,
+        demand=dem, method_cells={m: int(c) for m, c in zip(_METHODS, counts)},
+        off_network_cells=off_network_cells(trav), notes=notes,
         timings={k: round(v, 4) for k, v in timings.items()}, grid=grid, travel=trav)
 
 
@@ -377,7 +512,7 @@ def service_areas(result: CoverageResult, station_ids: Iterable[str] | None = No
         raise ValueError(f"站点不在本次分析中 / station(s) not among the serving stations: {', '.join(missing)}")
     row_of = {s: i for i, s in enumerate(ids)}
     demand = result.cells["demand"].to_numpy(float)
-    factor = estimate_factor(std)
+    factor = 1.0 if std.radius else estimate_factor(std)
     ctx: NetworkContext | None = trav.context
     records, geoms = [], []
     for sid in wanted:

@@ -152,3 +152,78 @@ def gap_geometries(grid: Grid, rank_of_cell: np.ndarray, top: int) -> dict[int, 
     for s, e in zip(starts, ends):
         out[int(r[s])] = dissolve_cells(grid, order[s:e])
     return out
+
+
+def gap_changes(before: np.ndarray, after: np.ndarray, *, area: np.ndarray, demand: np.ndarray) -> dict:
+    """What new stations did to the gaps, in terms that read right when gaps split.
+
+    Adding stations can raise the gap count (a gap with a new station in
+    its middle falls apart into pieces), so a bare count looks worse after;
+    this says what happened to each gap before and to the uncovered area
+    and demand.
+
+    Parameters
+    ----------
+    before, after
+        Each cell's gap before and after, on the same grid: 0 = covered, any
+        positive value names the cell's gap (a gap rank, or a
+        :func:`gap_labels` label + 1).
+    area, demand
+        Per cell.
+
+    Returns
+    -------
+    dict
+        ``uncovered_area_km2_before``/``_after``, ``uncovered_demand_before``/
+        ``_after``, ``gaps_before``, ``gaps_after``, ``gaps_closed`` (no cell
+        left uncovered), ``gaps_split`` (left in two or more pieces),
+        ``gaps_shrunk`` (smaller, still one piece), ``gaps_unchanged``.
+    """
+    before, after = np.asarray(before), np.asarray(after)
+    area, demand = np.asarray(area, float), np.asarray(demand, float)
+    was, now = before > 0, after > 0
+    out = {"uncovered_area_km2_before": float(area[was].sum()), "uncovered_area_km2_after": float(area[now].sum()),
+           "uncovered_demand_before": float(demand[was].sum()), "uncovered_demand_after": float(demand[now].sum()),
+           "gaps_before": int(len(np.unique(before[was]))), "gaps_after": int(len(np.unique(after[now]))),
+           "gaps_closed": 0, "gaps_split": 0, "gaps_shrunk": 0, "gaps_unchanged": 0}
+    if not was.any():
+        return out
+    g = before[was]
+    left = now[was]
+    _, gi = np.unique(g, return_inverse=True)
+    k = int(gi.max()) + 1
+    size = np.bincount(gi, minlength=k)
+    still = np.bincount(gi, weights=left.astype(float), minlength=k).astype(np.int64)
+    # Distinct (old gap, new gap) pairs give the pieces each old gap left.
+    pairs = np.unique(np.column_stack([gi[left], after[was][left]]), axis=0) if left.any() else np.zeros((0, 2))
+    pieces = np.bincount(pairs[:, 0].astype(np.int64), minlength=k) if len(pairs) else np.zeros(k, dtype=np.int64)
+    out["gaps_closed"] = int((still == 0).sum())
+    out["gaps_split"] = int((pieces >= 2).sum())
+    out["gaps_unchanged"] = int(((still == size) & (pieces == 1)).sum())
+    out["gaps_shrunk"] = int(((still > 0) & (still < size) & (pieces == 1)).sum())
+    return out
+
+
+def gap_change_text(change: dict, *, unit: str = "") -> str:
+    """:func:`gap_changes` in words, both languages, e.g. ``未覆盖面积 120.5 → 80.2 km²；... / uncovered area ...``.
+
+    Parameters
+    ----------
+    change
+        From :func:`gap_changes`.
+    unit
+        The demand's unit (``km²``, ``people`` ...); the demand sentence is
+        left out when the demand is the area itself.
+    """
+    c = change
+    zh = [f"未覆盖面积 {c['uncovered_area_km2_before']:,.1f} → {c['uncovered_area_km2_after']:,.1f} km²"]
+    en = [f"uncovered area {c['uncovered_area_km2_before']:,.1f} → {c['uncovered_area_km2_after']:,.1f} km²"]
+    if unit and unit != "km²":
+        zh.append(f"未覆盖需求 {c['uncovered_demand_before']:,.0f} → {c['uncovered_demand_after']:,.0f} {unit}")
+        en.append(f"uncovered demand {c['uncovered_demand_before']:,.0f} → {c['uncovered_demand_after']:,.0f} {unit}")
+    zh.append(f"原有 {c['gaps_before']} 个缺口：{c['gaps_closed']} 个完全消除，{c['gaps_split']} 个被新站点分成几片，"
+              f"{c['gaps_shrunk']} 个缩小，{c['gaps_unchanged']} 个未变（现余 {c['gaps_after']} 片）")
+    en.append(f"of {c['gaps_before']} gaps, {c['gaps_closed']} closed, {c['gaps_split']} split into smaller pieces "
+              f"by the new sites, {c['gaps_shrunk']} shrunk, {c['gaps_unchanged']} unchanged "
+              f"({c['gaps_after']} pieces left)")
+    return "；".join(zh) + " / " + "; ".join(en)

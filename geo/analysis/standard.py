@@ -36,6 +36,11 @@ class Standard:
     source : str
         ``"settings"`` when taken from ``settings.COVERAGE_STANDARDS``,
         ``"user"`` when given, ``"settings+user"`` when mixed.
+    radius : bool
+        A straight-line service radius (服务半径, e.g. "500 米服务半径"): the
+        great-circle distance in metres, no roads and no detour factor. A
+        planner's standard is often written this way, and it is a different
+        question from travel on the roads, so it is its own method.
     """
 
     kinds: tuple[str, ...]
@@ -43,6 +48,7 @@ class Standard:
     minutes: float | None = None
     meters: float | None = None
     source: str = "settings"
+    radius: bool = False
 
     @property
     def weight(self) -> str:
@@ -64,6 +70,9 @@ class Standard:
         kinds_zh = "、".join(KINDS[k].zh for k in self.kinds)
         kinds_en = ", ".join(KINDS[k].en.lower() for k in self.kinds)
         amount = f"{self.threshold:g}"
+        if self.radius:
+            return (f"{kinds_zh}：直线 {amount} 米服务半径内 / "
+                    f"{kinds_en} within a {amount} m straight-line service radius")
         if self.weight == "time":
             return (f"{kinds_zh}：{_MODE_ZH[self.mode]} {amount} 分钟内 / "
                     f"{kinds_en} within {amount} min {_MODE_EN[self.mode]}")
@@ -74,11 +83,12 @@ class Standard:
         """JSON form; carried by every result."""
         return {"kinds": list(self.kinds), "mode": self.mode, "minutes": self.minutes, "meters": self.meters,
                 "unit": self.unit, "threshold": self.threshold, "source": self.source,
-                "label": self.describe()}
+                "radius": self.radius, "label": self.describe()}
 
 
 def service_standard(kinds: str | Iterable[str] | None = None, *, mode: str | None = None,
-                     minutes: float | None = None, meters: float | None = None) -> Standard:
+                     minutes: float | None = None, meters: float | None = None,
+                     radius: bool = False) -> Standard:
     """The standard of a run: the settings' default for the first kind, overridden by what is given.
 
     Parameters
@@ -89,11 +99,14 @@ def service_standard(kinds: str | Iterable[str] | None = None, *, mode: str | No
         Travel mode; default the first kind's.
     minutes, meters
         At most one. Without either, the first kind's threshold is used.
+    radius
+        A straight-line service radius: needs ``meters``.
 
     Raises
     ------
     ValueError
-        Unknown kind or mode, both thresholds, or a threshold not above 0.
+        Unknown kind or mode, both thresholds, a threshold not above 0, or
+        a radius without metres.
     """
     kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds or settings.COVERAGE_DEFAULT_KINDS)
     bad = [k for k in kinds if k not in KINDS]
@@ -102,6 +115,8 @@ def service_standard(kinds: str | Iterable[str] | None = None, *, mode: str | No
     kinds = tuple(dict.fromkeys(kinds))
     if minutes is not None and meters is not None:
         raise ValueError("分钟与米只能给一个 / give minutes or meters, not both")
+    if radius and meters is None:
+        raise ValueError("服务半径须以米给出 / a straight-line service radius needs a distance in metres (--meters)")
     base = settings.COVERAGE_STANDARDS[kinds[0]]
     if mode is not None and mode not in MODES:
         raise ValueError(f"未知出行方式 / unknown travel mode: {mode!r} (choose from {', '.join(MODES)})")
@@ -115,4 +130,4 @@ def service_standard(kinds: str | Iterable[str] | None = None, *, mode: str | No
         raise ValueError(f"阈值须大于 0 / the threshold must be above 0: {value!r}")
     return Standard(kinds=kinds, mode=mode or base["mode"],
                     minutes=None if minutes is None else float(minutes),
-                    meters=None if meters is None else float(meters), source=source)
+                    meters=None if meters is None else float(meters), source=source, radius=bool(radius))

@@ -7,19 +7,30 @@ import sys
 from pathlib import Path
 
 from geo import settings
-from geo.analysis.coverage import coverage, service_areas
+from geo.analysis.coverage import coverage, off_network_note, service_areas
 from geo.analysis.demand import DemandSource
 from geo.analysis.export import write_layer
 from geo.registry.io.readers import ReadError
 from geo.registry.io.writers import frame_to_geojson
-from geo.web.report import write_report
+from geo.registry.store import open_store
+from geo.web.report import registry_version, write_report
+
+
+#: ``--meters`` with no road network: a straight-line radius and a detour estimate differ by a third.
+METERS_WITHOUT_NETWORK = (
+    "没有路网：请用 --method radius（直线服务半径）或 --method estimate（直线距离 × "
+    f"{settings.DETOUR_FACTOR} 估算路程）说明 --meters 的含义 / no road network: say what --meters means with "
+    "--method radius (a straight-line service radius) or --method estimate (great-circle distance × "
+    f"{settings.DETOUR_FACTOR} as a road-distance estimate)")
 
 
 def run_coverage(args: argparse.Namespace) -> int:
     """``python -m geo coverage --region ADCODE ... [--json]``: run, write the asked layers, print a summary.
 
-    Exit code 0, or 2 when a population or demand file cannot be read (the reason goes to stderr).
+    Exit code 0, or 2 when a population or demand file cannot be read, or when ``--meters`` was given
+    with no road network and no ``--method`` (the reason goes to stderr).
     """
+    method = getattr(args, "method", None) or "auto"
     demand = DemandSource(population=args.population, points=args.demand,
                           weight_column=getattr(args, "demand_weight", None),
                           crs=getattr(args, "demand_crs", "auto"))
@@ -27,9 +38,13 @@ def run_coverage(args: argparse.Namespace) -> int:
         result = coverage(
             args.region, args.kind, mode=args.mode, minutes=args.minutes, meters=args.meters, res=args.res,
             network=args.network, demand=demand, registry=args.registry,
-            statuses=getattr(args, "status", None) or settings.COVERAGE_STATUSES)
+            statuses=getattr(args, "status", None) or settings.COVERAGE_STATUSES, method=method)
     except ReadError as exc:
         print(str(exc), file=sys.stderr)
+        return 2
+    if args.meters is not None and method == "auto" and result.method == "estimate" and args.network is None:
+        # A distance standard is often meant as a straight-line radius: never guess which.
+        print(METERS_WITHOUT_NETWORK, file=sys.stderr)
         return 2
     written = {}
     if args.out:
@@ -39,7 +54,8 @@ def run_coverage(args: argparse.Namespace) -> int:
     if getattr(args, "districts_out", None):
         written["districts"] = str(write_layer(result, "districts", args.districts_out))
     if getattr(args, "report", None):
-        written["report"] = str(write_report(result, args.report))
+        written["report"] = str(write_report(result, args.report,
+                                             registry=registry_version(open_store(args.registry))))
     if getattr(args, "service_area", None):
         areas = service_areas(result, args.service_area)
         target = getattr(args, "service_areas_out", None)
@@ -56,6 +72,8 @@ def run_coverage(args: argparse.Namespace) -> int:
     unit = result.standard.unit
     print(f"{result.region.name} ({result.region.adcode}) — {result.standard.describe()}")
     print(f"方法 / method: {summary['label']}; H3 res {result.resolution}, {len(result.cells)} 个格网 / cells")
+    if result.off_network_cells:
+        print(f"注意 / note: {off_network_note(result.off_network_cells)}")
     print(f"面积覆盖率 / covered share by area: {result.covered_share_area:.1%}; "
           f"需求覆盖率 / by demand ({result.demand.kind}): {result.covered_share_demand:.1%}")
     for row in result.districts.itertuples():
@@ -67,7 +85,8 @@ def run_coverage(args: argparse.Namespace) -> int:
     if "notice" in summary:
         print(f"注意 / notice: {summary['notice']}")
     for note in result.notes:
-        print(f"注意 / note: {note}")
+        if note != off_network_note(result.off_network_cells):
+            print(f"注意 / note: {note}")
     for layer, path in written.items():
         print(f"已写入 / wrote {layer}: {path}", file=sys.stderr)
     return 0

@@ -12,6 +12,7 @@ from geo.analysis.siting.candidates import CandidateSource
 from geo.analysis.siting.problem import build_problem
 from geo.analysis.siting.result import SitingResult
 from geo.analysis.siting.solve import solve
+from geo.cli.coverage import METERS_WITHOUT_NETWORK
 from geo.registry.io.readers import ReadError
 
 
@@ -26,8 +27,9 @@ def run_plan(args: argparse.Namespace) -> int:
     Returns
     -------
     int
-        0, or 2 when a candidate, population or demand file cannot be read
-        (the reason is printed to stderr).
+        0, or 2 when a candidate, population or demand file cannot be read,
+        or ``--meters`` came with no road network and no ``--method`` (the
+        reason is printed to stderr).
 
     Raises
     ------
@@ -50,9 +52,13 @@ def run_plan(args: argparse.Namespace) -> int:
             args.region, args.kind, mode=args.mode, minutes=args.minutes, meters=args.meters, res=args.res,
             network=args.network, demand=demand, registry=args.registry,
             statuses=getattr(args, "status", None) or settings.COVERAGE_STATUSES, candidates=candidates,
-            reach=reach)
+            reach=reach, method=getattr(args, "method", None) or "auto")
     except ReadError as exc:
         print(str(exc), file=sys.stderr)
+        return 2
+    if args.meters is not None and getattr(args, "method", "auto") == "auto" and args.network is None \
+            and problem.baseline is not None and problem.baseline.method == "estimate":
+        print(METERS_WITHOUT_NETWORK, file=sys.stderr)
         return 2
     result = solve(problem, args.new, model=model, target_share=args.target_share,
                    budget=getattr(args, "budget", None), method="greedy" if args.greedy else "exact",
@@ -78,10 +84,13 @@ def run_plan(args: argparse.Namespace) -> int:
 
 def _print_summary(result: SitingResult, doc: dict, unit: str) -> None:
     print(f"{doc['region'].get('name', '')} ({doc['region'].get('adcode', '')}) — {doc['standard']['label']}")
+    print(f"出行计算 / travel: {doc.get('travel_label') or result.travel_method}")
     print(f"模型 / model: {result.model}; 方法 / method: {result.method} ({result.status}); gap: "
           f"{'—' if result.gap is None else f'{result.gap:.4%}'}")
     print(f"覆盖率 / covered share: {result.before_share:.1%} → {result.after_share:.1%} "
           f"(+{result.added_demand:,.1f} {unit})")
+    if result.change_text:
+        print(f"变化 / change: {result.change_text}")
     for row in result.sites.itertuples():
         print(f"  {row.rank}. {row.name} ({row.lon:.5f}, {row.lat:.5f}) +{row.added_demand:,.1f} {unit}")
     for note in result.notes:

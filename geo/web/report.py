@@ -13,6 +13,7 @@ serving stations as dots.
 """
 from __future__ import annotations
 
+import hashlib
 import html
 import math
 from datetime import datetime
@@ -35,16 +36,27 @@ _GAPS_ON_MAP = 10
 _E = html.escape
 
 
-def _colour(share: float) -> str:
+def share_colour(share: float) -> str:
+    """The map colour of a covered share: orange (0) to teal (1)."""
     s = min(max(float(share), 0.0), 1.0)
     r, g, b = (round(u + (c - u) * s) for u, c in zip(_UNCOVERED, _COVERED))
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-class _Projection:
-    """Equirectangular, scaled by cos(latitude) at the centre, fitted and centred in the box."""
+class Projection:
+    """Equirectangular, scaled by cos(latitude) at the centre, fitted and centred in the box.
 
-    def __init__(self, bounds: tuple[float, float, float, float], width: int, height: int, pad: int = 8):
+    Parameters
+    ----------
+    bounds
+        ``(minx, miny, maxx, maxy)`` in degrees.
+    width, height
+        The SVG box in pixels.
+    pad
+        Margin in pixels.
+    """
+
+    def __init__(self, bounds: tuple[float, float, float, float], width: int, height: int, *, pad: int = 8):
         minx, miny, maxx, maxy = bounds
         self.minx, self.maxy = minx, maxy
         self.k = math.cos(math.radians((miny + maxy) / 2))
@@ -55,16 +67,18 @@ class _Projection:
         self.oy = (height - h * self.scale) / 2
 
     def xy(self, lon, lat) -> tuple[np.ndarray, np.ndarray]:
+        """SVG x, y of WGS-84 positions."""
         x = (np.asarray(lon, dtype=float) - self.minx) * self.k * self.scale + self.ox
         y = (self.maxy - np.asarray(lat, dtype=float)) * self.scale + self.oy
         return x, y
 
     @property
     def degree_per_px(self) -> float:
+        """Degrees of latitude per pixel: a simplification tolerance."""
         return 1.0 / self.scale
 
 
-def _path(geom, proj: _Projection) -> str:
+def svg_path(geom, proj: "Projection") -> str:
     """SVG path data of a (multi)polygon's rings."""
     parts = []
     for poly in getattr(geom, "geoms", [geom]):
@@ -103,30 +117,30 @@ def map_svg(result: CoverageResult, width: int = 700, height: int = 500,
             max_cells: int = settings.REPORT_MAX_MAP_CELLS) -> str:
     """The report's map as an inline ``<svg>`` element (no external resources)."""
     geom = result.region.geometry
-    proj = _Projection(shapely.bounds(geom), width, height)
+    proj = Projection(shapely.bounds(geom), width, height)
     tol = proj.degree_per_px * 0.5
     out = [(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
             f'role="img" aria-label="{_E(result.region.name)} coverage map">'),
            f'<rect width="{width}" height="{height}" fill="#f7f7f2"/>']
     geoms, share = _map_cells(result, max_cells)
     # One path per colour keeps the file small (a province is ~6,000 hexagons).
-    colours = np.array([_colour(s) for s in share]) if len(share) else np.array([])
+    colours = np.array([share_colour(s) for s in share]) if len(share) else np.array([])
     for col in dict.fromkeys(colours.tolist()):
-        d = "".join(_path(g, proj) for g in geoms[colours == col])
+        d = "".join(svg_path(g, proj) for g in geoms[colours == col])
         out.append(f'<path d="{d}" fill="{col}" stroke="none"/>')
     # District outlines of the region.
     codes = result.districts["adcode"].astype(str).tolist()
     b = load_boundaries("district")
     outline = b[b["adcode"].isin(codes)].geometry.to_numpy()
     if len(outline):
-        d = "".join(_path(shapely.simplify(g, tol), proj) for g in outline)
+        d = "".join(svg_path(shapely.simplify(g, tol), proj) for g in outline)
         out.append(f'<path d="{d}" fill="none" stroke="#555" stroke-width="0.6"/>')
     # Largest gaps, outlined and numbered.
     gaps = result.gap_table.head(_GAPS_ON_MAP)
     for poly in result.gap_geometries(_GAPS_ON_MAP):
         if poly is None or poly.is_empty:
             continue
-        out.append(f'<path d="{_path(shapely.simplify(poly, tol), proj)}" fill="none" '
+        out.append(f'<path d="{svg_path(shapely.simplify(poly, tol), proj)}" fill="none" '
                    f'stroke="#7a1f0e" stroke-width="1.4"/>')
     # Stations inside the map's extent.
     st = result.stations
@@ -154,31 +168,90 @@ def _fmt(v, digits: int = 1) -> str:
     return f"{v:,.{digits}f}"
 
 
-_CSS = """
-@page { size: A4 portrait; margin: 10mm; }
-* { box-sizing: border-box; }
-body { font-family: "Noto Sans CJK SC", "WenQuanYi Micro Hei", "Microsoft YaHei", "PingFang SC", sans-serif;
-       font-size: 8.5pt; color: #222; margin: 0 auto; max-width: 190mm; }
-h1 { font-size: 14pt; margin: 0 0 1mm; }
-h2 { font-size: 10pt; margin: 3mm 0 1mm; }
-.std { margin: 0 0 2mm; font-size: 10pt; }
-.figs { display: flex; gap: 2mm; margin-bottom: 2mm; }
-.fig { flex: 1; border: 1px solid #ccc; border-radius: 2mm; padding: 1.5mm 2mm; }
-.fig b { display: block; font-size: 14pt; }
-.map { border: 1px solid #ccc; }
-.legend span { display: inline-block; width: 3mm; height: 3mm; vertical-align: middle; margin: 0 1mm 0 3mm; }
-table { border-collapse: collapse; width: 100%; font-size: 7pt; }
-th, td { border-bottom: 1px solid #ddd; padding: 0.4mm 1mm; text-align: right; }
-th { background: #eee; }
-td.t, th.t { text-align: left; }
-.notes { font-size: 7pt; color: #555; }
-.notice { color: #b00; font-weight: bold; }
-@media print { .map svg { max-height: 105mm; } }
-"""
+#: The reports' print stylesheet, inlined into each file so it opens and prints offline.
+REPORT_CSS_PATH = settings.ROOT / "static" / "gd" / "report.css"
+
+
+def report_css() -> str:
+    """The print stylesheet the reports inline (``static/gd/report.css``)."""
+    return REPORT_CSS_PATH.read_text(encoding="utf-8")
+
+
+def registry_version(store) -> str:
+    """The registry's version as a report prints it, named for what it is.
+
+    The latest audit-log entry (its number and time: every import, edit and
+    restore adds one) when the store keeps a log, and the store's change
+    stamp (shortened to a hash, since a GeoPackage's stamp is its file's
+    identity, time and size), so two reports of the same registry state
+    carry the same words.
+
+    Parameters
+    ----------
+    store
+        A :class:`~geo.registry.store.base.RegistryStore`.
+    """
+    parts_zh, parts_en = [], []
+    try:
+        log = store.audit_log(limit=1)
+    except Exception:  # a store without a log (or an unreadable one) still has a stamp
+        log = None
+    if log is not None and len(log):
+        row = log.iloc[0]
+        parts_zh.append(f"审计记录 #{int(row['audit_id'])}（{row['at']}）")
+        parts_en.append(f"audit log entry #{int(row['audit_id'])} ({row['at']})")
+    elif log is not None:
+        parts_zh.append("无审计记录")
+        parts_en.append("no audit log entries")
+    stamp = getattr(store, "change_stamp", None)
+    if callable(stamp):
+        short = hashlib.sha256(str(stamp()).encode("utf-8")).hexdigest()[:8]
+        parts_zh.append(f"变更标记 {short}")
+        parts_en.append(f"change stamp {short}")
+    if not parts_zh:
+        return "未知 / unknown"
+    return "，".join(parts_zh) + " / " + ", ".join(parts_en)
+
+
+def provenance_html(*, sample: bool, registry: str | None, when: datetime | None = None) -> str:
+    """The reports' provenance line: date, registry version and whether sample data was in it.
+
+    Parameters
+    ----------
+    sample
+        Whether sample stations (示例数据) took part.
+    registry
+        :func:`registry_version` of the registry used, or None when the
+        stations did not come from one (then the line says so).
+    when
+        Default now, in ``settings.TIMEZONE``.
+    """
+    when = when or datetime.now(ZoneInfo(settings.TIMEZONE))
+    reg = registry if registry is not None else "未注明（站点非取自登记库） / not given (stations not read from a registry)"
+    yes = "含示例数据 / includes sample data" if sample else "不含示例数据 / no sample data"
+    return (f'<p class="prov" data-provenance="1">日期 / date: {_E(when.strftime("%Y-%m-%d %H:%M"))} · '
+            f'登记库版本 / registry version: {_E(reg)} · <span data-sample="{int(bool(sample))}">{_E(yes)}</span></p>')
+
+
+def method_notes(method_cells: dict) -> list[str]:
+    """One note per travel method a run used, saying what it is."""
+    notes = []
+    if method_cells.get("network"):
+        notes.append("路网：最短路径，离路段的距离按步行计 / road network: shortest paths; the stretches off the "
+                     "roads are walked.")
+    if method_cells.get("estimate"):
+        notes.append(f"估算：直线距离 × {settings.DETOUR_FACTOR} 绕行系数 / estimate: great-circle distance × "
+                     f"{settings.DETOUR_FACTOR} detour factor.")
+    if method_cells.get("radius"):
+        notes.append("直线服务半径：格网中心到站点的直线距离，不计道路 / straight-line service radius: the "
+                     "great-circle distance from the cell centre to the station, roads not considered.")
+    if method_cells.get("unreachable"):
+        notes.append("不可达：离路网过远或没有站点 / unreachable: too far from the roads, or no station.")
+    return notes
 
 
 def render_report(result: CoverageResult, *, title: str | None = None, max_rows: int = 30,
-                  max_cells: int = settings.REPORT_MAX_MAP_CELLS) -> str:
+                  max_cells: int = settings.REPORT_MAX_MAP_CELLS, registry: str | None = None) -> str:
     """The one-page HTML report of a coverage result.
 
     Parameters
@@ -191,6 +264,9 @@ def render_report(result: CoverageResult, *, title: str | None = None, max_rows:
         districts (by demand) and says how many more the CSV holds.
     max_cells : int
         Most cells drawn on the map (see :func:`map_svg`).
+    registry : str, optional
+        The registry's version (:func:`registry_version`), printed with the
+        date and whether sample data took part.
 
     Returns
     -------
@@ -199,8 +275,7 @@ def render_report(result: CoverageResult, *, title: str | None = None, max_rows:
     """
     std = result.standard
     unit = "分钟 / min" if std.unit == "min" else "米 / m"
-    now = datetime.now(ZoneInfo(settings.TIMEZONE)).strftime("%Y-%m-%d %H:%M")
-    label = settings.NETWORK_LABEL if result.method == "network" else settings.ESTIMATE_LABEL
+    label = result.method_label
     title = title or f"覆盖分析 / Coverage — {result.region.name} ({result.region.adcode})"
     districts = result.districts
     truncated = len(districts) > max_rows
@@ -208,26 +283,28 @@ def render_report(result: CoverageResult, *, title: str | None = None, max_rows:
         districts = districts.sort_values(["covered_share_demand", "adcode"], na_position="last").head(max_rows)
     has_pop = districts["population"].notna().any()
 
-    figs = [("面积覆盖率 / covered by area", _pct(result.covered_share_area)),
+    figs = [("方法 / method", label),
+            ("面积覆盖率 / covered by area", _pct(result.covered_share_area)),
             (f"需求覆盖率 / covered by demand ({result.demand.kind})", _pct(result.covered_share_demand)),
             ("区内站点 / stations in region", f"{int(result.districts['stations'].sum()):,}"),
             ("格网 / cells", f"{len(result.cells):,} · H3 r{result.resolution}"),
             ("缺口 / gaps", f"{len(result.gap_table):,}")]
     parts = [
         "<!doctype html>", '<html lang="zh-CN"><head><meta charset="utf-8">',
-        f"<title>{_E(title)}</title><style>{_CSS}</style></head><body>",
+        f"<title>{_E(title)}</title><style>{report_css()}</style></head><body>",
         f"<h1>{_E(title)}</h1>",
-        (f'<p class="std">服务标准 / standard: <b>{_E(std.describe())}</b> · 方法 / method: {_E(label)} · '
-         f"{_E(now)}</p>"),
+        (f'<p class="std">服务标准 / standard: <b>{_E(std.describe())}</b> · 方法 / method: '
+         f'<span class="method" data-method="{_E(result.method)}">{_E(label)}</span></p>'),
+        provenance_html(sample=result.sample, registry=registry),
     ]
-    if "is_sample" in result.stations and result.stations["is_sample"].fillna(False).astype(bool).any():
+    if result.sample:
         parts.append(f'<p class="notice">{_E(settings.SAMPLE_LABEL)}：站点为示例数据，不代表真实情况 / '
                      f"the stations are sample data, not real ones</p>")
     parts.append('<div class="figs">' + "".join(f'<div class="fig">{_E(k)}<b>{_E(v)}</b></div>'
                                               for k, v in figs) + "</div>")
     parts.append(f'<div class="map">{map_svg(result, max_cells=max_cells)}</div>')
-    parts.append(f'<p class="legend"><span style="background:{_colour(1)}"></span>已覆盖 / covered'
-                 f'<span style="background:{_colour(0)}"></span>未覆盖 / not covered'
+    parts.append(f'<p class="legend"><span style="background:{share_colour(1)}"></span>已覆盖 / covered'
+                 f'<span style="background:{share_colour(0)}"></span>未覆盖 / not covered'
                  '<span style="background:#1d3557;border-radius:50%"></span>站点 / station'
                  '<span style="border:1.5px solid #7a1f0e"></span>最大缺口（编号） / largest gaps (numbered)</p>')
 
@@ -270,10 +347,7 @@ def render_report(result: CoverageResult, *, title: str | None = None, max_rows:
     notes = [
         ("覆盖：格网中心到最近的开放站点在标准之内 / covered: the cell centre is within the standard of the "
          "nearest open station."),
-        ("路网：最短路径，离路段的距离按步行计 / road network: shortest paths; the stretches off the roads are "
-         "walked." if result.method == "network" else
-         f"估算：直线距离 × {settings.DETOUR_FACTOR} 绕行系数 / estimate: great-circle distance × "
-         f"{settings.DETOUR_FACTOR} detour factor."),
+        *method_notes(result.method_cells),
         *result.notes,
     ]
     parts.append('<div class="notes">' + "".join(f"<p>{_E(str(n))}</p>" for n in notes) + "</div>")

@@ -159,12 +159,12 @@ def build_problem(region: str | Region, kinds: str | Iterable[str] | None = None
                   demand: DemandSource | None = None, stations: pd.DataFrame | None = None,
                   registry: str | Path | None = None, statuses: Iterable[str] = settings.COVERAGE_STATUSES,
                   candidates: CandidateSource | str | Path | pd.DataFrame | Candidates | None = None,
-                  reach: float = 1.0) -> SitingProblem:
+                  reach: float = 1.0, method: str = "auto") -> SitingProblem:
     """Build a siting problem: baseline coverage, candidates and their reach.
 
     Parameters
     ----------
-    region, kinds, mode, minutes, meters, res, network, demand, stations, registry, statuses
+    region, kinds, mode, minutes, meters, res, network, demand, stations, registry, statuses, method
         As for :func:`geo.analysis.coverage.coverage`: the baseline run with the
         existing stations, whose standard, grid, demand and network the
         problem shares.
@@ -181,7 +181,7 @@ def build_problem(region: str | Region, kinds: str | Iterable[str] | None = None
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     args = dict(kinds=kinds, mode=mode, minutes=minutes, meters=meters, res=res, network=network, demand=demand,
-                registry=registry, statuses=tuple(statuses))
+                registry=registry, statuses=tuple(statuses), method=method)
     base = coverage(region, stations=stations, **args)
     timings["baseline_s"] = time.perf_counter() - t0
     graph = base.travel.context.graph if base.method == "network" and base.travel.context is not None else None

@@ -27,7 +27,8 @@ def _estimate_pairs(clon: np.ndarray, clat: np.ndarray, plon: np.ndarray, plat: 
     if not len(clon) or not len(plon):
         e = np.zeros(0, dtype=np.int64)
         return e, e, np.zeros(0)
-    factor = estimate_factor(std)
+    # A straight-line service radius is the great circle itself.
+    factor = 1.0 if std.radius else estimate_factor(std)
     radius = geodesy.m_to_chord(limit / factor) * (1 + 1e-9) + 1e-12
     found = cKDTree(geodesy.xyz(clon, clat)).sparse_distance_matrix(cKDTree(geodesy.xyz(plon, plat)), radius,
                                                               output_type="ndarray")

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from geo import settings
-from geo.analysis.gaps import gap_labels, gap_table
+from geo.analysis.gaps import gap_change_text, gap_changes, gap_labels, gap_table
 from geo.analysis.serialize import json_number, json_records
 from geo.analysis.siting.greedy import TOL, CapacityState
 from geo.analysis.siting.matrix import column_minimum, take_rows
@@ -61,6 +61,13 @@ class SitingResult:
     proposal : GeoDataFrame
         The sites as planned registry stations (:func:`proposal_frame`);
         :attr:`proposal_geojson` writes them.
+    travel_label : str
+        The baseline's share of cells by travel method, both languages
+        (:func:`geo.analysis.coverage.method_mix_label`).
+    change : dict or None
+        What the sites did to the gaps and to the uncovered area and demand
+        (:func:`geo.analysis.gaps.gap_changes`): read this, not the bare gap
+        count, which can rise when a gap splits.
     """
 
     scenario: str
@@ -96,6 +103,15 @@ class SitingResult:
     verified: dict | None = None
     notes: list[str] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
+    change: dict | None = None
+    travel_label: str = ""
+
+    @property
+    def change_text(self) -> str:
+        """:attr:`change` in words, both languages ("" when unknown, e.g. a scenario saved before it existed)."""
+        if not self.change:
+            return ""
+        return gap_change_text(self.change, unit=str(self.change.get("demand_unit", "")))
 
     @property
     def added_demand(self) -> float:
@@ -110,7 +126,8 @@ class SitingResult:
             "scenario": self.scenario, "model": self.model, "method": self.method, "status": self.status,
             "gap": num(self.gap, 9), "bound": num(self.bound, 6), "objective": num(self.objective, 6),
             "guarantee": self.guarantee, "region": dict(self.region), "standard": dict(self.standard),
-            "resolution": self.resolution, "travel_method": self.travel_method, "new": int(self.p),
+            "resolution": self.resolution, "travel_method": self.travel_method,
+            "travel_label": self.travel_label, "new": int(self.p),
             "target_share": self.target_share, "target_met": self.target_met, "budget": self.budget,
             "total_cost": num(self.total_cost, 6), "demand_total": num(self.demand_total, 6),
             "before_demand": num(self.before_demand, 6), "after_demand": num(self.after_demand, 6),
@@ -119,7 +136,8 @@ class SitingResult:
             "after_share_area": num(self.after_share_area, 9), "travel": self.travel,
             "sites": _site_records(self.sites), "districts": json_records(self.districts),
             "gaps_total": int(len(self.gaps)), "gaps": json_records(gaps), "candidates": self.candidates,
-            "verified": self.verified, "proposal": json.loads(self.proposal_geojson),
+            "verified": self.verified, "change": self.change, "change_text": self.change_text,
+            "proposal": json.loads(self.proposal_geojson),
             "notes": list(self.notes), "timings": dict(self.timings),
         }
 
@@ -144,7 +162,8 @@ class SitingResult:
             gaps=pd.DataFrame(d.get("gaps") or []), proposal=proposal_from_document(d.get("proposal")),
             candidates=d.get("candidates") or {}, before_share_area=d.get("before_share_area"),
             after_share_area=d.get("after_share_area"), travel=d.get("travel"), verified=d.get("verified"),
-            notes=list(d.get("notes") or []), timings=dict(d.get("timings") or {}))
+            notes=list(d.get("notes") or []), timings=dict(d.get("timings") or {}), change=d.get("change"),
+            travel_label=d.get("travel_label") or "")
 
     @property
     def proposal_geojson(self) -> str:
@@ -283,17 +302,36 @@ def _site_rows(problem: SitingProblem, order: list[int], added: list[float],
                         columns=_SITE_COLUMNS)
 
 
-def _gaps_after(problem: SitingProblem, covered_after: np.ndarray, order: list[int]) -> pd.DataFrame:
-    """The engine's gap table for the cells still uncovered (travel_max from known travel)."""
+def _gaps_after(problem: SitingProblem, covered_after: np.ndarray,
+                order: list[int]) -> tuple[pd.DataFrame, dict | None]:
+    """The engine's gap table for the cells still uncovered (travel_max from known travel), and the change."""
     base = problem.baseline
     if base is None or base.grid is None:
-        return pd.DataFrame()
+        return pd.DataFrame(), None
     travel = np.minimum(problem.travel0, column_minimum(problem.travel, order))
     labels = gap_labels(base.grid, ~covered_after)
     st = pd.concat([base.stations[["lon", "lat"]], problem.candidates.iloc[order][["lon", "lat"]]],
                    ignore_index=True)
-    table, _ = gap_table(base.grid, labels, problem.demand, travel, st)
-    return table
+    table, rank_after = gap_table(base.grid, labels, problem.demand, travel, st)
+    return table, change_of(problem, rank_after)
+
+
+def change_of(problem: SitingProblem, rank_after: np.ndarray) -> dict | None:
+    """:func:`geo.analysis.gaps.gap_changes` from the baseline's gaps to ``rank_after`` (0 = covered), with the demand's unit.
+
+    Parameters
+    ----------
+    problem
+        A problem built from a region (None for one built from arrays).
+    rank_after
+        Each cell's gap rank after the new sites.
+    """
+    base = problem.baseline
+    if base is None:
+        return None
+    change = gap_changes(base.cells["gap"].to_numpy(), rank_after, area=base.cells["area_km2"].to_numpy(float),
+                         demand=problem.demand)
+    return {**change, "demand_unit": base.demand.unit if base.demand.kind != "area" else ""}
 
 
 @dataclass(frozen=True)
@@ -417,6 +455,7 @@ def assemble_result(problem: SitingProblem, question: Question, answer: Answer) 
     base = problem.baseline
     area = base.cells["area_km2"].to_numpy(float) if base is not None else None
     share = lambda x: min(max(x / total, 0.0), 1.0) if total > 0 else 0.0  # noqa: E731
+    gaps, change = _gaps_after(problem, covered_after, order)
     target_met = None
     if model == "lscp":
         target_met = bool(after >= question.target_share * total - TOL * max(total, 1.0))
@@ -427,11 +466,12 @@ def assemble_result(problem: SitingProblem, question: Question, answer: Answer) 
         scenario=scenario, model=model, method=answer.method, status=answer.status, gap=answer.gap,
         bound=answer.bound, objective=answer.objective, guarantee=answer.guarantee, region=region,
         standard=problem.standard.to_dict(), resolution=base.resolution if base is not None else None,
-        travel_method=base.method if base is not None else "matrix", p=question.p,
+        travel_method=base.method if base is not None else "matrix",
+        travel_label=base.method_label if base is not None else "", p=question.p,
         target_share=question.target_share, target_met=target_met, budget=question.budget, total_cost=total_cost,
         demand_total=total, before_demand=before, after_demand=after, before_share=share(before),
         after_share=share(after), sites=sites, districts=_district_rows(problem, served_add, sites),
-        gaps=_gaps_after(problem, covered_after, order),
+        gaps=gaps, change=change,
         proposal=proposal_frame(sites, problem.standard.kinds[0], scenario, model=model, method=answer.method,
                                 unit=unit),
         candidates=dict(problem.candidate_summary),

@@ -23,7 +23,7 @@ from geo.analysis.siting.greedy import (TOL, CapacityState, CoverState, GreedyRu
                                         lazy_greedy, rank_sites)
 from geo.analysis.siting.milp import Limits, served_within_capacity, solve_exact
 from geo.analysis.siting.problem import SitingProblem
-from geo.analysis.siting.result import Answer, Question, SitingResult, assemble_result
+from geo.analysis.siting.result import Answer, Question, SitingResult, assemble_result, change_of
 
 MODELS = ("mclp", "lscp", "pmedian")
 METHODS = ("exact", "greedy")
@@ -278,6 +278,7 @@ def verify_sites(problem: SitingProblem, result: SitingResult, order: list[int])
                        "after_share_area": json_number(after.covered_share_area, 9),
                        "method": after.method, "gaps_total": int(len(after.gap_table))}
     result.gaps = after.gap_table
+    result.change = change_of(problem, after.cells["gap"].to_numpy())
     if abs(after.covered_share_demand - result.after_share) > 1e-6 and result.model != "pmedian":
         capacitated = bool(np.isfinite(problem.candidates["capacity"].to_numpy(float)).any())
         result.notes.append(
