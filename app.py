@@ -77,5 +77,6 @@ st.navigation([
     st.Page("pages/3_覆盖_Coverage.py", title="覆盖 Coverage", icon=":material/hexagon:", url_path="coverage"),
     # Where to build next, at /siting.
     st.Page("pages/4_选址_Siting.py", title="选址 Siting", icon=":material/add_location_alt:", url_path="siting"),
-    st.Page("pages/1_数据_Data.py", title="数据 Data", icon=":material/table_view:"),
+    # A short ASCII path (/data) like the others, not the file name percent-encoded.
+    st.Page("pages/1_数据_Data.py", title="数据 Data", icon=":material/table_view:", url_path="data"),
 ]).run()

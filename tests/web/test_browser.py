@@ -35,7 +35,7 @@ PHONE = {"width": 390, "height": 844}
 HOSTILE_NAME = "<img src=x onerror=alert(1)>"
 #: A station marked non-public: its phone and street address must never reach a public page.
 PRIVATE_PHONE, PRIVATE_STREET = "13800009999", "保密路8号"
-DATA_PAGE = "数据_Data"
+DATA_PAGE = "data"
 #: The one editor account of the app under test (made with ``python -m geo user add``).
 EDITOR_USER, EDITOR_PASSWORD = "zhang.wei", "测试密码 correct horse"
 FINDER_PAGE = "finder"
