@@ -1,0 +1,477 @@
+"""Offline place search: OSM places, districts and stations by Chinese, pinyin or English name.
+
+Three sources answer one query, merged and ranked together:
+
+* the **place index** of the network folder (``places.parquet`` beside the
+  graphs), built from the same OSM file as the graphs by :func:`build_places`
+  (what :mod:`geo.routing.places_osm` reads: stations, landmarks, malls,
+  parks, villages, streets …);
+* Guangdong's **cities and districts** (:mod:`geo.core.regions`), each at a
+  point inside it;
+* the registry's **public stations** (open or temporarily closed).
+
+Every name is matched through its search keys, computed once (at index
+build, or when a source is first loaded) and never per query: the folded
+name and other spellings, the English name, the full pinyin without tones
+(``futianzhan``) and the pinyin initials (``ftz``). A query is folded the
+same way and matched exactly, as a prefix of a key, or inside a key.
+
+Ranking: exact before prefix before substring; within each, the kind's
+weight (stations and districts first, streets last), then the shorter name.
+Same-name features close to each other are one result.
+
+Why Parquet for the index: it is columnar and compressed (zstd), holds
+strings without pickling (a ``.npz`` of text would need ``allow_pickle``),
+loads with pyarrow (already a dependency) in a few milliseconds, and the
+search itself runs in memory, so a database would add nothing; SQLite's FTS5
+cannot find two-character Chinese substrings (its trigram tokenizer needs
+three) nor rank by kind.
+"""
+from __future__ import annotations
+
+import bisect
+import functools
+import math
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pypinyin import Style, lazy_pinyin
+
+from geo import settings
+from geo.core import regions
+from geo.core.crs import haversine_m
+from geo.routing.places_osm import OSM_KINDS, fold_name, merge_same_name, read_osm_places
+
+FORMAT = "geo-places"
+FORMAT_VERSION = 1
+
+#: Weight of every kind in the ranking, lower first (OSM kinds and the kinds added here).
+KIND_WEIGHT: dict[str, int] = {
+    **OSM_KINDS, "rest_station": 0, "driver_home": 0, "legal_aid": 0, "district": 1, "city": 1,
+}
+
+# Match classes, best first.
+EXACT, PREFIX, SUBSTRING = 0, 1, 2
+# The most substring hits one source reads before ranking: entries are stored
+# best-ranked first, so the first hits are the best ones.
+_SUBSTRING_CAP = 4000
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+# Longest first, so 连山壮族瑶族自治县 loses its whole suffix.
+_SUFFIXES = ("壮族瑶族自治县", "瑶族自治县", "自治县", "区", "县", "市")
+
+_COLUMNS = ["name", "name_en", "kind", "lon", "lat", "district", "keys"]
+
+
+def search_keys(name: str, *, name_en: str | None = None, alt_names: tuple[str, ...] = ()) -> list[str]:
+    """The keys a place is found by: folded spellings, English, full pinyin and pinyin initials.
+
+    Parameters
+    ----------
+    name
+        The place's name (usually Chinese).
+    name_en
+        Its English name, if any.
+    alt_names
+        Other spellings (traditional characters, short or old names).
+
+    Returns
+    -------
+    list of str
+        Distinct keys, none empty, e.g. ``["福田站", "futianzhan", "ftz",
+        "futianrailwaystation"]``.
+    """
+    keys: list[str] = []
+    for text in (name, *alt_names):
+        keys.append(fold_name(text))
+        if _CJK.search(text or ""):
+            folded = unicodedata.normalize("NFKC", text)
+            keys.append(fold_name("".join(lazy_pinyin(folded))))
+            keys.append(fold_name("".join(lazy_pinyin(folded, style=Style.FIRST_LETTER))))
+    if name_en:
+        keys.append(fold_name(name_en))
+    return [k for k in dict.fromkeys(keys) if k]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One matching place of one source, with what ranks it.
+
+    Attributes
+    ----------
+    rank : tuple
+        ``(match class, kind weight, name length, name)``: smaller is better.
+    place : dict
+        The API's fields: ``name``, ``name_en``, ``kind``, ``lon``, ``lat``, ``district``.
+    """
+
+    rank: tuple
+    place: dict
+
+
+class PlaceIndex:
+    """Places and their search keys, ready for fast matching.
+
+    Entries are sorted best-ranked first (kind weight, then name length), so
+    the first hits of a substring scan are the best ones. Exact and prefix
+    matches come from the sorted keys by bisection; substring matches from
+    one scan of all keys joined into one string (C speed, no Python loop per
+    name).
+
+    Parameters
+    ----------
+    table
+        Columns ``name``, ``name_en``, ``kind``, ``lon``, ``lat``,
+        ``district`` and ``keys`` (tab-separated, as :func:`search_keys`).
+    """
+
+    def __init__(self, table: pd.DataFrame) -> None:
+        df = table.reset_index(drop=True)
+        weight = df["kind"].map(KIND_WEIGHT).fillna(9).astype(int)
+        order = np.lexsort((df["name"].to_numpy(str), df["name"].str.len().to_numpy(), weight.to_numpy()))
+        df = df.iloc[order].reset_index(drop=True)
+        self.table = df
+        # Plain lists: reading one value of a list is a hundred times faster than DataFrame.at.
+        self._weight = df["kind"].map(KIND_WEIGHT).fillna(9).astype(int).tolist()
+        self._name = df["name"].astype(str).tolist()
+        self._name_en = [v if isinstance(v, str) and v else None for v in df["name_en"]]
+        self._kind = df["kind"].astype(str).tolist()
+        self._lon = df["lon"].astype(float).tolist()
+        self._lat = df["lat"].astype(float).tolist()
+        self._district = [v if isinstance(v, str) and v else None for v in df["district"]]
+        keys: list[str] = []
+        owner: list[int] = []
+        for i, joined in enumerate(df["keys"]):
+            for key in str(joined).split("\t"):
+                if key:
+                    keys.append(key)
+                    owner.append(i)
+        by_key = sorted(range(len(keys)), key=keys.__getitem__)
+        self._sorted = [keys[j] for j in by_key]
+        self._sorted_owner = np.asarray(owner, dtype=np.int64)[by_key] if keys else np.zeros(0, np.int64)
+        # "\n" never occurs in a folded key, so a match never spans two keys.
+        self._blob = "\n" + "\n".join(keys) + "\n"
+        lengths = np.fromiter((len(k) + 1 for k in keys), dtype=np.int64, count=len(keys))
+        self._starts = np.concatenate([[1], 1 + np.cumsum(lengths)[:-1]]) if keys else np.zeros(0, np.int64)
+        self._owner = np.asarray(owner, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def match(self, folded: str) -> list[tuple[int, int]]:
+        """``(match class, entry)`` of every entry a folded query matches, best first.
+
+        Parameters
+        ----------
+        folded
+            The query as :func:`geo.routing.places_osm.fold_name` folds it.
+        """
+        if not folded or not len(self.table):
+            return []
+        lo = bisect.bisect_left(self._sorted, folded)
+        eq = bisect.bisect_right(self._sorted, folded, lo)
+        hi = bisect.bisect_left(self._sorted, folded + "\U0010ffff", eq)
+        exact = np.unique(self._sorted_owner[lo:eq])
+        prefix = np.unique(self._sorted_owner[eq:hi])
+        positions = []
+        for m in re.finditer(re.escape(folded), self._blob):
+            positions.append(m.start())
+            if len(positions) >= _SUBSTRING_CAP:
+                break
+        inside = np.zeros(0, np.int64)
+        if positions:
+            inside = np.unique(self._owner[np.searchsorted(self._starts, positions, side="right") - 1])
+        seen: set[int] = set()
+        out: list[tuple[int, int]] = []
+        for cls, entries in ((EXACT, exact), (PREFIX, prefix), (SUBSTRING, inside)):
+            for e in entries.tolist():
+                if e not in seen:
+                    seen.add(e)
+                    out.append((cls, e))
+        return out
+
+    def hits(self, folded: str, *, limit: int) -> list[Hit]:
+        """The best ``limit`` matches per match class, as :class:`Hit` (enough for any merge).
+
+        Parameters
+        ----------
+        folded
+            The folded query.
+        limit
+            Results wanted in the end; up to ``4 * limit`` per class are
+            returned so that merging with other sources and merging
+            same-name places still leaves enough.
+        """
+        taken = {EXACT: 0, PREFIX: 0, SUBSTRING: 0}
+        out: list[Hit] = []
+        for cls, e in self.match(folded):
+            if taken[cls] >= 4 * limit:
+                continue
+            taken[cls] += 1
+            place = {"name": self._name[e], "name_en": self._name_en[e], "kind": self._kind[e],
+                     "lon": self._lon[e], "lat": self._lat[e], "district": self._district[e]}
+            out.append(Hit((cls, self._weight[e], len(self._name[e]), self._name[e]), place))
+        return out
+
+
+def _with_keys(places: pd.DataFrame) -> pd.DataFrame:
+    out = places.copy()
+    alts = out["alt_names"] if "alt_names" in out else pd.Series([""] * len(out), index=out.index)
+    out["keys"] = ["\t".join(search_keys(n, name_en=e if isinstance(e, str) else None,
+                                         alt_names=tuple(a for a in str(a or "").split("\t") if a)))
+                   for n, e, a in zip(out["name"], out["name_en"], alts)]
+    return out
+
+
+def _district_names(lon, lat) -> list[str | None]:
+    found = regions.locate(np.asarray(lon, float), np.asarray(lat, float))
+    return [d if isinstance(d, str) and d else None for d in found["district"]]
+
+
+# --------------------------------------------------------------------------
+# The index file
+# --------------------------------------------------------------------------
+
+
+def places_path(*, directory: str | Path | None = None) -> Path:
+    """The place index file of a network folder (``settings.network_dir()`` by default)."""
+    return Path(directory if directory is not None else settings.network_dir()) / settings.PLACES_FILE
+
+
+def build_places(pbf: str | Path, out_dir: str | Path, *, bus_stops: bool = True,
+                 streets: bool = True) -> dict:
+    """Read the named places of an OSM file and write the place index beside the graphs.
+
+    Parameters
+    ----------
+    pbf
+        The OpenStreetMap file the network is built from.
+    out_dir
+        The network folder; the index is ``out_dir / settings.PLACES_FILE``,
+        written beside and renamed, so a reader never sees half a file.
+    bus_stops, streets
+        Keep named bus stops and named streets (see
+        :func:`geo.routing.places_osm.read_osm_places`).
+
+    Returns
+    -------
+    dict
+        ``path``, ``features`` (OSM objects read), ``places`` (after
+        merging same-name neighbours) and ``kinds`` (places per kind).
+    """
+    raw = read_osm_places(str(pbf), bus_stops=bus_stops, streets=streets)
+    places = merge_same_name(raw)
+    places["district"] = _district_names(places["lon"], places["lat"]) if len(places) else []
+    table = _with_keys(places)[_COLUMNS]
+    out = places_path(directory=out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    arrow = arrow.replace_schema_metadata({"format": FORMAT, "version": str(FORMAT_VERSION),
+                                           "source": Path(str(pbf)).name})
+    tmp = out.with_name(out.name + ".tmp")
+    pq.write_table(arrow, tmp, compression="zstd")
+    tmp.replace(out)
+    return {"path": str(out), "features": int(len(raw)), "places": int(len(table)),
+            "kinds": {k: int(v) for k, v in table["kind"].value_counts().items()}}
+
+
+_LOCK = threading.Lock()
+_LOADED: dict[str, tuple[tuple[int, int], PlaceIndex]] = {}
+
+
+def load_places(*, directory: str | Path | None = None) -> PlaceIndex | None:
+    """The place index of a network folder, loaded once per change of its file; ``None`` without one.
+
+    Parameters
+    ----------
+    directory
+        The network folder (``settings.network_dir()`` by default).
+
+    Raises
+    ------
+    ValueError
+        When the file is not a place index of this version (rebuild it
+        with ``python -m geo network places PBF``).
+    """
+    path = places_path(directory=directory)
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    with _LOCK:
+        known = _LOADED.get(str(path))
+        if known and known[0] == stamp:
+            return known[1]
+        arrow = pq.read_table(path)
+        meta = {k.decode(): v.decode() for k, v in (arrow.schema.metadata or {}).items()}
+        if meta.get("format") != FORMAT or meta.get("version") != str(FORMAT_VERSION):
+            raise ValueError(f"{path} is not a place index of version {FORMAT_VERSION}; "
+                             f"rebuild it with: python -m geo network places PBF")
+        index = PlaceIndex(arrow.to_pandas())
+        _LOADED[str(path)] = (stamp, index)
+        return index
+
+
+# --------------------------------------------------------------------------
+# Districts and stations
+# --------------------------------------------------------------------------
+
+
+def _short(name: str) -> str:
+    """天河区 -> 天河; names that would shrink to one character stay whole (城区)."""
+    for suffix in _SUFFIXES:
+        if name.endswith(suffix) and len(name) - len(suffix) >= 2:
+            return name[: -len(suffix)]
+    return name
+
+
+def _inside_point(geom) -> tuple[float, float]:
+    c = geom.centroid
+    p = c if geom.contains(c) else geom.representative_point()
+    return round(float(p.x), 6), round(float(p.y), 6)
+
+
+@functools.lru_cache(maxsize=1)
+def region_places() -> PlaceIndex:
+    """Guangdong's cities and districts as a :class:`PlaceIndex` (computed once per process).
+
+    A district is found by its name, its short name (天河区 and 天河), with
+    its city (广州天河), in pinyin and initials (``futian``, ``ftq``); its
+    point lies inside it. The boundary file has no English names, so
+    ``name_en`` is ``None`` (the pinyin still finds them).
+    """
+    rows = []
+    try:
+        cities = regions.load_boundaries("city")
+        districts = regions.load_boundaries("district")
+    except (FileNotFoundError, ValueError, OSError):
+        return PlaceIndex(pd.DataFrame(columns=_COLUMNS))
+    city_names = dict(zip(cities["adcode"], cities["name"]))
+    for name, geom in zip(cities["name"], cities.geometry):
+        lon, lat = _inside_point(geom)
+        rows.append({"name": name, "name_en": None, "kind": "city", "lon": lon, "lat": lat, "district": None,
+                     "keys": "\t".join(search_keys(name, alt_names=(_short(name),)))})
+    for name, city_code, geom in zip(districts["name"], districts["city_adcode"], districts.geometry):
+        city = city_names.get(city_code, "")
+        if name == city:
+            continue  # Dongguan and Zhongshan are their own district: listed once, as the city
+        lon, lat = _inside_point(geom)
+        alts = (_short(name), city + name, _short(city) + _short(name))
+        rows.append({"name": name, "name_en": None, "kind": "district", "lon": lon, "lat": lat,
+                     "district": name, "keys": "\t".join(search_keys(name, alt_names=alts))})
+    return PlaceIndex(pd.DataFrame(rows))
+
+
+_STATION_CACHE: dict[int, tuple[object, PlaceIndex]] = {}
+_EMPTY = PlaceIndex(pd.DataFrame(columns=_COLUMNS))
+
+
+def station_places(stations: pd.DataFrame | None) -> PlaceIndex:
+    """The public, existing stations of a registry table as a :class:`PlaceIndex`.
+
+    Only stations whose ``public`` is not false and whose ``status`` is open
+    or temporarily closed; only public fields (name, kind, position,
+    district). The index is kept for the last table object given, so a
+    caller that keeps its loaded registry (the API does, per file change)
+    computes the pinyin once.
+
+    Parameters
+    ----------
+    stations
+        Registry stations (a GeoDataFrame, or a frame with ``lon``/``lat``).
+    """
+    if stations is None or not len(stations):
+        return _EMPTY
+    with _LOCK:
+        known = _STATION_CACHE.get(0)
+        if known is not None and known[0] is stations:
+            return known[1]
+    df = stations
+    if "public" in df.columns:
+        df = df[df["public"].map(lambda v: v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+                                 or bool(v))]
+    if "status" in df.columns:
+        df = df[df["status"].isin(["open", "temporarily_closed"]) | df["status"].isna()]
+    if "lon" in df.columns and "lat" in df.columns:
+        lon = pd.to_numeric(df["lon"], errors="coerce").to_numpy(float)
+        lat = pd.to_numeric(df["lat"], errors="coerce").to_numpy(float)
+    else:
+        lon, lat = df.geometry.x.to_numpy(float), df.geometry.y.to_numpy(float)
+    ok = np.isfinite(lon) & np.isfinite(lat) & df["name"].notna().to_numpy()
+    names = [str(n) for n in df["name"][ok]]
+    table = pd.DataFrame({"name": names, "name_en": None, "kind": df["kind"][ok].astype(str).tolist(),
+                          "lon": np.round(lon[ok], 7), "lat": np.round(lat[ok], 7)})
+    table["district"] = _district_names(table["lon"], table["lat"]) if len(table) else []
+    table["keys"] = ["\t".join(search_keys(n)) for n in names]
+    index = PlaceIndex(table)
+    with _LOCK:
+        _STATION_CACHE[0] = (stations, index)
+    return index
+
+
+# --------------------------------------------------------------------------
+# Search
+# --------------------------------------------------------------------------
+
+
+def search(query: str, *, stations: pd.DataFrame | None = None, limit: int = settings.PLACES_DEFAULT_LIMIT,
+           directory: str | Path | None = None) -> list[dict]:
+    """Places matching typed text: OSM places of the network folder, districts and public stations.
+
+    Parameters
+    ----------
+    query
+        What the user typed: Chinese (any part of a name), pinyin
+        (``futian``, ``futianzhan``), pinyin initials (``ftz``) or English
+        (any case).
+    stations
+        Registry stations to include (only public, existing ones are used).
+    limit
+        Most results.
+    directory
+        The network folder holding the place index (default
+        ``settings.network_dir()``); without an index, districts and
+        stations are still searched.
+
+    Returns
+    -------
+    list of dict
+        Best first (exact, prefix, substring; then stations and districts
+        before landmarks, landmarks before streets; then shorter names),
+        each with ``name``, ``name_en`` (or ``None``), ``kind``, ``lon``,
+        ``lat`` (WGS-84) and ``district`` (the district's name, or
+        ``None``). Same-name places within ``settings.PLACES_MERGE_M`` of
+        each other appear once. Text is as OSM or the registry holds it:
+        escape it before putting it in HTML.
+    """
+    folded = fold_name(query)
+    if not folded or limit < 1:
+        return []
+    sources = [region_places(), station_places(stations)]
+    osm = load_places(directory=directory)
+    if osm is not None:
+        sources.append(osm)
+    hits = sorted((h for src in sources for h in src.hits(folded, limit=limit)), key=lambda h: h.rank)
+    out: list[dict] = []
+    for hit in hits:
+        if not any(_same_place(hit.place, kept) for kept in out):
+            out.append(hit.place)
+            if len(out) >= limit:
+                break
+    return out
+
+
+def _same_place(a: dict, b: dict) -> bool:
+    """Two results a rider would take for one: the same name close by (a street: in the same district)."""
+    if fold_name(a["name"]) != fold_name(b["name"]):
+        return False
+    if a["kind"] == b["kind"] == "road" and a["district"] and a["district"] == b["district"]:
+        return True
+    return float(haversine_m(a["lon"], a["lat"], b["lon"], b["lat"])) <= settings.PLACES_MERGE_M
