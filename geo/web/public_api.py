@@ -45,6 +45,7 @@ from geo.registry.export import filter_stations, redact_private, to_geojson
 from geo.registry.store import open_store
 from geo.routing.network import MODES, resolve_graph
 from geo.routing.nearest import nearest_stations
+from geo.web import reports_api
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 _LOG = logging.getLogger(__name__)
@@ -222,7 +223,9 @@ def _station_endpoint(request: Request) -> Response:
     if chosen.empty:
         raise ApiError(404, "not_found", "没有这个站点", "no such station")
     collection = json.loads(to_geojson(chosen))
-    return _cached_json(request, json.dumps(collection["features"][0], ensure_ascii=False))
+    # Workers' recent reports as a foreign member of the Feature (RFC 7946 6.1); the ETag follows them.
+    feature = {**collection["features"][0], "reports": reports_api.station_reports(sid)}
+    return _cached_json(request, json.dumps(feature, ensure_ascii=False))
 
 
 def _openapi_endpoint(request: Request) -> Response:
@@ -245,6 +248,7 @@ def routes(*, catch_all: bool = True) -> list[Route]:
     found = [
         Route("/api/v1/nearest", _answer(_nearest_endpoint)),
         Route("/api/v1/stations", _answer(_stations_endpoint)),
+        *reports_api.routes(),
         Route("/api/v1/stations/{station_id}", _answer(_station_endpoint)),
         Route("/api/v1/openapi.json", _answer(_openapi_endpoint)),
     ]
