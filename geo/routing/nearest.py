@@ -39,7 +39,7 @@ from geo.routing.network import MODES, RoadGraph, resolve_graph
 from geo.routing.routes import station_route
 from geo.routing.search import settle_stations
 from geo.routing.snap import snap_point
-from geo.routing.stations import StationIndex, eligible, index_stations, station_index
+from geo.routing.stations import StationIndex, eligible, facility_codes, index_stations, station_index
 
 _WEIGHTS = {"time": "time", "distance": "distance"}
 
@@ -48,7 +48,8 @@ def _result(idx: StationIndex, i: int, state: np.ndarray) -> dict:
     s = int(state[i])
     return {"id": str(idx.ids[i]), "name": str(idx.names[i]), "kind": str(idx.kinds[i]),
             "lon": round(float(idx.lon[i]), 7), "lat": round(float(idx.lat[i]), 7),
-            "open_now": None if s < 0 else bool(s)}
+            "open_now": None if s < 0 else bool(s), "facilities": facility_codes(idx.facility_bits[i]),
+            "is_sample": bool(idx.samples[i]) if idx.samples is not None else False}
 
 
 def _estimate(idx: StationIndex, cand: np.ndarray, lon: float, lat: float, k: int, mode: str,
@@ -117,7 +118,8 @@ def nearest_stations(lon: float, lat: float, stations: pd.DataFrame | StationInd
         ``duration_s``, ``method`` (``"network"`` or ``"estimate"``),
         ``label``, ``mode``, ``route`` (GeoJSON LineString in WGS-84 along
         the roads, or None for an estimate), ``road_names``,
-        ``snap_origin_m``, ``snap_station_m`` and ``open_now``. A routed
+        ``snap_origin_m``, ``snap_station_m``, ``open_now``,
+        ``facilities`` (codes) and ``is_sample``. A routed
         result's ``distance_m`` and ``duration_s`` are door to door: the
         road part (``road_m``, ``road_s``) plus the walked stretches
         ``access`` (origin -> road) and ``egress`` (road -> station), each a

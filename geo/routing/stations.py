@@ -47,6 +47,7 @@ class StationIndex:
     snap_m: np.ndarray
     snap_lon: np.ndarray
     snap_lat: np.ndarray
+    samples: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -67,6 +68,17 @@ def _facility_bits(values) -> np.ndarray:
         for code in codes:
             out[i] |= _FACILITY_BIT.get(str(code).strip(), np.uint32(0))
     return out
+
+
+def facility_codes(bits: int) -> list[str]:
+    """The facility codes of a station's bit set (:func:`index_stations`), in vocabulary order.
+
+    Parameters
+    ----------
+    bits
+        One entry of :attr:`StationIndex.facility_bits`.
+    """
+    return [code for code, bit in _FACILITY_BIT.items() if int(bits) & int(bit)]
 
 
 def _column(stations: pd.DataFrame, name: str, default="") -> pd.Series:
@@ -121,7 +133,8 @@ def index_stations(graph: RoadGraph | None, stations: pd.DataFrame) -> StationIn
         kinds=stations["kind"].astype(str).to_numpy(), statuses=statuses.to_numpy(), lon=lon, lat=lat,
         facility_bits=_facility_bits(list(_column(stations, "facilities", None))),
         hours_code=np.asarray(code, dtype=np.int64), hours=hours,
-        edge=edge, fraction=frac, snap_m=snap_m, snap_lon=slon, snap_lat=slat)
+        edge=edge, fraction=frac, snap_m=snap_m, snap_lon=slon, snap_lat=slat,
+        samples=_column(stations, "is_sample", False).fillna(False).astype(bool).to_numpy())
 
 
 def _fingerprint(stations: pd.DataFrame) -> str:
