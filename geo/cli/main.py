@@ -134,7 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", required=True, help="输出目录 / output folder")
     q.add_argument("--modes", nargs="+", choices=settings.ROUTING_MODES, default=list(settings.ROUTING_MODES),
                    help="出行方式 / travel modes (default all)")
+    q.add_argument("--no-places", action="store_true",
+                   help="不建地点索引 / skip the place search index (build it later with network places)")
     q.set_defaults(func=network.run_build)
+    q = nsub.add_parser("places", help="由 OSM 文件建地点搜索索引 / build the place search index from an .osm.pbf")
+    q.add_argument("pbf", help="OpenStreetMap .osm.pbf (the one the network is built from)")
+    q.add_argument("--out", help=f"路网目录 / network folder (default {settings.network_dir()})")
+    q.set_defaults(func=network.run_places)
     q = nsub.add_parser("download", help="下载 OSM 数据 / download an OpenStreetMap extract")
     q.add_argument("region", choices=list(settings.OSM_EXTRACTS))
     q.add_argument("--out", help="保存位置 / target file or folder")
