@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
+from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import pandas as pd
@@ -126,14 +127,18 @@ class ReportLimitError(Exception):
     retry_after : int
         Seconds until the oldest report that counts leaves the window.
     scope : str
-        ``"station"`` (this station) or ``"total"`` (all stations).
+        ``"same"`` (this type about this station, once a window), ``"station"``
+        (this station) or ``"total"`` (all stations).
     """
 
     def __init__(self, retry_after: float, scope: str):
         self.retry_after = max(1, int(retry_after + 0.999))
         self.scope = scope
         hours = max(1, round(self.retry_after / 3600))
-        if scope == "station":
+        if scope == "same":
+            self.zh = f"你已反馈过这个站点的这一项，请约 {hours} 小时后再反馈"
+            self.en = f"you have already reported this about this station; try again in about {hours} h"
+        elif scope == "station":
             self.zh = f"你今天对这个站点的反馈已达上限，请约 {hours} 小时后再反馈"
             self.en = f"you have sent as many reports about this station as allowed today; try again in about {hours} h"
         else:
@@ -294,7 +299,10 @@ def recent_counts(reports: pd.DataFrame, *, days: float | None = None, now: date
     dict
         ``days``, ``since`` (UTC ISO 8601), ``counts`` and ``open`` (reports
         per type in the period, all of them and those no editor has
-        answered; types without reports left out), ``latest`` (per type
+        answered; types without reports left out), ``open_today`` (open
+        ones filed since midnight in ``settings.TIMEZONE``, which began at
+        ``today_since``; each from a different client, since a client may
+        report a type about a station once a window), ``latest`` (per type
         the time of the latest report) and ``decision``: the editor's latest
         confirm or dismiss (``action``, ``at``, ``types``) or ``None``. An
         editor's decision wins over reports: the reports it answered are
@@ -303,15 +311,21 @@ def recent_counts(reports: pd.DataFrame, *, days: float | None = None, now: date
     days = settings.REPORT_RECENT_DAYS if days is None else days
     since = since_iso(days, now=now)
     recent = reports[reports["at"] >= since] if len(reports) else reports
-    out = {"days": days, "since": since, "counts": {}, "open": {}, "latest": {}, "decision": None}
+    now = now or datetime.now(timezone.utc)
+    midnight = now.astimezone(ZoneInfo(settings.TIMEZONE)).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = midnight.astimezone(timezone.utc).isoformat()
+    out = {"days": days, "since": since, "today_since": today, "counts": {}, "open": {}, "open_today": {},
+           "latest": {}, "decision": None}
     for code in REPORT_TYPES:
         of_type = recent[recent["type"] == code] if len(recent) else recent
         if len(of_type):
             out["counts"][code] = int(len(of_type))
             out["latest"][code] = str(of_type["at"].max())
-            still = int((of_type["status"] == "open").sum())
-            if still:
-                out["open"][code] = still
+            still = of_type[of_type["status"] == "open"]
+            if len(still):
+                out["open"][code] = int(len(still))
+                if (still["at"] >= today).any():
+                    out["open_today"][code] = int((still["at"] >= today).sum())
     decided = reports[reports["status"] != "open"] if len(reports) else reports
     if len(decided):
         last = decided.sort_values("resolved_at").iloc[-1]

@@ -133,7 +133,8 @@ class RegistryStore(Protocol):
         In that transaction: limit rows older than ``limits.window_s`` are
         deleted (overwritten, not only unlinked); the station must exist;
         the client's rows within the window are counted against
-        ``limits.per_client`` and, for this station, ``limits.per_station``;
+        ``limits.per_client`` and, for this station, ``limits.per_station``,
+        and the same type about the same station is taken once a window;
         then a limit row ``(client, station_id, type, time)`` and the report
         are inserted. The report is ``counted`` (for the not-serving rule)
         unless the same client already has a "closed"/"not found" limit row

@@ -50,10 +50,15 @@ class GeoPackageReports:
             here, first_here = conn.execute(
                 "SELECT count(*), min(at) FROM report_limits WHERE client = ? AND station_id = ?",
                 (client, station_id)).fetchone()
+            again = conn.execute("SELECT min(at) FROM report_limits WHERE client = ? AND station_id = ? AND type = ?",
+                                 (client, station_id, report_type)).fetchone()[0]
             if total >= limits.per_client:
                 refused = ReportLimitError(first + limits.window_s - now, "total")
             elif here >= limits.per_station:
                 refused = ReportLimitError(first_here + limits.window_s - now, "station")
+            elif again is not None:
+                # Once per type, station and window: "3 人反馈" then means 3 clients.
+                refused = ReportLimitError(again + limits.window_s - now, "same")
             else:
                 counted = report_type not in NOT_SERVING_TYPES or conn.execute(
                     f"SELECT 1 FROM report_limits WHERE client = ? AND station_id = ? AND type IN "
