@@ -21,8 +21,9 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 
 # Debian's Chromium drives the browser tests (Playwright never downloads a
 # browser here), with a CJK font so screenshots show Chinese, not boxes;
-# PostgreSQL and PostGIS run the throwaway server the PostGIS-backend tests start.
-SYSTEM_PACKAGES := chromium fonts-wqy-microhei fonts-noto-color-emoji postgresql postgresql-15-postgis-3
+# PostgreSQL and PostGIS run the throwaway server the PostGIS-backend tests start;
+# Pango lets WeasyPrint print the siting report to PDF (with the same CJK font).
+SYSTEM_PACKAGES := chromium fonts-wqy-microhei fonts-noto-color-emoji postgresql postgresql-15-postgis-3 libpango-1.0-0 libpangoft2-1.0-0
 PG_BIN := /usr/lib/postgresql/15/bin
 CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
