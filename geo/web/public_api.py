@@ -10,6 +10,8 @@ contract is written down in ``geo/web/openapi.json`` (served at
 * ``GET /api/v1/stations`` and ``/api/v1/stations/{id}``: RFC 7946 GeoJSON
   of public fields only (non-public stations redacted as in every public
   export), with ``ETag`` and ``Cache-Control``.
+* ``GET /api/v1/places``: place search by name, pinyin or English
+  (:mod:`geo.web.places_api`).
 * Errors are ``{"error": {"code", "message_zh", "message_en"}}`` with 400,
   404 or 429, never a traceback.
 
@@ -45,6 +47,7 @@ from geo.registry.export import filter_stations, redact_private, to_geojson
 from geo.registry.store import open_store
 from geo.routing.network import MODES, resolve_graph
 from geo.routing.nearest import nearest_stations
+from geo.web import places_api
 from geo.web import reports_api
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
@@ -248,6 +251,7 @@ def routes(*, catch_all: bool = True) -> list[Route]:
     found = [
         Route("/api/v1/nearest", _answer(_nearest_endpoint)),
         Route("/api/v1/stations", _answer(_stations_endpoint)),
+        *places_api.routes(stations=stations),
         *reports_api.routes(),
         Route("/api/v1/stations/{station_id}", _answer(_station_endpoint)),
         Route("/api/v1/openapi.json", _answer(_openapi_endpoint)),
