@@ -219,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save", action="store_true", help="保存方案 / save the scenario")
     p.add_argument("--scenario-dir", help=f"方案目录 / scenario folder (default {settings.scenario_dir()})")
     p.add_argument("--out", help="规划站点 GeoJSON / write the proposal as planned stations (GeoJSON)")
+    p.add_argument("--report", help="一页报告 HTML 或 PDF / write the printable one-page report (.html, or .pdf)")
     p.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
     p.set_defaults(func=_cmd_plan)
     return parser
