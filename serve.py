@@ -4,7 +4,7 @@ Run with ``streamlit run serve.py``. Streamlit finds the ``app`` object
 below and serves ``app.py`` as usual, plus the public JSON API of
 :mod:`geo.web.public_api` (``/api/v1``, rate-limited per client) and the
 popup route of :mod:`geo.web.api` (the registry map fetches station popups
-from it). ``streamlit run
+from it) and the worker page of :mod:`geo.web.worker_page` (``/finder``). ``streamlit run
 app.py`` still works, but then map popups of a large registry cannot load
 their details, and what is kept from the public below is not.
 
@@ -26,7 +26,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from geo.web import public_api
+from geo.web import public_api, worker_page
 from geo.web.api import PrivateRoutes, routes
 from pages.common.errors import show_script_error
 
@@ -71,6 +71,7 @@ def _without_folder(data: bytes) -> bytes:
     return msg.SerializeToString()
 
 
-app = st.App("app.py", routes=[*routes(), *public_api.routes()],
+# User routes come before Streamlit's own, so /finder is the worker page, not a Streamlit page.
+app = st.App("app.py", routes=[*worker_page.routes(), *routes(), *public_api.routes()],
              middleware=[Middleware(PrivateRoutes), Middleware(public_api.RateLimit), Middleware(HideScriptFolder)],
              on_script_error=show_script_error)

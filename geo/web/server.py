@@ -1,4 +1,4 @@
-"""The API (and, later, the worker page) as a plain ASGI app, without Streamlit.
+"""The API and the worker page (``/finder``) as a plain ASGI app, without Streamlit.
 
 ``make run`` serves the same routes inside the Streamlit server
 (``serve.py``); this app serves them alone, for ``uvicorn
@@ -12,12 +12,12 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 
-from geo.web import api, public_api
+from geo.web import api, public_api, worker_page
 
 
 def create_app() -> Starlette:
-    """The API routes with the per-client rate limit and gzip."""
-    return Starlette(routes=[*api.routes(), *public_api.routes()],
+    """The API routes and the worker page, with the per-client rate limit and gzip."""
+    return Starlette(routes=[*worker_page.routes(), *api.routes(), *public_api.routes()],
                      middleware=[Middleware(GZipMiddleware, minimum_size=500), Middleware(public_api.RateLimit)])
 
 

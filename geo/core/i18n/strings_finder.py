@@ -1,4 +1,4 @@
-"""Strings of the finder page (``pages/2_找站_Finder.py``) and its map.
+"""Strings of the worker page (``/finder``, ``static/finder/finder.js``, sent by ``geo/web/worker_page.py``).
 
 Each entry is (Chinese, English); placeholders use str.format syntax.
 Merged into one table by :mod:`geo.core.i18n`, which refuses a key defined twice.
@@ -81,6 +81,21 @@ STRINGS: dict[str, tuple[str, str]] = {
     "fd_origin_tip": ("起点", "You are here"),
     "fd_start": ("起点", "Start"),
     "fd_route_tip": ("沿道路的路线", "Route along the roads"),
+    "fd_filters_title": ("筛选", "Filters"),
+    "fd_search_go": ("搜索", "Search"),
+    "fd_lang_other": ("English", "中文"),
+    "fd_loading": ("正在查找最近的站…", "Looking for the nearest stations…"),
+    "fd_failed": ("查询失败：{msg}", "The lookup failed: {msg}"),
+    "fd_offline": ("离线：按手机上保存的站点列表直线估算，未按道路计算。",
+                   "Offline: straight-line estimates from the station list saved on this phone, not road routes."),
+    "fd_offline_none": ("离线且手机上没有保存的站点列表；联网后再试。",
+                        "Offline, and no station list is saved on this phone yet; try again when connected."),
+    "fd_walk_parts": ("含步行 {a} 到路上、{b} 到站（图上虚线）", "includes walking {a} to the road and {b} to the door "
+                      "(dashed on the map)"),
+    "fd_search_offline": ("离线：只在保存的站点名称中查找。", "Offline: searching the saved station names only."),
+    "fd_navigate": ("导航：", "Directions:"),
+    "fd_route_shown": ("路线已画在地图上", "Route shown on the map"),
+    "fd_skip": ("跳到结果", "Skip to results"),
     "fd_share": ("这个网页的地址包含起点和筛选条件，复制地址即可分享或稍后再打开。",
                  "This page's address holds the starting point and filters: copy it to share or reopen."),
 }
