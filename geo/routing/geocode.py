@@ -6,8 +6,11 @@ the finder matches it against what the app already holds:
 * the **registry** (station names and addresses, e.g. ``体育西`` finds the
   stations on 体育西路), and
 * Guangdong's **administrative regions** from :mod:`geo.core.regions` (``天河``,
-  ``南山区``, ``深圳市南山区``, ``Shenzhen``, an adcode), each placed at a
-  point inside it.
+  ``南山区``, ``深圳市南山区``, ``Shenzhen``, an adcode, and in pinyin:
+  ``nanshan``, ``nsq``), each placed at a point inside it, and
+* the **place index** of the network folder (:mod:`geo.routing.places`:
+  named OSM stations, landmarks, parks, villages, streets …, by Chinese,
+  pinyin, initials or English), when one has been built.
 
 :func:`parse_coordinates` reads a pasted ``"lon,lat"`` pair instead: map apps
 copy coordinates in their own datum (Amap and Tencent GCJ-02, Baidu BD-09,
@@ -27,9 +30,16 @@ import pandas as pd
 
 from geo.core import regions
 from geo.core.crs import normalize_crs, to_wgs84
+from geo.routing import places
 
-#: Kinds of place :func:`search_places` returns, in the order a tie is broken.
-PLACE_KINDS: tuple[str, ...] = ("city", "district", "station")
+#: Kinds of place :func:`search_places` returns, in the order a tie is broken
+#: (``place``: a named OSM feature of the place index).
+PLACE_KINDS: tuple[str, ...] = ("city", "district", "station", "place")
+
+# What a match of the place index scores, by its class (exact, prefix,
+# substring): just under the same class of match on a Chinese name here, so
+# a registry station or a region named as typed stays first.
+_INDEX_SCORE = {places.EXACT: 0.95, places.PREFIX: 0.88, places.SUBSTRING: 0.78}
 
 # Match strengths, best first. A region named exactly outranks a station
 # named exactly (天河 is the district before any 天河 station); a hit in a
@@ -238,6 +248,39 @@ def _lon_lat(stations: pd.DataFrame) -> tuple[list[float], list[float]]:
 
 
 # --------------------------------------------------------------------------
+# Pinyin and the place index (geo.routing.places)
+# --------------------------------------------------------------------------
+
+
+def _pinyin_region_hits(query: str, found: set[str], limit: int) -> list[dict]:
+    """Regions matched by pinyin or initials (``futian``, ``ftq``) that the names above did not find."""
+    by_point = {(r.kind, r.lon, r.lat): r for r in _region_table()}
+    out = []
+    for hit in places.region_places().hits(query, limit=limit):
+        # Both tables put a region at the same point inside it, which ties the two together.
+        reg = by_point.get((hit.place["kind"], hit.place["lon"], hit.place["lat"]))
+        if reg is None or reg.adcode + reg.kind in found:
+            continue
+        out.append({"label": reg.label, "lon": reg.lon, "lat": reg.lat, "kind": reg.kind,
+                    "score": _INDEX_SCORE[hit.rank[0]], "adcode": reg.adcode, "detail": ""})
+    return out
+
+
+def _index_hits(query: str, limit: int) -> list[dict]:
+    """Named OSM places of the network folder's place index; none when there is no usable index."""
+    try:
+        index = places.load_places()
+    except (ValueError, OSError):
+        return []  # an index of another version: the finder still searches regions and stations
+    if index is None:
+        return []
+    return [{"label": h.place["name"], "lon": h.place["lon"], "lat": h.place["lat"], "kind": "place",
+             "score": _INDEX_SCORE[h.rank[0]], "detail": h.place["name_en"] or "",
+             "place_kind": h.place["kind"], "district": h.place["district"] or ""}
+            for h in index.hits(query, limit=limit)]
+
+
+# --------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------
 
@@ -250,7 +293,9 @@ def search_places(query: str, stations: pd.DataFrame | None = None, limit: int =
     contained in it matches (``天河`` finds 天河区, ``体育西`` the stations on
     体育西路, ``深圳南山`` 南山区); with three characters or more, a spelling
     sharing most character pairs with the text matches too (one wrong
-    character).
+    character). Regions are found by pinyin and initials too, and named
+    OSM places through the network folder's place index
+    (:mod:`geo.routing.places`) when it has one.
 
     Parameters
     ----------
@@ -268,8 +313,11 @@ def search_places(query: str, stations: pd.DataFrame | None = None, limit: int =
         Best first, each with ``label`` (a district's label names its city:
         ``"南山区 · 深圳市"``), ``lon``, ``lat`` (WGS-84; a region's point
         lies inside it), ``kind`` (``"station"``, ``"district"`` or
-        ``"city"``), ``score`` (0–1) and ``detail`` (a station's address).
-        Stations also carry ``id`` and ``station_kind``; regions ``adcode``.
+        ``"city"``, or ``"place"`` for a named OSM feature of the place
+        index), ``score`` (0–1) and ``detail`` (a station's address, a
+        place's English name). Stations also carry ``id`` and
+        ``station_kind``; regions ``adcode``; places ``place_kind`` (see
+        :data:`geo.routing.places.KIND_WEIGHT`) and ``district``.
         Text is returned as stored: escape it before putting it in HTML.
     """
     raw = unicodedata.normalize("NFKC", str(query or "")).strip()
@@ -277,6 +325,8 @@ def search_places(query: str, stations: pd.DataFrame | None = None, limit: int =
     if not q or limit < 1:
         return []
     hits = _region_hits(q, raw) + _station_hits(q, stations)
+    hits += _pinyin_region_hits(q, {h["adcode"] + h["kind"] for h in hits if "adcode" in h}, limit)
+    hits += _index_hits(q, limit)
     order = {k: i for i, k in enumerate(PLACE_KINDS)}
     hits.sort(key=lambda h: (-h["score"], order[h["kind"]], len(h["label"]), h["label"]))
     out: list[dict] = []

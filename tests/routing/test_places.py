@@ -337,3 +337,22 @@ def test_shenzhen_extract_has_no_station_or_landmark_features(shenzhen):
     names = set(load_places(directory=out).table["name"])
     assert "福田站" not in names and "会展中心" not in names
     assert [r["kind"] for r in search("会展中心", directory=out)] == []
+
+
+# -- the old finder's search (geo.routing.geocode) uses the index ---------------
+
+
+def test_geocode_search_places_finds_index_places_and_pinyin_regions(futian, monkeypatch):
+    from geo.routing.geocode import search_places
+
+    _, out, _ = futian
+    monkeypatch.setenv("GEO_NETWORK_DIR", str(out))
+    first = search_places("会展中心")[0]
+    assert (first["label"], first["kind"], first["place_kind"]) == ("会展中心", "place", "landmark")
+    assert first["detail"] == "Shenzhen Convention and Exhibition Center"
+    region = search_places("nanshan")[0]
+    assert (region["label"], region["kind"], region["adcode"]) == ("南山区 · 深圳市", "district", "440305")
+    # A region named in Chinese is found once, not again through its pinyin.
+    assert [h["label"] for h in search_places("南山区", limit=20)].count("南山区 · 深圳市") == 1
+    monkeypatch.setenv("GEO_NETWORK_DIR", str(out / "none"))
+    assert all(h["kind"] != "place" for h in search_places("会展中心"))
