@@ -1,11 +1,12 @@
 """Streamlit entry point; its home page is the map.
 
 Run with ``streamlit run app.py``. This script sets up the page and the
-navigation, then runs the chosen page: the map defined here, the finder
-(``pages/2_找站_Finder.py``), the planners' coverage analysis
+navigation, then runs the chosen page: the map defined here, the planners' coverage analysis
 (``pages/3_覆盖_Coverage.py``) and siting (``pages/4_选址_Siting.py``), or
 ``pages/1_数据_Data.py``. Pages only arrange widgets; the registry, the
-filtering and the map come from ``geo``.
+filtering and the map come from ``geo``. The worker finder is not a
+Streamlit page: it is ``/finder`` (``geo/web/worker_page.py``), linked from
+the navigation and the home page.
 """
 from __future__ import annotations
 
@@ -30,8 +31,10 @@ def map_page() -> None:
     """The home page: filters in the sidebar, the map in the main area."""
     lang = shell.language_switch()
     st.title(t("app_title", lang))
-    # Phones hide the sidebar: the finder needs a way in from the first screen.
-    st.page_link("pages/2_找站_Finder.py", label=t("finder_link", lang), icon=":material/near_me:")
+    # Phones hide the sidebar: the finder needs a way in from the first screen. It is the
+    # worker page /finder (geo/web/worker_page.py), outside Streamlit, so a plain link.
+    st.markdown(f'<a class="gd-finder-link" href="/finder{"?lang=en" if lang == "en" else ""}" target="_self">'
+                f'📍 {t("finder_link", lang)}</a>', unsafe_allow_html=True)
 
     _, _, stations = shell.open_registry(lang)
 
@@ -69,10 +72,11 @@ def map_page() -> None:
               key="registry_map")
 
 
+# The worker finder is its own small web app at /finder (no Streamlit page of that path):
+# every page's navigation links to it.
+st.sidebar.markdown('<a href="/finder" target="_self">📍 找站 Finder</a>', unsafe_allow_html=True)
 st.navigation([
     st.Page(map_page, title="地图 Map", icon=":material/map:", default=True),
-    # A short ASCII path (/finder) so the worker page is easy to type or share on a phone.
-    st.Page("pages/2_找站_Finder.py", title="找站 Finder", icon=":material/near_me:", url_path="finder"),
     # Planners' coverage analysis, at /coverage.
     st.Page("pages/3_覆盖_Coverage.py", title="覆盖 Coverage", icon=":material/hexagon:", url_path="coverage"),
     # Where to build next, at /siting.
