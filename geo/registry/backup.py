@@ -90,7 +90,18 @@ def _counts(conn: sqlite3.Connection) -> dict:
     out = {"layers": {k: conn.execute(f'SELECT count(*) FROM "{k}"').fetchone()[0] for k in KINDS if k in tables}}
     for log in ("import_log", "audit_log"):
         out[log] = conn.execute(f"SELECT count(*) FROM {log}").fetchone()[0] if log in tables else None
+    # Workers' reports (None in a registry made before them, and in its manifest).
+    out["reports"] = conn.execute("SELECT count(*) FROM station_reports").fetchone()[0] \
+        if "station_reports" in tables else None
     return out
+
+
+def _forget_clients(path: Path) -> None:
+    """Delete the report limits' client hashes from a copy: they are kept only for their window, in the registry."""
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'report_limits'").fetchone():
+            conn.execute("PRAGMA secure_delete = ON")  # overwritten, not left in free pages
+            conn.execute("DELETE FROM report_limits")
 
 
 def _check_database(path: Path) -> dict:
@@ -170,7 +181,7 @@ def verify_backup(backup: str | Path) -> dict:
         raise BackupError("checksum", "备份文件与清单的校验和不符：文件已被改动或损坏",
                           "the backup does not match its manifest's checksum: the file was changed or damaged")
     counts = _check_database(backup)
-    expected = {k: manifest.get(k) for k in ("layers", "import_log", "audit_log")}
+    expected = {k: manifest.get(k) for k in ("layers", "import_log", "audit_log", "reports")}
     if counts != expected:
         raise BackupError("counts", f"备份中的记录数与清单不符：{counts} ≠ {expected}",
                           f"the record counts do not match the manifest: {counts} != {expected}")
@@ -210,6 +221,7 @@ def backup_registry(registry: str | Path, out: str | Path) -> dict:
         with registry_lock(registry), closing(sqlite3.connect(registry, timeout=30)) as src, \
                 closing(sqlite3.connect(tmp)) as dst:
             src.backup(dst)  # all pages in one step, under one read lock: one consistent state
+        _forget_clients(tmp)
         _fsync(tmp)
         counts = _check_database(tmp)
         manifest = {"format": _MANIFEST_FORMAT, "created_at": now_iso(), "registry": str(registry.resolve()),
@@ -318,6 +330,7 @@ def _swap_live(registry: Path, tmp: Path, kept: Path, kept_tmp: Path) -> None:
                 with closing(sqlite3.connect(registry, timeout=30)) as src, \
                         closing(sqlite3.connect(kept_tmp)) as copy:
                     src.backup(copy)
+                _forget_clients(kept_tmp)
                 _fsync(kept_tmp)
                 os.replace(kept_tmp, kept)
                 os.replace(tmp, registry)
