@@ -37,7 +37,7 @@ from geo.web.maps.coverage import coverage_map
 from geo.core.text import md_error
 from pages.common import controls, coverage_result, shell
 from pages.common.demand import grid_controls
-from pages.common.network import road_network
+from pages.common.network import method_choice, road_network
 
 _MAP_HEIGHT = 540
 _kept, _keep = controls.kept, controls.keep
@@ -49,12 +49,12 @@ _kept, _keep = controls.kept, controls.keep
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _coverage(region: str, kinds: tuple, mode: str, minutes: float | None, meters: float | None, res: int,
-              demand_key: tuple, registry_stamp: tuple, graph_stamp: tuple | None,
+              demand_key: tuple, registry_stamp: tuple, graph_stamp: tuple | None, method: str,
               _stations, _graph, _population, _points):
     # Everything that changes the answer is in the key; the underscored
     # arguments are what those keys stand for.
     return coverage(region, kinds, mode=mode, minutes=minutes, meters=meters, res=res,
-                    network=_graph if _graph is not None else False,
+                    network=_graph if _graph is not None else False, method=method,
                     demand=DemandSource(population=_population, points=_points), stations=_stations)
 
 
@@ -77,6 +77,7 @@ with st.sidebar:
         format_func=lambda c: i18n.kind_label(c, lang), key=f"cv_kinds:{lang}"))
     first = kinds[0] if kinds else settings.COVERAGE_DEFAULT_KINDS[0]
     mode, unit, value = controls.standard_controls("cv", lang, first)
+    method = method_choice("cv", lang, unit=unit)
     st.caption(t("cv_standard_default", lang,
                  standard=standard_text(service_standard(first), lang)) + " " + t("cv_statuses_note", lang))
     res, demand = grid_controls("cv", lang)
@@ -90,11 +91,11 @@ if not kinds:
 # The run (cached: a rerun with the same inputs returns at once)
 # --------------------------------------------------------------------------
 standard = service_standard(kinds, mode=mode, minutes=value if unit == "min" else None,
-                            meters=value if unit == "m" else None)
+                            meters=value if unit == "m" else None, radius=method == "radius")
 network = road_network(standard.mode)
-graph, network_error = network.graph, network.error
+graph, network_error = (network.graph, network.error) if method == "auto" else (None, None)
 run_key = (region.adcode, tuple(kinds), standard.mode, standard.minutes, standard.meters, int(res), demand_key,
-           registry_stamp, network.stamp)
+           registry_stamp, network.stamp if graph is not None else None, method)
 try:
     with st.spinner(t("cv_running", lang, region=region.name)):
         result = _coverage(*run_key, stations, graph, population, points)
@@ -103,7 +104,8 @@ except Exception as exc:  # a bad input must be explained, not shown as a traceb
     st.error(t("cv_error", lang, error=md_error(exc, lang)))
     st.stop()
 figures = headline(result)
-coverage_result.headline(figures, region, standard, routed=graph is not None, network_error=network_error, lang=lang)
+coverage_result.headline(figures, region, standard, routed=graph is not None, network_error=network_error,
+                         chosen=method, lang=lang)
 
 # --------------------------------------------------------------------------
 # Map and downloads

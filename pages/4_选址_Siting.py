@@ -42,7 +42,7 @@ from geo.web.views.coverage.choices import standard_text
 from geo.web.views.coverage.layers import map_layers
 from pages.common import controls, shell, siting_question, siting_result
 from pages.common.demand import grid_controls
-from pages.common.network import road_network
+from pages.common.network import method_choice, road_network
 from pages.common.scenarios import scenarios_section
 from pages.common.siting_inputs import candidate_controls, exclusion_controls
 
@@ -52,14 +52,15 @@ _MAP_HEIGHT = 520
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _problem(region: str, kind: str, mode: str, minutes: float | None, meters: float | None, res: int,
              demand_key: tuple, candidates_key: tuple, exclusions_key: str | None, reach: float,
-             registry_stamp: tuple, graph_stamp: tuple | None,
+             registry_stamp: tuple, graph_stamp: tuple | None, method: str,
              _stations, _graph, _population, _points, _candidates, _exclusions):
     # Everything that changes the problem is in the key; the underscored
     # arguments are what those keys stand for.
     return build_problem(region, kind, mode=mode, minutes=minutes, meters=meters, res=res,
                          network=_graph if _graph is not None else False,
                          demand=DemandSource(population=_population, points=_points), stations=_stations,
-                         candidates=CandidateSource(_candidates, exclusions=_exclusions), reach=reach)
+                         candidates=CandidateSource(_candidates, exclusions=_exclusions), reach=reach,
+                         method=method)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -79,6 +80,7 @@ with st.sidebar:
         index=controls.index(kinds, controls.kept("si_kind", settings.COVERAGE_DEFAULT_KINDS[0])),
         format_func=lambda c: i18n.kind_label(c, lang), key=f"si_kind:{lang}"))
     mode, unit, value = controls.standard_controls("si", lang, kind)
+    method = method_choice("si", lang, unit=unit)
     st.caption(t("si_standard_note", lang, standard=standard_text(service_standard(kind), lang)))
     res, demand = grid_controls("si", lang)
     candidates, candidates_key = candidate_controls(kind, lang)
@@ -86,15 +88,17 @@ with st.sidebar:
 
 # The question: model, then sites or target (the slider needs the problem's size).
 standard = service_standard(kind, mode=mode, minutes=value if unit == "min" else None,
-                            meters=value if unit == "m" else None)
+                            meters=value if unit == "m" else None, radius=method == "radius")
 q_model, q_amount, q_limit, q_exact = st.columns([2, 3, 1, 2], vertical_alignment="bottom")
 model = siting_question.model_choice(q_model, lang)
 network = road_network(standard.mode)
+graph = network.graph if method == "auto" else None
 problem_key = (region.adcode, kind, standard.mode, standard.minutes, standard.meters, int(res), demand.key,
-               candidates_key, exclusions_key, sv.reach_for(model), registry_stamp, network.stamp)
+               candidates_key, exclusions_key, sv.reach_for(model), registry_stamp,
+               network.stamp if graph is not None else None, method)
 try:
     with st.spinner(t("si_building", lang, region=region.name)):
-        problem = _problem(*problem_key, stations, network.graph, demand.population, demand.points, candidates,
+        problem = _problem(*problem_key, stations, graph, demand.population, demand.points, candidates,
                            exclusions)
         base = _base_layers(problem_key, problem)
 except Exception as exc:  # a bad input must be explained, not shown as a traceback
@@ -116,11 +120,11 @@ basemap = shell.basemap_picker(lang)  # last in the sidebar, under the page's ow
 m = siting_map(base, overlay, lang=lang, basemap=basemap, boundaries=load_map_boundaries())
 preview_s = time.perf_counter() - started
 
-siting_result.headline(problem, result, region, standard, routed=network.graph is not None,
-                       network_error=network.error, lang=lang)
+siting_result.headline(problem, result, region, standard, routed=graph is not None,
+                       network_error=network.error if method == "auto" else None, chosen=method, lang=lang)
 st_folium(m, returned_objects=[], height=_MAP_HEIGHT, use_container_width=True, key="siting_map")
 st.caption(t("si_map_caption", lang, what=t("cv_what_time" if standard.unit == "min" else "cv_what_distance", lang)))
-siting_result.downloads(result, lang)
+siting_result.downloads(problem, result, problem_key, lang)
 siting_result.tables(result, problem.baseline.demand.unit, lang)
 scenarios_section(result, lang)
 siting_result.notes(problem, result, demand.notes, preview_s, lang)

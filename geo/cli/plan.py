@@ -14,6 +14,9 @@ from geo.analysis.siting.result import SitingResult
 from geo.analysis.siting.solve import solve
 from geo.cli.coverage import METERS_WITHOUT_NETWORK
 from geo.registry.io.readers import ReadError
+from geo.registry.store import open_store
+from geo.web.report import registry_version
+from geo.web.siting_report import write_siting_report
 
 
 def run_plan(args: argparse.Namespace) -> int:
@@ -67,6 +70,9 @@ def run_plan(args: argparse.Namespace) -> int:
     outputs = {}
     if args.out:
         outputs["proposal"] = str(result.write_proposal(args.out))
+    if getattr(args, "report", None):
+        outputs["report"] = str(write_siting_report(problem, result, args.report,
+                                                    registry=registry_version(open_store(args.registry))))
     if getattr(args, "save", False):
         outputs["scenario"] = str(save_scenario(result, folder=getattr(args, "scenario_dir", None),
                                                 overwrite=True))

@@ -27,7 +27,7 @@ import shapely
 
 from geo import settings
 from geo.analysis.coverage import CoverageResult
-from geo.analysis.grid import cell_polygons
+from geo.analysis.grid import Grid, cell_polygons
 from geo.core.regions import load_boundaries
 
 _COVERED = (42, 157, 143)     # teal
@@ -94,16 +94,28 @@ def svg_path(geom, proj: "Projection") -> str:
 
 def _map_cells(result: CoverageResult, max_cells: int) -> tuple[np.ndarray, np.ndarray]:
     """Polygons to draw and their covered share: the cells, or coarser parents when too many."""
-    cells = result.cells
-    grid = result.grid
-    covered = cells["covered"].to_numpy(bool)
-    if len(cells) <= max_cells:
-        geoms = grid.hexagons if grid is not None else cells.geometry.to_numpy()
-        return geoms, covered.astype(float)
+    return map_cells(result.grid, result.cells["covered"].to_numpy(bool), max_cells=max_cells)
+
+
+def map_cells(grid: Grid, covered: np.ndarray, *, max_cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """Polygons to draw and their covered share (by area): the grid's cells, or coarser parents when too many.
+
+    Parameters
+    ----------
+    grid
+        The run's grid.
+    covered
+        Per cell.
+    max_cells
+        Most polygons to return.
+    """
+    covered = np.asarray(covered, dtype=bool)
+    if len(grid.cells) <= max_cells:
+        return grid.hexagons, covered.astype(float)
     ids = grid.cells
     area = grid.area_km2
     # Each coarser resolution has ~7x fewer cells: start where the count should fit.
-    start = result.resolution - max(math.ceil(math.log(len(ids) / max_cells, 7)), 1)
+    start = grid.res - max(math.ceil(math.log(len(ids) / max_cells, 7)), 1)
     for res in range(max(start, 0), -1, -1):
         parents = np.fromiter((h3i.cell_to_parent(c, res) for c in ids.tolist()), dtype=np.int64, count=len(ids))
         uniq, inv = np.unique(parents, return_inverse=True)

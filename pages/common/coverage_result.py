@@ -16,31 +16,39 @@ from geo.core.text import md_error, md_escape, md_text
 from geo.web.views.coverage.choices import standard_text
 from geo.web.views.coverage.downloads import EXPORTS, export_bytes, export_name
 from geo.web.views.coverage.tables import district_table, figures_html, gap_table
+from geo.web.report import registry_version
 from geo.web.views.finder import network_dir_hint
 from pages.common import shell
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def _export(run_key: tuple, what: str, _result) -> bytes:
-    return export_bytes(_result, what)
+    # The run key holds the registry's stamp, so the version printed is the one analysed.
+    return export_bytes(_result, what, registry=registry_version(shell.store()))
 
 
 def headline(figures: dict, region: Region, standard: Standard, *, routed: bool,
-             network_error: Exception | None, lang: str) -> None:
-    """Region, standard and figures, and what kind of numbers they are (routed, estimated, partly).
+             network_error: Exception | None, chosen: str = "auto", lang: str) -> None:
+    """Region, standard and figures, and what kind of numbers they are (routed, estimated, partly, radius).
 
-    ``routed`` says a road network was loaded; ``network_error`` why one could not be.
+    ``routed`` says a road network was loaded; ``network_error`` why one could not be;
+    ``chosen`` is the method the planner picked (``auto``, ``estimate``, ``radius``).
     """
     mode_label = t(f"fd_mode_{standard.mode}", lang)
     st.markdown(f"**{md_escape(region.name)}** · "
                 + md_escape(t("cv_standard_line", lang, standard=standard_text(standard, lang))))
     if network_error is not None:
         st.error(t("fd_network_error", lang, error=md_error(network_error, lang)))
-    if not routed:
+    if chosen == "radius":
+        st.info(t("cv_radius_banner", lang), icon=":material/radio_button_checked:")
+    elif chosen == "estimate":
+        st.warning(t("cv_estimate_chosen", lang, factor=settings.DETOUR_FACTOR), icon="⚠️")
+    elif not routed:
         st.warning(t("cv_estimate_banner", lang, mode=mode_label, factor=settings.DETOUR_FACTOR), icon="⚠️")
         st.caption(t("fd_network_help", lang, dir=network_dir_hint()))
-    elif figures["estimated_cells"]:
-        st.warning(t("cv_partial_network", lang, n=f"{figures['estimated_cells']:,}", total=f"{figures['cells']:,}",
+    elif figures["off_network_cells"]:
+        # The same count as the run's note (CoverageResult.off_network_cells).
+        st.warning(t("cv_partial_network", lang, n=f"{figures['off_network_cells']:,}", total=f"{figures['cells']:,}",
                      mode=mode_label, km=f"{settings.SNAP_MAX_M / 1000:g}", factor=settings.DETOUR_FACTOR),
                    icon="⚠️")
     else:

@@ -10,7 +10,10 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from geo import settings
+from geo.core.i18n import t
 from geo.routing.network import MODES, RoadGraph, graph_path, resolve_graph
+from pages.common.controls import keep, kept
 
 
 @dataclass(frozen=True)
@@ -56,3 +59,26 @@ def road_network(mode: str) -> LoadedNetwork:
     except ValueError as exc:  # an old or broken file: estimates, and the admin is told why
         return LoadedNetwork(None, None, exc)
     return LoadedNetwork(graph, stamp if graph is not None else None)
+
+
+def method_choice(prefix: str, lang: str, *, unit: str) -> str:
+    """How travel is measured: the road network (when loaded), the detour estimate, or a straight-line radius.
+
+    Call inside ``with st.sidebar:``. The radius is offered for a metres
+    standard only; with minutes a remembered radius falls back to the
+    network. Returns ``"auto"``, ``"estimate"`` or ``"radius"``, as
+    :func:`geo.analysis.coverage.coverage` takes it.
+    """
+    options = ["auto", "estimate", "radius"] if unit == "m" else ["auto", "estimate"]
+    labels = {"auto": t("cv_method_auto", lang),
+              "estimate": t("cv_method_estimate", lang, factor=settings.DETOUR_FACTOR),
+              "radius": t("cv_method_radius", lang)}
+    remembered = kept(f"{prefix}_method", "auto")
+    chosen = st.radio(t("cv_method", lang), options,
+                      index=options.index(remembered) if remembered in options else 0,
+                      format_func=labels.__getitem__, help=t("cv_method_help", lang),
+                      key=f"{prefix}_method:{lang}:{unit}")
+    if unit != "m" and remembered == "radius":
+        st.caption(t("cv_method_radius_needs_m", lang))
+        return chosen
+    return keep(f"{prefix}_method", chosen)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from geo.analysis.scenarios import (ScenarioLimitError, compare_scenarios, delete_scenario, list_scenarios,
-                                    save_scenario, scenario_dir)
+                                    save_scenario)
 from geo.analysis.siting.result import SitingResult
 from geo.core.i18n import t
 from geo.core.text import md_error, md_escape
@@ -41,7 +41,7 @@ def scenarios_section(result: SitingResult, lang: str) -> None:
         if st.session_state.get("si_delete_flash"):
             st.success(st.session_state.pop("si_delete_flash"))
         # Where the files are is for editors: the public is not told the server's folders.
-        st.caption(t("si_scenario_dir", lang, dir=md_escape(str(scenario_dir()))))
+        st.caption(t("si_scenario_dir", lang))
 
 
 def _save_form(result: SitingResult, lang: str) -> None:

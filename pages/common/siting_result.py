@@ -11,9 +11,11 @@ from geo import settings
 from geo.analysis.siting.problem import SitingProblem
 from geo.analysis.siting.result import SitingResult
 from geo.analysis.standard import Standard
-from geo.core.i18n import t
+from geo.core.i18n import pick, t
 from geo.core.regions import Region
 from geo.core.text import md_error, md_escape, md_text
+from geo.web.report import registry_version
+from geo.web.siting_report import pdf_available, render_siting_pdf, render_siting_report
 from geo.web.views import siting_tables as svt
 from geo.web.views.coverage.choices import standard_text
 from geo.web.views.coverage.tables import headline as coverage_figures
@@ -21,18 +23,23 @@ from pages.common import shell
 
 
 def headline(problem: SitingProblem, result: SitingResult, region: Region, standard: Standard, *, routed: bool,
-             network_error: Exception | None, lang: str) -> None:
-    """Region, standard, the kind of numbers (routed or estimated), the target, the figures and the solver."""
+             network_error: Exception | None, chosen: str = "auto", lang: str) -> None:
+    """Region, standard, the kind of numbers (routed, estimated, radius), the target, the figures and the solver."""
     figures = coverage_figures(problem.baseline)
     mode_label = t(f"fd_mode_{standard.mode}", lang)
     st.markdown(f"**{md_escape(region.name)}** · "
                 + md_escape(t("cv_standard_line", lang, standard=standard_text(problem.standard, lang))))
     if network_error is not None:
         st.error(t("fd_network_error", lang, error=md_error(network_error, lang)))
-    if not routed:
+    if chosen == "radius":
+        st.info(t("cv_radius_banner", lang), icon=":material/radio_button_checked:")
+    elif chosen == "estimate":
+        st.warning(t("cv_estimate_chosen", lang, factor=settings.DETOUR_FACTOR), icon="⚠️")
+    elif not routed:
         st.warning(t("cv_estimate_banner", lang, mode=mode_label, factor=settings.DETOUR_FACTOR), icon="⚠️")
-    elif figures["estimated_cells"]:
-        st.caption("⚠️ " + t("cv_partial_network", lang, n=f"{figures['estimated_cells']:,}",
+    elif figures["off_network_cells"]:
+        # The same count as the baseline run's note (CoverageResult.off_network_cells).
+        st.caption("⚠️ " + t("cv_partial_network", lang, n=f"{figures['off_network_cells']:,}",
                              total=f"{figures['cells']:,}", mode=mode_label, km=f"{settings.SNAP_MAX_M / 1000:g}",
                              factor=settings.DETOUR_FACTOR))
     if figures["sample"]:
@@ -43,11 +50,26 @@ def headline(problem: SitingProblem, result: SitingResult, region: Region, stand
     if not len(result.sites):
         st.info(t("si_no_gain", lang))
     st.html(svt.headline_html(result, problem.baseline.demand.unit, lang))
-    st.caption(md_escape(svt.solver_text(result, lang)))
+    change = svt.change_text(result, lang)
+    if change:
+        with st.container(key="si_change"):
+            st.markdown(md_escape(change))
+    st.caption(md_escape(pick(figures["method_label"], lang)) + " · " + md_escape(svt.solver_text(result, lang)))
 
 
-def downloads(result: SitingResult, lang: str) -> None:
-    """The proposal (GeoJSON) and the before/after table (CSV), each written when its button is clicked."""
+@st.cache_data(max_entries=4, show_spinner=False)
+def _report(problem_key: tuple, answer: tuple, fmt: str, _problem, _result) -> bytes:
+    # The problem key holds the registry's stamp, so the version printed is the one planned on.
+    registry = registry_version(shell.store())
+    if fmt == "pdf":
+        return render_siting_pdf(_problem, _result, registry=registry)
+    return render_siting_report(_problem, _result, registry=registry).encode("utf-8")
+
+
+def downloads(problem: SitingProblem, result: SitingResult, problem_key: tuple, lang: str) -> None:
+    """The proposal (GeoJSON), the before/after table (CSV) and the one-page report (HTML, PDF when it can be
+    made here), each written when its button is clicked."""
+    answer = (result.model, result.method, result.p, result.target_share, tuple(result.sites["candidate_id"]))
     st.subheader(t("si_downloads", lang), anchor=False)
     with st.container(horizontal=True, key="si_downloads"):
         # The proposal stays a frame until someone downloads it.
@@ -57,6 +79,14 @@ def downloads(result: SitingResult, lang: str) -> None:
         st.download_button(t("si_dl_table", lang), data=lambda r=result: svt.before_after_csv(r, lang),
                            file_name=svt.table_name(result), mime="text/csv", on_click="ignore",
                            icon=":material/download:", key="si_dl_table")
+        st.download_button(t("si_dl_report", lang), data=lambda: _report(problem_key, answer, "html", problem, result),
+                           file_name=svt.report_name(result, "html"), mime="text/html", on_click="ignore",
+                           icon=":material/print:", key="si_dl_report")
+        if pdf_available():
+            st.download_button(t("si_dl_report_pdf", lang),
+                               data=lambda: _report(problem_key, answer, "pdf", problem, result),
+                               file_name=svt.report_name(result, "pdf"), mime="application/pdf", on_click="ignore",
+                               icon=":material/picture_as_pdf:", key="si_dl_report_pdf")
     st.caption(t("si_dl_help", lang))
 
 

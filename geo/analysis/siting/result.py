@@ -22,6 +22,7 @@ from geo.analysis.gaps import gap_change_text, gap_changes, gap_labels, gap_tabl
 from geo.analysis.serialize import json_number, json_records
 from geo.analysis.siting.greedy import TOL, CapacityState
 from geo.analysis.siting.matrix import column_minimum, take_rows
+from geo.analysis.siting.labels import site_labels
 from geo.analysis.siting.problem import SitingProblem
 from geo.core.regions import locate
 from geo.core.schema import FIELD_NAMES, station_id
@@ -191,7 +192,9 @@ def _site_records(sites: pd.DataFrame) -> list[dict]:
 
 
 _SITE_COLUMNS = ["rank", "candidate_id", "name", "lon", "lat", "added_demand", "cost", "capacity", "adcode",
-                 "district", "travel_saved"]
+                 "district", "travel_saved", "label", "road", "h3"]
+# Names the engine gives rows of a candidate file without a name column.
+_UNNAMED = re.compile(r"^候选点 \d+ / Candidate \d+$")
 _DISTRICT_COLUMNS = ["adcode", "name", "demand", "before_share", "after_share", "added_demand", "new_sites"]
 
 
@@ -294,12 +297,21 @@ def _site_rows(problem: SitingProblem, order: list[int], added: list[float],
         adcode, district = where["adcode"].to_numpy(dtype=object), where["district"].to_numpy(dtype=object)
     else:
         adcode = district = np.full(len(c), None, dtype=object)
-    return pd.DataFrame({"rank": np.arange(1, len(c) + 1), "candidate_id": c["id"].astype(str).to_numpy(),
-                         "name": c["name"].astype(str).to_numpy(), "lon": lon, "lat": lat,
-                         "added_demand": np.asarray(added, float), "cost": c["cost"].to_numpy(float),
-                         "capacity": c["capacity"].to_numpy(float), "adcode": adcode, "district": district,
-                         "travel_saved": np.asarray(saved, float) if saved is not None else np.nan},
-                        columns=_SITE_COLUMNS)
+    frame = pd.DataFrame({"rank": np.arange(1, len(c) + 1), "candidate_id": c["id"].astype(str).to_numpy(),
+                          "name": c["name"].astype(str).to_numpy(), "lon": lon, "lat": lat,
+                          "added_demand": np.asarray(added, float), "cost": c["cost"].to_numpy(float),
+                          "capacity": c["capacity"].to_numpy(float), "adcode": adcode, "district": district,
+                          "travel_saved": np.asarray(saved, float) if saved is not None else np.nan},
+                         columns=_SITE_COLUMNS)
+    if len(c):
+        origin = c["origin"].astype(str) if "origin" in c else pd.Series("file", index=c.index)
+        given = [n if o != "generated" and not _UNNAMED.match(n) else ""
+                 for n, o in zip(c["name"].astype(str), origin)]
+        labels = site_labels(frame, graph=problem.graph,
+                             res=problem.baseline.resolution if problem.baseline is not None else None,
+                             given_names=pd.Series(given, index=frame.index))
+        frame[["label", "road", "h3"]] = labels[["label", "road", "h3"]]
+    return frame
 
 
 def _gaps_after(problem: SitingProblem, covered_after: np.ndarray,

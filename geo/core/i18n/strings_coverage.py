@@ -25,7 +25,24 @@ STRINGS: dict[str, tuple[str, str]] = {
     "cv_unit_choice_m": ("米（路程）", "Metres (distance)"),
     "cv_minutes": ("最长用时（分钟）", "Longest trip (minutes)"),
     "cv_meters": ("最长路程（米）", "Longest trip (metres)"),
-    "cv_standard_default": ("默认标准（settings.py）：{standard}", "Default standard (settings.py): {standard}"),
+    "cv_standard_default": ("默认标准（系统设置）：{standard}", "Default standard (app settings): {standard}"),
+    "cv_method": ("计算方法", "Method"),
+    "cv_method_auto": ("按路网（已加载时）", "Road network (when loaded)"),
+    "cv_method_estimate": ("估算：直线距离 × {factor}", "Estimate: straight line × {factor}"),
+    "cv_method_radius": ("直线服务半径", "Straight-line service radius"),
+    "cv_method_help": ("路网：沿道路的用时或路程；估算：直线距离乘绕行系数，近似路程；直线服务半径：规划常用的“500 米服务半径”，"
+                       "不计道路，只能以米为单位。",
+                       "Road network: time or distance along the roads. Estimate: straight line times a detour "
+                       "factor, an approximate road distance. Straight-line service radius: a planning norm such as "
+                       "a \"500 m service radius\", roads not considered; metres only."),
+    "cv_method_radius_needs_m": ("直线服务半径只能以米为单位：请选择“米”。",
+                                 "A straight-line service radius is in metres: choose metres."),
+    "cv_radius_banner": ("直线服务半径：按格网中心到站点的直线距离计，不计道路和绕行。",
+                         "Straight-line service radius: the straight distance from each cell centre to the station, "
+                         "roads and detours not considered."),
+    "cv_estimate_chosen": ("估算 / estimate：按要求不用路网，路程按直线距离 × {factor} 估算。",
+                           "估算 / estimate: as chosen, no road network; distances are straight line × {factor}."),
+    "cv_fig_off_network": ("离路网过远的格网", "Cells far from roads"),
     "cv_statuses_note": ("只计开放中的站点；站点在区域外也算（劳动者会跨界）。",
                          "Only open stations count; stations outside the region serve it too (workers cross borders)."),
     "cv_grid": ("格网与需求", "Grid and demand"),
@@ -68,7 +85,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     "cv_fig_stations": ("站点（区内 / 计入）", "Stations (in region / serving)"),
     "cv_fig_method": ("计算方法", "Method"),
     "cv_fig_estimated": ("估算的格网", "Cells estimated"),
-    "cv_method_mixed": ("路网 + 估算 / estimate", "Road network + 估算 / estimate"),
     "cv_fig_gaps": ("缺口", "Gaps"),
     "cv_fig_help_share": ("格网中心到最近开放站点在标准之内的比例。", "Share whose centre is within the standard of "
                           "the nearest open station."),

@@ -122,6 +122,11 @@ def headline(result: SitingResult) -> dict:
             "travel": result.travel if result.model == "pmedian" else None}
 
 
+def change_text(result: SitingResult, lang: str = "zh") -> str:
+    """What the sites did to the gaps, in ``lang`` ("" for a scenario saved without it)."""
+    return pick(result.change_text, lang) if result.change_text else ""
+
+
 def headline_html(result: SitingResult, demand_unit: str, lang: str = "zh") -> str:
     """The headline figures as one compact HTML block (the coverage page's ``cv-figs`` classes), escaped."""
     esc = html.escape
@@ -138,8 +143,14 @@ def headline_html(result: SitingResult, demand_unit: str, lang: str = "zh") -> s
         unit = t("cv_unit_min" if travel.get("unit") == "min" else "cv_unit_m", lang)
         items.append(("travel", t("si_fig_travel", lang, unit=unit),
                       f"{_amount(travel.get('before_mean'))} → {_amount(travel.get('after_mean'))}"))
-    items += [("method", t("si_fig_method", lang), method_short(result, lang)),
-              ("gaps", t("si_fig_gaps", lang), f"{f['gaps']:,}")]
+    items.append(("method", t("si_fig_method", lang), method_short(result, lang)))
+    change = result.change
+    if change:
+        # Uncovered area before -> after, not a bare gap count that rises when gaps split.
+        items.append(("uncovered", t("si_fig_uncovered", lang),
+                      f"{change['uncovered_area_km2_before']:,.1f} → {change['uncovered_area_km2_after']:,.1f}"))
+    else:
+        items.append(("gaps", t("si_fig_gaps", lang), f"{f['gaps']:,}"))
     parts = [f'<div class="cv-fig" data-fig="{key}"><div class="cv-fig-label">{esc(label)}</div>'
              f'<div class="cv-fig-value">{esc(value)}</div></div>' for key, label, value in items]
     return f'<div class="cv-figs si-figs">{"".join(parts)}</div>'
@@ -201,20 +212,32 @@ def before_after_csv(result: SitingResult, lang: str = "zh") -> bytes:
 
 
 def sites_table(result: SitingResult, demand_unit: str, lang: str = "zh") -> tuple[pd.DataFrame, dict[str, dict]]:
-    """The proposed sites in rank order, and each column's spec (cost and travel saved only when known)."""
+    """The proposed sites in rank order, and each column's spec (cost and travel saved only when known).
+
+    Each site is named by its readable label (nearest named road and
+    district, :mod:`geo.analysis.siting.labels`); its H3 cell and candidate
+    id stay as columns. A scenario saved before labels existed shows its
+    candidate's name.
+    """
     s = result.sites.copy()
-    s["name"] = s["name"].map(lambda n: candidate_label(n, lang))
+    for col in ("label", "h3"):
+        if col not in s:
+            s[col] = None
+    fallback = s["name"].map(lambda n: candidate_label(n, lang))
+    s["label"] = [pick(str(v), lang) if isinstance(v, str) and v else f for v, f in zip(s["label"], fallback)]
     specs = {
         "rank": {"label": t("si_col_rank", lang), "type": "number", "format": "%d"},
+        "label": {"label": t("si_col_site", lang), "type": "text"},
         "district": {"label": t("si_col_district", lang), "type": "text"},
         "added_demand": {"label": t("si_col_added", lang, unit=demand_unit), "type": "number", "format": "%.1f"},
         "travel_saved": {"label": t("si_col_saved", lang, unit=t(
             "cv_unit_min" if (result.travel or {}).get("unit") == "min" else "cv_unit_m", lang)),
             "type": "number", "format": "%.1f"},
         "cost": {"label": t("si_col_cost", lang), "type": "number", "format": "%.1f"},
-        "name": {"label": t("si_col_site", lang), "type": "text"},
         "lon": {"label": t("cv_col_lon", lang), "type": "number", "format": "%.5f"},
         "lat": {"label": t("cv_col_lat", lang), "type": "number", "format": "%.5f"},
+        "h3": {"label": t("si_col_h3", lang), "type": "text"},
+        "candidate_id": {"label": t("si_col_candidate", lang), "type": "text"},
     }
     if result.model != "pmedian" or not s["travel_saved"].notna().any():
         specs.pop("travel_saved")
@@ -346,6 +369,11 @@ def file_stem(result: SitingResult) -> str:
 def proposal_name(result: SitingResult) -> str:
     """File name of the proposal download."""
     return f"{file_stem(result)}_proposal.geojson"
+
+
+def report_name(result: SitingResult, ext: str) -> str:
+    """File name of the one-page report download (``html`` or ``pdf``)."""
+    return f"{file_stem(result)}_report.{ext}"
 
 
 def table_name(result: SitingResult) -> str:

@@ -24,7 +24,7 @@ def export_name(result: CoverageResult, key: str) -> str:
     return f"coverage_{result.region.adcode}_{kinds}_r{result.resolution}_{layer}.{ext}"
 
 
-def export_bytes(result: CoverageResult, key: str) -> bytes:
+def export_bytes(result: CoverageResult, key: str, *, registry: str | None = None) -> bytes:
     """The bytes of one export: the same files as ``python -m geo coverage`` writes.
 
     Parameters
@@ -33,12 +33,14 @@ def export_bytes(result: CoverageResult, key: str) -> bytes:
         A coverage run.
     key
         One of :data:`EXPORTS`.
+    registry
+        The registry's version (:func:`geo.web.report.registry_version`), printed on the report.
     """
     layer, ext, _ = EXPORTS[key]
     if layer == "report":
         from geo.web.report import render_report
 
-        return render_report(result).encode("utf-8")
+        return render_report(result, registry=registry).encode("utf-8")
     with tempfile.TemporaryDirectory(prefix="gd-planner-") as tmp:
         path = write_layer(result, layer, Path(tmp) / f"{layer}.{ext}")
         return path.read_bytes()

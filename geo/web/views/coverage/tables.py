@@ -20,8 +20,11 @@ def headline(result: CoverageResult) -> dict:
         ``share_area``, ``share_demand``, ``demand_kind``, ``cells``,
         ``resolution``, ``area_km2``, ``stations_in_region``,
         ``stations_serving``, ``method``, ``network_cells``,
-        ``estimated_cells``, ``unreachable_cells``, ``gaps``, ``sample``
-        (sample stations served).
+        ``estimated_cells``, ``off_network_cells`` (beyond
+        ``settings.SNAP_MAX_M`` of a road: the figure the notes give too),
+        ``radius_cells``, ``method_label`` (share of cells by method, both
+        languages), ``unreachable_cells``, ``gaps``, ``sample`` (sample
+        stations served).
     """
     mc = result.method_cells
     st = result.stations
@@ -42,17 +45,13 @@ def headline(result: CoverageResult) -> dict:
         "method_label": result.method_label,
         "unreachable_cells": int(mc.get("unreachable", 0)),
         "gaps": int(len(result.gap_table)),
-        "sample": bool(len(st) and "is_sample" in st and st["is_sample"].fillna(False).astype(bool).any()),
+        "sample": result.sample,
     }
 
 
 def method_text(figures: dict, lang: str = "zh") -> str:
-    """How the travel was computed: road network, estimate, or both (``估算 / estimate`` whenever estimated)."""
-    if figures["method"] != "network":
-        return settings.ESTIMATE_LABEL
-    if figures["estimated_cells"]:
-        return t("cv_method_mixed", lang)
-    return pick(settings.NETWORK_LABEL, lang)
+    """How the travel was computed, as the share of cells by method, largest first (``估算 91 %，路网 9 %``)."""
+    return pick(figures["method_label"], lang)
 
 
 def figures_html(figures: dict, lang: str = "zh") -> str:
@@ -77,10 +76,13 @@ def figures_html(figures: dict, lang: str = "zh") -> str:
         ("stations", t("cv_fig_stations", lang),
          f"{figures['stations_in_region']:,} / {figures['stations_serving']:,}", ""),
         ("method", t("cv_fig_method", lang), method_text(figures, lang), ""),
-        ("estimated", t("cv_fig_estimated", lang), f"{figures['estimated_cells']:,} / {figures['cells']:,}",
-         t("cv_fig_help_estimated", lang, km=f"{settings.SNAP_MAX_M / 1000:g}", factor=settings.DETOUR_FACTOR)),
         ("gaps", t("cv_fig_gaps", lang), f"{figures['gaps']:,}", ""),
     ]
+    if figures["estimated_cells"]:
+        items.insert(-1, ("estimated", t("cv_fig_estimated", lang),
+                          f"{figures['estimated_cells']:,} / {figures['cells']:,}",
+                          t("cv_fig_help_estimated", lang, km=f"{settings.SNAP_MAX_M / 1000:g}",
+                            factor=settings.DETOUR_FACTOR)))
     estimated = figures["estimated_cells"] > 0
     parts = []
     for key, label, value, tip in items:
