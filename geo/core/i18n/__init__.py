@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from geo.core import schema
-from geo.core.i18n import strings_app, strings_coverage, strings_data, strings_finder, strings_siting
+from geo.core.i18n import (strings_app, strings_coverage, strings_data, strings_finder, strings_reports,
+                          strings_siting)
 
 #: Supported UI languages; the first is the default.
 LANGS: tuple[str, ...] = ("zh", "en")
@@ -52,7 +53,7 @@ def merge_tables(*tables: Mapping[str, tuple[str, str]]) -> dict[str, tuple[str,
 
 
 _STRINGS = merge_tables(strings_app.STRINGS, strings_data.STRINGS, strings_finder.STRINGS,
-                        strings_coverage.STRINGS, strings_siting.STRINGS)
+                        strings_coverage.STRINGS, strings_siting.STRINGS, strings_reports.STRINGS)
 
 
 
