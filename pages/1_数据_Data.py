@@ -19,6 +19,7 @@ from pages.common.downloads import downloads_tab
 from pages.common.editor import editor_tab
 from pages.common.import_wizard import import_tab
 from pages.common.removed import removed_section
+from pages.common.reports_queue import reports_queue
 
 lang = shell.language_switch()
 st.title(t("data_title", lang))
@@ -42,6 +43,8 @@ with tab_download:
     downloads_tab(stations, stamp, lang)
 
 with tab_edit:
+    if editor is not None:
+        reports_queue(store, stations, editor, lang)  # workers' reports first: they need an answer
     editor_tab(store, stations, editor, lang)
     if editor is not None:
         removed_section(store, stamp, stations, editor, lang)
