@@ -464,7 +464,11 @@ REPORT_NOT_SERVING_DAYS = 7
 def report_secret_path() -> Path:
     """The secret key of the clients' keyed hash (HMAC), made on first use with mode 0600.
 
-    Environment ``GEO_REPORT_SECRET``, else ``report-limits.key`` beside the registry.
+    Environment ``GEO_REPORT_SECRET``, else ``report-limits.key`` beside the
+    registry GeoPackage (in ``data/`` for a PostGIS registry).
     """
     value = os.environ.get("GEO_REPORT_SECRET")
-    return Path(value).expanduser() if value else registry_path().parent / "report-limits.key"
+    if value:
+        return Path(value).expanduser()
+    folder = DATA_DIR if "://" in registry_location() else registry_path().parent
+    return folder / "report-limits.key"

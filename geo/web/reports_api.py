@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -43,9 +41,8 @@ def _error(status: int, code: str, zh: str, en: str, headers: dict | None = None
 
 
 def _store():
-    path = Path(settings.registry_path())
     # As the public API does: a fresh install starts from the sample registry.
-    return open_store(path, seed_sample=not path.exists())
+    return open_store(settings.registry_location(), seed_sample=True)
 
 
 def station_reports(station_id: str) -> dict:
