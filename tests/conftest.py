@@ -111,12 +111,56 @@ def messy_csv(write_csv):
     return write_csv("驿站名单.csv", header, rows, encoding="gbk")
 
 
+#: The registry backends every store, import, export, audit, trust and API test runs on.
+BACKENDS = ("gpkg", "postgis")
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One throwaway PostgreSQL/PostGIS server for this test process (tests/pg_server.py)."""
+    from pg_server import PgServer
+
+    server = PgServer()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def registry(tmp_path):
-    """A fresh, empty registry in tmp."""
+def pg_url(pg_server):
+    """The URL of a fresh PostGIS database holding an empty registry.
+
+    Not dropped after the test (that would cost a third of a second each):
+    this process's connections to it are closed, and the server is thrown
+    away with the run.
+    """
+    from geo.registry.store.pg import close_pools
+
+    url = pg_server.new_database()
+    yield url
+    close_pools(url)
+
+
+@pytest.fixture(params=BACKENDS)
+def registry_location(request, tmp_path):
+    """Where a fresh registry goes, once per backend: a GeoPackage path in tmp, or a new PostGIS database.
+
+    Tests about the GeoPackage file itself carry ``@pytest.mark.gpkg_only``
+    and are skipped for PostGIS (tests/registry/test_pg_*.py holds the
+    PostGIS side of those promises).
+    """
+    if request.param == "gpkg":
+        return str(tmp_path / "r.gpkg")
+    if request.node.get_closest_marker("gpkg_only"):
+        pytest.skip("about the GeoPackage file itself")
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def registry(registry_location):
+    """A fresh, empty registry: a GeoPackage in tmp, and again a PostGIS database (parametrised)."""
     from geo.registry.store import create_registry
 
-    return create_registry(tmp_path / "r.gpkg")
+    return create_registry(registry_location)
 
 
 @pytest.fixture

@@ -11,8 +11,9 @@ from geo.registry.export import export_file
 from geo.registry.io.readers import ReadError
 
 
-def _registry(arg: str | None) -> Path:
-    return Path(arg or settings.registry_path())
+def _registry(arg: str | None) -> str:
+    # A GeoPackage path or a postgresql:// URL, kept as typed (a Path would fold the URL's "//").
+    return arg or settings.registry_location()
 
 
 def run_import(args: argparse.Namespace) -> int:
@@ -68,8 +69,9 @@ def run_export(args: argparse.Namespace) -> int:
     Exit code 0, or 2 when a registry named with ``--registry`` does not exist.
     """
     from geo.registry.store import open_store
+    from geo.registry.store.pg import is_database_url
 
-    if args.registry and not Path(args.registry).exists():
+    if args.registry and not is_database_url(args.registry) and not Path(args.registry).exists():
         # Exporting must not create an empty registry at a mistyped path.
         print(f"登记库不存在 / registry not found: {args.registry}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ from pathlib import Path
 from geo import settings
 from geo.registry.io.readers import read_table
 from geo.registry.store import open_store
+from geo.registry.store.pg import is_database_url
 from geo.registry.validate import ImportReport, validate_table
 
 
@@ -24,7 +25,7 @@ def import_file(path: str | Path, kind: str | None, crs: str = "auto",
     crs : str
         ``auto`` or the coordinate system of the file.
     registry : str or Path, optional
-        GeoPackage registry; default :func:`geo.settings.registry_path`.
+        GeoPackage path or ``postgresql://`` URL; default :func:`geo.settings.registry_location`.
     dry_run : bool
         Validate only; the registry is not changed.
     source, mapping, region
@@ -43,9 +44,9 @@ def import_file(path: str | Path, kind: str | None, crs: str = "auto",
         When the file cannot be read.
     """
     raw = read_table(path)
-    target = Path(registry or settings.registry_path())
-    # A dry run compares with the registry if there is one, but never creates it.
-    store = open_store(registry) if not dry_run or target.exists() else None
+    target = str(registry or settings.registry_location())
+    # A dry run compares with the registry if there is one, but never creates it (a database always is one).
+    store = open_store(target) if not dry_run or is_database_url(target) or Path(target).exists() else None
     report = validate_table(raw, kind, crs=crs, mapping=mapping, source=source,
                             existing=store.load() if store else None, region=region)
     if dry_run:

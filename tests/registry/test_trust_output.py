@@ -128,7 +128,7 @@ def test_xlsx_export_round_trips_through_the_importer(hostile, tmp_path):
 
 def test_cli_exports_xlsx(hostile, tmp_path, capsys):
     out = tmp_path / "stations.xlsx"
-    assert main(["export", "--format", "xlsx", "--out", str(out), "--registry", str(hostile.path)]) == 0
+    assert main(["export", "--format", "xlsx", "--out", str(out), "--registry", hostile.location]) == 0
     assert f"{len(PAYLOADS)}" in capsys.readouterr().err
     _assert_xlsx_safe(out.read_bytes())
     # The extension alone chooses the format too.

@@ -95,11 +95,11 @@ def test_editors_can_include_private_details(mixed, tmp_path, capsys):
     full = export.export_bytes(mixed.load(), "csv", public_only=False).decode("utf-8-sig")
     assert SECRET_PHONE in full and SECRET_ADDRESS in full
     out = tmp_path / "all.csv"
-    assert main(["export", "--format", "csv", "--out", str(out), "--registry", str(mixed.path),
+    assert main(["export", "--format", "csv", "--out", str(out), "--registry", mixed.location,
                  "--include-private"]) == 0
     assert SECRET_PHONE in out.read_text(encoding="utf-8-sig")
     out = tmp_path / "public.csv"
-    assert main(["export", "--format", "csv", "--out", str(out), "--registry", str(mixed.path)]) == 0
+    assert main(["export", "--format", "csv", "--out", str(out), "--registry", mixed.location]) == 0
     assert _leaks(out.read_text(encoding="utf-8-sig")) == []
 
 
