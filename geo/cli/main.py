@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from geo import settings
-from geo.cli import nearest, network, registry, serve, users
+from geo.cli import nearest, network, registry, reports, serve, users
 from geo.core.crs import CRS_CHOICES
 from geo.registry.export import FORMATS
 from geo.core.schema import KINDS, STATUSES
@@ -125,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "non-public stations (editors only)")
     p.add_argument("--registry", help="登记库 / registry GeoPackage")
     p.set_defaults(func=registry.run_export)
+
+    reports.add_parser(sub)  # workers' station reports: geo/cli/reports.py
 
     # Road routing: the commands are in geo/cli/network.py and geo/cli/nearest.py.
     p = sub.add_parser("network", help="道路网络 / road networks for routing")

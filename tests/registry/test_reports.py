@@ -345,3 +345,26 @@ def test_sigkill_during_report_writes_loses_nothing_acknowledged(tmp_path):
         assert acknowledged <= set(stored["report_id"].astype(int)), "an acknowledged report was lost"
         assert (stored["text"] == "n" + stored["text"].str[1:]).all()
     assert len(acknowledged) > 5
+
+
+def test_reports_commands_list_and_export(store, ids, tmp_path, capsys):
+    from geo.cli.main import main
+
+    store.add_report(ids[0], "closed", "=cmd|' /C calc'!A0\n\x1b[31mred", client="k1", limits=LIMITS)
+    store.add_report(ids[1], "all_good", "", client="k1", limits=LIMITS)
+    assert main(["reports", "list", "--registry", str(store.path), "--json", "--type", "closed"]) == 0
+    listed = json.loads(capsys.readouterr().out)["reports"]
+    assert [r["station_id"] for r in listed] == [ids[0]] and listed[0]["station_name"] == "天河驿站"
+    assert main(["reports", "list", "--registry", str(store.path)]) == 0
+    plain = capsys.readouterr().out
+    assert "\x1b" not in plain and "\\x1b" in plain and len(plain.strip().splitlines()) == 2
+    out = tmp_path / "r.csv"
+    assert main(["reports", "export", "--registry", str(store.path), "--out", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["reports"] == 2
+    table = pd.read_csv(out, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    assert table.loc[table["type"] == "closed", "text"].item().startswith("'=cmd")
+    geo_out = tmp_path / "r.geojson"
+    assert main(["reports", "export", "--registry", str(store.path), "--out", str(geo_out)]) == 0
+    assert len(json.loads(geo_out.read_text())["features"]) == 2
+    assert main(["reports", "list", "--registry", str(tmp_path / "missing.gpkg")]) == 2
+    assert not (tmp_path / "missing.gpkg").exists()
