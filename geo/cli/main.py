@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="图层 / layer (auto: from each row's type column)")
     p.add_argument("--crs", choices=["auto", *CRS_CHOICES], default="auto",
                    help="输入坐标系 / coordinate system of the file (default: auto)")
-    p.add_argument("--registry", help=f"登记库 / registry GeoPackage (default {settings.registry_path()})")
+    p.add_argument("--registry", help=f"登记库 / registry: GeoPackage or postgresql:// URL (default {settings.registry_location()})")
     p.add_argument("--dry-run", action="store_true", help="只校验不写入 / validate only")
     p.add_argument("--json", action="store_true", help="输出 JSON 报告 / print a JSON report")
     p.add_argument("--source", help="数据来源名称 / source name (default: file name)")
@@ -72,13 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("backup", help="备份登记库 / back up the registry (consistent while the app runs)")
     p.add_argument("--out", required=True, help="备份文件 / backup file (a manifest is written beside it)")
-    p.add_argument("--registry", help=f"登记库 / registry GeoPackage (default {settings.registry_path()})")
+    p.add_argument("--registry", help=f"登记库 / registry: GeoPackage or postgresql:// URL (default {settings.registry_location()})")
     p.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
     p.set_defaults(func=registry.run_backup)
 
     p = sub.add_parser("restore", help="从备份恢复登记库 / replace the registry with a verified backup")
     p.add_argument("file", help="备份文件 / backup file made by 'backup'")
-    p.add_argument("--registry", help=f"登记库 / registry GeoPackage (default {settings.registry_path()})")
+    p.add_argument("--registry", help=f"登记库 / registry: GeoPackage or postgresql:// URL (default {settings.registry_location()})")
     p.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
     p.set_defaults(func=registry.run_restore)
 
@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--include-private", action="store_true",
                    help="含非公开站点的电话和详细地址（仅供编辑人员） / keep phone and exact address of "
                         "non-public stations (editors only)")
-    p.add_argument("--registry", help="登记库 / registry GeoPackage")
+    p.add_argument("--registry", help="登记库 / registry: GeoPackage or postgresql:// URL")
     p.set_defaults(func=registry.run_export)
 
     reports.add_parser(sub)  # workers' station reports: geo/cli/reports.py
@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--network", help=f"路网目录 / network folder (default {settings.network_dir()})")
     p.add_argument("--facility", action="append", help="必备设施，可重复 / required facility code (repeatable)")
     p.add_argument("--at", help="时间 / moment for opening hours, ISO 8601 (default now)")
-    p.add_argument("--registry", help="登记库 / registry GeoPackage")
+    p.add_argument("--registry", help="登记库 / registry: GeoPackage or postgresql:// URL")
     p.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
     p.set_defaults(func=nearest.run_nearest)
 
@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--demand-crs", default="auto", help="需求点坐标系 / CRS of the demand points (default auto)")
     p.add_argument("--status", choices=list(STATUSES), action="append",
                    help="服务站点状态，可重复 / serving statuses (default open)")
-    p.add_argument("--registry", help="登记库 / registry GeoPackage")
+    p.add_argument("--registry", help="登记库 / registry: GeoPackage or postgresql:// URL")
     p.add_argument("--out", help="缺口 GeoJSON / write the gaps (GeoJSON, or CSV by extension)")
     p.add_argument("--cells-out", help="格网 GeoJSON/CSV / write the cells")
     p.add_argument("--districts-out", help="区县表 CSV/GeoJSON / write the district table")
@@ -211,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--demand-weight", help="需求点权重列 / weight column of the demand points")
     p.add_argument("--status", choices=list(STATUSES), action="append",
                    help="现有站点状态，可重复 / serving statuses of existing stations (default open)")
-    p.add_argument("--registry", help="登记库 / registry GeoPackage")
+    p.add_argument("--registry", help="登记库 / registry: GeoPackage or postgresql:// URL")
     m = p.add_mutually_exclusive_group()
     m.add_argument("--exact", action="store_true", help="精确求解（默认） / exact MILP with HiGHS (default)")
     m.add_argument("--greedy", action="store_true", help="贪心快速求解 / fast greedy")

@@ -30,30 +30,30 @@ from geo import settings
 from geo.registry.export import redact_private
 from geo.web.maps.records import station_record
 from geo.registry.store import open_store
-from geo.registry.store.gpkg import GeoPackageStore
+from geo.registry.store.base import RegistryStore
 
 #: Where the map finds the API, relative to streamlit-folium's iframe
 #: (``<base>/component/streamlit_folium.st_folium/index.html``).
 STATIONS_URL = "../../api/v1/stations/"
 
 @lru_cache(maxsize=4)
-def _store_at(path: str) -> GeoPackageStore:
-    return open_store(path, seed_sample=True)
+def _store_at(location: str) -> RegistryStore:
+    return open_store(location, seed_sample=True)
 
 
-def _store() -> GeoPackageStore:
+def _store() -> RegistryStore:
     # The app's registry, found as the app finds it (GEO_REGISTRY, else the default).
-    return _store_at(str(settings.registry_path()))
+    return _store_at(settings.registry_location())
 
 
-def station_popup(station_id: str, store: GeoPackageStore | None = None,
+def station_popup(station_id: str, store: RegistryStore | None = None,
                   at: datetime | None = None) -> dict | None:
     """The public popup record of one station, or None if there is no such station.
 
     Parameters
     ----------
     station_id : str
-    store : GeoPackageStore, optional
+    store : RegistryStore, optional
         Default: the app's registry.
     at : datetime, optional
         Moment at which "open now" is judged; default now.

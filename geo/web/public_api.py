@@ -45,6 +45,7 @@ from geo.core.schema import FACILITIES, KINDS, STATUSES
 from geo.registry.auth.login import client_address
 from geo.registry.export import filter_stations, redact_private, to_geojson
 from geo.registry.store import open_store
+from geo.registry.store.base import RegistryStore
 from geo.routing.network import MODES, resolve_graph
 from geo.routing.nearest import nearest_stations
 from geo.web import places_api
@@ -100,17 +101,25 @@ def _choices(request: Request, name: str, allowed) -> list[str]:
     return values
 
 
-def _registry_stamp() -> tuple[str, int, int]:
-    path = Path(settings.registry_path())
-    if not path.exists():
-        open_store(path, seed_sample=True)
-    stat = path.stat()
-    return str(path), stat.st_mtime_ns, stat.st_size
+@lru_cache(maxsize=4)
+def _store_at(location: str) -> RegistryStore:
+    return open_store(location, seed_sample=True)
+
+
+def _registry_stamp() -> tuple[str, str]:
+    # The store's change stamp: any save, by this server or another one on
+    # the same database, changes it, so every request sees the latest registry.
+    location = settings.registry_location()
+    try:
+        return location, _store_at(location).change_stamp()
+    except FileNotFoundError:  # a GeoPackage removed since it was opened: made again, as at first
+        _store_at.cache_clear()
+        return location, _store_at(location).change_stamp()
 
 
 @lru_cache(maxsize=2)
-def _stations_at(path: str, _mtime: int, _size: int) -> gpd.GeoDataFrame:
-    return open_store(path).load()
+def _stations_at(location: str, _stamp: str) -> gpd.GeoDataFrame:
+    return _store_at(location).load()
 
 
 def stations() -> gpd.GeoDataFrame:

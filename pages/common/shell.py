@@ -6,7 +6,6 @@ only arranges widgets and caches what ``geo`` returns.
 """
 from __future__ import annotations
 
-import os
 
 import streamlit as st
 
@@ -15,7 +14,7 @@ from geo.registry.export import redact_private
 from geo.core.i18n import t
 from geo.web.maps.base import BASEMAPS, basemap_crs
 from geo.registry.store import open_store
-from geo.registry.store.gpkg import GeoPackageStore
+from geo.registry.store.base import RegistryStore
 from geo.core.text import md_error
 from pages.common import assets
 
@@ -74,26 +73,25 @@ def _take_language() -> None:
 
 
 @st.cache_resource
-def store() -> GeoPackageStore:
+def store() -> RegistryStore:
     """The registry; a fresh install shows the bundled sample (示例数据)."""
     return open_store(seed_sample=True)
 
 
-def registry_stamp(registry: GeoPackageStore) -> tuple:
-    """The registry file's mtime and size: changes whenever anything is saved."""
-    stat = os.stat(registry.path)
-    return stat.st_mtime_ns, stat.st_size
+def registry_stamp(registry: RegistryStore) -> tuple:
+    """Where the registry is and its change stamp: changes whenever anything is saved, by any server."""
+    return registry.location, registry.change_stamp()
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def _stations(_registry: GeoPackageStore, stamp: tuple, public: bool):
+def _stations(_registry: RegistryStore, stamp: tuple, public: bool):
     # ``stamp`` is the cache key: an edit or import on the Data page changes
     # it, and every page reloads the stations.
     stations = _registry.load()
     return redact_private(stations) if public else stations
 
 
-def stations(registry: GeoPackageStore, public: bool = True):
+def stations(registry: RegistryStore, public: bool = True):
     """All stations of the registry, reloaded only after a change.
 
     Public pages get them redacted: a station marked non-public shows no
@@ -113,7 +111,7 @@ def open_registry(lang: str, public: bool = True):
 
     Returns
     -------
-    (GeoPackageStore, tuple, geopandas.GeoDataFrame)
+    (RegistryStore, tuple, geopandas.GeoDataFrame)
     """
     try:
         registry = store()
