@@ -86,6 +86,12 @@ OSM_EXTRACTS = {
     "guangdong": "https://download.geofabrik.de/asia/china/guangdong-latest.osm.pbf",
 }
 
+#: pyosmium location index that holds node positions while a network is
+#: built: ``flex_mem`` keeps them in memory (about 8 bytes per node id up to
+#: the largest for dense ids, 16 per node otherwise: under 1 GB for
+#: Guangdong); ``dense_file_array,PATH`` keeps them on disk instead.
+OSM_LOCATION_INDEX = "flex_mem"
+
 #: Travel modes, each routed on its own graph.
 ROUTING_MODES = ("walk", "ebike", "drive", "truck")
 

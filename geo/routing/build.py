@@ -8,8 +8,12 @@ ways a mode may use and how fast is :func:`geo.routing.rules.way_rule`.
 """
 from __future__ import annotations
 
+import json
 import math
+import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Iterable
@@ -21,9 +25,10 @@ from scipy.sparse.csgraph import connected_components
 from geo import settings
 from geo.core.crs import haversine_m
 from geo.core.geodesy import M_PER_DEGREE
-from geo.routing.network import (COORD_SCALE, FORMAT, FORMAT_VERSION, MODES, RoadGraph, index_ranges,
-                                 write_graphs)
+from geo.routing.network import (COORD_SCALE, FORMAT, FORMAT_VERSION, MODES, RoadGraph, graph_path, index_ranges,
+                                 load_graph, save_graph)
 from geo.routing.osm import RawWays, read_osm_ways
+from geo.routing.progress import Progress
 from geo.routing.rules import HIGHWAY_CLASS_ID, TAG_KEYS, way_rule
 
 
@@ -61,25 +66,28 @@ def graph_from_ways(ways: RawWays, mode: str, *, meta: dict | None = None) -> Ro
     """
     if mode not in MODES:
         raise ValueError(f"未知出行方式 / unknown travel mode: {mode!r} (choose from {', '.join(MODES)})")
-    nw = len(ways)
-    # Identical tag sets get identical rules; roads are mostly a few hundred
-    # distinct tag sets, so this makes a province's worth of ways cheap.
+    # Rules are decided once per distinct tag set (a province has a million
+    # highway ways but a few hundred thousand tag sets), then spread to ways.
+    sets, tag_id = ways.tag_sets()
+    ns = len(sets)
     memo: dict[tuple, tuple | None] = {}
-    fwd = np.zeros(nw, dtype=bool)
-    bwd = np.zeros(nw, dtype=bool)
-    speed = np.zeros(nw, dtype=np.float64)
-    cls = np.zeros(nw, dtype=np.int8)
-    keep = np.zeros(nw, dtype=bool)
-    for i, tags in enumerate(ways.tags):
+    s_fwd = np.zeros(ns, dtype=bool)
+    s_bwd = np.zeros(ns, dtype=bool)
+    s_speed = np.zeros(ns, dtype=np.float64)
+    s_cls = np.zeros(ns, dtype=np.int8)
+    s_keep = np.zeros(ns, dtype=bool)
+    for i, tags in enumerate(sets):
         key = tuple(tags.get(k) for k in TAG_KEYS)
         rule = memo[key] if key in memo else memo.setdefault(key, way_rule(tags, mode))
         if rule is not None:
-            keep[i] = True
-            fwd[i], bwd[i], speed[i] = rule
-            cls[i] = HIGHWAY_CLASS_ID[tags["highway"]]
+            s_keep[i] = True
+            s_fwd[i], s_bwd[i], s_speed[i] = rule
+            s_cls[i] = HIGHWAY_CLASS_ID[tags["highway"]]
+    fwd, bwd, speed, cls = s_fwd[tag_id], s_bwd[tag_id], s_speed[tag_id], s_cls[tag_id]
     counts = np.diff(ways.ptr)
-    keep &= counts >= 2
-    names, name_ids, ref_ids = _string_table(ways.tags)
+    keep = s_keep[tag_id] & (counts >= 2)
+    names, s_name, s_ref = _string_table(sets)
+    name_ids, ref_ids = s_name[tag_id], s_ref[tag_id]
 
     # The references of the kept ways, and for each its way.
     kept = np.flatnonzero(keep)
@@ -274,12 +282,22 @@ def _snap_grid(geom_ptr, geom_x, geom_y, snappable, node_lat) -> dict[str, np.nd
         first = np.flatnonzero(np.concatenate([[True], cell_of[1:] != cell_of[:-1]]))
     grid_keys = cell_of[first]
     grid_ptr = np.append(first, len(cell_of)).astype(np.int64)
+    # Four bytes where they suffice: the grid is most of a graph file.
+    if ncols * nrows < 2**31:
+        grid_keys = grid_keys.astype(np.int32)
+    if len(cell_of) < 2**31:
+        grid_ptr = grid_ptr.astype(np.int32)
     return {"grid_params": params, "grid_keys": grid_keys, "grid_ptr": grid_ptr, "grid_seg": seg_ids}
 
 
 def build_graphs(pbf: str | Path, out_dir: str | Path | None = None, *,
                  modes: Iterable[str] = MODES, verbose: bool = False) -> dict[str, RoadGraph]:
     """Read an OSM file and build (and, with ``out_dir``, cache) a graph per mode.
+
+    With ``out_dir``, every mode's file is first written to a temporary
+    folder inside it and moved into place only when all modes are built, so
+    an interrupted or failed build leaves the previous graphs (or none)
+    and never a half-written one; the temporary folder is removed.
 
     Parameters
     ----------
@@ -290,33 +308,76 @@ def build_graphs(pbf: str | Path, out_dir: str | Path | None = None, *,
     modes
         Travel modes to build (default all of :data:`geo.routing.network.MODES`).
     verbose
-        Print progress to standard error.
+        Show progress on standard error: percent, rate and time left of the
+        file read and of the graphs built.
 
     Returns
     -------
     dict
-        Mode -> :class:`geo.routing.network.RoadGraph`.
+        Mode -> :class:`geo.routing.network.RoadGraph`. With ``out_dir``,
+        each graph is written and let go before the next is built (a
+        province's four graphs need not fit in memory together) and the
+        graphs returned are the written files, memory-mapped.
     """
     modes = list(modes)
     for mode in modes:
         if mode not in MODES:
             raise ValueError(f"未知出行方式 / unknown travel mode: {mode!r} (choose from {', '.join(MODES)})")
+    stream = sys.stderr if verbose else None
     t0 = time.perf_counter()
-    ways = read_osm_ways(pbf)
+    src = Path(pbf)
+    ways = read_osm_ways(src, verbose=verbose)
     if verbose:
         print(f"读取 {len(ways)} 条道路 / read {len(ways)} ways, {len(ways.refs)} node refs "
               f"in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    src = Path(pbf)
     meta = {"source": src.name, "source_bytes": src.stat().st_size,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    graphs = {}
-    for mode in modes:
-        t1 = time.perf_counter()
-        graphs[mode] = graph_from_ways(ways, mode, meta=meta)
-        if verbose:
-            s = graphs[mode].summary()
-            print(f"  {mode}: {s['nodes']} nodes, {s['edges']} edges, {s['km']} km "
-                  f"({time.perf_counter() - t1:.1f} s)", file=sys.stderr)
+    graphs: dict[str, RoadGraph] = {}
+    work = None
     if out_dir is not None:
-        write_graphs(graphs, out_dir, extra_meta={"source": src.name})
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".build-", dir=out_dir))
+    try:
+        prog = Progress("建图 / building graphs", len(modes), unit="modes", stream=stream)
+        summaries = {}
+        for i, mode in enumerate(modes):
+            t1 = time.perf_counter()
+            graph = graph_from_ways(ways, mode, meta=meta)
+            summaries[mode] = graph.summary()
+            if work is not None:
+                save_graph(graph, graph_path(mode, directory=work))
+            else:
+                graphs[mode] = graph
+            del graph
+            prog.update(i + 1)
+            if verbose:
+                s = summaries[mode]
+                sys.stderr.write(f"\r  {mode}: {s['nodes']} nodes, {s['edges']} edges, {s['km']} km "
+                                 f"({time.perf_counter() - t1:.1f} s)\n")
+        prog.finish()
+        del ways
+        if work is not None:
+            _install(work, Path(out_dir), summaries, src.name)
+            graphs = {m: load_graph(graph_path(m, directory=out_dir)) for m in modes}
+    finally:
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
     return graphs
+
+
+def _install(work: Path, out: Path, summaries: dict[str, dict], source: str) -> None:
+    """Move finished graph files from ``work`` into ``out`` and list them in ``meta.json`` last."""
+    info = {"format": FORMAT, "version": FORMAT_VERSION, "source": source, "modes": {}}
+    meta_path = out / "meta.json"
+    if meta_path.exists():  # building a few modes keeps the others listed
+        try:
+            info["modes"] = json.loads(meta_path.read_text(encoding="utf-8")).get("modes", {})
+        except ValueError:
+            pass
+    for mode, summary in summaries.items():
+        target = graph_path(mode, directory=out)
+        os.replace(graph_path(mode, directory=work), target)
+        info["modes"][mode] = {**summary, "file": target.name, "source": source}
+    tmp = work / "meta.json"
+    tmp.write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
+    os.replace(tmp, meta_path)

@@ -27,6 +27,7 @@ rules in :mod:`geo.routing.rules`, reading and downloading the file in
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import threading
@@ -39,6 +40,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from geo import settings
+from geo.routing.dijkstra import Search, WorkspacePool, bounded_search
 
 #: Travel modes, each with a graph of its own.
 MODES: tuple[str, ...] = tuple(settings.ROUTING_MODES)
@@ -97,6 +99,39 @@ class RoadGraph:
         self._lock = threading.Lock()
         self._matrices: dict[str, csr_matrix] = {}
         self._station_indexes: dict = {}
+        self._pool: WorkspacePool | None = None
+
+    def search(self, sources, costs, *, weight: str = "time", limit: float = np.inf,
+               source_pred: int | None = None) -> Search:
+        """A compiled bounded Dijkstra from ``sources`` (:mod:`geo.routing.dijkstra`).
+
+        Parameters
+        ----------
+        sources, costs
+            Start nodes and the cost already spent reaching each.
+        weight
+            ``"time"`` or ``"distance"``.
+        limit
+            Nodes costlier than this are not settled (the search can be
+            extended later with :meth:`geo.routing.dijkstra.Search.extend`).
+        source_pred
+            Predecessor recorded for the sources; default ``n_nodes``, the
+            virtual origin, as :meth:`search_from_virtual` records it.
+
+        Returns
+        -------
+        geo.routing.dijkstra.Search
+            Its ``dist`` and ``pred`` read like arrays of every node.
+        """
+        if self._pool is None:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = WorkspacePool(self.n_nodes)
+        data = self.csr_time if weight == "time" else self.csr_len
+        # Plain ndarray views of the memory-mapped arrays: no copy.
+        arcs = (np.asarray(self.csr_indptr), np.asarray(self.csr_indices), np.asarray(data))
+        pred = self.n_nodes if source_pred is None else source_pred
+        return bounded_search(*arcs, self._pool, sources, costs, limit=limit, source_pred=pred)
 
     @property
     def station_indexes(self) -> dict:
@@ -201,6 +236,11 @@ def index_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 def save_graph(graph: RoadGraph, path: str | Path) -> Path:
     """Write a graph to one uncompressed ``.npz`` file (written beside, then renamed).
 
+    Every array's data starts on a 64-byte boundary of the file (the zip
+    members carry a padding extra field, as Android's zipalign does), so
+    :func:`load_graph` can memory-map each array in place instead of
+    reading it. Any zip reader, ``np.load`` included, still reads the file.
+
     Parameters
     ----------
     graph
@@ -220,10 +260,85 @@ def save_graph(graph: RoadGraph, path: str | Path) -> Path:
     arrays["names_blob"] = np.frombuffer(blob, dtype=np.uint8)
     arrays["meta_json"] = np.frombuffer(json.dumps(graph.meta, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh, zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED) as zf:
+            for name, arr in arrays.items():
+                _write_member(zf, fh, f"{name}.npy", np.ascontiguousarray(arr))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
+
+
+_ALIGN = 64
+_PAD_ID = 0xD935  # the extra-field id zipalign uses for padding
+
+
+def _write_member(zf: zipfile.ZipFile, fh, name: str, arr: np.ndarray) -> None:
+    """One ``.npy`` member whose array data starts on an :data:`_ALIGN`-byte boundary of the file."""
+    head = io.BytesIO()
+    fields = np.lib.format.header_data_from_array_1_0(arr)
+    try:
+        np.lib.format.write_array_header_1_0(head, fields)
+    except ValueError:  # a header too long for format 1.0
+        head = io.BytesIO()
+        np.lib.format.write_array_header_2_0(head, fields)
+    header = head.getvalue()
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_STORED
+    info.file_size = len(header) + arr.nbytes
+    zip64 = info.file_size > zipfile.ZIP64_LIMIT
+    local = 30 + len(name.encode()) + (20 if zip64 else 0)
+    pad = (-(fh.tell() + local + 4 + len(header))) % _ALIGN
+    info.extra = _PAD_ID.to_bytes(2, "little") + pad.to_bytes(2, "little") + b"\x00" * pad
+    with zf.open(info, "w", force_zip64=zip64) as out:
+        out.write(header)
+        # Written in slices, so a large array is never copied whole.
+        flat = arr.reshape(-1).view(np.uint8) if arr.size else np.zeros(0, np.uint8)
+        step = 1 << 24
+        for i in range(0, len(flat), step):
+            out.write(flat[i:i + step].data)
+
+
+def _mapped_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an uncompressed ``.npz``, memory-mapped copy-on-write where it can be.
+
+    A member that is compressed, or whose data is not aligned for its type
+    (files written before :func:`save_graph` aligned them), is read instead.
+    """
+    out: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(path) as zf, open(path, "rb") as fh:
+        for info in zf.infolist():
+            name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            if info.compress_type != zipfile.ZIP_STORED:
+                with zf.open(info) as member:
+                    out[name] = np.lib.format.read_array(member, allow_pickle=False)
+                continue
+            fh.seek(info.header_offset)
+            local = fh.read(30)
+            if local[:4] != b"PK\x03\x04":
+                raise zipfile.BadZipFile(f"bad local header for {info.filename}")
+            start = info.header_offset + 30 + int.from_bytes(local[26:28], "little") \
+                + int.from_bytes(local[28:30], "little")
+            fh.seek(start)
+            version = np.lib.format.read_magic(fh)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(fh)
+            offset = fh.tell()
+            count = int(np.prod(shape)) if shape else 1
+            if offset + count * dtype.itemsize > start + info.file_size or dtype.hasobject:
+                raise zipfile.BadZipFile(f"{info.filename} is truncated")
+            if count == 0 or offset % dtype.alignment:
+                fh.seek(offset)
+                arr = np.fromfile(fh, dtype=dtype, count=count).reshape(shape, order="F" if fortran else "C")
+            else:
+                # Copy-on-write: a search may write the virtual origin's arc slots
+                # without touching the file or the other processes mapping it.
+                arr = np.memmap(path, dtype=dtype, mode="c", offset=offset, shape=shape,
+                                order="F" if fortran else "C")
+            out[name] = arr
+    return out
 
 
 _CACHE: dict[tuple, RoadGraph] = {}
@@ -320,8 +435,7 @@ def load_graph(path: str | Path, mode: str | None = None) -> RoadGraph:
     with _CACHE_LOCK:
         if key in _CACHE:
             return _CACHE[key]
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {name: data[name] for name in data.files}
+    arrays = _mapped_arrays(path)
     names = bytes(arrays.pop("names_blob")).decode("utf-8").split("\x00")
     meta = json.loads(bytes(arrays.pop("meta_json")).decode("utf-8"))
     if meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:

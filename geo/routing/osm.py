@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,11 @@ class RawWays:
     lon, lat : ndarray of float64
         WGS-84 position of each reference.
     tags : list of dict
-        Tags of each way.
+        Tags of each way; or, when ``tag_id`` is given, the distinct tag sets
+        (way ``i`` has ``tags[tag_id[i]]``), which keeps a province's million
+        ways to a few hundred thousand dictionaries.
+    tag_id : ndarray of int32, optional
+        Each way's tag set in ``tags``.
     """
 
     way_ids: np.ndarray
@@ -39,18 +44,41 @@ class RawWays:
     lon: np.ndarray
     lat: np.ndarray
     tags: list[dict[str, str]]
+    tag_id: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return len(self.tags)
+        return len(self.way_ids)
+
+    def tag_sets(self) -> tuple[list[dict[str, str]], np.ndarray]:
+        """The distinct tag sets and each way's position among them."""
+        if self.tag_id is not None:
+            return self.tags, self.tag_id
+        return self.tags, np.arange(len(self.tags), dtype=np.int32)
 
 
-def read_osm_ways(path: str | Path) -> RawWays:
+#: Tags a graph keeps from a way: what the rules read, and its name and ref.
+KEPT_TAGS = frozenset(TAG_KEYS) | {"name", "name:zh", "ref"}
+
+
+def read_osm_ways(path: str | Path, *, verbose: bool = False, index: str | None = None) -> RawWays:
     """Read every ``highway`` way of an ``.osm.pbf`` (or .osm/.osm.bz2) file.
+
+    pyosmium reads the file in its own threads, keeps every node's position
+    in a location index (in memory, or on disk for very large files) and
+    hands over only the highway ways with their positions; references and
+    positions go straight into numpy blocks and equal tag sets are stored
+    once, so memory follows the roads, not the file.
 
     Parameters
     ----------
     path
         OpenStreetMap file, read with pyosmium.
+    verbose
+        Show progress (percent of the file read, rate, time left) on
+        standard error.
+    index
+        pyosmium location index (``"flex_mem"``, ``"dense_file_array,FILE"``
+        ...); default ``settings.OSM_LOCATION_INDEX``.
 
     Returns
     -------
@@ -60,44 +88,56 @@ def read_osm_ways(path: str | Path) -> RawWays:
     """
     import osmium
 
+    from geo.routing.progress import FileProgress
+
     proc = (osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
-            .with_locations()
+            .with_locations(index or settings.OSM_LOCATION_INDEX)
             .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
             .with_filter(osmium.filter.KeyFilter("highway")))
-    way_ids: list[int] = []
-    counts: list[int] = []
-    refs: list[int] = []
-    lons: list[float] = []
-    lats: list[float] = []
-    tags: list[dict[str, str]] = []
+    # array.array grows in C with 8 bytes an element, where a list holds a Python object per element.
+    way_ids, counts, tag_ids = array("q"), array("q"), array("i")
+    refs, lons, lats = array("q"), array("d"), array("d")
+    tag_sets: list[dict[str, str]] = []
+    tag_lookup: dict[tuple, int] = {}
 
-    def end_run(way_id: int, run: int, wtags: dict) -> None:
-        if run:
-            way_ids.append(way_id)
-            counts.append(run)
-            tags.append(wtags)
-
-    for way in proc:
-        if way.tags.get("highway") not in HIGHWAY_CLASS_ID:
-            continue
-        wtags = {k: v for k, v in ((t.k, t.v) for t in way.tags)
-                 if k in TAG_KEYS or k in ("name", "name:zh", "ref")}
-        run = 0
-        for nd in way.nodes:
-            loc = nd.location
-            if not loc.valid():  # node outside the extract: end the run here
-                end_run(way.id, run, wtags)
-                run = 0
+    with FileProgress(path, "读取 / reading OSM", stream=sys.stderr if verbose else None):
+        for way in proc:
+            if way.tags.get("highway") not in HIGHWAY_CLASS_ID:
                 continue
-            refs.append(nd.ref)
-            lons.append(loc.lon)
-            lats.append(loc.lat)
-            run += 1
-        end_run(way.id, run, wtags)
+            key = tuple(sorted((t.k, t.v) for t in way.tags if t.k in KEPT_TAGS))
+            tid = tag_lookup.get(key)
+            if tid is None:
+                tid = tag_lookup[key] = len(tag_sets)
+                tag_sets.append(dict(key))
+            w_refs, w_lon, w_lat = [], [], []
+            for nd in way.nodes:
+                loc = nd.location
+                if not loc.valid():  # node outside the extract: end the run here
+                    _end_run(way.id, tid, w_refs, w_lon, w_lat, way_ids, counts, tag_ids, refs, lons, lats)
+                    w_refs, w_lon, w_lat = [], [], []
+                    continue
+                w_refs.append(nd.ref)
+                w_lon.append(loc.lon)
+                w_lat.append(loc.lat)
+            _end_run(way.id, tid, w_refs, w_lon, w_lat, way_ids, counts, tag_ids, refs, lons, lats)
     ptr = np.zeros(len(counts) + 1, dtype=np.int64)
-    np.cumsum(counts, out=ptr[1:])
-    return RawWays(np.asarray(way_ids, dtype=np.int64), ptr, np.asarray(refs, dtype=np.int64),
-                   np.asarray(lons, dtype=np.float64), np.asarray(lats, dtype=np.float64), tags)
+    np.cumsum(np.frombuffer(counts, dtype=np.int64), out=ptr[1:])
+
+    def arr(a: array, dtype) -> np.ndarray:
+        return np.frombuffer(a, dtype=dtype) if len(a) else np.zeros(0, dtype=dtype)
+
+    return RawWays(arr(way_ids, np.int64), ptr, arr(refs, np.int64), arr(lons, np.float64),
+                   arr(lats, np.float64), tag_sets, arr(tag_ids, np.int32))
+
+
+def _end_run(way_id, tid, w_refs, w_lon, w_lat, way_ids, counts, tag_ids, refs, lons, lats) -> None:
+    if w_refs:
+        way_ids.append(way_id)
+        counts.append(len(w_refs))
+        tag_ids.append(tid)
+        refs.extend(w_refs)
+        lons.extend(w_lon)
+        lats.extend(w_lat)
 
 
 def extract_url(region: str) -> str:

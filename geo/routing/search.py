@@ -15,6 +15,7 @@ import numpy as np
 
 from geo import settings
 from geo.core.crs import haversine_m
+from geo.routing.dijkstra import Search
 from geo.routing.network import RoadGraph
 from geo.routing.snap import Snap
 from geo.routing.stations import StationIndex
@@ -52,10 +53,28 @@ def origin_exits(graph: RoadGraph, snap: Snap, *, weight: str) -> list[tuple[int
     return exits
 
 
-def _search(graph: RoadGraph, snap: Snap, weight: str, limit: float) -> tuple[np.ndarray, np.ndarray]:
-    """One bounded Dijkstra from the virtual origin; returns (dist, predecessors)."""
-    exits = [(node, cost) for node, cost, _ in origin_exits(graph, snap, weight=weight)]
-    return graph.search_from_virtual(exits, weight=weight, limit=limit)
+def origin_search(graph: RoadGraph, snap: Snap, *, weight: str, limit: float) -> Search:
+    """One bounded Dijkstra from the snapped origin's exits (compiled, resumable).
+
+    Parameters
+    ----------
+    graph
+        The mode's graph.
+    snap
+        The origin, snapped.
+    weight
+        ``"time"`` or ``"distance"``.
+    limit
+        Nodes costlier than this are not settled; :meth:`Search.extend` settles further.
+
+    Returns
+    -------
+    geo.routing.dijkstra.Search
+        ``dist`` and ``pred`` read like arrays; a node reached first from the
+        origin has the virtual origin (``graph.n_nodes``) as predecessor.
+    """
+    exits = origin_exits(graph, snap, weight=weight)
+    return graph.search([x[0] for x in exits], [x[1] for x in exits], weight=weight, limit=limit)
 
 
 def station_costs(graph: RoadGraph, idx: StationIndex, cand: np.ndarray, origin: Snap, dist: np.ndarray, *,
@@ -135,12 +154,13 @@ def initial_limit(graph: RoadGraph, idx: StationIndex, cand: np.ndarray, lon: fl
 
 def settle_stations(graph: RoadGraph, idx: StationIndex, cand: np.ndarray, origin: Snap, *,
                     lon: float, lat: float, k: int, weight: str,
-                    extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exact costs of the nearest candidates: bounded searches with a growing limit.
+                    extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, object]:
+    """Exact costs of the nearest candidates: one bounded search whose limit grows.
 
     The limit starts at :func:`initial_limit` and grows until ``k``
-    candidates cost no more than it (or every node is settled), which makes
-    their costs exact.
+    candidates cost no more than it (or nothing more is reachable), which
+    makes their costs exact. Growing resumes the same search, so the nodes
+    already settled are not searched again.
 
     Parameters
     ----------
@@ -149,25 +169,27 @@ def settle_stations(graph: RoadGraph, idx: StationIndex, cand: np.ndarray, origi
     lon, lat, k, weight
         As in :func:`initial_limit`.
     extra
-        A cost added to each candidate after the road (its walk from the
-        road); the search then settles the ``k`` cheapest by the sum, which
-        is exact because the sum is never below the road cost.
+        A further cost per candidate counted when ranking (a station's walk
+        from the road): the search then grows until ``k`` candidates cost,
+        with it, no more than the limit, so the ``k`` best by cost plus
+        ``extra`` are exact. The returned costs do not include it.
 
     Returns
     -------
-    tuple of ndarray
+    tuple
         Each candidate's cost and how it is reached (:func:`station_costs`),
-        and the search's predecessor of every node, for the routes.
+        and the search's predecessor of every node, for the routes (read
+        like an array: ``pred[node]``, -1 where not settled).
     """
     limit = initial_limit(graph, idx, cand, lon, lat, k=k, weight=weight)
     need = min(k, len(cand))
+    add = np.zeros(len(cand)) if extra is None else np.asarray(extra, dtype=np.float64)
+    search = origin_search(graph, origin, weight=weight, limit=limit)
     for round_ in range(_LIMIT_ROUNDS + 1):
-        if round_ == _LIMIT_ROUNDS:
-            limit = np.inf
-        dist, pred = _search(graph, origin, weight, limit)
-        cost, how = station_costs(graph, idx, cand, origin, dist, weight=weight)
-        total = cost if extra is None else cost + extra
-        if np.count_nonzero(total <= limit) >= need or not np.isfinite(limit):
+        if round_:
+            search.extend(np.inf if round_ == _LIMIT_ROUNDS else limit)
+        cost, how = station_costs(graph, idx, cand, origin, search.dist, weight=weight)
+        if np.count_nonzero(cost + add <= limit) >= need or search.exhausted or round_ == _LIMIT_ROUNDS:
             break
         limit *= _LIMIT_GROWTH
-    return cost, how, pred
+    return cost, how, search.pred

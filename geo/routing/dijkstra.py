@@ -1,0 +1,295 @@
+"""A compiled, bounded, resumable Dijkstra that touches only the nodes it reaches.
+
+:func:`scipy.sparse.csgraph.dijkstra` allocates and fills arrays of the
+whole graph's size on every call, which on a province's millions of nodes
+costs more than a short bounded search itself. Here each search works in a
+:class:`Workspace` whose arrays are allocated once per graph and reused:
+a node's entries are valid only when its stamp equals the search's
+generation, so starting a search is incrementing one counter, never
+clearing millions of entries. The loop is compiled with numba (cached on
+disk, so a restarted process loads it instead of compiling) and uses an
+indexed binary heap with decrease-key, so the heap holds each node at most
+once.
+
+A search is resumable: :meth:`Search.extend` raises the limit and settles
+the further nodes from where the last call stopped, so a search whose
+first limit was too small costs no more than one with the right limit.
+"""
+from __future__ import annotations
+
+import threading
+import weakref
+
+import numpy as np
+from numba import njit
+
+_FREE = 0
+_QUEUED = 1
+_DONE = 2
+
+
+@njit(cache=True, nogil=True)
+def _sift_up(heap, pos, dist, i):
+    v = heap[i]
+    d = dist[v]
+    while i > 0:
+        parent = (i - 1) >> 1
+        u = heap[parent]
+        if dist[u] <= d:
+            break
+        heap[i] = u
+        pos[u] = i
+        i = parent
+    heap[i] = v
+    pos[v] = i
+
+
+@njit(cache=True, nogil=True)
+def _sift_down(heap, pos, dist, i, size):
+    v = heap[i]
+    d = dist[v]
+    while True:
+        child = 2 * i + 1
+        if child >= size:
+            break
+        right = child + 1
+        if right < size and dist[heap[right]] < dist[heap[child]]:
+            child = right
+        u = heap[child]
+        if dist[u] >= d:
+            break
+        heap[i] = u
+        pos[u] = i
+        i = child
+    heap[i] = v
+    pos[v] = i
+
+
+@njit(cache=True, nogil=True)
+def _push(heap, pos, dist, pred, stamp, state, gen, size, v, cost, parent):
+    """Offer node ``v`` at ``cost`` from ``parent``; returns the new heap size."""
+    if stamp[v] != gen:
+        stamp[v] = gen
+        state[v] = _QUEUED
+        dist[v] = cost
+        pred[v] = parent
+        heap[size] = v
+        pos[v] = size
+        _sift_up(heap, pos, dist, size)
+        return size + 1
+    if state[v] == _QUEUED and cost < dist[v]:
+        dist[v] = cost
+        pred[v] = parent
+        _sift_up(heap, pos, dist, pos[v])
+    return size
+
+
+@njit(cache=True, nogil=True)
+def _settle(indptr, indices, weights, limit, dist, pred, stamp, state, gen, heap, pos, size, order, n_order):
+    """Settle queued nodes up to ``limit``; returns (heap size, number settled so far)."""
+    while size > 0:
+        v = heap[0]
+        dv = dist[v]
+        if dv > limit:
+            break
+        size -= 1
+        if size > 0:
+            heap[0] = heap[size]
+            pos[heap[0]] = 0
+            _sift_down(heap, pos, dist, 0, size)
+        state[v] = _DONE
+        order[n_order] = v
+        n_order += 1
+        for a in range(indptr[v], indptr[v + 1]):
+            u = indices[a]
+            nd = dv + weights[a]
+            if stamp[u] != gen or (state[u] == _QUEUED and nd < dist[u]):
+                size = _push(heap, pos, dist, pred, stamp, state, gen, size, u, nd, v)
+    return size, n_order
+
+
+@njit(cache=True, nogil=True)
+def _lookup(nodes, stamp, state, gen, values, missing, out):
+    for i in range(len(nodes)):
+        v = nodes[i]
+        out[i] = values[v] if (v >= 0 and stamp[v] == gen and state[v] == _DONE) else missing
+
+
+class Workspace:
+    """Per-node arrays of one search at a time, allocated once and reused.
+
+    Parameters
+    ----------
+    n
+        Number of nodes the searches may reach.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.dist = np.empty(n, dtype=np.float64)
+        self.pred = np.empty(n, dtype=np.int32)
+        self.stamp = np.zeros(n, dtype=np.int32)
+        self.state = np.zeros(n, dtype=np.int8)
+        self.heap = np.empty(n, dtype=np.int32)
+        self.pos = np.empty(n, dtype=np.int32)
+        self.order = np.empty(n, dtype=np.int32)
+        self.gen = 0
+
+    def next_generation(self) -> int:
+        """A fresh generation: every node reads as untouched."""
+        self.gen += 1
+        if self.gen >= 2**31 - 1:  # once in two billion searches, clear for real
+            self.stamp[:] = 0
+            self.gen = 1
+        return self.gen
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the workspace's arrays."""
+        return sum(a.nbytes for a in (self.dist, self.pred, self.stamp, self.state, self.heap, self.pos,
+                                      self.order))
+
+
+class WorkspacePool:
+    """Workspaces of one graph, lent one per running search (threads never share one).
+
+    A search returns its workspace when it is garbage, so the pool holds as
+    many workspaces as searches ever ran at the same time.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self._free: list[Workspace] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> Workspace:
+        """A workspace for one search."""
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+        return Workspace(self.n)
+
+    def give_back(self, ws: Workspace) -> None:
+        """Return a workspace whose search is finished."""
+        with self._lock:
+            self._free.append(ws)
+
+
+class _Values:
+    """Per-node values of a search, read by index like an array (``inf`` or -1 where not settled)."""
+
+    def __init__(self, search: "Search", values: np.ndarray, missing: float | int) -> None:
+        self._search, self._values, self._missing = search, values, missing
+
+    def __len__(self) -> int:
+        return self._search.ws.n
+
+    def __getitem__(self, idx):
+        s = self._search
+        ws = s.ws
+        if np.isscalar(idx) or (isinstance(idx, np.ndarray) and idx.ndim == 0):
+            v = int(idx)
+            if v < 0:
+                v += ws.n
+            ok = ws.stamp[v] == s.gen and ws.state[v] == _DONE
+            return self._values[v] if ok else self._values.dtype.type(self._missing)
+        nodes = np.asarray(idx)
+        if nodes.dtype == bool:
+            nodes = np.flatnonzero(nodes)
+        flat = np.ascontiguousarray(nodes.reshape(-1), dtype=np.int64)
+        out = np.empty(len(flat), dtype=self._values.dtype)
+        _lookup(flat, ws.stamp, ws.state, s.gen, self._values, self._missing, out)
+        return out.reshape(nodes.shape)
+
+    def __array__(self, dtype=None, copy=None):
+        full = self[np.arange(self._search.ws.n)]
+        return full if dtype is None else full.astype(dtype)
+
+
+class Search:
+    """One bounded Dijkstra from a set of sources, settled up to a limit and resumable.
+
+    Parameters
+    ----------
+    indptr, indices, weights
+        The graph's arcs in CSR form (row ``v`` lists the arcs leaving ``v``).
+    pool
+        Where the workspace comes from (:class:`WorkspacePool` of this graph).
+    sources
+        Nodes the search starts from.
+    costs
+        Cost of each source (0 for a plain start; the stretch along the
+        origin's edge for the routing origin's exits).
+    source_pred
+        Predecessor recorded for the sources (the virtual origin's node id).
+
+    Attributes
+    ----------
+    dist : array-like
+        Cost of every node, ``inf`` where not settled; indexed like an array.
+    pred : array-like
+        Predecessor of every settled node (``source_pred`` for a source,
+        -1 where not settled).
+    """
+
+    def __init__(self, indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, pool: WorkspacePool,
+                 sources, costs, *, source_pred: int = -1) -> None:
+        self._arcs = (indptr, indices, weights)
+        self.ws = pool.take()
+        weakref.finalize(self, pool.give_back, self.ws)
+        self.gen = self.ws.next_generation()
+        self.limit = -np.inf
+        self.n_settled = 0
+        size = 0
+        ws = self.ws
+        for v, c in zip(np.asarray(sources, dtype=np.int64).tolist(), np.asarray(costs, dtype=np.float64).tolist()):
+            size = _push(ws.heap, ws.pos, ws.dist, ws.pred, ws.stamp, ws.state, self.gen, size, v, c, source_pred)
+        self._size = size
+        self.dist = _Values(self, ws.dist, np.inf)
+        self.pred = _Values(self, ws.pred, -1)
+
+    def extend(self, limit: float) -> "Search":
+        """Settle every node of cost up to ``limit`` (``inf``: all reachable); returns the search."""
+        if limit <= self.limit:
+            return self
+        ws = self.ws
+        indptr, indices, weights = self._arcs
+        self._size, self.n_settled = _settle(indptr, indices, weights, float(limit), ws.dist, ws.pred, ws.stamp,
+                                             ws.state, self.gen, ws.heap, ws.pos, self._size, ws.order,
+                                             self.n_settled)
+        self.limit = float(limit)
+        return self
+
+    @property
+    def settled(self) -> np.ndarray:
+        """The settled nodes, in the order they were settled (a view valid while the search lives)."""
+        return self.ws.order[:self.n_settled]
+
+    @property
+    def exhausted(self) -> bool:
+        """True when nothing more is reachable (a larger limit would settle nothing new)."""
+        return self._size == 0
+
+
+def bounded_search(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, pool: WorkspacePool,
+                   sources, costs, *, limit: float = np.inf, source_pred: int = -1) -> Search:
+    """Run a bounded multi-source Dijkstra and return it (see :class:`Search`).
+
+    Parameters
+    ----------
+    indptr, indices, weights, pool, sources, costs, source_pred
+        As in :class:`Search`.
+    limit
+        Nodes costlier than this are not settled.
+    """
+    return Search(indptr, indices, weights, pool, sources, costs, source_pred=source_pred).extend(limit)
+
+
+def warm_up() -> None:
+    """Load (or compile, the first time on a machine) the compiled search, on a 3-node graph."""
+    indptr = np.array([0, 1, 2, 2], dtype=np.int32)
+    indices = np.array([1, 2], dtype=np.int32)
+    for ptr in (indptr, indptr.astype(np.int64)):
+        s = bounded_search(ptr, indices, np.array([1.0, 2.0]), WorkspacePool(3), [0], [0.0])
+        s.dist[np.arange(3)]
+        s.pred[np.arange(3)]
