@@ -12,7 +12,12 @@ def run_build(args: argparse.Namespace) -> int:
     from geo.routing.network import MODES
 
     t0 = time.perf_counter()
-    graphs = build_graphs(args.pbf, args.out, modes=args.modes or MODES, verbose=True)
+    try:
+        graphs = build_graphs(args.pbf, args.out, modes=args.modes or MODES, verbose=True)
+    except KeyboardInterrupt:
+        # build_graphs has removed its temporary folder: the old graphs, if any, are untouched.
+        print("\n已中断，未写入路网 / interrupted: no graph was written", file=sys.stderr)
+        return 130
     print(f"已写入 / wrote {', '.join(graphs)} -> {args.out} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
     if not getattr(args, "no_places", False):
         _write_places(args.pbf, args.out)
