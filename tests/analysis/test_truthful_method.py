@@ -165,3 +165,56 @@ def test_siting_reports_what_changed_not_a_bare_count():
     assert c["gaps_closed"] + c["gaps_split"] + c["gaps_shrunk"] + c["gaps_unchanged"] == c["gaps_before"]
     assert res.to_dict()["change_text"] == res.change_text and "→" in res.change_text
     assert res.travel_label.startswith("估算 100 %")
+
+
+def test_sites_are_labelled_by_nearest_named_road_and_keep_their_h3():
+    from geo.analysis.siting.labels import nearest_road_names
+
+    g = synthetic_graph(900, "ebike", seed=3, center=(114.06, 22.54))
+    # A point on a named road gets that name; one 20 km away gets none.
+    e = int(np.flatnonzero(g.edge_name > 0)[0])
+    j = int(g.geom_ptr[e])
+    lon, lat = g.geom_x[j] / 1e7, g.geom_y[j] / 1e7
+    names = nearest_road_names(g, np.array([lon, lon + 0.2]), np.array([lat, lat]))
+    assert names == [g.names[int(g.edge_name[e])], ""]
+    st = pd.DataFrame({"id": ["a"], "name": ["x"], "kind": "rest_station", "status": "open", "lon": [114.0],
+                       "lat": [22.52]})
+    prob = build_problem("440304", "rest_station", minutes=5, res=9, network=g, stations=st)
+    res = solve(prob, 3, method="greedy")
+    sites = res.sites
+    assert len(sites) == 3 and (sites["h3"] == [c[2:] for c in sites["candidate_id"]]).all()
+    # Candidates inside the synthetic city, unnamed: each is named by its road.
+    inside = pd.DataFrame({"lon": g.node_lon[:200:40], "lat": g.node_lat[:200:40]})
+    prob = build_problem("440304", "rest_station", minutes=5, res=9, network=g, stations=st, candidates=inside)
+    sites = solve(prob, 3, method="greedy").sites
+    for label, road, district in zip(sites["label"], sites["road"], sites["district"]):
+        assert district in label and "uncovered cell" not in label and "缺口格网" not in label
+        assert (f"near {road}" in label) if road else ("," in label)
+    assert all(sites["road"]), "every site inside the synthetic city is near one of its named roads"
+
+
+def test_siting_report_html_and_pdf(tmp_path):
+    from geo.web.siting_report import pdf_available, render_siting_report, write_siting_report
+
+    st = _stations(3, seed=7)
+    prob = build_problem("440304", "rest_station", mode="walk", meters=800, res=9, network=False, stations=st)
+    res = solve(prob, 3, method="exact", time_limit=30)
+    html = render_siting_report(prob, res, registry="审计记录 #3 / audit log entry #3")
+    assert html.count('data-site-row="') == 3 and html.count('<g data-site="') == 3
+    for row in res.sites.itertuples():
+        assert row.label.split(" / ")[0] in html or row.label in html
+    assert "solver gap: 0%" in html and "估算 100 %" in html and "audit log entry #3" in html
+    assert "不含示例数据 / no sample data" in html and res.change_text.split(" / ")[0] in html
+    assert "福田区" in html and "<script" not in html and "http" not in html.replace("http://www.w3.org", "")
+    if not pdf_available():
+        pytest.skip("WeasyPrint or Pango not installed")
+    import re
+    import zlib
+
+    pdf = write_siting_report(prob, res, tmp_path / "r.pdf", registry="x").read_bytes()
+    streams = [m.group(1) for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S)]
+    # Streams are Flate-compressed; a stream's bytes may end in the middle of a binary font.
+    blob = pdf + b"".join(zlib.decompressobj().decompress(s) for s in streams if s[:1] == b"x")
+    assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page\b", blob)) == 1
+    # The Chinese text is set in the CJK font the Makefile installs, not missing-glyph boxes.
+    assert b"WenQuanYi" in blob

@@ -305,8 +305,9 @@ def _site_rows(problem: SitingProblem, order: list[int], added: list[float],
                          columns=_SITE_COLUMNS)
     if len(c):
         origin = c["origin"].astype(str) if "origin" in c else pd.Series("file", index=c.index)
-        given = [n if o != "generated" and not _UNNAMED.match(n) else ""
-                 for n, o in zip(c["name"].astype(str), origin)]
+        # A planner's own name is kept; engine names and names that are only the id are not names.
+        given = [n if o != "generated" and not _UNNAMED.match(n) and n != cid else ""
+                 for n, o, cid in zip(c["name"].astype(str), origin, c["id"].astype(str))]
         labels = site_labels(frame, graph=problem.graph,
                              res=problem.baseline.resolution if problem.baseline is not None else None,
                              given_names=pd.Series(given, index=frame.index))
