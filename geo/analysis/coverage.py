@@ -17,7 +17,7 @@ Layers of a result are written by :mod:`geo.analysis.export`.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
@@ -41,6 +41,7 @@ from geo.core import geodesy
 from geo.core.crs import haversine_m
 from geo.core.regions import Region
 from geo.core.schema import STATUSES
+from geo.registry.reports import REPORT_COLUMNS, NotServingRule, drop_not_serving, report_frame, since_iso
 from geo.routing.network import RoadGraph, resolve_graph
 
 #: How a cell's travel was found; ``Travel.method`` codes 0-2 come from the
@@ -363,12 +364,30 @@ def _travel_to_stations(grid: Grid, st: gpd.GeoDataFrame, std: Standard,
     return trav, method, notes
 
 
+def _open_reports(registry: str | Path | None, std: Standard, *, read: bool,
+                  days: float) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Workers' open reports of the last ``days`` in the run's registry, and those on the standard's kinds
+    placed at their stations (for the district table)."""
+    from geo.registry.store import open_store
+
+    location = str(registry or settings.registry_location())
+    if not read or ("://" not in location and not Path(location).exists()):
+        return pd.DataFrame(columns=REPORT_COLUMNS), None
+    store = open_store(location)
+    found = store.reports(statuses=["open"], since=since_iso(days))
+    if found.empty:  # the usual case: no second read of the stations
+        return found, None
+    placed = report_frame(found, store.load(kinds=list(std.kinds)))
+    return found, placed[placed["kind"].isin(std.kinds)]
+
+
 def coverage(region: str | Region, kinds: str | Iterable[str] | None = None, *, mode: str | None = None,
              minutes: float | None = None, meters: float | None = None,
              res: int = settings.COVERAGE_DEFAULT_RES, network: RoadGraph | str | Path | bool | None = None,
              demand: DemandSource | None = None, stations: pd.DataFrame | None = None,
              registry: str | Path | None = None,
-             statuses: Iterable[str] = settings.COVERAGE_STATUSES, method: str = "auto") -> CoverageResult:
+             statuses: Iterable[str] = settings.COVERAGE_STATUSES, method: str = "auto",
+             not_serving: NotServingRule | None = None) -> CoverageResult:
     """Coverage of a region by the open stations of some kinds.
 
     Parameters
@@ -401,6 +420,10 @@ def coverage(region: str | Region, kinds: str | Iterable[str] | None = None, *, 
         ``network``: the road network or an error; ``estimate``: great
         circle x ``settings.DETOUR_FACTOR``; ``radius``: a straight-line
         service radius in ``meters`` (no roads, no detour).
+    not_serving : NotServingRule, optional
+        Leave out stations that workers' unresolved reports say are closed
+        or gone (:mod:`geo.registry.reports`); off by default, stated in the
+        standard when on.
 
     Returns
     -------
@@ -424,6 +447,11 @@ def coverage(region: str | Region, kinds: str | Iterable[str] | None = None, *, 
     t = time.perf_counter()
     st = filter_stations(stations if stations is not None else _load_stations(registry, std, statuses),
                          std, statuses)
+    reports = _open_reports(registry, std, read=stations is None or registry is not None,
+                            days=not_serving.days if not_serving else settings.REPORT_NOT_SERVING_DAYS)
+    if not_serving is not None:
+        std = replace(std, not_serving=not_serving)
+        st = drop_not_serving(st, reports[0], not_serving).reset_index(drop=True)
     graph = _resolve_graph(network, std.mode, method)
     timings["load_s"] = time.perf_counter() - t
 
@@ -452,7 +480,7 @@ def coverage(region: str | Region, kinds: str | Iterable[str] | None = None, *, 
     timings["gaps_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    districts = district_table(grid, trav.value, covered, dem, st, rank_of_cell)
+    districts = district_table(grid, trav.value, covered, dem, st, rank_of_cell, reports=reports[1])
     timings["districts_s"] = time.perf_counter() - t
 
     t = time.perf_counter()

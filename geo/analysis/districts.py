@@ -32,7 +32,8 @@ def _weighted_quantile(group: np.ndarray, values: np.ndarray, weights: np.ndarra
 
 
 def district_table(grid: Grid, travel: np.ndarray, covered: np.ndarray, demand: Demand,
-                   stations: gpd.GeoDataFrame, rank_of_cell: np.ndarray) -> pd.DataFrame:
+                   stations: gpd.GeoDataFrame, rank_of_cell: np.ndarray, *,
+                   reports: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per district of the region.
 
     Columns: ``adcode``, ``name``, ``city``, ``cells``, ``area_km2``,
@@ -57,6 +58,10 @@ def district_table(grid: Grid, travel: np.ndarray, covered: np.ndarray, demand: 
         Serving stations (``lon``, ``lat``).
     rank_of_cell
         Each cell's gap rank (:func:`geo.analysis.gaps.gap_table`).
+    reports
+        Workers' open reports with their station's ``lon``/``lat``
+        (:func:`geo.registry.reports.report_frame`): counted per district as
+        ``open_reports`` (0 when not given).
     """
     bounds = load_boundaries("district").set_index("adcode")
     codes = region_districts(grid)
@@ -87,6 +92,13 @@ def district_table(grid: Grid, travel: np.ndarray, covered: np.ndarray, demand: 
         for code, cnt in where.dropna().value_counts().items():
             if code in pos:
                 st_count[pos[code]] = int(cnt)
+    open_reports = np.zeros(k, dtype=np.int64)
+    if reports is not None and len(reports.dropna(subset=["lon", "lat"])):
+        placed = reports.dropna(subset=["lon", "lat"])
+        where = locate(placed["lon"].to_numpy(float), placed["lat"].to_numpy(float))["adcode"]
+        for code, cnt in where.dropna().value_counts().items():
+            if code in pos:
+                open_reports[pos[code]] = int(cnt)
     pop = demand.district_population
     population = np.array([pop.get(c, np.nan) if pop else np.nan for c in codes], dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -117,4 +129,4 @@ def district_table(grid: Grid, travel: np.ndarray, covered: np.ndarray, demand: 
         "population": population, "demand": d_sum, "stations": st_count, "stations_per_100k": per_100k,
         "covered_share_area": share_a, "covered_share_demand": share_d, "travel_mean": t_mean,
         "travel_p95": t_p95, "unreachable_cells": unreach, "largest_gap": lg_rank,
-        "largest_gap_km2": lg_area, "largest_gap_demand": lg_dem})
+        "largest_gap_km2": lg_area, "largest_gap_demand": lg_dem, "open_reports": open_reports})

@@ -7,13 +7,14 @@ those defaults and what a user gives.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable
 
 import numpy as np
 
 from geo import settings
 from geo.core.schema import KINDS
+from geo.registry.reports import NotServingRule
 from geo.routing.network import MODES
 
 _UNIT = {"time": "min", "distance": "m"}
@@ -49,6 +50,8 @@ class Standard:
     meters: float | None = None
     source: str = "settings"
     radius: bool = False
+    #: Workers' reports take stations out of service (:class:`geo.registry.reports.NotServingRule`); off: None.
+    not_serving: NotServingRule | None = None
 
     @property
     def weight(self) -> str:
@@ -67,6 +70,9 @@ class Standard:
 
     def describe(self) -> str:
         """Bilingual one-liner, e.g. ``15 分钟 电动自行车 / 15 min by e-bike``."""
+        if self.not_serving is not None:  # the reports rule is part of what "within reach" meant
+            zh, en = replace(self, not_serving=None).describe().split(" / ", 1)
+            return f"{zh}；{self.not_serving.zh} / {en}; {self.not_serving.en}"
         kinds_zh = "、".join(KINDS[k].zh for k in self.kinds)
         kinds_en = ", ".join(KINDS[k].en.lower() for k in self.kinds)
         amount = f"{self.threshold:g}"
@@ -83,7 +89,8 @@ class Standard:
         """JSON form; carried by every result."""
         return {"kinds": list(self.kinds), "mode": self.mode, "minutes": self.minutes, "meters": self.meters,
                 "unit": self.unit, "threshold": self.threshold, "source": self.source,
-                "radius": self.radius, "label": self.describe()}
+                "radius": self.radius, "label": self.describe(),
+                "not_serving": None if self.not_serving is None else self.not_serving.to_dict()}
 
 
 def service_standard(kinds: str | Iterable[str] | None = None, *, mode: str | None = None,

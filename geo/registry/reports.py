@@ -354,11 +354,20 @@ class NotServingRule:
         if int(self.clients) < 1 or not float(self.days) > 0:
             raise ValueError("反馈规则需 N ≥ 1 且 D > 0 / the report rule needs N >= 1 and D > 0")
 
+    @property
+    def zh(self) -> str:
+        """The rule in Chinese."""
+        return f"{self.days:g} 天内有 ≥{self.clients} 人反馈未开放或找不到且未处理的站点按不提供服务计"
+
+    @property
+    def en(self) -> str:
+        """The rule in English."""
+        return (f"stations with unresolved closed or not-found reports from >= {self.clients} distinct "
+                f"clients in the last {self.days:g} days count as not serving")
+
     def describe(self) -> str:
         """The rule as every result states it, in Chinese and English."""
-        return (f"{self.days:g} 天内有 ≥{self.clients} 人反馈未开放或找不到且未处理的站点按不提供服务计 / "
-                f"stations with unresolved closed or not-found reports from >= {self.clients} distinct "
-                f"clients in the last {self.days:g} days count as not serving")
+        return f"{self.zh} / {self.en}"
 
     def to_dict(self) -> dict:
         """JSON form, carried in the standard of a result."""

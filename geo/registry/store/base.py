@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Protocol
+from typing import Iterable, Protocol
 
 import geopandas as gpd
 import pandas as pd
@@ -22,9 +22,6 @@ import pandas as pd
 from geo import settings
 from geo.registry.dedupe import find_twin
 from geo.registry.validate import ImportReport, ValidationError
-
-if TYPE_CHECKING:
-    from geo.registry.reports import ReportLimits
 
 #: What an ``audit_log`` row records as its ``action``.
 #: The last three are an editor's decisions on workers' reports (:mod:`geo.registry.reports`):
@@ -127,7 +124,7 @@ class RegistryStore(Protocol):
     # -- workers' reports (geo/registry/reports.py) --------------------------
 
     def add_report(self, station_id: str, report_type: str, text: str | None = None, *, client: str,
-                   limits: "ReportLimits | None" = None) -> dict:
+                   limits=None) -> dict:
         """File a worker's report about a station, within the client's limits, in one durable transaction.
 
         In that transaction: limit rows older than ``limits.window_s`` are
@@ -151,8 +148,9 @@ class RegistryStore(Protocol):
             Optional, at most ``settings.REPORT_TEXT_MAX_CHARS`` characters, kept as given.
         client
             :func:`geo.registry.reports.client_key` of the sender's address.
-        limits
-            Default :class:`geo.registry.reports.ReportLimits` from the settings.
+        limits : geo.registry.reports.ReportLimits, optional
+            Default: from the settings. (Not imported here: the reports
+            module builds on this one.)
 
         Returns
         -------

@@ -1,0 +1,50 @@
+"""Coverage with workers' reports: the not-serving option (off by default, stated in the standard) and the
+open reports per district, on a real registry under ``tmp_path`` (estimates: no road network needed)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from geo.analysis.coverage import coverage
+from geo.registry.reports import NotServingRule, ReportLimits
+from geo.registry.store import create_registry
+
+from conftest import HAIZHU, TIANHE, YUEXIU
+
+LIMITS = ReportLimits(per_station=3, per_client=10, window_s=3600)
+
+
+@pytest.fixture
+def registry(tmp_path):
+    store = create_registry(tmp_path / "r.gpkg")
+    ids = [store.add({"kind": "rest_station", "name": n, "lon": p[0], "lat": p[1]})["id"]
+           for n, p in (("天河驿站", TIANHE), ("越秀驿站", YUEXIU), ("海珠驿站", HAIZHU))]
+    for client in ("k1", "k2", "k3"):
+        store.add_report(ids[0], "closed", "", client=client, limits=LIMITS)
+    store.add_report(ids[1], "not_found", "", client="k1", limits=LIMITS)
+    return store, ids
+
+
+def test_not_serving_is_off_by_default_and_stated_when_on(registry):
+    store, ids = registry
+    kw = dict(kinds="rest_station", mode="ebike", minutes=10, network=False, registry=store.path)
+    plain = coverage("440106", **kw)
+    assert set(plain.stations["id"]) == set(ids) and plain.standard.not_serving is None
+    assert plain.to_dict()["standard"]["not_serving"] is None
+    ruled = coverage("440106", **kw, not_serving=NotServingRule(clients=3, days=7))
+    assert set(ruled.stations["id"]) == set(ids) - {ids[0]}
+    std = ruled.to_dict()["standard"]
+    assert std["not_serving"]["clients"] == 3 and "not serving" in std["label"] and "不提供服务" in std["label"]
+    assert ruled.covered_share_area < plain.covered_share_area  # 天河's own station no longer serves it
+    assert coverage("440106", **kw, not_serving=NotServingRule(clients=4, days=7)).stations["id"].size == 3
+
+
+def test_open_reports_are_counted_per_district(registry):
+    store, ids = registry
+    result = coverage("440100", kinds="rest_station", mode="ebike", minutes=10, network=False, res=7,
+                      registry=store.path)
+    table = result.districts.set_index("adcode")
+    assert table.at["440106", "open_reports"] == 3 and table.at["440104", "open_reports"] == 1
+    assert table["open_reports"].sum() == 4
+    assert json.dumps(result.to_dict()["districts"])  # the column goes out with the table
