@@ -199,6 +199,8 @@
   function initMap() {
     map = L.map('map', {crs: L.CRS.GdGcj02, zoomSnap: 0.25, attributionControl: true})
       .fitBounds([[20.2, 109.6], [25.6, 117.4]]);
+    // Plain-text credits: a link there would be a tap target far under 44 px.
+    map.attributionControl.setPrefix('Leaflet');
     L.tileLayer(TILES, {subdomains: '1234', maxZoom: 18, attribution: '&copy; 高德地图 AutoNavi'}).addTo(map);
     layer = L.featureGroup().addTo(map);
     map.on('click', function (e) {
