@@ -24,7 +24,7 @@ from geo.registry import reports as R
 from geo.registry.backup import backup_registry, restore_registry
 from geo.registry.io.table import RawTable
 from geo.registry.store import create_registry
-from geo.registry.store import gpkg_reports
+from geo.registry.store import gpkg_reports, pg_reports
 from geo.registry.store.base import AUDIT_ACTIONS, ConflictError
 from geo.registry.store.gpkg import GeoPackageStore
 from geo.registry.validate import ValidationError, validate_table
@@ -45,8 +45,9 @@ def _registry(path: Path) -> GeoPackageStore:
 
 
 @pytest.fixture
-def store(tmp_path) -> GeoPackageStore:
-    return _registry(tmp_path / "registry.gpkg")
+def store(registry_location) -> GeoPackageStore:
+    # Once per backend (tests/conftest.py): a GeoPackage in tmp, then a PostGIS database.
+    return _registry(registry_location)
 
 
 @pytest.fixture
@@ -101,7 +102,8 @@ def test_unknown_station_is_not_found(store):
 
 def test_limits_per_type_station_and_client_with_retry_after(store, ids, monkeypatch):
     clock = _Clock(1_800_000_000.0)
-    monkeypatch.setattr(gpkg_reports, "time", clock)
+    for module in (gpkg_reports, pg_reports):  # the clock of either backend
+        monkeypatch.setattr(module, "time", clock)
     store.add_report(ids[0], "closed", "", client="k1", limits=LIMITS)
     clock.now += 600
     with pytest.raises(R.ReportLimitError) as same:
@@ -128,7 +130,8 @@ def test_the_client_hash_is_gone_from_the_file_after_the_window(tmp_path, monkey
     store = _registry(tmp_path / "registry.gpkg")
     sid = store.load()["id"].iloc[0]
     clock = _Clock(1_800_000_000.0)
-    monkeypatch.setattr(gpkg_reports, "time", clock)
+    for module in (gpkg_reports, pg_reports):  # the clock of either backend
+        monkeypatch.setattr(module, "time", clock)
     key = R.client_key("198.51.100.23", secret=tmp_path / "secret.key")
     store.add_report(sid, "closed", "", client=key, limits=LIMITS)
     raw = (tmp_path / "registry.gpkg").read_bytes()
@@ -352,19 +355,19 @@ def test_reports_commands_list_and_export(store, ids, tmp_path, capsys):
 
     store.add_report(ids[0], "closed", "=cmd|' /C calc'!A0\n\x1b[31mred", client="k1", limits=LIMITS)
     store.add_report(ids[1], "all_good", "", client="k1", limits=LIMITS)
-    assert main(["reports", "list", "--registry", str(store.path), "--json", "--type", "closed"]) == 0
+    assert main(["reports", "list", "--registry", store.location, "--json", "--type", "closed"]) == 0
     listed = json.loads(capsys.readouterr().out)["reports"]
     assert [r["station_id"] for r in listed] == [ids[0]] and listed[0]["station_name"] == "天河驿站"
-    assert main(["reports", "list", "--registry", str(store.path)]) == 0
+    assert main(["reports", "list", "--registry", store.location]) == 0
     plain = capsys.readouterr().out
     assert "\x1b" not in plain and "\\x1b" in plain and len(plain.strip().splitlines()) == 2
     out = tmp_path / "r.csv"
-    assert main(["reports", "export", "--registry", str(store.path), "--out", str(out), "--json"]) == 0
+    assert main(["reports", "export", "--registry", store.location, "--out", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["reports"] == 2
     table = pd.read_csv(out, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     assert table.loc[table["type"] == "closed", "text"].item().startswith("'=cmd")
     geo_out = tmp_path / "r.geojson"
-    assert main(["reports", "export", "--registry", str(store.path), "--out", str(geo_out)]) == 0
+    assert main(["reports", "export", "--registry", store.location, "--out", str(geo_out)]) == 0
     assert len(json.loads(geo_out.read_text())["features"]) == 2
     assert main(["reports", "list", "--registry", str(tmp_path / "missing.gpkg")]) == 2
     assert not (tmp_path / "missing.gpkg").exists()

@@ -45,6 +45,7 @@ from geo.registry.changes import changed_fields
 from geo.registry.store.base import (ConflictError, RegistryUnavailableError, check_no_twin, editor_name,
                                      keep_private_fields, now_iso)
 from geo.registry.store.gpkg_schema import as_stored, from_sql, layer_fields
+from geo.registry.store.pg_reports import PostgisReports
 from geo.registry.store.pg_schema import KIND_ORDER, migrate, station_columns, to_pg
 from geo.registry.validate import ImportReport, ValidationError, validate_record
 
@@ -103,8 +104,8 @@ def close_pools(url: str | None = None) -> None:
             _pools.pop(key).close()
 
 
-class PostgisStore:
-    """A registry kept in a PostgreSQL database with PostGIS.
+class PostgisStore(PostgisReports):
+    """A registry kept in a PostgreSQL database with PostGIS (workers' reports: :class:`PostgisReports`).
 
     Parameters
     ----------
@@ -357,7 +358,7 @@ class PostgisStore:
         return self._update(station_id, {"status": status}, expected_version, editor_name(editor), "set_status")
 
     def _update(self, station_id: str, changes: dict, expected_version: int | None,
-                editor: str, action: str) -> dict:
+                editor: str, action: str, also=None) -> dict:
         current = self.get(station_id)
         if current is None:
             raise ValidationError(f"找不到站点 / no such station: {station_id}")
@@ -379,6 +380,8 @@ class PostgisStore:
                 now = self._current(conn, rec["kind"], station_id) or current
                 raise ConflictError(now, {**rec, "version": version})
             self._audit(conn, editor, action, current, as_stored(rec), rec["updated_at"])
+            if also is not None:  # more of the same change (reports a confirmation closes), same transaction
+                also(conn, rec)
         return rec
 
     def delete_sample(self, editor: str = settings.EDITOR_APP) -> int:

@@ -88,10 +88,26 @@ def _login_tables(conn: psycopg.Connection) -> None:
     conn.execute("CREATE TABLE login_lockouts (key text PRIMARY KEY, until double precision NOT NULL)")
 
 
+def _report_tables(conn: psycopg.Connection) -> None:
+    # Workers' reports (geo/registry/reports.py), as in the GeoPackage: no client data in
+    # station_reports; the client's keyed hash only in report_limits, deleted after the window.
+    conn.execute("""CREATE TABLE station_reports (
+        fid bigserial PRIMARY KEY, station_id text NOT NULL, type text NOT NULL, text text NOT NULL DEFAULT '',
+        at text NOT NULL, counted boolean NOT NULL DEFAULT true, status text NOT NULL DEFAULT 'open',
+        resolved_at text, resolved_by text, reason text, audit_id bigint)""")
+    conn.execute("CREATE INDEX station_reports_station ON station_reports (station_id, at)")
+    conn.execute("CREATE INDEX station_reports_status ON station_reports (status, at)")
+    conn.execute("""CREATE TABLE report_limits (
+        fid bigserial PRIMARY KEY, client text NOT NULL, station_id text NOT NULL, type text NOT NULL,
+        at double precision NOT NULL)""")
+    conn.execute("CREATE INDEX report_limits_client ON report_limits (client, at)")
+
+
 #: ``(version, description, step)``, applied in order; never edit a released step, add one.
 MIGRATIONS: list[tuple[int, str, Callable[[psycopg.Connection], None]]] = [
     (1, "stations, import log, audit log, change counter", _base_tables),
     (2, "failed-login counts", _login_tables),
+    (3, "workers' station reports and their limits", _report_tables),
 ]
 
 
