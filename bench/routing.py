@@ -217,6 +217,10 @@ def bench_size(n_nodes, args) -> dict:
 
     if args.pandana and n_nodes <= args.pandana_max_nodes:
         out["pandana"] = bench_pandana(g, stations, idx, args)
+    if args.cch_queries and g.n_nodes <= args.cch_max_nodes:
+        mask, _ = eligible(idx, statuses=("open",), open_only=True, at=AT)
+        out["cch"] = bench_cch(g, idx, np.flatnonzero(mask & (idx.edge >= 0)), origins, args)
+    out["first_lookup"] = first_lookup(cache)
     return out
 
 
@@ -247,6 +251,71 @@ def bench_pandana(g, stations, idx, args) -> dict:
     return res
 
 
+def bench_cch(g, idx, cand, origins, args) -> dict:
+    """RoutingKit's Customizable Contraction Hierarchy (pyroutingkit): preprocessing, one-to-one and
+    one-to-all-candidates queries (nearest stations by node, the same question without edge positions)."""
+    try:
+        from pyroutingkit import CCH
+    except ImportError as exc:
+        return {"error": f"pyroutingkit not importable: {exc}"}
+    src = np.concatenate([g.edge_u[g.edge_fwd], g.edge_v[g.edge_bwd]]).astype(np.uint32)
+    dst = np.concatenate([g.edge_v[g.edge_fwd], g.edge_u[g.edge_bwd]]).astype(np.uint32)
+    w = np.concatenate([g.edge_dur_s[g.edge_fwd], g.edge_dur_s[g.edge_bwd]])
+    res: dict = {"nodes": g.n_nodes}
+    cch = CCH()
+    t = time.perf_counter()
+    cch.build_topology(src, dst, g.node_lat.astype(np.float32), g.node_lon.astype(np.float32),
+                       node_count=g.n_nodes)
+    res["topology_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    cch.customize_weights(np.round(w * 1000).astype(np.uint32))  # milliseconds: RoutingKit wants integers
+    res["customize_s"] = time.perf_counter() - t
+    st_nodes = np.unique(g.edge_u[idx.edge[cand]]).astype(np.uint32)
+    one, many = [], []
+    for lon, lat in origins[:args.cch_queries]:
+        o = snap_point(g, lon, lat)
+        node = np.uint32(g.edge_v[o.edge] if g.edge_fwd[o.edge] else g.edge_u[o.edge])
+        t = time.perf_counter()
+        cch.query(int(node), int(st_nodes[0]))
+        one.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        row = cch.distances_many_to_many(np.array([node], dtype=np.uint32), st_nodes)
+        np.partition(np.asarray(row).ravel(), args.k)[:args.k]
+        many.append(time.perf_counter() - t)
+    res["one_to_one_ms"] = {"p50": pct(one, 50), "p95": pct(one, 95)}
+    res["one_to_candidates_ms"] = {"p50": pct(many, 50), "p95": pct(many, 95), "targets": len(st_nodes)}
+    return res
+
+
+def first_lookup(cache: Path) -> str:
+    """Seconds from a fresh interpreter to its first answered query, in a subprocess (nothing warm)."""
+    import subprocess
+
+    code = f"""
+import time
+t0 = time.perf_counter()
+import sys; sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
+sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+from routing import stations_for, AT
+from geo.routing.nearest import nearest_stations
+from geo.routing.network import load_graph
+from geo.routing.stations import index_stations
+t1 = time.perf_counter()
+g = load_graph({str(cache)!r}, "drive")
+t2 = time.perf_counter()
+idx = index_stations(g, stations_for(g, 3000, 0)[0])
+t3 = time.perf_counter()
+nearest_stations(float(g.node_lon[7]), float(g.node_lat[7]), idx, g, k=5, at=AT)
+t4 = time.perf_counter()
+nearest_stations(float(g.node_lon[99]), float(g.node_lat[99]), idx, g, k=5, at=AT)
+t5 = time.perf_counter()
+print(f"imports {{t1 - t0:.2f}} s, graph load {{t2 - t1:.3f}} s, station index {{t3 - t2:.2f}} s, "
+      f"first query {{t4 - t3:.3f}} s, second query {{(t5 - t4) * 1000:.2f}} ms")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
@@ -258,6 +327,9 @@ def main() -> int:
     ap.add_argument("--no-pandana", dest="pandana", action="store_false")
     ap.add_argument("--pandana-max-nodes", type=int, default=2_000_000)
     ap.add_argument("--pbf-repeats", type=int, default=3)
+    ap.add_argument("--cch-queries", type=int, default=200, help="queries answered by pyroutingkit's CCH")
+    ap.add_argument("--cch-max-nodes", type=int, default=300_000,
+                    help="skip the CCH above this size (its preprocessing took 212 s on 1M nodes)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "geo-routing-bench"))
     args = ap.parse_args()
@@ -310,6 +382,19 @@ def main() -> int:
                       f"set_pois {p['set_pois_s']:.2f} s, "
                       f"nearest_pois for all {p['nodes_answered']:,} nodes {p['nearest_pois_s']:.2f} s "
                       f"({p['per_node_us']:.1f} us/node amortised)")
+        if "cch" in r:
+            c = r["cch"]
+            if "error" in c:
+                print(f"   CCH: {c['error']}")
+            else:
+                o = r["query_ms"]
+                print(f"   pyroutingkit CCH: topology {c['topology_s']:.1f} s, customisation {c['customize_s']:.2f} s; "
+                      f"one-to-one p50 {c['one_to_one_ms']['p50']:.3f} ms; origin to all "
+                      f"{c['one_to_candidates_ms']['targets']} station nodes p50 "
+                      f"{c['one_to_candidates_ms']['p50']:.2f} ms, p95 {c['one_to_candidates_ms']['p95']:.2f} ms "
+                      f"(ours, whole query with routes: p50 {o['p50']:.2f} ms; ratio "
+                      f"{c['one_to_candidates_ms']['p50'] / o['p50']:.1f}x)")
+        print(f"   fresh process: {r['first_lookup']}")
     print(f"\nload average at end {os.getloadavg()[0]:.2f} (other processes share this machine's CPUs)")
     return 0
 

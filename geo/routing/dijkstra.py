@@ -180,6 +180,7 @@ class _Values:
 
     def __init__(self, search: "Search", values: np.ndarray, missing: float | int) -> None:
         self._search, self._values, self._missing = search, values, missing
+        self._missing_scalar = values.dtype.type(missing)
 
     def __len__(self) -> int:
         return self._search.ws.n
@@ -187,12 +188,11 @@ class _Values:
     def __getitem__(self, idx):
         s = self._search
         ws = s.ws
-        if np.isscalar(idx) or (isinstance(idx, np.ndarray) and idx.ndim == 0):
+        if isinstance(idx, (int, np.integer)):  # routes walk predecessors one node at a time: keep it cheap
             v = int(idx)
-            if v < 0:
-                v += ws.n
-            ok = ws.stamp[v] == s.gen and ws.state[v] == _DONE
-            return self._values[v] if ok else self._values.dtype.type(self._missing)
+            if ws.stamp[v] == s.gen and ws.state[v] == _DONE:
+                return self._values[v]
+            return self._missing_scalar
         nodes = np.asarray(idx)
         if nodes.dtype == bool:
             nodes = np.flatnonzero(nodes)

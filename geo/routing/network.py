@@ -335,8 +335,11 @@ def _mapped_arrays(path: Path) -> dict[str, np.ndarray]:
             else:
                 # Copy-on-write: a search may write the virtual origin's arc slots
                 # without touching the file or the other processes mapping it.
-                arr = np.memmap(path, dtype=dtype, mode="c", offset=offset, shape=shape,
-                                order="F" if fortran else "C")
+                mapped = np.memmap(path, dtype=dtype, mode="c", offset=offset, shape=shape,
+                                   order="F" if fortran else "C")
+                # A plain ndarray view (it keeps the mapping alive): np.memmap's
+                # subclass hooks cost microseconds on every index a query makes.
+                arr = mapped.view(np.ndarray)
             out[name] = arr
     return out
 
