@@ -2,7 +2,8 @@
 
 Optimistic locking (``update(..., expected_version=...)``) is tested here
 across processes, not threads: each worker is its own Python interpreter
-with its own SQLite connection, as two browser sessions of the app or the
+with its own database connection (SQLite, or PostgreSQL: the
+``registry`` fixture runs every test on both backends), as two browser sessions of the app or the
 app and the command line would be.
 """
 from __future__ import annotations
@@ -18,7 +19,6 @@ import pytest
 
 from geo.registry.io.table import RawTable
 from geo.registry.store.base import ConflictError
-from geo.registry.store.gpkg import GeoPackageStore
 from geo.registry.validate import validate_table
 
 from conftest import ROOT, TIANHE, YUEXIU
@@ -32,11 +32,11 @@ ROUNDS = 12
 WORKER = r"""
 import json, sys, time
 from pathlib import Path
+from geo.registry.store import open_store
 from geo.registry.store.base import ConflictError
-from geo.registry.store.gpkg import GeoPackageStore
 
 path, sid, field, name, sync, rounds = sys.argv[1:]
-store = GeoPackageStore(path)
+store = open_store(path)
 sync = Path(sync)
 for r in range(int(rounds)):
     opened = store.get(sid)["version"]
@@ -75,7 +75,7 @@ def test_two_processes_save_the_same_version(station, tmp_path):
     store, sid = station
     sync = tmp_path / "sync"
     sync.mkdir()
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(store.path), sid, field, name, str(sync),
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, store.location, sid, field, name, str(sync),
                                str(ROUNDS)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for field, name in (("phone", "A"), ("notes", "B"))]
     outs = [p.communicate(timeout=240) for p in procs]
@@ -125,24 +125,25 @@ def test_the_other_process_sees_a_conflict_through_the_guarded_update(station, t
     # A second process saves between this process's version check and its
     # write: the guarded UPDATE must refuse instead of overwriting.
     store, sid = station
-    script = ("import sys; from geo.registry.store.gpkg import GeoPackageStore; "
-              "GeoPackageStore(sys.argv[1]).update(sys.argv[2], {'phone': 'other process'})")
-    real_get = GeoPackageStore.get
+    script = ("import sys; from geo.registry.store import open_store; "
+              "open_store(sys.argv[1]).update(sys.argv[2], {'phone': 'other process'})")
+    backend = type(store)
+    real_get = backend.get
     state = {"calls": 0}
 
     def get_then_other_process_saves(self, station_id):
         rec = real_get(self, station_id)
         state["calls"] += 1
         if state["calls"] == 1:
-            subprocess.run([sys.executable, "-c", script, str(self.path), station_id], cwd=ROOT, check=True)
+            subprocess.run([sys.executable, "-c", script, self.location, station_id], cwd=ROOT, check=True)
         return rec
 
-    GeoPackageStore.get = get_then_other_process_saves
+    backend.get = get_then_other_process_saves
     try:
         with pytest.raises(ConflictError) as exc:
             store.update(sid, {"phone": "this process"}, expected_version=1)
     finally:
-        GeoPackageStore.get = real_get
+        backend.get = real_get
     assert exc.value.current["phone"] == "other process" and exc.value.current["version"] == 2
     assert exc.value.attempted["phone"] == "this process" and exc.value.attempted["version"] == 1
     assert "version 1" in str(exc.value) and "now version 2" in str(exc.value)
