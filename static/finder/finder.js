@@ -1,8 +1,10 @@
 /*
  * The worker page (/finder): where is the nearest rest station, and how do I get there.
  *
- * Plain ES2017 for the Android WebView of WeChat's browser; Leaflet and
- * gd-map.js (GCJ-02 shift of Amap tiles, GdCoord) are loaded before it.
+ * Plain ES2017 for the Android WebView of WeChat's browser. Leaflet and
+ * gd-map.js (GCJ-02 shift of Amap tiles, GdCoord) are preloaded by the page
+ * and run from here once a shared link's lookup is on its way: on a slow
+ * phone their parse time then overlaps the request instead of preceding it.
  * Settings and strings come from <html data-config> (geo/web/worker_page.py).
  *
  * - State lives in the URL (lon, lat, place, kind, fac, open, mode, by, sel,
@@ -194,7 +196,20 @@
   }
 
   // ------------------------------------------------------------------- the map
-  var map = null, layer = null;
+  var map = null, layer = null, shown = null;
+
+  function loadScript(name) {
+    var pre = doc.querySelector('link[rel=preload][href*="' + name + '"]');
+    return new Promise(function (resolve, reject) {
+      var s = doc.createElement('script');
+      s.src = pre ? pre.href : name;
+      s.onload = resolve;
+      s.onerror = reject;
+      doc.head.appendChild(s);
+    });
+  }
+  var libs = loadScript('leaflet.js').then(function () { return loadScript('gd-map.js'); });
+
   function ll(c) { return L.latLng(c[1], c[0]); }
   function initMap() {
     map = L.map('map', {crs: L.CRS.GdGcj02, zoomSnap: 0.25, attributionControl: true})
@@ -216,6 +231,7 @@
   }
 
   function draw(results, chosen) {
+    shown = [results, chosen];
     if (!map) { return; }
     layer.clearLayers();
     var origin = state.exact || [state.lon, state.lat];
@@ -326,7 +342,8 @@
     note.textContent = offline ? t('fd_offline') : !results.length ? t('fd_no_results') :
       estimates ? (results[0].note || t('fd_map_estimate')) : '';
     status(originText());
-    draw(results, chosen);
+    // The map is drawn after the cards are painted: the card is what the rider waits for.
+    requestAnimationFrame(function () { setTimeout(function () { draw(results, chosen); }, 0); });
     doc.dispatchEvent(new CustomEvent('gd:cards', {detail: {cards: cards}}));
   }
 
@@ -353,10 +370,12 @@
     var mine = ++seq;
     var origin = state.exact || [state.lon, state.lat];
     status(t('fd_loading'));
-    fetch('/api/v1/nearest?' + apiQuery(origin).toString(), {credentials: 'omit'})
+    var answer = fetch('/api/v1/nearest?' + apiQuery(origin).toString(), {credentials: 'omit'})
       .then(function (resp) {
         return resp.json().then(function (body) { return {ok: resp.ok, body: body}; });
-      })
+      });
+    // The cards' hand-off links need GdCoord (gd-map.js), loading meanwhile.
+    Promise.all([answer, libs]).then(function (both) { return both[0]; })
       .then(function (x) {
         if (mine !== seq) { return; }
         if (!x.ok) {
@@ -396,7 +415,8 @@
 
   /** Straight-line estimates from the saved public station list, as the server does without a road network. */
   function offlineLookup(origin, mine) {
-    savedStations().then(function (fc) {
+    Promise.all([savedStations(), libs]).then(function (both) {
+      var fc = both[0];
       if (mine !== seq) { return; }
       var speed = (CFG.speeds_kmh[state.mode] || 15) / 3.6;
       var found = (fc.features || []).filter(function (f) {
@@ -542,11 +562,16 @@
     open.addEventListener('change', function () { state.open = open.checked; state.sel = null; lookup(); });
     $('search').addEventListener('submit', function (e) { e.preventDefault(); search($('q').value); });
     $('locate').addEventListener('click', locate);
-    // The shared link's lookup goes out before the map is built: the card is what the rider waits for.
+    // A shared link's lookup goes out before the map is built.
     if (state.lon !== null) { lookup(); } else { status(t('fd_intro')); syncUrl(); }
-    initMap();
+    libs.then(function () {
+      initMap();
+      if (shown) { draw(shown[0], shown[1]); }
+    }).catch(function () { status(t('fd_failed', {msg: 'map'}), true); });
     if ('serviceWorker' in navigator) {
-      navigator.serviceWorker.register('/finder/sw.js', {scope: '/finder'}).catch(function () { /* page works without */ });
+      window.addEventListener('load', function () {
+        navigator.serviceWorker.register('/finder/sw.js', {scope: '/finder'}).catch(function () { /* works without */ });
+      });
     }
   }
 
