@@ -175,22 +175,36 @@ class WorkspacePool:
             self._free.append(ws)
 
 
+class _Lease:
+    """A workspace lent to one search and whatever still reads its results.
+
+    The workspace goes back to the pool when the last holder (the search or
+    its ``dist``/``pred`` readers, which hold the lease and not the search)
+    is dropped, so a reader never sees a later search's values.
+    """
+
+    def __init__(self, pool: WorkspacePool) -> None:
+        self.ws = pool.take()
+        self.gen = self.ws.next_generation()
+        weakref.finalize(self, pool.give_back, self.ws)
+
+
 class _Values:
     """Per-node values of a search, read by index like an array (``inf`` or -1 where not settled)."""
 
-    def __init__(self, search: "Search", values: np.ndarray, missing: float | int) -> None:
-        self._search, self._values, self._missing = search, values, missing
+    def __init__(self, lease: _Lease, values: np.ndarray, missing: float | int) -> None:
+        self._lease, self._values, self._missing = lease, values, missing
         self._missing_scalar = values.dtype.type(missing)
 
     def __len__(self) -> int:
-        return self._search.ws.n
+        return self._lease.ws.n
 
     def __getitem__(self, idx):
-        s = self._search
-        ws = s.ws
+        lease = self._lease
+        ws = lease.ws
         if isinstance(idx, (int, np.integer)):  # routes walk predecessors one node at a time: keep it cheap
             v = int(idx)
-            if ws.stamp[v] == s.gen and ws.state[v] == _DONE:
+            if ws.stamp[v] == lease.gen and ws.state[v] == _DONE:
                 return self._values[v]
             return self._missing_scalar
         nodes = np.asarray(idx)
@@ -198,11 +212,11 @@ class _Values:
             nodes = np.flatnonzero(nodes)
         flat = np.ascontiguousarray(nodes.reshape(-1), dtype=np.int64)
         out = np.empty(len(flat), dtype=self._values.dtype)
-        _lookup(flat, ws.stamp, ws.state, s.gen, self._values, self._missing, out)
+        _lookup(flat, ws.stamp, ws.state, lease.gen, self._values, self._missing, out)
         return out.reshape(nodes.shape)
 
     def __array__(self, dtype=None, copy=None):
-        full = self[np.arange(self._search.ws.n)]
+        full = self[np.arange(self._lease.ws.n)]
         return full if dtype is None else full.astype(dtype)
 
 
@@ -235,9 +249,8 @@ class Search:
     def __init__(self, indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, pool: WorkspacePool,
                  sources, costs, *, source_pred: int = -1) -> None:
         self._arcs = (indptr, indices, weights)
-        self.ws = pool.take()
-        weakref.finalize(self, pool.give_back, self.ws)
-        self.gen = self.ws.next_generation()
+        self._lease = _Lease(pool)
+        self.ws, self.gen = self._lease.ws, self._lease.gen
         self.limit = -np.inf
         self.n_settled = 0
         size = 0
@@ -245,8 +258,8 @@ class Search:
         for v, c in zip(np.asarray(sources, dtype=np.int64).tolist(), np.asarray(costs, dtype=np.float64).tolist()):
             size = _push(ws.heap, ws.pos, ws.dist, ws.pred, ws.stamp, ws.state, self.gen, size, v, c, source_pred)
         self._size = size
-        self.dist = _Values(self, ws.dist, np.inf)
-        self.pred = _Values(self, ws.pred, -1)
+        self.dist = _Values(self._lease, ws.dist, np.inf)
+        self.pred = _Values(self._lease, ws.pred, -1)
 
     def extend(self, limit: float) -> "Search":
         """Settle every node of cost up to ``limit`` (``inf``: all reachable); returns the search."""
