@@ -25,12 +25,21 @@ import streamlit as st
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.runtime.pages_manager import PagesManager
 
 from geo.web import public_api, worker_page
 from geo.web.api import PrivateRoutes, routes
 from pages.common.errors import show_script_error
 
 _FOLDER = str(Path(__file__).resolve().parent).encode("utf-8")
+
+# app.py declares every page with st.navigation; the pages/ folder beside it
+# holds those pages' scripts and parts, not Streamlit's old auto-discovered
+# multipage folder. Streamlit decides which it is once, when the first session
+# starts, from the folder's name alone, and then runs that first session the
+# old way: a first visitor to /coverage was told "Page not found" (in English)
+# until some session had run app.py. Decided here, before any session exists.
+PagesManager.uses_pages_directory = False
 
 
 class HideScriptFolder:
