@@ -56,7 +56,7 @@ def test_queue_is_most_reported_first_with_types_times_and_plain_text(site):
     assert HOSTILE in mine["补充说明（原文）"].tolist()  # shown as written, in a plain-text table
     label = views.station_choice_label(pd.Series({"name": "**x** [a](b)", "kind": "rest_station", "open": 1,
                                                   "station_id": "RS-1"}))
-    assert "\\*\\*x\\*\\*" in label and "\\[a\\]\\(b\\)" in label
+    assert label == "**x** [a](b) · 户外劳动者驿站 · 1 · RS-1"  # options are plain text: no escapes to show
 
 
 def test_confirm_changes_only_what_differs():

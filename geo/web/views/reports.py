@@ -3,8 +3,9 @@
 The reports themselves are :mod:`geo.registry.reports` and the store's;
 this module turns them into the tables and choices the page draws, in the
 page's language. Report texts stay plain text: tables (``st.dataframe``)
-show them as written, and anything that goes into Markdown is passed
-through :func:`geo.core.text.md_escape` first (:func:`station_choice_label`).
+and select-box options show them as written; nothing of a report goes
+into Markdown (the page escapes a station id with
+:func:`geo.core.text.md_escape` where it says which station it handled).
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ import pandas as pd
 
 from geo import settings
 from geo.core.i18n import kind_label, status_label, t
-from geo.core.text import md_escape
 from geo.registry.reports import REPORT_TYPES, export_reports, report_frame
 
 #: The queue's columns (codes; :func:`queue_table` heads them in the page's language).
@@ -68,7 +68,8 @@ def report_queue(reports: pd.DataFrame, stations: pd.DataFrame) -> pd.DataFrame:
                      "first_at": str(group["at"].min()), "last_at": str(group["at"].max()),
                      "seen": int(group["report_id"].max())})
     queue = pd.DataFrame(rows, columns=QUEUE_COLUMNS)
-    return queue.sort_values(["open", "last_at"], ascending=[False, False], kind="stable").reset_index(drop=True)
+    # Ties (times are to the second) by the latest report id.
+    return queue.sort_values(["open", "last_at", "seen"], ascending=False, kind="stable").reset_index(drop=True)
 
 
 def types_text(types: dict, *, lang: str = "zh") -> str:
@@ -90,8 +91,8 @@ def queue_table(queue: pd.DataFrame, *, lang: str = "zh") -> pd.DataFrame:
 
 
 def station_choice_label(row: pd.Series, *, lang: str = "zh") -> str:
-    """A queue row as a choice in a select box (Markdown-escaped: names and ids come from data)."""
-    return md_escape(f"{row['name']} · {kind_label(row['kind'], lang)} · {row['open']} · {row['station_id']}")
+    """A queue row as a choice in a select box (options are shown as plain text, not Markdown)."""
+    return f"{row['name']} · {kind_label(row['kind'], lang)} · {row['open']} · {row['station_id']}"
 
 
 def station_reports_table(reports: pd.DataFrame, *, lang: str = "zh") -> pd.DataFrame:
