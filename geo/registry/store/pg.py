@@ -36,7 +36,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 from shapely import points
 
 from geo import settings
@@ -90,8 +90,11 @@ def _pool(url: str) -> ConnectionPool:
         if pool is None or pool.closed:
             conninfo = make_conninfo(url, connect_timeout=max(1, round(settings.PG_CONNECT_TIMEOUT_S)),
                                      application_name="geo-registry")
+            # check: a connection the server dropped (a restart, a failover) is replaced
+            # before use instead of failing the request that drew it.
             pool = ConnectionPool(conninfo, min_size=1, max_size=settings.PG_POOL_MAX_SIZE,
-                                  timeout=settings.PG_CONNECT_TIMEOUT_S, open=False, name="geo-registry")
+                                  timeout=settings.PG_CONNECT_TIMEOUT_S, open=False, name="geo-registry",
+                                  check=ConnectionPool.check_connection)
             pool.open(wait=False)
             _pools[key] = pool
         return pool
@@ -142,7 +145,9 @@ class PostgisStore(PostgisReports):
         except psycopg.OperationalError as exc:
             # A refused or lost connection, not an error of the statement: say so in both languages.
             if conn is None or conn.broken or conn.closed:
-                raise RegistryUnavailableError(self.location, type(exc).__name__) from exc
+                if isinstance(exc, PoolTimeout):
+                    close_pools(self.url)  # no retrying in the background; the next call tries afresh
+                raise RegistryUnavailableError(self.location, _reason(self.url, exc)) from exc
             raise
 
     @contextmanager
@@ -432,6 +437,20 @@ class PostgisStore(PostgisReports):
             rec = as_stored(rec)
             self._audit(conn, editor, "restore", current, rec, rec["updated_at"])
         return rec
+
+
+def _reason(url: str, exc: Exception) -> str:
+    """Why the database could not be reached, in libpq's words (which never hold the password)."""
+    if isinstance(exc, PoolTimeout):
+        # The pool only says it waited; one direct attempt tells why.
+        try:
+            psycopg.connect(url, connect_timeout=2).close()
+        except psycopg.Error as direct:
+            exc = direct
+        else:
+            return "所有连接都在使用中 / every connection is in use"
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:200]
 
 
 def _json(rec: dict) -> str:
