@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import TextIO
 
@@ -42,11 +43,26 @@ class Progress:
         self.t0 = time.perf_counter()
         self._shown = -1e9
         self.done = 0.0
+        self.window = 15.0
+        self._samples: deque[tuple[float, float]] = deque([(self.t0, 0.0)])
+
+    def _rate(self, now: float) -> float:
+        # Over the last ``window`` seconds: a file's nodes read fast and its
+        # ways slowly, and a rate averaged from the start would promise too soon an end.
+        self._samples.append((now, self.done))
+        while len(self._samples) > 2 and now - self._samples[0][0] > self.window:
+            self._samples.popleft()
+        t_old, d_old = self._samples[0]
+        if now - t_old > 0 and self.done > d_old:
+            return (self.done - d_old) / (now - t_old)
+        elapsed = now - self.t0
+        return self.done / elapsed if elapsed > 0 else 0.0
 
     def line(self) -> str:
         """The progress line for the amount done so far."""
-        elapsed = time.perf_counter() - self.t0
-        rate = self.done / elapsed if elapsed > 0 else 0.0
+        now = time.perf_counter()
+        elapsed = now - self.t0
+        rate = self._rate(now)
         amount = f"{self.done / self.scale:,.1f}{(' ' + self.unit) if self.unit else ''}"
         if self.total > 0:
             frac = min(self.done / self.total, 1.0)
