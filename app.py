@@ -44,11 +44,13 @@ def map_page() -> None:
         # the choices themselves are kept under stable names across a switch.
         kinds = st.multiselect(t("filter_kinds", lang), list(schema.KINDS),
                                default=st.session_state.get("map_kinds", list(schema.KINDS)),
-                               format_func=lambda c: i18n.kind_label(c, lang), key=f"map_kinds:{lang}")
+                               format_func=lambda c: i18n.kind_label(c, lang), key=f"map_kinds:{lang}",
+                               placeholder=t("choose_placeholder", lang))
         statuses = st.multiselect(t("filter_status", lang), list(schema.STATUSES),
                                   default=st.session_state.get("map_statuses",
                                                                [s for s in schema.STATUSES if s != "closed"]),
-                                  format_func=lambda c: i18n.status_label(c, lang), key=f"map_statuses:{lang}")
+                                  format_func=lambda c: i18n.status_label(c, lang), key=f"map_statuses:{lang}",
+                                  placeholder=t("choose_placeholder", lang))
         st.session_state.update(map_kinds=kinds, map_statuses=statuses)
     basemap = shell.basemap_picker(lang)
 

@@ -74,7 +74,8 @@ with st.sidebar:
     st.header(t("cv_standard", lang), anchor=False)
     kinds = _keep("cv_kinds", st.multiselect(
         t("cv_kinds", lang), list(schema.KINDS), default=_kept("cv_kinds", list(settings.COVERAGE_DEFAULT_KINDS)),
-        format_func=lambda c: i18n.kind_label(c, lang), key=f"cv_kinds:{lang}"))
+        format_func=lambda c: i18n.kind_label(c, lang), key=f"cv_kinds:{lang}",
+        placeholder=t("choose_placeholder", lang)))
     first = kinds[0] if kinds else settings.COVERAGE_DEFAULT_KINDS[0]
     mode, unit, value = controls.standard_controls("cv", lang, first)
     method = method_choice("cv", lang, unit=unit)

@@ -33,13 +33,15 @@ def downloads_tab(stations: gpd.GeoDataFrame, stamp: tuple, lang: str) -> None:
     st.caption(t("downloads_help", lang))
     d1, d2, d3 = st.columns(3)
     kinds = d1.multiselect(t("filter_kinds", lang), list(schema.KINDS), default=list(schema.KINDS),
-                           format_func=lambda c: i18n.kind_label(c, lang), key=f"dl_kinds:{lang}")
+                           format_func=lambda c: i18n.kind_label(c, lang), key=f"dl_kinds:{lang}",
+                           placeholder=t("choose_placeholder", lang))
     city_names = dict(_cities())
     region = d2.selectbox(t("filter_city", lang), [None, *city_names],
                           format_func=lambda c: t("filter_city_all", lang) if c is None else city_names[c],
                           key=f"dl_region:{lang}")
     statuses = d3.multiselect(t("filter_status", lang), list(schema.STATUSES), default=list(schema.STATUSES),
-                              format_func=lambda c: i18n.status_label(c, lang), key=f"dl_statuses:{lang}")
+                              format_func=lambda c: i18n.status_label(c, lang), key=f"dl_statuses:{lang}",
+                              placeholder=t("choose_placeholder", lang))
     chosen = chosen_stations(stations, kinds=kinds, statuses=statuses, region=region)
     st.markdown(f"**{t('download_count', lang, n=len(chosen))}**")
     key = (stamp, tuple(kinds), region, tuple(statuses))

@@ -261,9 +261,33 @@
     };
   }
 
-  // labels: {scale, locate, locating, locate_failed, full_screen, offline}
+  function titled(el, text) {
+    if (el && text) { el.title = text; el.setAttribute('aria-label', text); }
+  }
+
+  // Leaflet writes "Layers" into the layer switch when it is added (after
+  // these controls, by st_folium): name it in the map's language then.
+  if (L.Control.Layers && !L.Control.Layers.prototype._gdTitled) {
+    var initLayout = L.Control.Layers.prototype._initLayout;
+    L.Control.Layers.prototype._initLayout = function () {
+      initLayout.apply(this, arguments);
+      var labels = this._map && this._map._gdLabels;
+      if (labels) { titled(this._layersLink, labels.layers); }
+    };
+    L.Control.Layers.prototype._gdTitled = true;
+  }
+
+  // labels: {scale, locate, locating, locate_failed, full_screen, offline, zoom_in, zoom_out, layers}
   // (plain text, set with textContent or as attributes, never as HTML).
   root.gdMapControls = function (map, tiles, labels) {
+    map._gdLabels = labels;
+    // Leaflet's own controls carry English titles ("Zoom in", "Layers").
+    if (map.zoomControl) {
+      titled(map.zoomControl._zoomInButton, labels.zoom_in);
+      titled(map.zoomControl._zoomOutButton, labels.zoom_out);
+    }
+    var links = map.getContainer().querySelectorAll('.leaflet-control-layers-toggle');
+    for (var i = 0; i < links.length; i++) { titled(links[i], labels.layers); }
     L.control.scale({imperial: false, position: 'bottomright'}).addTo(map);
 
     var status = notice(map, 'bottomright');

@@ -170,7 +170,8 @@ class Controls(JSCSSMixin):
         self.tiles = tiles
         # Plain text: the script sets it as text or attributes, never as HTML.
         self.labels_json = script_json({key: t(f"map_{key}", lang) for key in
-                                        ("locate", "locating", "locate_failed", "full_screen", "offline")})
+                                        ("locate", "locating", "locate_failed", "full_screen", "offline",
+                                         "zoom_in", "zoom_out", "layers")})
 
 
 class FitBounds(JSCSSMixin):
