@@ -15,6 +15,8 @@ from streamlit_folium import st_folium
 
 from geo.core import i18n, schema
 from geo.core.i18n import t
+from geo.core.text import md_text
+from geo.registry.reports import NotServingRule, apply_not_serving
 from geo.web.api import STATIONS_URL
 from geo.web.maps.base import layer_control
 from geo.web.maps.boundaries import load_map_boundaries
@@ -36,7 +38,7 @@ def map_page() -> None:
     st.markdown(f'<a class="gd-finder-link" href="/finder{"?lang=en" if lang == "en" else ""}" target="_self">'
                 f'📍 {t("finder_link", lang)}</a>', unsafe_allow_html=True)
 
-    _, _, stations = shell.open_registry(lang)
+    store, _, stations = shell.open_registry(lang)
 
     with st.sidebar:
         st.header(t("filters", lang))
@@ -52,13 +54,17 @@ def map_page() -> None:
                                   format_func=lambda c: i18n.status_label(c, lang), key=f"map_statuses:{lang}",
                                   placeholder=t("choose_placeholder", lang))
         st.session_state.update(map_kinds=kinds, map_statuses=statuses)
+        # Workers' reports (geo/registry/reports.py): off unless ticked, and the rule is then stated.
+        rule = NotServingRule() if st.checkbox(t("map_not_serving", lang), key="map_not_serving") else None
     basemap = shell.basemap_picker(lang)
 
-    shown = chosen_stations(stations, kinds=kinds, statuses=statuses)
+    shown = apply_not_serving(chosen_stations(stations, kinds=kinds, statuses=statuses), rule, store=store)
 
     # One line for what the page is and how much of it is shown, so the map
     # starts high enough to fill a laptop screen.
     st.markdown(f"{t('app_subtitle', lang)} · **{t('shown_count', lang, shown=len(shown), total=len(stations))}**")
+    if rule is not None:
+        st.caption(md_text(rule.describe(), lang))
     if sample_count(shown):
         st.warning(t("sample_banner", lang), icon="⚠️")
     if not len(shown):

@@ -57,7 +57,7 @@
     var d = new Date(iso);
     if (isNaN(d.getTime())) return "";
     var opts = {timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit", hour12: false};
-    if (withDay) { opts.month = "numeric"; opts.day = "numeric"; }
+    if (withDay) { opts.month = lang() === "en" ? "short" : "numeric"; opts.day = "numeric"; }
     return new Intl.DateTimeFormat(lang() === "en" ? "en-GB" : "zh-CN", opts).format(d);
   }
 
@@ -86,9 +86,9 @@
       var names = (decision.types || []).map(function (c) { return BY_CODE[c] ? say(BY_CODE[c][3], BY_CODE[c][4]) : c; });
       var note = el("p", "gd-report-decision");
       note.textContent = decision.action === "confirm"
-        ? say("编辑已于 " + clock(decision.at, true) + " 核实反馈（" + names.join("、") + "）并更新站点；以编辑确认的状态为准",
+        ? say("编辑已于 " + clock(decision.at, true) + " 核实并确认了反馈（" + names.join("、") + "），站点信息已按核实结果更新；以编辑确认的状态为准",
               "An editor confirmed the reports (" + names.join(", ") + ") on " + clock(decision.at, true) +
-              " and updated the station; the status an editor confirmed wins over reports")
+              "; the station's details are as checked, and the status an editor confirmed wins over reports")
         : say("编辑已于 " + clock(decision.at, true) + " 核查反馈（" + names.join("、") + "）未予采纳；以编辑确认的状态为准",
               "An editor checked the reports (" + names.join(", ") + ") on " + clock(decision.at, true) +
               " and did not accept them; the status an editor confirmed wins over reports");

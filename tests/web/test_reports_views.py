@@ -101,3 +101,32 @@ def test_the_data_page_queue_confirms_through_the_audited_edit(site):
     assert left.loc[left["type"] == "closed", "status"].eq("confirmed").all()
     assert left.loc[left["type"] == "no_water", "status"].tolist() == ["open"]
     assert any("关闭 3 条" in str(s.value) for s in page.success)
+
+
+def test_report_js_knows_every_type_and_writes_no_html():
+    import re
+
+    from geo.registry.reports import REPORT_TYPES
+
+    source = (ROOT / "static" / "finder" / "report.js").read_text(encoding="utf-8")
+    assert re.findall(r'\["(\w+)", "', source) == list(REPORT_TYPES)
+    for label in REPORT_TYPES.values():
+        assert f'"{label.zh}", "{label.en}", "{label.said_zh}", "{label.said_en}"' in source
+    assert "innerHTML" not in source and "insertAdjacentHTML" not in source and "outerHTML" not in source
+
+
+def test_home_map_can_leave_out_reported_stations(site, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    reg, a, b = site
+    page = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    page.run()
+    assert not page.exception, page.exception
+    def shown() -> str:
+        return next(str(m.value) for m in page.markdown if "站点库共" in str(m.value))
+
+    assert "显示 2 个站点" in shown()
+    page.checkbox(key="map_not_serving").check().run()
+    assert not page.exception, page.exception
+    assert "显示 1 个站点" in shown()  # 天河驿站 has closed reports from 3 clients
+    assert any("不提供服务" in str(c.value) for c in page.caption)
