@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=registry.run_export)
 
     reports.add_parser(sub)  # workers' station reports: geo/cli/reports.py
+    registry.add_parser(sub)  # registry copy: geo/cli/registry.py
 
     # Road routing: the commands are in geo/cli/network.py and geo/cli/nearest.py.
     p = sub.add_parser("network", help="道路网络 / road networks for routing")

@@ -45,6 +45,7 @@ from geo.registry.changes import changed_fields
 from geo.registry.store.base import (ConflictError, RegistryUnavailableError, check_no_twin, editor_name,
                                      keep_private_fields, now_iso)
 from geo.registry.store.gpkg_schema import as_stored, from_sql, layer_fields
+from geo.registry.store.pg_content import PostgisContent
 from geo.registry.store.pg_reports import PostgisReports
 from geo.registry.store.pg_schema import KIND_ORDER, migrate, station_columns, to_pg
 from geo.registry.validate import ImportReport, ValidationError, validate_record
@@ -107,8 +108,11 @@ def close_pools(url: str | None = None) -> None:
             _pools.pop(key).close()
 
 
-class PostgisStore(PostgisReports):
-    """A registry kept in a PostgreSQL database with PostGIS (workers' reports: :class:`PostgisReports`).
+class PostgisStore(PostgisReports, PostgisContent):
+    """A registry kept in a PostgreSQL database with PostGIS.
+
+    Workers' reports: :class:`PostgisReports`; the whole registry as one
+    snapshot, or replaced at once (copies, backups): :class:`PostgisContent`.
 
     Parameters
     ----------
@@ -176,6 +180,10 @@ class PostgisStore(PostgisReports):
 
     def _insert(self, conn, rec: dict) -> None:
         conn.execute(_INSERT, self._values(rec))
+
+    def _insert_many(self, cur, recs: list[dict]) -> None:
+        if recs:  # psycopg pipelines executemany: one round trip per batch, not per row
+            cur.executemany(_INSERT, [self._values(rec) for rec in recs])
 
     def _update_row(self, conn, rec: dict, where_version: int | None = None) -> int:
         values = [float(rec["lon"]), float(rec["lat"])] + [to_pg(c, rec.get(c), rec["kind"]) for c in _UPDATABLE]
@@ -297,7 +305,7 @@ class PostgisStore(PostgisReports):
                 old = stored.get((rec["kind"], rec["id"]))
                 if old is None:
                     rec.update(version=1, updated_at=stamp)
-                    inserts.append(self._values(rec))
+                    inserts.append(rec)
                     audits.append(self._audit_row(editor, "import", None, as_stored(rec), stamp, import_id))
                     # A file listing a station twice: the second row updates the first, as in the GeoPackage.
                     stored[(rec["kind"], rec["id"])] = as_stored(rec)
@@ -313,8 +321,7 @@ class PostgisStore(PostgisReports):
                 stored[(rec["kind"], rec["id"])] = as_stored(rec)
                 counts["updated"] += 1
             with conn.cursor() as cur:
-                if inserts:
-                    cur.executemany(_INSERT, inserts)
+                self._insert_many(cur, inserts)
                 for rec in updates:
                     self._update_row(cur, rec)
                 if audits:
