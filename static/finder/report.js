@@ -82,6 +82,10 @@
       box.appendChild(line);
     });
     var decision = recent.decision;
+    if (box.firstChild && !decision) {
+      box.appendChild(el("p", "gd-report-unchecked", say("以上是工人的反馈，尚未经编辑核实；编辑确认的状态优先",
+        "What workers reported, not yet checked by an editor; the status an editor confirms wins")));
+    }
     if (decision) {
       var names = (decision.types || []).map(function (c) { return BY_CODE[c] ? say(BY_CODE[c][3], BY_CODE[c][4]) : c; });
       var note = el("p", "gd-report-decision");

@@ -149,6 +149,7 @@ def test_worker_reports_editor_confirms_card_follows(app, browser):
     line = card.locator('.gd-report-line[data-report-type="no_water"]')
     line.wait_for()
     assert line.inner_text().startswith("1 人反馈今天没有饮用水（最近 ")
+    assert "尚未经编辑核实" in card.locator(".gd-report-unchecked").inner_text()
     other = _card(page, closed)
     other.locator(".gd-report-toggle").click()
     other.locator('.gd-report-type[data-report-type="closed"]').click()
@@ -197,6 +198,7 @@ def test_worker_reports_editor_confirms_card_follows(app, browser):
     note.wait_for()
     assert "以编辑确认的状态为准" in note.inner_text() and "没有饮用水" in note.inner_text()
     assert card.locator(".gd-report-line").count() == 0  # no longer shown as an open report
+    assert card.locator(".gd-report-unchecked").count() == 0
     page.locator("#cards > li").first.wait_for()
     assert _card(page, closed).count() == 0  # a closed station is not offered to workers
     page.goto(url + FINDER + "&lang=en")
