@@ -46,7 +46,6 @@ from pypinyin import Style, lazy_pinyin
 
 from geo import settings
 from geo.core import regions
-from geo.core.crs import haversine_m
 from geo.routing.places_osm import OSM_KINDS, fold_name, merge_same_name, read_osm_places
 
 FORMAT = "geo-places"
@@ -59,10 +58,9 @@ KIND_WEIGHT: dict[str, int] = {
 
 # Match classes, best first.
 EXACT, PREFIX, SUBSTRING = 0, 1, 2
-# The most substring hits one source reads before ranking: entries are stored
-# best-ranked first, so the first hits are the best ones.
-_SUBSTRING_CAP = 4000
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+# Suffixes are sorted on this many characters: longer queries are rare, and checked one by one.
+_SUFFIX_CHARS = 8
 # Longest first, so 连山壮族瑶族自治县 loses its whole suffix.
 _SUFFIXES = ("壮族瑶族自治县", "瑶族自治县", "自治县", "区", "县", "市")
 
@@ -119,10 +117,10 @@ class PlaceIndex:
     """Places and their search keys, ready for fast matching.
 
     Entries are sorted best-ranked first (kind weight, then name length), so
-    the first hits of a substring scan are the best ones. Exact and prefix
-    matches come from the sorted keys by bisection; substring matches from
-    one scan of all keys joined into one string (C speed, no Python loop per
-    name).
+    the smallest entry numbers of a match are its best places. Exact and
+    prefix matches come from the sorted keys by bisection; substring matches
+    from a suffix array over all keys joined into one text (a binary
+    search, whatever the size of the index).
 
     Parameters
     ----------
@@ -158,43 +156,69 @@ class PlaceIndex:
         # "\n" never occurs in a folded key, so a match never spans two keys.
         self._blob = "\n" + "\n".join(keys) + "\n"
         lengths = np.fromiter((len(k) + 1 for k in keys), dtype=np.int64, count=len(keys))
-        self._starts = np.concatenate([[1], 1 + np.cumsum(lengths)[:-1]]) if keys else np.zeros(0, np.int64)
-        self._owner = np.asarray(owner, dtype=np.int64)
+        starts = np.concatenate([[1], 1 + np.cumsum(lengths)[:-1]]) if keys else np.zeros(0, np.int64)
+        self._suffixes, self._suffix_owner = _suffix_array(self._blob, starts, np.asarray(owner, dtype=np.int64))
 
     def __len__(self) -> int:
         return len(self.table)
 
-    def match(self, folded: str) -> list[tuple[int, int]]:
-        """``(match class, entry)`` of every entry a folded query matches, best first.
+    def match(self, folded: str, *, per_class: int | None = None) -> list[tuple[int, int]]:
+        """``(match class, entry)`` of the entries a folded query matches, best first.
 
         Parameters
         ----------
         folded
             The query as :func:`geo.routing.places_osm.fold_name` folds it.
+        per_class
+            The best this many entries of each class (exact, prefix,
+            substring) only; ``None`` for all.
         """
         if not folded or not len(self.table):
             return []
+        n = per_class if per_class is not None else len(self.table)
         lo = bisect.bisect_left(self._sorted, folded)
         eq = bisect.bisect_right(self._sorted, folded, lo)
         hi = bisect.bisect_left(self._sorted, folded + "\U0010ffff", eq)
-        exact = np.unique(self._sorted_owner[lo:eq])
-        prefix = np.unique(self._sorted_owner[eq:hi])
-        positions = []
-        for m in re.finditer(re.escape(folded), self._blob):
-            positions.append(m.start())
-            if len(positions) >= _SUBSTRING_CAP:
-                break
-        inside = np.zeros(0, np.int64)
-        if positions:
-            inside = np.unique(self._owner[np.searchsorted(self._starts, positions, side="right") - 1])
-        seen: set[int] = set()
-        out: list[tuple[int, int]] = []
-        for cls, entries in ((EXACT, exact), (PREFIX, prefix), (SUBSTRING, inside)):
-            for e in entries.tolist():
-                if e not in seen:
-                    seen.add(e)
-                    out.append((cls, e))
+        exact = _smallest(self._sorted_owner[lo:eq], n)
+        prefix = _smallest(self._sorted_owner[eq:hi], n + exact.size, exclude=exact)
+        taken = np.union1d(exact, prefix)
+        inside = self._inside(folded, n, taken)
+        out = [(EXACT, e) for e in exact.tolist()]
+        out += [(PREFIX, e) for e in prefix.tolist()]
+        out += [(SUBSTRING, e) for e in inside.tolist()]
         return out
+
+    def _inside(self, folded: str, n: int, taken: np.ndarray) -> np.ndarray:
+        """The best ``n`` entries holding ``folded`` inside a key, beside those in ``taken``.
+
+        A binary search of the suffix array finds every key position where
+        the text begins, in time that grows with the log of the index size,
+        not with the index (a scan of a province's keys takes milliseconds).
+        """
+        blob, suffixes = self._blob, self._suffixes
+        head = folded[:_SUFFIX_CHARS]  # the suffixes are sorted by their first _SUFFIX_CHARS characters
+        width = len(head)
+        lo, hi = 0, len(suffixes)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            at = int(suffixes[mid])
+            if blob[at:at + width] < head:
+                lo = mid + 1
+            else:
+                hi = mid
+        first, hi = lo, len(suffixes)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            at = int(suffixes[mid])
+            if blob[at:at + width] <= head:
+                lo = mid + 1
+            else:
+                hi = mid
+        owners = self._suffix_owner[first:lo]
+        if len(folded) > width and owners.size:
+            keep = [blob.startswith(folded, int(at)) for at in suffixes[first:lo]]
+            owners = owners[np.asarray(keep, dtype=bool)]
+        return _smallest(owners, n, exclude=taken)
 
     def hits(self, folded: str, *, limit: int) -> list[Hit]:
         """The best ``limit`` matches per match class, as :class:`Hit` (enough for any merge).
@@ -208,16 +232,50 @@ class PlaceIndex:
             returned so that merging with other sources and merging
             same-name places still leaves enough.
         """
-        taken = {EXACT: 0, PREFIX: 0, SUBSTRING: 0}
         out: list[Hit] = []
-        for cls, e in self.match(folded):
-            if taken[cls] >= 4 * limit:
-                continue
-            taken[cls] += 1
+        for cls, e in self.match(folded, per_class=4 * limit):
             place = {"name": self._name[e], "name_en": self._name_en[e], "kind": self._kind[e],
                      "lon": self._lon[e], "lat": self._lat[e], "district": self._district[e]}
             out.append(Hit((cls, self._weight[e], len(self._name[e]), self._name[e]), place))
         return out
+
+
+def _suffix_array(blob: str, starts: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every position inside a key of ``blob``, sorted by the text that follows it, and the entry of each.
+
+    Sorted on the first ``_SUFFIX_CHARS`` characters by one numpy lexsort
+    over them packed into 64-bit words (no Python loop per position); a
+    longer query is checked against the text after its first characters
+    matched.
+    """
+    codes = np.frombuffer(blob.encode("utf-32-le"), dtype=np.uint32)
+    inside = np.flatnonzero(codes != ord("\n"))
+    # Each character becomes its rank among the distinct characters (in code point order, as Python
+    # compares strings; 0 is the padding past the end), and four ranks of 16 bits make one 64-bit word.
+    distinct, rank = np.unique(codes, return_inverse=True)
+    if distinct.size >= 1 << 16:
+        raise ValueError("too many distinct characters for the place index")
+    padded = np.concatenate([rank.astype(np.uint64) + 1, np.zeros(_SUFFIX_CHARS, np.uint64)])
+    words = []
+    for w in range(0, _SUFFIX_CHARS, 4):
+        word = np.zeros(inside.size, np.uint64)
+        for j in range(w, w + 4):
+            word = (word << np.uint64(16)) | padded[inside + j]
+        words.append(word)
+    suffixes = inside[np.lexsort(words[::-1])] if inside.size else inside  # lexsort: the last key is primary
+    return suffixes, owner[np.searchsorted(starts, suffixes, side="right") - 1] if suffixes.size else suffixes
+
+
+def _smallest(owners: np.ndarray, n: int, *, exclude: np.ndarray | None = None) -> np.ndarray:
+    """The ``n`` smallest distinct entries of ``owners`` (entries are stored best first), sorted."""
+    if exclude is not None and exclude.size:
+        owners = owners[~np.isin(owners, exclude)]
+    if owners.size > 8 * n:
+        # A prefix of one or two letters owns a large share of all keys: a
+        # partial sort finds the smallest without sorting them all. An entry
+        # has few keys, so the 8 * n smallest hold n distinct ones.
+        owners = np.partition(owners, 8 * n - 1)[:8 * n]
+    return np.unique(owners)[:n]
 
 
 def _with_keys(places: pd.DataFrame) -> pd.DataFrame:
@@ -460,18 +518,24 @@ def search(query: str, *, stations: pd.DataFrame | None = None, limit: int = set
         sources.append(osm)
     hits = sorted((h for src in sources for h in src.hits(folded, limit=limit)), key=lambda h: h.rank)
     out: list[dict] = []
+    folded_names: list[str] = []
     for hit in hits:
-        if not any(_same_place(hit.place, kept) for kept in out):
-            out.append(hit.place)
-            if len(out) >= limit:
-                break
+        key = fold_name(hit.place["name"])
+        if any(k == key and _same_place(hit.place, kept) for k, kept in zip(folded_names, out)):
+            continue
+        out.append(hit.place)
+        folded_names.append(key)
+        if len(out) >= limit:
+            break
     return out
 
 
 def _same_place(a: dict, b: dict) -> bool:
-    """Two results a rider would take for one: the same name close by (a street: in the same district)."""
-    if fold_name(a["name"]) != fold_name(b["name"]):
-        return False
+    """Two results of one name a rider would take for one: close by (a street: in the same district)."""
     if a["kind"] == b["kind"] == "road" and a["district"] and a["district"] == b["district"]:
         return True
-    return float(haversine_m(a["lon"], a["lat"], b["lon"], b["lat"])) <= settings.PLACES_MERGE_M
+    # Equirectangular distance: exact enough at a few hundred metres, and no numpy call per pair.
+    k = math.pi / 180 * 6_371_000
+    dx = (a["lon"] - b["lon"]) * k * math.cos(math.radians((a["lat"] + b["lat"]) / 2))
+    dy = (a["lat"] - b["lat"]) * k
+    return math.hypot(dx, dy) <= settings.PLACES_MERGE_M

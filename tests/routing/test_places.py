@@ -254,6 +254,34 @@ def test_matching_classes_of_the_index(futian):
     assert dict((index.table.at[e, "name"], c) for c, e in index.match("tianzhan"))["福田站"] == SUBSTRING
 
 
+def _contains(index, query: str) -> set[int]:
+    """Entries with a key holding ``query``, by a plain scan: what the suffix array must answer."""
+    return {i for i, keys in enumerate(index.table["keys"]) if any(query in k for k in keys.split("\t"))}
+
+
+def test_match_finds_what_a_scan_finds():
+    from random import Random
+
+    from geo.routing.places import PlaceIndex
+
+    names = ["福田站", "福田站交通枢纽", "𠮷野家快餐", "车公庙", "深南大道", "深南大道辅路", "中心八路",
+             "Shennan Boulevard", "下灣村 Ha Wan Tsuen", "福中一路", "香蜜湖度假村东门", "车公庙地铁站A出口"]
+    table = pd.DataFrame({"name": names, "name_en": None, "kind": "landmark", "lon": 114.05, "lat": 22.54,
+                          "district": None, "keys": ["\t".join(search_keys(n)) for n in names]})
+    index = PlaceIndex(table)
+    rng = Random(7)
+    keys = [k for ks in index.table["keys"] for k in ks.split("\t")]
+    queries = ["a", "zhan", "𠮷", "𠮷野", "深南大道辅", "nandadaofulu", "chegongmiaoditiezhanachukou", "x", "qq"]
+    for _ in range(300):
+        key = rng.choice(keys)
+        i = rng.randrange(len(key))
+        queries.append(key[i:i + rng.randrange(1, 12)])
+    for q in queries:
+        found = index.match(q)
+        assert {e for _, e in found} == _contains(index, q), q
+        assert len(found) == len({e for _, e in found})  # each entry once, in its best class
+
+
 def test_index_is_loaded_once_and_again_after_a_rebuild(futian):
     pbf, out, _ = futian
     first = load_places(directory=out)
