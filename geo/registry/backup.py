@@ -19,6 +19,13 @@ file is in place; writes from other programs are held off with SQLite's own
 write lock. A save either lands before the swap (it is then in
 ``.before-restore`` and counted in ``replaced_changes``) or waits and lands
 in the restored registry. See ``docs/trust.md``.
+
+A PostGIS registry (a ``postgresql://`` URL) is backed up to the same kind
+of file: a GeoPackage registry written from one repeatable-read snapshot,
+with the same manifest and checks, so a backup restores into either
+backend. Its restore replaces every table in one transaction (servers keep
+reading the old state until the commit, and writers wait for it); what it
+replaced is kept as ``BACKUP.before-restore-<time>.gpkg`` beside the backup.
 """
 from __future__ import annotations
 
@@ -32,8 +39,10 @@ from pathlib import Path
 
 from geo.core.files import create_private, private_dir, write_private
 from geo.core.schema import KINDS
-from geo.registry.store.base import RegistryBusyError, now_iso
+from geo.registry.store.base import RegistryBusyError, RegistryUnavailableError, now_iso
+from geo.registry.store.content import read_gpkg, write_gpkg
 from geo.registry.store.lock import file_identity, registry_lock
+from geo.registry.store.pg import PostgisStore, is_database_url, public_location
 
 #: ``PRAGMA application_id`` of every GeoPackage ("GPKG").
 GPKG_APPLICATION_ID = 0x47504B47
@@ -208,6 +217,8 @@ def backup_registry(registry: str | Path, out: str | Path) -> dict:
     dict
         The manifest, also written to ``out`` + ``.manifest.json``.
     """
+    if is_database_url(registry):
+        return _backup_postgis(str(registry), Path(out))
     registry, out = Path(registry), Path(out)
     if not registry.is_file():
         raise BackupError("not_found", f"登记库不存在：{registry}", f"registry not found: {registry}")
@@ -222,18 +233,63 @@ def backup_registry(registry: str | Path, out: str | Path) -> dict:
                 closing(sqlite3.connect(tmp)) as dst:
             src.backup(dst)  # all pages in one step, under one read lock: one consistent state
         _forget_clients(tmp)
-        _fsync(tmp)
-        counts = _check_database(tmp)
-        manifest = {"format": _MANIFEST_FORMAT, "created_at": now_iso(), "registry": str(registry.resolve()),
-                    "bytes": tmp.stat().st_size, "sha256": _sha256(tmp), **counts}
-        os.replace(tmp, out)
-        mtmp = manifest_path(out).with_name(f".{manifest_path(out).name}.tmp")
-        write_private(mtmp, json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8"))
-        os.replace(mtmp, manifest_path(out))
-        _fsync_dir(out.parent)
+        return _publish(tmp, out, str(registry.resolve()))
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _publish(tmp: Path, out: Path, registry: str) -> dict:
+    """Check the finished copy ``tmp``, move it to ``out`` and write its manifest beside it."""
+    _fsync(tmp)
+    counts = _check_database(tmp)
+    manifest = {"format": _MANIFEST_FORMAT, "created_at": now_iso(), "registry": registry,
+                "bytes": tmp.stat().st_size, "sha256": _sha256(tmp), **counts}
+    os.replace(tmp, out)
+    mtmp = manifest_path(out).with_name(f".{manifest_path(out).name}.tmp")
+    write_private(mtmp, json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8"))
+    os.replace(mtmp, manifest_path(out))
+    _fsync_dir(out.parent)
     return manifest
+
+
+def _unavailable(exc: RegistryUnavailableError) -> BackupError:
+    return BackupError("unavailable", str(exc).split(" / ")[0], str(exc).split(" / ", 1)[-1])
+
+
+def _backup_postgis(url: str, out: Path) -> dict:
+    # A PostGIS registry is backed up as a GeoPackage registry: one snapshot
+    # (repeatable read, while the servers keep writing), the same manifest and
+    # checks, restorable into either backend.
+    private_dir(out.parent)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        write_gpkg(tmp, PostgisStore(url).snapshot())
+        return _publish(tmp, out, public_location(url))
+    except RegistryUnavailableError as exc:
+        raise _unavailable(exc) from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _restore_postgis(backup: Path, url: str) -> dict:
+    manifest = verify_backup(backup)
+    content = read_gpkg(backup)
+    # What is replaced is kept beside the backup (a database has no folder of its own),
+    # written inside the restore's transaction: if it cannot be written, nothing is replaced.
+    kept = backup.with_name(f"{backup.stem}.before-restore-{now_iso().replace(':', '')}.gpkg")
+
+    def keep(previous) -> None:
+        if not previous.is_empty():
+            write_gpkg(kept, previous)
+    try:
+        previous = PostgisStore(url).replace_contents(content, keep=keep)
+    except RegistryUnavailableError as exc:
+        raise _unavailable(exc) from exc
+
+    def entries(rows: list[dict]) -> set:
+        return {(r["fid"], r["at"], r["station_id"], r["action"], r["version"]) for r in rows}
+    return {"restored": public_location(url), "before_restore": str(kept) if kept.exists() else None,
+            "manifest": manifest, "replaced_changes": len(entries(previous.audit_log) - entries(content.audit_log))}
 
 
 def restore_registry(backup: str | Path, registry: str | Path, timeout: float | None = None) -> dict:
@@ -277,6 +333,8 @@ def restore_registry(backup: str | Path, registry: str | Path, timeout: float | 
         When the backup fails verification, or (``busy``) the registry
         stayed in use longer than ``timeout``; the registry is then untouched.
     """
+    if is_database_url(registry):
+        return _restore_postgis(Path(backup), str(registry))
     backup, registry = Path(backup), Path(registry)
     manifest = verify_backup(backup)
     private_dir(registry.parent)
