@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pypinyin import Style, lazy_pinyin
+from pypinyin import lazy_pinyin
 
 from geo import settings
 from geo.core import regions
@@ -89,12 +89,28 @@ def search_keys(name: str, *, name_en: str | None = None, alt_names: tuple[str, 
     for text in (name, *alt_names):
         keys.append(fold_name(text))
         if _CJK.search(text or ""):
-            folded = unicodedata.normalize("NFKC", text)
-            keys.append(fold_name("".join(lazy_pinyin(folded))))
-            keys.append(fold_name("".join(lazy_pinyin(folded, style=Style.FIRST_LETTER))))
+            keys.extend(_pinyin(unicodedata.normalize("NFKC", text)))
     if name_en:
         keys.append(fold_name(name_en))
     return [k for k in dict.fromkeys(keys) if k]
+
+
+@functools.lru_cache(maxsize=65536)
+def _pinyin(text: str) -> tuple[str, str]:
+    """Full pinyin and initials of a name, folded; text that is not Chinese is kept as it is in both.
+
+    One pypinyin call per distinct name (street and village names repeat
+    across a province): the initials are the first letters of its syllables.
+    """
+    full, initials = [], []
+    for part in lazy_pinyin(text, errors=lambda chars: "\x00" + chars):
+        if part.startswith("\x00"):
+            full.append(part[1:])
+            initials.append(part[1:])
+        else:
+            full.append(part)
+            initials.append(part[:1])
+    return fold_name("".join(full)), fold_name("".join(initials))
 
 
 @dataclass(frozen=True)

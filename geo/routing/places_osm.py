@@ -277,31 +277,39 @@ def merge_same_name(places: pd.DataFrame) -> pd.DataFrame:
         return places.assign(merged=pd.Series(dtype="int64"))
     df = places.reset_index(drop=True)
     is_road = (df["kind"] == "road").to_numpy()
-    keys = [fold_name(n) + ("\x00road" if r else "") for n, r in zip(df["name"], is_road)]
     groups: dict[str, list[int]] = defaultdict(list)
-    for i, key in enumerate(keys):
-        groups[key].append(i)
+    for i, (name, road) in enumerate(zip(df["name"], is_road)):
+        groups[fold_name(name) + ("\x00road" if road else "")].append(i)
     xy = _metres(df["lon"].to_numpy(float), df["lat"].to_numpy(float))
     weight = df["kind"].map(OSM_KINDS).fillna(9).to_numpy(int)
-    keep, merged, english = [], [], []
+    # Pairs of same-name places within reach, over the whole table, then connected groups of them:
+    # one vectorised pass instead of numpy calls per group (a province repeats 建设路 thousands of times).
+    rows, cols = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     for key, members in groups.items():
-        idx = np.asarray(members)
-        if idx.size == 1:
-            keep.append(idx[0]); merged.append(1); english.append(df.at[idx[0], "name_en"])
+        if len(members) < 2:
             continue
+        idx = np.asarray(members)
         reach = settings.PLACES_ROAD_MERGE_M if key.endswith("\x00road") else settings.PLACES_MERGE_M
         pairs = cKDTree(xy[idx]).query_pairs(reach, output_type="ndarray")
-        graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(idx.size, idx.size))
-        _, label = connected_components(graph, directed=False)
-        for part in range(label.max() + 1):
-            sub = idx[label == part]
-            best = sub[weight[sub] == weight[sub].min()]
-            centre = xy[sub].mean(axis=0)
-            pick = best[np.argmin(((xy[best] - centre) ** 2).sum(axis=1))]
-            names_en = [v for v in df.loc[sub, "name_en"] if isinstance(v, str) and v]
-            keep.append(pick); merged.append(int(sub.size))
-            english.append(df.at[pick, "name_en"] or (names_en[0] if names_en else None))
-    out = df.loc[keep].copy()
+        rows.append(idx[pairs[:, 0]])
+        cols.append(idx[pairs[:, 1]])
+    n = len(df)
+    i, j = np.concatenate(rows), np.concatenate(cols)
+    _, label = connected_components(coo_matrix((np.ones(i.size), (i, j)), shape=(n, n)), directed=False)
+    count = np.bincount(label)
+    cx = np.bincount(label, weights=xy[:, 0]) / count
+    cy = np.bincount(label, weights=xy[:, 1]) / count
+    off_centre = (xy[:, 0] - cx[label]) ** 2 + (xy[:, 1] - cy[label]) ** 2
+    # Each group keeps its best-weighted kind, and of those the one nearest the group's middle.
+    order = np.lexsort((off_centre, weight, label))
+    keep = order[np.r_[True, label[order][1:] != label[order][:-1]]]
+    merged = count[label[keep]]
+    name_en = np.array([v if isinstance(v, str) and v else None for v in df["name_en"]], dtype=object)
+    has_en = np.flatnonzero(name_en != None)  # noqa: E711 (element-wise)
+    en_labels, first_en = np.unique(label[has_en], return_index=True)
+    group_en = dict(zip(en_labels.tolist(), name_en[has_en[first_en]].tolist()))
+    english = [name_en[k] or group_en.get(int(label[k])) for k in keep]
+    out = df.iloc[keep].copy()
     out["name_en"] = english
-    out["merged"] = merged
+    out["merged"] = merged.astype("int64")
     return out.reset_index(drop=True)
