@@ -236,7 +236,10 @@ def test_before_after_table_total_first_and_after_not_below_before(preview):
 def test_sites_and_gaps_tables(preview):
     sites, specs = svt.sites_table(preview, "km²", "en")
     assert sites["rank"].tolist() == [1, 2, 3, 4, 5] and "cost" not in specs and "travel_saved" not in specs
-    assert sites["name"].str.startswith("uncovered cell").all()
+    # Sites read by where they are (issue 16), not by the engine's "uncovered cell <H3>" name; the H3 stays.
+    assert not sites["label"].str.contains("uncovered cell").any()
+    assert sites["label"].str.contains(r"\d+\.\d{4}, \d+\.\d{4}|near ").all()
+    assert (sites["h3"] == preview.sites["candidate_id"].str[2:]).all() and specs["h3"]["label"] == "H3 cell"
     gaps, gspecs = svt.gaps_table(preview, "km²", "zh")
     assert len(gaps) == min(svt.TABLE_GAPS, len(preview.gaps)) and "demand" not in gspecs
     assert gaps["gap"].tolist()[:3] == [1, 2, 3]
