@@ -10,10 +10,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from geo import settings
 from geo.core.crs import haversine_m
-from geo.routing.network import COORD_SCALE, RoadGraph, index_ranges
+from geo.routing.network import COORD_SCALE, RoadGraph
 
 
 @dataclass(frozen=True)
@@ -39,20 +40,49 @@ class Snap:
     distance_m: float
 
 
-def _grid_segments(graph: RoadGraph, x: float, y: float, r: int) -> np.ndarray:
-    """Segments in the (2r+1)^2 cells around the cell of projected point (x, y)."""
-    cell, ncols, nrows = graph.grid_params[4], int(graph.grid_params[5]), int(graph.grid_params[6])
+@njit(cache=True, nogil=True)
+def _nearest_in_block(grid_keys, grid_ptr, grid_seg, geom_x, geom_y, lon0, lat0, kx, ky, cell, ncols, nrows,
+                      x, y, r):
+    """The nearest segment among those bucketed in the (2r+1)^2 cells around (x, y).
+
+    Candidates are visited in the order the grid stores them (row by row,
+    cell by cell) and a later one wins only when strictly nearer, so the
+    answer is the first nearest, as an argmin over them would give.
+
+    Returns (distance on the plane, segment, position along it, candidates seen).
+    """
     cx, cy = math.floor(x / cell), math.floor(y / cell)
     x_lo, x_hi = max(cx - r, 0), min(cx + r, ncols - 1)
     y_lo, y_hi = max(cy - r, 0), min(cy + r, nrows - 1)
+    best_d, best_j, best_s, seen = np.inf, -1, 0.0, 0
     if x_lo > x_hi or y_lo > y_hi:
-        return np.zeros(0, dtype=np.int64)
-    rows = np.arange(y_lo, y_hi + 1, dtype=np.int64) * ncols
-    # Cells of one grid row are consecutive keys, so each row is one slice.
-    i0 = np.searchsorted(graph.grid_keys, rows + x_lo, side="left")
-    i1 = np.searchsorted(graph.grid_keys, rows + x_hi, side="right")
-    s0 = graph.grid_ptr[i0]
-    return graph.grid_seg[index_ranges(s0, graph.grid_ptr[i1] - s0)]
+        return best_d, best_j, best_s, seen
+    for row in range(y_lo, y_hi + 1):
+        # Cells of one grid row are consecutive keys, so each row is one slice.
+        i0 = np.searchsorted(grid_keys, row * ncols + x_lo, side="left")
+        i1 = np.searchsorted(grid_keys, row * ncols + x_hi, side="right")
+        for p in range(grid_ptr[i0], grid_ptr[i1]):
+            j = grid_seg[p]
+            seen += 1
+            ax = (geom_x[j] / 1e7 - lon0) * kx
+            ay = (geom_y[j] / 1e7 - lat0) * ky
+            bx = (geom_x[j + 1] / 1e7 - lon0) * kx
+            by = (geom_y[j + 1] / 1e7 - lat0) * ky
+            dx, dy = bx - ax, by - ay
+            den = dx * dx + dy * dy
+            t = ((x - ax) * dx + (y - ay) * dy) / den if den > 0 else 0.0
+            t = min(max(t, 0.0), 1.0)
+            d = math.hypot(ax + t * dx - x, ay + t * dy - y)
+            if d < best_d:
+                best_d, best_j, best_s = d, j, t
+    return best_d, best_j, best_s, seen
+
+
+def _nearest_around(graph: RoadGraph, x: float, y: float, r: int) -> tuple[float, int, float, int]:
+    lon0, lat0, kx, ky, cell, ncols, nrows = graph.grid_params
+    return _nearest_in_block(np.asarray(graph.grid_keys), np.asarray(graph.grid_ptr), np.asarray(graph.grid_seg),
+                             np.asarray(graph.geom_x), np.asarray(graph.geom_y), float(lon0), float(lat0),
+                             float(kx), float(ky), float(cell), int(ncols), int(nrows), float(x), float(y), int(r))
 
 
 def snap_point(graph: RoadGraph, lon: float, lat: float, *,
@@ -84,9 +114,8 @@ def snap_point(graph: RoadGraph, lon: float, lat: float, *,
     r = 1
     max_r = int(math.ceil(limit * 1.1 / cell)) + 1
     while True:
-        segs = _grid_segments(graph, x, y, r)
-        if len(segs):
-            best = _nearest_segment(graph, segs, x, y)
+        *best, seen = _nearest_around(graph, x, y, r)
+        if seen:
             # Any point within r cells' width of (x, y) lies in the searched
             # block, so a best distance below that cannot be beaten outside it.
             if best[0] <= r * cell:
@@ -94,13 +123,13 @@ def snap_point(graph: RoadGraph, lon: float, lat: float, *,
             r = int(math.ceil(best[0] / cell))
             if r > max_r:
                 break
-            segs = _grid_segments(graph, x, y, r)
-            best = _nearest_segment(graph, segs, x, y)
+            *best, seen = _nearest_around(graph, x, y, r)
             break
         if r >= max_r:
             return None
         r = min(r * 2, max_r)
     d_plane, j, s = best
+    j = int(j)
     if d_plane > limit * 1.1:
         return None
     e = int(np.searchsorted(graph.geom_ptr, j, side="right") - 1)
@@ -114,19 +143,3 @@ def snap_point(graph: RoadGraph, lon: float, lat: float, *,
     if dist > limit:
         return None
     return Snap(edge=e, fraction=fraction, lon=float(plon), lat=float(plat), distance_m=dist)
-
-
-def _nearest_segment(graph: RoadGraph, segs: np.ndarray, x: float, y: float) -> tuple[float, int, float]:
-    lon0, lat0, kx, ky = graph.grid_params[:4]
-    ax = (graph.geom_x[segs] / COORD_SCALE - lon0) * kx
-    ay = (graph.geom_y[segs] / COORD_SCALE - lat0) * ky
-    bx = (graph.geom_x[segs + 1] / COORD_SCALE - lon0) * kx
-    by = (graph.geom_y[segs + 1] / COORD_SCALE - lat0) * ky
-    dx, dy = bx - ax, by - ay
-    den = dx * dx + dy * dy
-    with np.errstate(invalid="ignore", divide="ignore"):
-        s = np.where(den > 0, ((x - ax) * dx + (y - ay) * dy) / den, 0.0)
-    s = np.clip(s, 0.0, 1.0)
-    d = np.hypot(ax + s * dx - x, ay + s * dy - y)
-    i = int(np.argmin(d))
-    return float(d[i]), int(segs[i]), float(s[i])
