@@ -438,8 +438,9 @@ PLACES_FILE = "places.parquet"
 PLACES_DEFAULT_LIMIT = 8
 PLACES_MAX_LIMIT = 20
 PLACES_MAX_QUERY = 64
-#: How long browsers may keep a place search answer (seconds): places change with a new index only.
-PLACES_MAX_AGE = int(os.environ.get("GEO_PLACES_MAX_AGE", 3600))
+#: How long browsers may keep a place search answer (seconds): short, because the answer holds
+#: stations too, and one made non-public or closed must drop out soon.
+PLACES_MAX_AGE = int(os.environ.get("GEO_PLACES_MAX_AGE", 300))
 #: Same-name features closer than this (metres) are one place: exits, platforms and the
 #: two stops of a bus station either side of a road; a road's pieces within the longer reach.
 PLACES_MERGE_M = 400.0

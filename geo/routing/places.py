@@ -443,7 +443,8 @@ def region_places() -> PlaceIndex:
     return PlaceIndex(pd.DataFrame(rows))
 
 
-_STATION_CACHE: dict[int, tuple[object, PlaceIndex]] = {}
+# The last station table given and its index.
+_STATION_CACHE: list[tuple[object, PlaceIndex]] = []
 _EMPTY = PlaceIndex(pd.DataFrame(columns=_COLUMNS))
 
 
@@ -464,9 +465,8 @@ def station_places(stations: pd.DataFrame | None) -> PlaceIndex:
     if stations is None or not len(stations):
         return _EMPTY
     with _LOCK:
-        known = _STATION_CACHE.get(0)
-        if known is not None and known[0] is stations:
-            return known[1]
+        if _STATION_CACHE and _STATION_CACHE[0][0] is stations:
+            return _STATION_CACHE[0][1]
     df = stations
     if "public" in df.columns:
         df = df[df["public"].map(lambda v: v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
@@ -486,7 +486,7 @@ def station_places(stations: pd.DataFrame | None) -> PlaceIndex:
     table["keys"] = ["\t".join(search_keys(n)) for n in names]
     index = PlaceIndex(table)
     with _LOCK:
-        _STATION_CACHE[0] = (stations, index)
+        _STATION_CACHE[:] = [(stations, index)]
     return index
 
 
