@@ -30,6 +30,7 @@ from geo.analysis.standard import Standard
 from geo.core import geodesy
 from geo.core.crs import haversine_m
 from geo.routing.network import RoadGraph, index_ranges
+from geo.routing.snap import nearest_segments
 
 _E7 = 1e7  # graph geometry is stored as integer 1e-7 degrees
 
@@ -124,60 +125,13 @@ def snap_points(graph: RoadGraph, lon: np.ndarray, lat: np.ndarray, *,
 
 
 def _nearest_in_blocks(graph: RoadGraph, x: np.ndarray, y: np.ndarray, r: int, ncols: int, nrows: int,
-                       cell: float, max_candidates: int = 1_000_000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Nearest segment to each point among the segments of its (2r+1)^2 grid block."""
-    n = len(x)
-    out_d = np.full(n, np.inf)
-    out_j = np.full(n, -1, dtype=np.int64)
-    out_s = np.zeros(n)
-    cx, cy = np.floor(x / cell).astype(np.int64), np.floor(y / cell).astype(np.int64)
-    x_lo, x_hi = np.maximum(cx - r, 0), np.minimum(cx + r, ncols - 1)
-    y_lo, y_hi = np.maximum(cy - r, 0), np.minimum(cy + r, nrows - 1)
-    nrow = np.where((x_lo <= x_hi) & (y_lo <= y_hi), y_hi - y_lo + 1, 0)
-    pt_of_row = np.repeat(np.arange(n), nrow)
-    row_y = y_lo[pt_of_row] + (np.arange(len(pt_of_row)) - np.repeat(np.cumsum(nrow) - nrow, nrow))
-    keys = row_y * ncols
-    # Cells of one grid row are consecutive keys, so each row is one slice.
-    i0 = np.searchsorted(graph.grid_keys, keys + x_lo[pt_of_row], side="left")
-    i1 = np.searchsorted(graph.grid_keys, keys + x_hi[pt_of_row], side="right")
-    s0 = graph.grid_ptr[i0]
-    cnt = graph.grid_ptr[i1] - s0
-    per_pt = np.bincount(pt_of_row, weights=cnt, minlength=n).astype(np.int64)
-    vx, vy = _projected_vertices(graph)
-    # Points in chunks so the candidate arrays stay a few million long.
-    cum = np.concatenate([[0], np.cumsum(per_pt)])
-    row_start = np.concatenate([[0], np.cumsum(nrow)])
-    p0 = 0
-    while p0 < n:
-        p1 = int(np.searchsorted(cum, cum[p0] + max_candidates, side="right")) - 1
-        p1 = min(max(p1, p0 + 1), n)
-        r0, r1 = row_start[p0], row_start[p1]
-        p0 = p1
-        c = cnt[r0:r1]
-        segs = graph.grid_seg[index_ranges(s0[r0:r1], c)].astype(np.int64)
-        pts = np.repeat(pt_of_row[r0:r1], c)
-        if not len(segs):
-            continue
-        ax, ay = vx[segs], vy[segs]
-        dx, dy = vx[segs + 1] - ax, vy[segs + 1] - ay
-        den = dx * dx + dy * dy
-        px, py = x[pts], y[pts]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            s = np.where(den > 0, ((px - ax) * dx + (py - ay) * dy) / den, 0.0)
-        s = np.clip(s, 0.0, 1.0)
-        d = np.hypot(ax + s * dx - px, ay + s * dy - py)
-        # The first candidate of least distance per point, as np.argmin does
-        # in routing.snap_point (candidates come in the same row-major order).
-        starts = np.flatnonzero(np.r_[True, pts[1:] != pts[:-1]])
-        owners = pts[starts]
-        mins = np.minimum.reduceat(d, starts)
-        group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(pts)]))
-        is_min = np.flatnonzero(d == mins[group])
-        first = is_min[np.r_[True, group[is_min[1:]] != group[is_min[:-1]]]]
-        out_d[owners] = d[first]
-        out_j[owners] = segs[first]
-        out_s[owners] = s[first]
-    return out_d, out_j, out_s
+                       cell: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest segment to each point among the segments of its (2r+1)^2 grid block.
+
+    routing's compiled loop, point by point: the same candidates in the same
+    order and the same arithmetic as :func:`geo.routing.snap.snap_point`.
+    """
+    return nearest_segments(graph, x, y, r)
 
 
 # --------------------------------------------------------------------------
@@ -266,15 +220,6 @@ def clear_graph_caches() -> None:
     """Forget the arrays derived from every graph (reversed matrices, projected vertices), for timing a cold run."""
     with _PER_GRAPH_LOCK:
         _PER_GRAPH.clear()
-
-
-def _projected_vertices(graph: RoadGraph) -> tuple[np.ndarray, np.ndarray]:
-    """Every geometry vertex on the snapping grid's plane (metres), as routing.snap_point computes it."""
-    cache = _graph_cache(graph)
-    if "projected" not in cache:
-        lon0, lat0, kx, ky = graph.grid_params[:4]
-        cache["projected"] = ((graph.geom_x / _E7 - lon0) * kx, (graph.geom_y / _E7 - lat0) * ky)
-    return cache["projected"]
 
 
 def reversed_matrix(graph: RoadGraph, weight: str) -> csr_matrix:
