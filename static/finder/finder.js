@@ -12,8 +12,9 @@
  *   location is rounded there (config.located_digits, about 100 m) and has no
  *   place label; the lookup itself uses the exact fix, kept in memory only.
  * - Lookups go to /api/v1/nearest. Offline (or when the API cannot be
- *   reached) the page answers from the station list the service worker saved
- *   (/api/v1/stations) with straight-line estimates, labelled as such.
+ *   reached) the page answers from the public stations around the last
+ *   lookup that the service worker saved (/api/v1/stations?bbox=…) with
+ *   straight-line estimates, labelled as such.
  * - Everything from data is set as text (textContent), never as HTML.
  * - After each render of the cards it dispatches "gd:cards" with
  *   {cards: [{id, element}]} for static/finder/report.js.
@@ -384,24 +385,34 @@
           return;
         }
         render(x.body.results || [], false);
-        keepStationsForOffline();
+        keepStationsForOffline(origin);
       })
       .catch(function () { if (mine === seq) { offlineLookup(origin, mine); } });
   }
 
+  var SAVED = '/api/v1/stations';
+  var AREA = 0.3;  // degrees around the 0.1-degree cell of the lookup: about 70 km across
+
+  /** The public stations the service worker saved (sw.js keeps the last area under this key). */
   function savedStations() {
-    return fetch('/api/v1/stations', {credentials: 'omit'}).then(function (resp) {
-      if (!resp.ok) { throw new Error(String(resp.status)); }
+    if (!window.caches) { return Promise.reject(new Error('no cache')); }
+    return caches.match(SAVED).then(function (resp) {
+      if (!resp) { throw new Error('nothing saved'); }
       return resp.json();
     });
   }
 
   var keptOnce = false;
-  /** Fetch the public station list once a visit, so the service worker has it for offline lookups. */
-  function keepStationsForOffline() {
+  /** Once a visit, fetch the public stations around the rider for the service worker to keep for offline
+   *  lookups: the area, not the whole registry, keeps it small; its corners tell only a ~10 km cell. */
+  function keepStationsForOffline(origin) {
     if (keptOnce || !('serviceWorker' in navigator)) { return; }
     keptOnce = true;
-    var go = function () { savedStations().catch(function () { keptOnce = false; }); };
+    var x = Math.floor(origin[0] * 10) / 10, y = Math.floor(origin[1] * 10) / 10;
+    var bbox = [x - AREA, y - AREA, x + 0.1 + AREA, y + 0.1 + AREA].map(function (v) { return v.toFixed(1); });
+    var go = function () {
+      fetch(SAVED + '?bbox=' + bbox.join(','), {credentials: 'omit'}).catch(function () { keptOnce = false; });
+    };
     if (window.requestIdleCallback) { window.requestIdleCallback(go, {timeout: 3000}); } else { setTimeout(go, 1000); }
   }
 

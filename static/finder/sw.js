@@ -6,7 +6,8 @@
  *
  * - the page (/finder with any query): network first, the saved copy offline;
  * - the page's files (versioned): from the cache, fetched once;
- * - /api/v1/stations (the public list): network first, the saved copy offline;
+ * - /api/v1/stations?bbox=… (the public stations around the last lookup): network
+ *   first, saved under /api/v1/stations for the page's offline lookups;
  * - everything else (lookups, place search, map tiles) goes to the network untouched.
  */
 'use strict';
@@ -53,7 +54,8 @@ self.addEventListener('fetch', function (event) {
   if (url.pathname === PAGE || url.pathname === PAGE + '/') {
     // One saved page for every query: the state is read from the address by the script.
     event.respondWith(networkFirst(req, PAGE));
-  } else if (url.pathname === STATIONS && !url.search) {
+  } else if (url.pathname === STATIONS && url.searchParams.has('bbox')) {
+    // The stations around the rider's last lookup, kept under one key for offline lookups.
     event.respondWith(networkFirst(req, STATIONS));
   } else if (url.pathname.indexOf('/finder/') === 0 && url.searchParams.has('v')) {
     event.respondWith(caches.open(CACHE).then(function (cache) {

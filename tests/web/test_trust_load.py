@@ -1,14 +1,12 @@
-"""Trust: the load harness (bench/load.py) still drives the finder and still checks its answers.
+"""Trust: the load harness (bench/load.py) still drives the worker page's lookups and still checks them.
 
-The full run (50 users for 2 minutes, figures in bench/RESULTS.md, "Load")
-is not part of the suite; this runs both parts for a few seconds with a
-few users so the harness cannot rot unnoticed: no errors, and results that
-were really routed on the road network, through the geo functions and
-through the running app's websocket.
+The full run (50 riders for 2 minutes, 1 and 2 server processes; figures in
+bench/RESULTS.md, "Load") is not part of the suite; this runs it for a few
+seconds with a few riders against a real ``python -m geo serve`` so the
+harness cannot rot unnoticed: no errors, and answers really routed on the
+road network.
 """
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 from conftest import SHENZHEN_PBF, load_bench
@@ -27,31 +25,39 @@ def world(tmp_path_factory):
     return base, load.build_network(base / "net"), load.sample_registry(base / "registry.gpkg")
 
 
-def test_geo_part_runs_clean_and_routes(world):
-    _, network, registry = world
-    r = load.run_geo(network, registry, users=4, seconds=3, think=0.05)
-    assert r["errors"] == 0, r["error_kinds"]
-    assert r["ok"] >= 4 and r["requests"] == r["ok"]
-    # Really answered: most lookups found stations, routed on the roads.
-    assert r["routed"] >= 0.5 * r["ok"] and r["ok"] - r["empty"] >= r["routed"]
-    assert r["latency"]["p95_ms"] >= r["routing_only"]["p50_ms"] > 0
-
-
-def test_app_part_runs_clean_and_routes(world):
+def test_riders_run_clean_and_routed(world):
     base, network, registry = world
-    r = load.run_app(network, registry, base, users=3, seconds=4, think=0.2)
-    assert r["errors"] == 0, (r["error_kinds"], r["error_examples"])
-    assert r["server_log_errors"] == 0, r["server_log_examples"]
-    assert r["ok"] >= 3 and r["routed"] >= 1 and r["mean_results"] > 0
-    assert r["lookup"]["n"] == r["ok"] and r["page_shell_get"]["n"] >= 1 and r["health_get"]["n"] >= 1
+    proc, url = load.serve_api(registry, network, base / "server.log", workers=1,
+                               env={"GEO_API_RATE_PER_MINUTE": "0"})
+    try:
+        assert len(load.warm_up(url)) == 4
+        r = load.run_riders(url, load.Origins(network, seed=3), users=4, seconds=3, think=0.05, clients=1)
+    finally:
+        load.stop_app(proc)
+    assert r["errors"] == 0, r["error_kinds"]
+    assert r["lookups"] >= 4 and r["page_gets"] == 8  # each rider opened the page and its station list
+    # Really answered: most lookups found stations, routed on the roads.
+    assert r["routed"] >= 0.5 * r["lookups"] and r["lookups"] - r["empty"] >= r["routed"]
+    assert r["latency"]["p95_ms"] >= r["latency"]["p50_ms"] > 0
+    assert "Traceback" not in (base / "server.log").read_text(errors="replace")
 
 
-def test_a_page_that_fails_is_an_error_not_a_success():
-    ok = {"names": ["站"], "exceptions": [], "errors": [], "status": 0, "none_found": False}
+def test_the_rate_limit_would_count_every_rider_as_one_client(world):
+    # Why the bench turns the limit off: from 127.0.0.1, 50 riders are one client to it.
+    base, network, registry = world
+    proc, url = load.serve_api(registry, network, base / "limited.log", workers=1,
+                               env={"GEO_API_RATE_PER_MINUTE": "60", "GEO_API_RATE_BURST": "3"})
+    try:
+        r = load.run_riders(url, load.Origins(network, seed=4), users=3, seconds=4, think=0, clients=1)
+    finally:
+        load.stop_app(proc)
+    assert r["error_kinds"].get("HTTP 429", 0) >= 1
+
+
+def test_a_failed_answer_is_an_error_not_a_success():
+    ok = {"status": 200, "results": [{"id": "x"}], "body": b"{}"}
     assert load.lookup_problem(ok) is None
-    assert load.lookup_problem({**ok, "names": [], "none_found": True}) is None  # "no station open now" is an answer
-    # Streamlit reports FINISHED_SUCCESSFULLY even when the page raised: the deltas decide.
-    assert load.lookup_problem({**ok, "exceptions": ["ImportError: x"]}).startswith("exception")
-    assert load.lookup_problem({**ok, "errors": ["路网无法读取"]}).startswith("error box")
-    assert load.lookup_problem({**ok, "names": []}) == "no results and no answer"
-    assert load.lookup_problem({**ok, "status": 1}).startswith("script_finished")
+    assert load.lookup_problem({**ok, "results": []}) is None  # "no station open now" is an answer
+    assert load.lookup_problem({**ok, "status": 500}).startswith("HTTP 500")
+    assert load.lookup_problem({**ok, "status": 429}).startswith("HTTP 429")
+    assert load.lookup_problem({**ok, "results": None}) == "no results list in the answer"
