@@ -393,6 +393,20 @@ def load_places(*, directory: str | Path | None = None) -> PlaceIndex | None:
         return index
 
 
+def warm(*, directory: str | Path | None = None) -> None:
+    """Load the district table and the network folder's place index now, so no search waits for them.
+
+    A province's index takes a second or more to load (its suffix array is
+    sorted then); a server calls this when it starts rather than making its
+    first rider wait. An unusable index is left for the search to report.
+    """
+    region_places()
+    try:
+        load_places(directory=directory)
+    except (ValueError, OSError):
+        pass
+
+
 # --------------------------------------------------------------------------
 # Districts and stations
 # --------------------------------------------------------------------------

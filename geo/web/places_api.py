@@ -10,12 +10,15 @@ bilingual error object.
 
 The query is a place name, not a position, but it can still tell where a
 worker is going, so it is never logged; a failure logs its traceback only.
-Answers may be cached by the browser (they change with a new index or a
-registry edit only).
+Answers may be cached by the browser for ``settings.PLACES_MAX_AGE``
+seconds. The districts and the place index are loaded in a background
+thread when the routes are made (as each server process starts), so the
+first rider does not wait for them.
 """
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 
 import pandas as pd
@@ -25,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from geo import settings
-from geo.routing.places import search
+from geo.routing.places import search, warm
 
 _LOG = logging.getLogger(__name__)
 
@@ -99,6 +102,9 @@ def routes(*, stations: Callable[[], pd.DataFrame | None]) -> list[Route]:
         results = search(text, stations=stations(), limit=limit)
         return JSONResponse({"results": results},
                             headers={"Cache-Control": f"public, max-age={settings.PLACES_MAX_AGE}"})
+
+    # Each server process loads the districts and the place index in the background as it starts.
+    threading.Thread(target=warm, name="places-warm", daemon=True).start()
 
     async def endpoint(request: Request) -> Response:
         try:
