@@ -48,3 +48,16 @@ def test_open_reports_are_counted_per_district(registry):
     assert table.at["440106", "open_reports"] == 3 and table.at["440104", "open_reports"] == 1
     assert table["open_reports"].sum() == 4
     assert json.dumps(result.to_dict()["districts"])  # the column goes out with the table
+
+
+def test_the_coverage_page_table_shows_open_reports_only_when_there_are_some(registry, tmp_path):
+    from geo.web.views.coverage.tables import district_table
+
+    store, ids = registry
+    kw = dict(kinds="rest_station", mode="ebike", minutes=10, network=False, res=7)
+    table, specs = district_table(coverage("440100", **kw, registry=store.path), "en")
+    assert specs["open_reports"]["label"] == "Open worker reports" and table["open_reports"].sum() == 4
+    empty = create_registry(tmp_path / "empty.gpkg")
+    empty.add({"kind": "rest_station", "name": "天河驿站", "lon": TIANHE[0], "lat": TIANHE[1]})
+    table, specs = district_table(coverage("440100", **kw, registry=empty.path), "en")
+    assert "open_reports" not in specs and "open_reports" not in table

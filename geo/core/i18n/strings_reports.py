@@ -43,5 +43,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     "rq_downloads": ("下载全部反馈（不含任何访客信息）", "Download all reports (no visitor data)"),
     "rq_csv": ("反馈 CSV", "Reports CSV"),
     "rq_geojson": ("反馈 GeoJSON", "Reports GeoJSON"),
+    "cv_col_open_reports": ("未处理的工人反馈", "Open worker reports"),
     "map_not_serving": ("按工人反馈排除不提供服务的站点", "Leave out stations workers report closed or gone"),
 }

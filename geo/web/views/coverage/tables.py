@@ -126,6 +126,7 @@ def district_table(result: CoverageResult, lang: str = "zh") -> tuple[pd.DataFra
         "travel_p95": {"label": t("cv_col_travel_p95", lang, unit=unit), "type": "number", "format": "%.1f"},
         "largest_gap_km2": {"label": t("cv_col_gap_km2", lang), "type": "number", "format": "%.1f"},
         "unreachable_cells": {"label": t("cv_col_unreachable", lang), "type": "number", "format": "%d"},
+        "open_reports": {"label": t("cv_col_open_reports", lang), "type": "number", "format": "%d"},
         "cells": {"label": t("cv_col_cells", lang), "type": "number", "format": "%d"},
         "area_km2": {"label": t("cv_col_area", lang), "type": "number", "format": "%.1f"},
         "adcode": {"label": t("cv_col_adcode", lang), "type": "text"},
@@ -139,6 +140,8 @@ def district_table(result: CoverageResult, lang: str = "zh") -> tuple[pd.DataFra
         drop.add("covered_share_demand")
     if not (df["unreachable_cells"] > 0).any():
         drop.add("unreachable_cells")
+    if not (df.get("open_reports", pd.Series(dtype=int)) > 0).any():  # workers' open reports (issue 15)
+        drop.add("open_reports")
     cols = [c for c in specs if c not in drop]
     for c in ("travel_mean", "travel_p95"):
         df[c] = df[c].where(np.isfinite(df[c].astype(float)))
