@@ -1,23 +1,26 @@
 """Trust: a worker's location is never stored or logged on our side.
 
-The finder gets a worker's position (from the URL of a shared link, the
-browser's location, a tap on the map or pasted coordinates), routes from
-it and shows the result; nothing on the server may keep it. These tests
-look up distinctive positions and then search for them, in several forms
-(6, 5 and 4 decimals, full ``repr``, GCJ-02 and BD-09 conversions, and as
-8-byte doubles), everywhere something could be written:
+The worker page (/finder) gets a worker's position (from the URL of a
+shared link, the browser's location, a tap on the map or pasted
+coordinates) and sends it to ``/api/v1/nearest``; nothing on the server
+may keep it. These tests look up distinctive positions and then search for
+them, in several forms (6, 5 and 4 decimals, full ``repr``, GCJ-02 and
+BD-09 conversions, and as 8-byte doubles), everywhere something could be
+written:
 
 * in one process: every log record at DEBUG of every logger, warnings,
   standard output and error (file descriptors included), and every file
   created or changed in the registry's, the network's and a private
-  temporary folder;
-* through the app: ``streamlit run serve.py --logger.level debug`` with its
-  own registry, network, scenario folder, ``TMPDIR`` and ``HOME``, opened
-  at those positions as a shared link would be (HTTP GET of the page, then
-  the finder over Streamlit's websocket, checked to have really routed
-  from there); then its whole log, the registry (byte for byte unchanged),
-  every file in those folders and every file of the repository changed
-  meanwhile.
+  temporary folder, while the API's lookup (:func:`geo.web.public_api.nearest`,
+  in every travel mode and coordinate system), the hand-off links and the
+  place search run;
+* through the app: ``streamlit run serve.py --logger.level debug`` (what
+  ``make run`` serves: the worker page and the API beside Streamlit) with its
+  own registry, network, scenario folder, ``TMPDIR`` and ``HOME``, opened at
+  those positions as a shared link would be (the page, then the page's
+  lookup, checked to have really routed from there); then its whole log,
+  the registry (byte for byte unchanged), every file in those folders and
+  every file of the repository changed meanwhile.
 
 What we do not control (the browser's history, a reverse proxy's access
 log, the basemap's tile server) is in docs/trust.md, "The worker's location".
@@ -136,14 +139,25 @@ def test_the_forms_searched_for_are_found_when_present():
     assert not _found(b"114.0 22.5 nothing here", [EXAMPLE])
 
 
-def test_finder_functions_log_and_write_nothing_of_the_location(world, capfd, monkeypatch, tmp_path):
-    from geo.web.views import finder
-    from geo.routing.geocode import looks_like_coordinates, parse_coordinates, search_places
+def _request(query: str):
+    from starlette.requests import Request
+
+    return Request({"type": "http", "method": "GET", "path": "/api/v1/nearest", "query_string": query.encode(),
+                    "headers": []})
+
+
+def test_lookup_functions_log_and_write_nothing_of_the_location(world, capfd, monkeypatch, tmp_path):
+    from geo.core.crs import from_wgs84
+    from geo.routing.handoff import handoff_urls
+    from geo.routing.places import search
+    from geo.web import public_api
 
     base, network, registry, places = world
     private_tmp = tmp_path / "tmp"
     private_tmp.mkdir()
     monkeypatch.setenv("TMPDIR", str(private_tmp))
+    monkeypatch.setenv("GEO_REGISTRY", str(registry))
+    monkeypatch.setenv("GEO_NETWORK_DIR", str(network))
     monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
     records: list[logging.LogRecord] = []
 
@@ -160,22 +174,18 @@ def test_finder_functions_log_and_write_nothing_of_the_location(world, capfd, mo
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            page = load.FinderPage(network, registry)
             for lon, lat in places:
                 for mode in ("ebike", "walk", "drive", "truck"):
-                    found = page.lookup(lon, lat, mode, "all")
-                    assert found["results"] and found["routed"]
-                # A shared link read back, and the same place pasted as GCJ-02 text (from Amap).
-                state = finder.state_from_query({"lon": f"{lon:.6f}", "lat": f"{lat:.6f}", "mode": "walk"})
-                assert finder.find_stations(state, page.stations, page.graphs["walk"], page.indexes["walk"])
-                from geo.core.crs import from_wgs84
-
-                gx, gy = (float(v) for v in from_wgs84(lon, lat, "gcj02"))
-                text = f"{gx:.6f},{gy:.6f}"
-                assert looks_like_coordinates(text)
-                point = parse_coordinates(text, "gcj02")
-                assert abs(point.lon - lon) < 1e-5 and abs(point.lat - lat) < 1e-5
-                search_places(text, page.stations)
+                    found = public_api.nearest(_request(f"lon={lon}&lat={lat}&mode={mode}&kind="))
+                    assert found["results"] and found["method"] == "network"
+                    r = found["results"][0]
+                    assert handoff_urls(r["lon"], r["lat"], r["name"], mode, (lon, lat), "起点")
+                # The same place pasted from Amap (GCJ-02) and Baidu (BD-09).
+                for crs in ("gcj02", "bd09"):
+                    x, y = (float(v) for v in from_wgs84(lon, lat, crs))
+                    found = public_api.nearest(_request(f"lon={x:.6f}&lat={y:.6f}&crs={crs}"))
+                    assert abs(found["origin"]["lon"] - lon) < 1e-5 and abs(found["origin"]["lat"] - lat) < 1e-5
+                search(f"{lon:.6f},{lat:.6f}")
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
@@ -190,6 +200,8 @@ def test_finder_functions_log_and_write_nothing_of_the_location(world, capfd, mo
 
 
 def test_the_app_stores_and_logs_no_location(world, tmp_path):
+    import json
+
     base, network, registry, places = world
     data = registry.parent
     home, tmp = tmp_path / "home", tmp_path / "tmp"
@@ -204,19 +216,27 @@ def test_the_app_stores_and_logs_no_location(world, tmp_path):
     proc, url = load.start_app(registry, network, log, extra_args=["--logger.level", "debug"],
                                env={"TMPDIR": str(tmp), "HOME": str(home)})
     try:
+        host, port = url.removeprefix("http://").split(":")
+        conn = load.http.client.HTTPConnection(host, int(port), timeout=120)
         for n, (lon, lat) in enumerate(places):
-            query = load.finder_query(lon, lat, ("ebike", "walk", "drive")[n], "all")
-            with load.urllib.request.urlopen(f"{url}/finder?{query}", timeout=60) as resp:
-                assert resp.status == 200  # the page shell, as a shared link is opened
-            result = load.finder_lookup(url, query, timeout=120, collect=True)
+            mode = ("ebike", "walk", "drive")[n]
+            with load.urllib.request.urlopen(f"{url}/finder?lon={lon:.6f}&lat={lat:.6f}&mode={mode}",
+                                             timeout=60) as resp:
+                assert resp.status == 200  # the worker page, as a shared link is opened
+            result = load.page_lookup(conn, load.page_query(lon, lat, mode, "all"))
             assert load.lookup_problem(result) is None, result
-            assert result["names"] and result["routed"]
-            # The server really had the position: the page shows it back, at 5 decimals.
-            assert any(f"{lon:.5f}" in t and f"{lat:.5f}" in t for t in result["texts"])
+            assert result["results"] and result["routed"]
+            # The server really had the position: the answer gives it back.
+            origin = json.loads(result["body"])["origin"]
+            assert (round(origin["lon"], 6), round(origin["lat"], 6)) == (lon, lat)
+        conn.close()
+        # Streamlit's own debug log lines were written meanwhile.
+        with load.urllib.request.urlopen(f"{url}/", timeout=60) as resp:
+            assert resp.status == 200
     finally:
         load.stop_app(proc)
     text = log.read_bytes()
-    assert b"Running script" in text  # debug logging was on
+    assert b"Runtime state:" in text  # debug logging was on
     assert not _found(text, places), "the location is in the server's log"
     assert hashlib.sha256(registry.read_bytes()).hexdigest() == digest
     changed = _changed(before, _files(*folders))
