@@ -12,8 +12,8 @@ reports about one station and ``settings.REPORTS_PER_CLIENT`` in all
 within ``settings.REPORT_LIMIT_WINDOW_S`` (24 h). A client is known only
 by a keyed hash of its address (:func:`client_key`: HMAC-SHA256 with a
 secret made on first use beside the registry, mode 0600), which the store
-keeps in ``report_limits`` for the window and deletes after it, never in
-the report itself. Past a limit the store raises :class:`ReportLimitError`
+keeps in ``report_limits`` for the window and deletes (overwritten) at the
+first report, decision or reading of reports after it, never in the report itself. Past a limit the store raises :class:`ReportLimitError`
 (the API's 429, with the seconds until a slot frees).
 
 **Counts** (:func:`recent_counts`): what the station's card and

@@ -143,6 +143,20 @@ def test_the_client_hash_is_gone_from_the_file_after_the_window(tmp_path, monkey
     assert len(store.reports()) == 2  # the reports stay
 
 
+def test_reading_reports_also_deletes_expired_client_hashes(tmp_path, monkeypatch):
+    store = _registry(tmp_path / "registry.gpkg")
+    sid = store.load()["id"].iloc[0]
+    clock = _Clock(1_800_000_000.0)
+    monkeypatch.setattr(gpkg_reports, "time", clock)
+    monkeypatch.setattr(R.settings, "REPORT_LIMIT_WINDOW_S", LIMITS.window_s)
+    store.add_report(sid, "closed", "", client="readpathclientkey-0001", limits=LIMITS)
+    store.reports()
+    assert b"readpathclientkey-0001" in (tmp_path / "registry.gpkg").read_bytes()  # inside the window: kept
+    clock.now += LIMITS.window_s + 1
+    assert len(store.reports(station_id=sid)) == 1
+    assert b"readpathclientkey-0001" not in (tmp_path / "registry.gpkg").read_bytes()
+
+
 def test_client_key_is_keyed_private_and_stable(tmp_path):
     secret = tmp_path / "data" / "report-limits.key"
     a = R.client_key("203.0.113.5", secret=secret)

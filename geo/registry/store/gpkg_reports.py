@@ -96,11 +96,19 @@ class GeoPackageReports:
         sql = ("SELECT fid AS report_id, station_id, type, text, at, counted, status, resolved_at, resolved_by, "
                "reason, audit_id FROM station_reports" + (" WHERE " + " AND ".join(where) if where else "")
                + " ORDER BY fid")
+        cutoff = time.time() - ReportLimits().window_s
         conn = self._connect()
         try:
             df = pd.read_sql_query(sql, conn, params=args)
+            expired = conn.execute("SELECT 1 FROM report_limits WHERE at <= ? LIMIT 1", (cutoff,)).fetchone()
         finally:
             conn.close()
+        if expired:
+            # Reading is what happens every day (each card asks): expired
+            # client hashes go then too, not only at the next report.
+            with self._transaction() as conn:
+                conn.execute("PRAGMA secure_delete = ON")
+                conn.execute("DELETE FROM report_limits WHERE at <= ?", (cutoff,))
         df = df.reindex(columns=REPORT_COLUMNS)
         df["counted"] = df["counted"].fillna(0).astype(bool)
         df["audit_id"] = df["audit_id"].astype("Int64")
