@@ -170,7 +170,7 @@ class RegistryStore(Protocol):
 
     def reports(self, *, station_id: str | None = None, statuses: Iterable[str] | None = None,
                 since: str | None = None) -> pd.DataFrame:
-        """Workers' reports, oldest first.
+        """Workers' reports, oldest first (and the limits' client hashes past their window are deleted).
 
         Parameters
         ----------
