@@ -4,9 +4,10 @@ from __future__ import annotations
 import pytest
 
 from geo.core import i18n
-from geo.core.i18n import strings_app, strings_coverage, strings_data, strings_finder, strings_siting
+from geo.core.i18n import (strings_app, strings_coverage, strings_data, strings_finder, strings_reports,
+                          strings_siting)
 
-TABLES = (strings_app, strings_data, strings_finder, strings_coverage, strings_siting)
+TABLES = (strings_app, strings_data, strings_finder, strings_coverage, strings_siting, strings_reports)
 
 
 def test_every_table_reaches_t_and_nothing_else_does():
