@@ -385,3 +385,22 @@ def test_reports_commands_list_and_export(store, ids, tmp_path, capsys):
     assert len(json.loads(geo_out.read_text())["features"]) == 2
     assert main(["reports", "list", "--registry", str(tmp_path / "missing.gpkg")]) == 2
     assert not (tmp_path / "missing.gpkg").exists()
+
+
+def test_limits_hold_under_concurrent_writers(store, ids):
+    from concurrent.futures import ThreadPoolExecutor
+
+    limits = R.ReportLimits(per_station=100, per_client=5, window_s=3600)
+    jobs = [(sid, kind) for sid in ids for kind in ("closed", "full", "no_water", "all_good")]
+
+    def file(job):
+        try:
+            store.add_report(job[0], job[1], "", client="same-client", limits=limits)
+            return True
+        except R.ReportLimitError:
+            return False
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        accepted = sum(pool.map(file, jobs))
+    # The count and the insert are one write transaction: no two writers both take the last slot.
+    assert accepted == 5 and len(store.reports()) == 5
