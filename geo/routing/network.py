@@ -41,6 +41,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from geo import settings
 from geo.routing.dijkstra import Search, WorkspacePool, bounded_search
+from geo.routing.kernels import warm_up_in_background
 
 #: Travel modes, each with a graph of its own.
 MODES: tuple[str, ...] = tuple(settings.ROUTING_MODES)
@@ -444,6 +445,8 @@ def load_graph(path: str | Path, mode: str | None = None) -> RoadGraph:
     if meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:
         raise ValueError(f"{path}: not a {FORMAT} v{FORMAT_VERSION} file; rebuild it")
     graph = RoadGraph(mode=meta["mode"], names=names, meta={**meta, "path": str(path)}, **arrays)
+    # Ready the compiled search and snapping while the caller goes on.
+    warm_up_in_background()
     with _CACHE_LOCK:
         for old in [k for k in _CACHE if k[0] == key[0]]:
             del _CACHE[old]

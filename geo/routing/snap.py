@@ -10,10 +10,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from geo import settings
 from geo.core.crs import haversine_m
+from geo.routing.kernels import nearest_in_block, nearest_in_blocks
 from geo.routing.network import COORD_SCALE, RoadGraph
 
 
@@ -38,53 +38,6 @@ class Snap:
     lon: float
     lat: float
     distance_m: float
-
-
-@njit(cache=True, nogil=True)
-def _nearest_in_block(grid_keys, grid_ptr, grid_seg, geom_x, geom_y, lon0, lat0, kx, ky, cell, ncols, nrows,
-                      x, y, r):
-    """The nearest segment among those bucketed in the (2r+1)^2 cells around (x, y).
-
-    Candidates are visited in the order the grid stores them (row by row,
-    cell by cell) and a later one wins only when strictly nearer, so the
-    answer is the first nearest, as an argmin over them would give.
-
-    Returns (distance on the plane, segment, position along it, candidates seen).
-    """
-    cx, cy = math.floor(x / cell), math.floor(y / cell)
-    x_lo, x_hi = max(cx - r, 0), min(cx + r, ncols - 1)
-    y_lo, y_hi = max(cy - r, 0), min(cy + r, nrows - 1)
-    best_d, best_j, best_s, seen = np.inf, -1, 0.0, 0
-    if x_lo > x_hi or y_lo > y_hi:
-        return best_d, best_j, best_s, seen
-    for row in range(y_lo, y_hi + 1):
-        # Cells of one grid row are consecutive keys, so each row is one slice.
-        i0 = np.searchsorted(grid_keys, row * ncols + x_lo, side="left")
-        i1 = np.searchsorted(grid_keys, row * ncols + x_hi, side="right")
-        for p in range(grid_ptr[i0], grid_ptr[i1]):
-            j = grid_seg[p]
-            seen += 1
-            ax = (geom_x[j] / 1e7 - lon0) * kx
-            ay = (geom_y[j] / 1e7 - lat0) * ky
-            bx = (geom_x[j + 1] / 1e7 - lon0) * kx
-            by = (geom_y[j + 1] / 1e7 - lat0) * ky
-            dx, dy = bx - ax, by - ay
-            den = dx * dx + dy * dy
-            t = ((x - ax) * dx + (y - ay) * dy) / den if den > 0 else 0.0
-            t = min(max(t, 0.0), 1.0)
-            d = math.hypot(ax + t * dx - x, ay + t * dy - y)
-            if d < best_d:
-                best_d, best_j, best_s = d, j, t
-    return best_d, best_j, best_s, seen
-
-
-@njit(cache=True, nogil=True)
-def _nearest_in_blocks(grid_keys, grid_ptr, grid_seg, geom_x, geom_y, lon0, lat0, kx, ky, cell, ncols, nrows,
-                       x, y, r, out_d, out_j, out_s):
-    for i in range(len(x)):
-        d, j, t, _ = _nearest_in_block(grid_keys, grid_ptr, grid_seg, geom_x, geom_y, lon0, lat0, kx, ky, cell,
-                                       ncols, nrows, x[i], y[i], r)
-        out_d[i], out_j[i], out_s[i] = d, j, t
 
 
 def nearest_segments(graph: RoadGraph, x: np.ndarray, y: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray,
@@ -115,7 +68,7 @@ def nearest_segments(graph: RoadGraph, x: np.ndarray, y: np.ndarray, r: int) -> 
     out_d = np.empty(len(x))
     out_j = np.empty(len(x), dtype=np.int64)
     out_s = np.empty(len(x))
-    _nearest_in_blocks(np.asarray(graph.grid_keys), np.asarray(graph.grid_ptr), np.asarray(graph.grid_seg),
+    nearest_in_blocks(np.asarray(graph.grid_keys), np.asarray(graph.grid_ptr), np.asarray(graph.grid_seg),
                        np.asarray(graph.geom_x), np.asarray(graph.geom_y), float(lon0), float(lat0), float(kx),
                        float(ky), float(cell), int(ncols), int(nrows), x, y, int(r), out_d, out_j, out_s)
     return out_d, out_j, out_s
@@ -123,7 +76,7 @@ def nearest_segments(graph: RoadGraph, x: np.ndarray, y: np.ndarray, r: int) -> 
 
 def _nearest_around(graph: RoadGraph, x: float, y: float, r: int) -> tuple[float, int, float, int]:
     lon0, lat0, kx, ky, cell, ncols, nrows = graph.grid_params
-    return _nearest_in_block(np.asarray(graph.grid_keys), np.asarray(graph.grid_ptr), np.asarray(graph.grid_seg),
+    return nearest_in_block(np.asarray(graph.grid_keys), np.asarray(graph.grid_ptr), np.asarray(graph.grid_seg),
                              np.asarray(graph.geom_x), np.asarray(graph.geom_y), float(lon0), float(lat0),
                              float(kx), float(ky), float(cell), int(ncols), int(nrows), float(x), float(y), int(r))
 
