@@ -384,3 +384,22 @@ def test_geocode_search_places_finds_index_places_and_pinyin_regions(futian, mon
     assert [h["label"] for h in search_places("南山区", limit=20)].count("南山区 · 深圳市") == 1
     monkeypatch.setenv("GEO_NETWORK_DIR", str(out / "none"))
     assert all(h["kind"] != "place" for h in search_places("会展中心"))
+
+
+# -- the command line -------------------------------------------------------------
+
+
+@needs_pbf
+def test_network_build_writes_the_place_index_beside_the_graphs(tmp_path, capsys):
+    from geo.cli.main import build_parser
+
+    net = tmp_path / "net"
+    args = build_parser().parse_args(["network", "build", str(SHENZHEN_PBF), "--out", str(net), "--modes", "walk"])
+    assert args.func(args) == 0
+    assert (net / "walk.npz").exists() and places_path(directory=net).exists()
+    assert "556 places from 2346 OSM features" in capsys.readouterr().err
+    assert search("sndd", directory=net)[0]["name"] == "深南大道"
+    args = build_parser().parse_args(["network", "build", "x.osm.pbf", "--out", "n", "--no-places"])
+    assert args.no_places
+    args = build_parser().parse_args(["network", "places", str(SHENZHEN_PBF), "--out", str(tmp_path / "alone")])
+    assert args.func(args) == 0 and places_path(directory=tmp_path / "alone").exists()
