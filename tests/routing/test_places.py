@@ -83,6 +83,9 @@ def futian(tmp_path_factory):
         (10, (114.0700, 22.5350), {"highway": "motorway_junction", "name": "福田"}),  # not a rider's place
         (11, (114.0610, 22.5330), {"shop": "mall", "name": "COCO Park", "name:zh": "购物公园"}),
         (12, (114.0520, 22.5230), {"place": "village", "name": "水围村"}),
+        # Untagged nodes only a relation names (its members).
+        (13, (114.0840, 22.5420), {}),
+        (14, (114.0860, 22.5440), {}),
     ]
     ways = []
     nid = 100
@@ -118,6 +121,9 @@ def futian(tmp_path_factory):
         writer.add_relation(mutable.Relation(id=301, members=[("w", 202, "outer")], version=1,
                                              tags={"type": "multipolygon", "leisure": "park", "name": "莲花山公园",
                                                    "name:en": "Lianhuashan Park"}))
+        writer.add_relation(mutable.Relation(id=302, members=[("n", 13, ""), ("n", 14, ""), ("n", 999, "")],
+                                             version=1, tags={"type": "site", "tourism": "attraction",
+                                                              "name": "华强北商业街"}))
     info = build_places(pbf, out)
     return pbf, out, info
 
@@ -175,6 +181,10 @@ def test_reader_keeps_named_places_and_places_ways_and_relations(futian):
     park = by_osm.loc["r301"]
     assert park["kind"] == "park" and haversine_m(park["lon"], park["lat"], *LIANHUASHAN) < 1
     assert by_osm.loc["n11", "alt_names"] == "购物公园"
+    # A relation of nodes sits at their mean; a member missing from the file is left out.
+    site = by_osm.loc["r302"]
+    assert site["kind"] == "landmark" and haversine_m(site["lon"], site["lat"], 114.0850, 22.5430) < 1
+    assert "n13" not in by_osm.index
 
 
 def test_index_file_lies_beside_the_graphs(futian):
