@@ -61,13 +61,20 @@ def test_internal_routes_are_not_public(served, path):
     assert _status(url + path, "OPTIONS") == 404
 
 
-def test_the_page_health_and_websocket_still_work(served):
+def test_the_page_health_websocket_and_worker_page_still_work(served):
     url, _ = served
     assert _status(url + "/_stcore/health") == 200
     assert _status(url + "/_stcore/host-config") == 200  # the page reads it at start
-    assert _status(url + "/finder") == 200
-    result = load.finder_lookup(url, load.finder_query(*FUTIAN), timeout=120)
-    assert load.lookup_problem(result) is None, result  # /_stcore/stream: the page really runs
+    got = _run_home(url)  # /_stcore/stream: the home page really runs
+    assert not got["exceptions"] and got["elements"] > 3, got["exceptions"]
+    # /finder is the worker page (its route comes before Streamlit's own pages), and its lookup answers.
+    with urllib.request.urlopen(f"{url}/finder?lon={FUTIAN[0]}&lat={FUTIAN[1]}", timeout=30) as resp:
+        page = resp.read().decode()
+    assert 'src="finder.js?v=' in page and "streamlit" not in page.lower()
+    host, port = url.removeprefix("http://").split(":")
+    result = load.page_lookup(load.http.client.HTTPConnection(host, int(port), timeout=120),
+                              load.page_query(*FUTIAN))
+    assert load.lookup_problem(result) is None, result
 
 
 #: What must never reach a browser: a traceback's parts, and the folder the app is installed in.
@@ -83,46 +90,21 @@ def _leaks(raw: bytes, log: Path, allowed: tuple[bytes, ...] = ()) -> list[bytes
     return [d for d in forms if d in raw and d not in allowed]
 
 
-def _forged_finder(url: str) -> dict:
-    """Open the finder, then rerun it with its "kind" pills set to an option that does not exist.
+def _run_home(url: str, forge: bool = False) -> dict:
+    """Run the home page (the map) over the websocket, as a browser does; with ``forge``, run it again with
+    its basemap selectbox set to an option that does not exist, a value no browser would send.
 
-    Returns ``{"exceptions", "alerts", "raw"}``: the exception elements
-    (type, message, stack), the alert texts and every byte the server sent.
+    Returns ``{"exceptions", "alerts", "elements", "raw"}``: the exception elements
+    (type, message, stack), the alert texts, how many elements the last run
+    sent and every byte the server sent in it.
     """
     from streamlit.proto.BackMsg_pb2 import BackMsg
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
     from websockets.sync.client import connect
 
-    query = load.finder_query(*FUTIAN)
-    out = {"exceptions": [], "alerts": [], "raw": b""}
-
-    def run(ws, msg) -> list:
+    def run(ws, msg) -> dict:
         ws.send(msg.SerializeToString())
-        elements = []
-        while True:
-            data = ws.recv(timeout=120)
-            fwd = ForwardMsg()
-            fwd.ParseFromString(data)
-            if fwd.WhichOneof("type") == "delta" and fwd.delta.WhichOneof("type") == "new_element":
-                elements.append(fwd.delta.new_element)
-            if fwd.WhichOneof("type") == "script_finished" \
-                    and fwd.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
-                return elements, data
-
-    with connect(url.replace("http://", "ws://", 1) + "/_stcore/stream", subprotocols=["streamlit"], origin=url,
-                 max_size=None, open_timeout=60, close_timeout=2) as ws:
-        msg = BackMsg()
-        msg.rerun_script.query_string, msg.rerun_script.page_name = query, "finder"
-        first, _ = run(ws, msg)
-        ids = [getattr(e, e.WhichOneof("type")).id for e in first if e.WhichOneof("type") == "button_group"]
-        kind_id = next(i for i in ids if i.endswith("-fd_kind"))
-        msg = BackMsg()
-        msg.rerun_script.query_string, msg.rerun_script.page_name = query, "finder"
-        forged = msg.rerun_script.widget_states.widgets.add()
-        forged.id = kind_id
-        forged.int_array_value.data.extend([99])  # the 100th of four options
-        # Everything the server sends back, raw, until the run ends.
-        ws.send(msg.SerializeToString())
+        out = {"exceptions": [], "alerts": [], "elements": 0, "raw": b"", "ids": []}
         while True:
             data = ws.recv(timeout=120)
             out["raw"] += data
@@ -131,18 +113,40 @@ def _forged_finder(url: str) -> dict:
             kind = fwd.WhichOneof("type")
             if kind == "delta" and fwd.delta.WhichOneof("type") == "new_element":
                 el = fwd.delta.new_element
-                if el.WhichOneof("type") == "exception":
+                out["elements"] += 1
+                what = el.WhichOneof("type")
+                if what == "exception":
                     out["exceptions"].append((el.exception.type, el.exception.message,
                                               list(el.exception.stack_trace)))
-                elif el.WhichOneof("type") == "alert":
+                elif what == "alert":
                     out["alerts"].append(el.alert.body)
+                elif what == "selectbox":
+                    out["ids"].append(el.selectbox.id)
             if kind == "script_finished" and fwd.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
                 return out
 
+    with connect(url.replace("http://", "ws://", 1) + "/_stcore/stream", subprotocols=["streamlit"], origin=url,
+                 max_size=None, open_timeout=60, close_timeout=2) as ws:
+        msg = BackMsg()
+        msg.rerun_script.query_string, msg.rerun_script.page_name = "", ""
+        first = run(ws, msg)
+        if not forge:
+            return first
+        basemap_id = next(i for i in first["ids"] if "map_basemap" in i)
+        msg = BackMsg()
+        msg.rerun_script.query_string, msg.rerun_script.page_name = "", ""
+        forged = msg.rerun_script.widget_states.widgets.add()
+        forged.id = basemap_id
+        forged.string_value = "no_such_basemap"  # not one of the options
+        return run(ws, msg)
 
+
+@pytest.mark.skip(reason="the Streamlit finder whose forged pills made a page fail is gone (issue 13), and "
+                  "Streamlit 1.67 resets forged selectbox and multiselect values of the remaining pages to valid "
+                  "options: no client-sent state found yet makes a page raise; the handler stays in serve.py")
 def test_a_forged_widget_state_gets_a_bilingual_message_and_no_details(served):
     url, log = served
-    got = _forged_finder(url)
+    got = _run_home(url, forge=True)
     assert not got["exceptions"], got["exceptions"]
     assert any(t("script_error", "zh") in a and t("script_error", "en") in a for a in got["alerts"]), got["alerts"]
     leaked = _leaks(got["raw"], log)
@@ -152,11 +156,14 @@ def test_a_forged_widget_state_gets_a_bilingual_message_and_no_details(served):
     assert "Uncaught app execution" in text and "Traceback" in text
 
 
+@pytest.mark.skip(reason="the Streamlit finder whose forged pills made a page fail is gone (issue 13), and "
+                  "Streamlit 1.67 resets forged selectbox and multiselect values of the remaining pages to valid "
+                  "options: no client-sent state found yet makes a page raise; the handler stays in serve.py")
 def test_without_serve_py_the_configuration_still_hides_the_details(tmp_path_factory, registry):
     # `streamlit run app.py` has no error handler: client.showErrorDetails = "none" keeps the details out.
     proc, url, log = _server(tmp_path_factory, registry, "app.py")
     try:
-        got = _forged_finder(url)
+        got = _run_home(url, forge=True)
     finally:
         load.stop_app(proc)
     assert [(typ, stack) for typ, _, stack in got["exceptions"]] == [("", [])]  # Streamlit's generic message
