@@ -279,7 +279,9 @@ def _suffix_array(blob: str, starts: np.ndarray, owner: np.ndarray) -> tuple[np.
             word = (word << np.uint64(16)) | padded[inside + j]
         words.append(word)
     suffixes = inside[np.lexsort(words[::-1])] if inside.size else inside  # lexsort: the last key is primary
-    return suffixes, owner[np.searchsorted(starts, suffixes, side="right") - 1] if suffixes.size else suffixes
+    owners = owner[np.searchsorted(starts, suffixes, side="right") - 1] if suffixes.size else suffixes
+    # 32-bit positions: half the memory, and a province's keys are far below 2**31 characters.
+    return suffixes.astype(np.int32), owners.astype(np.int32)
 
 
 def _smallest(owners: np.ndarray, n: int, *, exclude: np.ndarray | None = None) -> np.ndarray:
