@@ -4,7 +4,7 @@
 whole graph's size on every call, which on a province's millions of nodes
 costs more than a short bounded search itself. Here each search works in a
 :class:`Workspace` whose arrays are allocated once per graph and reused:
-a node's entries are valid only when its stamp equals the search's
+a node's entries are valid only when its mark carries the search's
 generation, so starting a search is incrementing one counter, never
 clearing millions of entries. The loop is compiled with numba (cached on
 disk, so a restarted process loads it instead of compiling) and uses an
@@ -23,96 +23,111 @@ import weakref
 import numpy as np
 from numba import njit
 
-_FREE = 0
-_QUEUED = 1
-_DONE = 2
+# A node's mark says what it is in the current search: 2 * gen while queued,
+# 2 * gen + 1 once settled, anything else untouched. One array read tells all,
+# where a stamp and a state would cost two random memory accesses per arc.
 
 
 @njit(cache=True, nogil=True)
-def _sift_up(heap, pos, dist, i):
-    v = heap[i]
-    d = dist[v]
+def _sift_up(hkey, hnode, pos, i, key, v):
     while i > 0:
         parent = (i - 1) >> 1
-        u = heap[parent]
-        if dist[u] <= d:
+        if hkey[parent] <= key:
             break
-        heap[i] = u
+        u = hnode[parent]
+        hkey[i] = hkey[parent]
+        hnode[i] = u
         pos[u] = i
         i = parent
-    heap[i] = v
+    hkey[i] = key
+    hnode[i] = v
     pos[v] = i
 
 
 @njit(cache=True, nogil=True)
-def _sift_down(heap, pos, dist, i, size):
-    v = heap[i]
-    d = dist[v]
+def _sift_down(hkey, hnode, pos, size):
+    # The heap's last entry moved to the root and sinks (keys beside nodes: no indirection).
+    key = hkey[size]
+    v = hnode[size]
+    i = 0
     while True:
         child = 2 * i + 1
         if child >= size:
             break
         right = child + 1
-        if right < size and dist[heap[right]] < dist[heap[child]]:
+        if right < size and hkey[right] < hkey[child]:
             child = right
-        u = heap[child]
-        if dist[u] >= d:
+        if hkey[child] >= key:
             break
-        heap[i] = u
+        u = hnode[child]
+        hkey[i] = hkey[child]
+        hnode[i] = u
         pos[u] = i
         i = child
-    heap[i] = v
+    hkey[i] = key
+    hnode[i] = v
     pos[v] = i
 
 
 @njit(cache=True, nogil=True)
-def _push(heap, pos, dist, pred, stamp, state, gen, size, v, cost, parent):
+def _push(hkey, hnode, pos, dist, pred, mark, gen, size, v, cost, parent):
     """Offer node ``v`` at ``cost`` from ``parent``; returns the new heap size."""
-    if stamp[v] != gen:
-        stamp[v] = gen
-        state[v] = _QUEUED
+    queued = 2 * gen
+    m = mark[v]
+    if m != queued and m != queued + 1:
+        mark[v] = queued
         dist[v] = cost
         pred[v] = parent
-        heap[size] = v
-        pos[v] = size
-        _sift_up(heap, pos, dist, size)
+        _sift_up(hkey, hnode, pos, size, cost, v)
         return size + 1
-    if state[v] == _QUEUED and cost < dist[v]:
+    if m == queued and cost < dist[v]:
         dist[v] = cost
         pred[v] = parent
-        _sift_up(heap, pos, dist, pos[v])
+        _sift_up(hkey, hnode, pos, pos[v], cost, v)
     return size
 
 
 @njit(cache=True, nogil=True)
-def _settle(indptr, indices, weights, limit, dist, pred, stamp, state, gen, heap, pos, size, order, n_order):
+def _settle(indptr, indices, weights, limit, dist, pred, mark, gen, hkey, hnode, pos, size, order, n_order):
     """Settle queued nodes up to ``limit``; returns (heap size, number settled so far)."""
+    queued = 2 * gen
+    done = queued + 1
     while size > 0:
-        v = heap[0]
-        dv = dist[v]
+        dv = hkey[0]
         if dv > limit:
             break
+        v = hnode[0]
         size -= 1
         if size > 0:
-            heap[0] = heap[size]
-            pos[heap[0]] = 0
-            _sift_down(heap, pos, dist, 0, size)
-        state[v] = _DONE
+            _sift_down(hkey, hnode, pos, size)
+        mark[v] = done
         order[n_order] = v
         n_order += 1
         for a in range(indptr[v], indptr[v + 1]):
             u = indices[a]
             nd = dv + weights[a]
-            if stamp[u] != gen or (state[u] == _QUEUED and nd < dist[u]):
-                size = _push(heap, pos, dist, pred, stamp, state, gen, size, u, nd, v)
+            m = mark[u]
+            if m == done:
+                continue
+            if m != queued:
+                mark[u] = queued
+                dist[u] = nd
+                pred[u] = v
+                _sift_up(hkey, hnode, pos, size, nd, u)
+                size += 1
+            elif nd < dist[u]:
+                dist[u] = nd
+                pred[u] = v
+                _sift_up(hkey, hnode, pos, pos[u], nd, u)
     return size, n_order
 
 
 @njit(cache=True, nogil=True)
-def _lookup(nodes, stamp, state, gen, values, missing, out):
+def _lookup(nodes, mark, gen, values, missing, out):
+    done = 2 * gen + 1
     for i in range(len(nodes)):
         v = nodes[i]
-        out[i] = values[v] if (v >= 0 and stamp[v] == gen and state[v] == _DONE) else missing
+        out[i] = values[v] if (v >= 0 and mark[v] == done) else missing
 
 
 class Workspace:
@@ -128,9 +143,9 @@ class Workspace:
         self.n = n
         self.dist = np.empty(n, dtype=np.float64)
         self.pred = np.empty(n, dtype=np.int32)
-        self.stamp = np.zeros(n, dtype=np.int32)
-        self.state = np.zeros(n, dtype=np.int8)
-        self.heap = np.empty(n, dtype=np.int32)
+        self.mark = np.zeros(n, dtype=np.int32)
+        self.hkey = np.empty(n, dtype=np.float64)
+        self.hnode = np.empty(n, dtype=np.int32)
         self.pos = np.empty(n, dtype=np.int32)
         self.order = np.empty(n, dtype=np.int32)
         self.gen = 0
@@ -138,15 +153,15 @@ class Workspace:
     def next_generation(self) -> int:
         """A fresh generation: every node reads as untouched."""
         self.gen += 1
-        if self.gen >= 2**31 - 1:  # once in two billion searches, clear for real
-            self.stamp[:] = 0
+        if 2 * self.gen + 1 >= 2**31 - 1:  # once in a billion searches, clear for real
+            self.mark[:] = 0
             self.gen = 1
         return self.gen
 
     @property
     def nbytes(self) -> int:
         """Bytes of the workspace's arrays."""
-        return sum(a.nbytes for a in (self.dist, self.pred, self.stamp, self.state, self.heap, self.pos,
+        return sum(a.nbytes for a in (self.dist, self.pred, self.mark, self.hkey, self.hnode, self.pos,
                                       self.order))
 
 
@@ -204,7 +219,7 @@ class _Values:
         ws = lease.ws
         if isinstance(idx, (int, np.integer)):  # routes walk predecessors one node at a time: keep it cheap
             v = int(idx)
-            if ws.stamp[v] == lease.gen and ws.state[v] == _DONE:
+            if ws.mark[v] == 2 * lease.gen + 1:
                 return self._values[v]
             return self._missing_scalar
         nodes = np.asarray(idx)
@@ -212,7 +227,7 @@ class _Values:
             nodes = np.flatnonzero(nodes)
         flat = np.ascontiguousarray(nodes.reshape(-1), dtype=np.int64)
         out = np.empty(len(flat), dtype=self._values.dtype)
-        _lookup(flat, ws.stamp, ws.state, lease.gen, self._values, self._missing, out)
+        _lookup(flat, ws.mark, lease.gen, self._values, self._missing, out)
         return out.reshape(nodes.shape)
 
     def __array__(self, dtype=None, copy=None):
@@ -256,7 +271,7 @@ class Search:
         size = 0
         ws = self.ws
         for v, c in zip(np.asarray(sources, dtype=np.int64).tolist(), np.asarray(costs, dtype=np.float64).tolist()):
-            size = _push(ws.heap, ws.pos, ws.dist, ws.pred, ws.stamp, ws.state, self.gen, size, v, c, source_pred)
+            size = _push(ws.hkey, ws.hnode, ws.pos, ws.dist, ws.pred, ws.mark, self.gen, size, v, c, source_pred)
         self._size = size
         self.dist = _Values(self._lease, ws.dist, np.inf)
         self.pred = _Values(self._lease, ws.pred, -1)
@@ -267,8 +282,8 @@ class Search:
             return self
         ws = self.ws
         indptr, indices, weights = self._arcs
-        self._size, self.n_settled = _settle(indptr, indices, weights, float(limit), ws.dist, ws.pred, ws.stamp,
-                                             ws.state, self.gen, ws.heap, ws.pos, self._size, ws.order,
+        self._size, self.n_settled = _settle(indptr, indices, weights, float(limit), ws.dist, ws.pred, ws.mark,
+                                             self.gen, ws.hkey, ws.hnode, ws.pos, self._size, ws.order,
                                              self.n_settled)
         self.limit = float(limit)
         return self
