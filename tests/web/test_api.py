@@ -16,8 +16,9 @@ AT = datetime(2026, 6, 3, 10, 0)
 
 
 @pytest.fixture
-def store(tmp_path):
-    return open_store(tmp_path / "registry.gpkg")
+def store(registry_location):
+    # Once per backend (tests/conftest.py): a GeoPackage in tmp, then a PostGIS database.
+    return open_store(registry_location)
 
 
 def test_popup_of_a_public_station(store):
