@@ -170,20 +170,20 @@ def test_worker_reports_editor_confirms_card_follows(app, browser):
     desk.get_by_role("button", name="Log in", exact=True).click()
     desk.get_by_text(f"Logged in as {EDITOR}").wait_for(timeout=30_000)
     _streamlit_idle(desk)
-    desk.get_by_role("tab", name="Edit").click() if desk.get_by_role("tab", name="Edit").count() else None
-    queue = desk.locator('[data-testid="stExpander"]', has_text="Workers' reports (2 stations waiting)")
+    desk.get_by_role("tab", name="Edit a station", exact=True).click()  # the queue is on the editor's tab
+    queue = desk.locator('[data-testid="stExpander"]', has_text="Workers' reports (2 station(s) waiting)")
     queue.wait_for(timeout=30_000)
     # The hostile text is shown in the queue as written, inside a table (canvas), never as markup.
     assert desk.locator("img[src='x']").count() == 0
     # The latest reported first: the "closed" station. Set it closed, and confirm.
     _select(desk, "Set the station's status to", "Closed")
     desk.get_by_role("button", name="Apply", exact=True).click()
-    desk.locator('[data-testid="stExpander"]', has_text="Workers' reports (1 stations waiting)").wait_for(
+    desk.locator('[data-testid="stExpander"]', has_text="Workers' reports (1 station(s) waiting)").wait_for(
         timeout=30_000)
     _streamlit_idle(desk)
     desk.screenshot(path=ARTIFACTS / "reports_editor_queue.png", full_page=True)
     desk.get_by_role("button", name="Apply", exact=True).click()  # the other: confirm, status kept
-    desk.locator('[data-testid="stExpander"]', has_text="Workers' reports (0 stations waiting)").wait_for(
+    desk.locator('[data-testid="stExpander"]', has_text="Workers' reports (0 station(s) waiting)").wait_for(
         timeout=30_000)
     assert store.get(closed)["status"] == "closed"
     assert store.get(water)["status"] == "open"

@@ -10,7 +10,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "action_confirm_reports": ("确认反馈", "reports confirmed"),
     "action_dismiss_reports": ("驳回反馈", "reports dismissed"),
     "action_keep_reports_open": ("反馈暂留", "reports left open"),
-    "rq_header": ("工人反馈（{n} 个站点待处理）", "Workers' reports ({n} stations waiting)"),
+    "rq_header": ("工人反馈（{n} 个站点待处理）", "Workers' reports ({n} station(s) waiting)"),
     "rq_help": ("工人在找站页面上对站点的反馈，按未处理的反馈数排序。确认会按正常编辑修改站点并关闭所回应的反馈；"
                 "驳回需写明理由；暂留只记录已查看。每个操作都记入修改记录。反馈内容按原样显示为文字。",
                 "Reports workers filed on the finder's cards, most reported first. Confirm changes the station "
