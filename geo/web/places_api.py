@@ -11,9 +11,9 @@ bilingual error object.
 The query is a place name, not a position, but it can still tell where a
 worker is going, so it is never logged; a failure logs its traceback only.
 Answers may be cached by the browser for ``settings.PLACES_MAX_AGE``
-seconds. The districts and the place index are loaded in a background
-thread when the routes are made (as each server process starts), so the
-first rider does not wait for them.
+seconds. When the network folder has a place index, it and the districts
+are loaded in a background thread when the routes are made (as each server
+process starts), so the first rider does not wait for them.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from geo import settings
-from geo.routing.places import search, warm
+from geo.routing.places import places_path, search, warm
 
 _LOG = logging.getLogger(__name__)
 
@@ -103,8 +103,10 @@ def routes(*, stations: Callable[[], pd.DataFrame | None]) -> list[Route]:
         return JSONResponse({"results": results},
                             headers={"Cache-Control": f"public, max-age={settings.PLACES_MAX_AGE}"})
 
-    # Each server process loads the districts and the place index in the background as it starts.
-    threading.Thread(target=warm, name="places-warm", daemon=True).start()
+    # Each server process with a place index loads it (and the districts) in the background as it
+    # starts; without one there is little to load, and nothing competes with the first requests.
+    if places_path().exists():
+        threading.Thread(target=warm, name="places-warm", daemon=True).start()
 
     async def endpoint(request: Request) -> Response:
         try:
