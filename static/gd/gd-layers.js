@@ -88,15 +88,44 @@
   // Fit the map to bounds, again on every resize until the user moves it:
   // streamlit-folium creates the map before its iframe takes the page's
   // width, so a fit made only at start frames the wrong area, worst on a phone.
+  //
+  // What is fitted stays clear of the boxes drawn over the map: the legend
+  // (bottom left) and the notices such as "offline" (top right). Each box
+  // takes a strip off the map, along its shorter side: a strip as wide as
+  // the box, or as tall, whichever leaves more of the map.
+  function clearOf(map, opts) {
+    var size = map.getSize();
+    var tl = L.point(opts.paddingTopLeft || [0, 0]), br = L.point(opts.paddingBottomRight || [0, 0]);
+    var c = map.getContainer();
+    var legend = c.querySelector('.leaflet-bottom.leaflet-left .gd-legend');
+    if (legend && legend.offsetWidth) {
+      var w = legend.offsetWidth + 12, h = legend.offsetHeight + 12;
+      if (w / size.x <= h / size.y) { tl.x = Math.max(tl.x, w); } else { br.y = Math.max(br.y, h); }
+    }
+    var notes = c.querySelectorAll('.leaflet-top.leaflet-right .gd-notice');
+    for (var i = 0; i < notes.length; i++) {
+      var n = notes[i];
+      if (n.style.display === 'none' || !n.offsetWidth) { continue; }
+      var nw = n.offsetWidth + 12, nh = n.offsetTop + n.offsetHeight + 12;
+      if (nw / size.x <= nh / size.y) { br.x = Math.max(br.x, nw); } else { tl.y = Math.max(tl.y, nh); }
+    }
+    // A map too small for the boxes (before its frame is sized, or on a phone) keeps the plain padding:
+    // padding wider than the map would fit the bounds at the closest zoom.
+    if (tl.x + br.x > size.x / 2 || tl.y + br.y > size.y / 2) { return opts; }
+    return L.extend({}, opts, {paddingTopLeft: tl, paddingBottomRight: br});
+  }
+
   L.gdFitBounds = function (map, corners, opts) {
     var bounds = L.latLngBounds(corners);
     var touched = false;
-    var fit = function () { if (!touched && map.getSize().x > 0) { map.fitBounds(bounds, opts); } };
+    var fit = function () {
+      if (!touched && map.getSize().x > 0) { map.fitBounds(bounds, clearOf(map, opts)); }
+    };
     var container = map.getContainer();
     ['mousedown', 'touchstart', 'wheel', 'keydown'].forEach(function (ev) {
       L.DomEvent.on(container, ev, function () { touched = true; });
     });
-    map.on('resize', fit);
+    map.on('resize gdoverlaychange', fit);
     fit();
     return bounds;
   };

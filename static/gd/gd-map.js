@@ -255,9 +255,12 @@
     ctl.addTo(map);
     var el = ctl.getContainer();
     el.style.display = 'none';
+    // A fitted view makes room for the notice (L.gdFitBounds listens).
+    var shown = false;
+    var set = function (on) { if (on !== shown) { shown = on; map.fire('gdoverlaychange'); } };
     return {
-      show: function (text) { el.textContent = text; el.style.display = ''; },
-      hide: function () { el.style.display = 'none'; }
+      show: function (text) { el.textContent = text; el.style.display = ''; set(true); },
+      hide: function () { el.style.display = 'none'; set(false); }
     };
   }
 
