@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import logging
 import math
 import re
 import threading
@@ -65,6 +66,7 @@ _SUFFIX_CHARS = 8
 _SUFFIXES = ("壮族瑶族自治县", "瑶族自治县", "自治县", "区", "县", "市")
 
 _COLUMNS = ["name", "name_en", "kind", "lon", "lat", "district", "keys"]
+_LOG = logging.getLogger(__name__)
 
 
 def search_keys(name: str, *, name_en: str | None = None, alt_names: tuple[str, ...] = ()) -> list[str]:
@@ -538,14 +540,20 @@ def search(query: str, *, stations: pd.DataFrame | None = None, limit: int = set
         each with ``name``, ``name_en`` (or ``None``), ``kind``, ``lon``,
         ``lat`` (WGS-84) and ``district`` (the district's name, or
         ``None``). Same-name places within ``settings.PLACES_MERGE_M`` of
-        each other appear once. Text is as OSM or the registry holds it:
+        each other appear once. An index that cannot be read is logged
+        (its path and the reason, never the query) and left out. Text is as OSM or the registry holds it:
         escape it before putting it in HTML.
     """
     folded = fold_name(query)
     if not folded or limit < 1:
         return []
     sources = [region_places(), station_places(stations)]
-    osm = load_places(directory=directory)
+    try:
+        osm = load_places(directory=directory)
+    except (ValueError, OSError, pa.ArrowException) as exc:
+        # A damaged index or one of an older version: riders still find districts and stations.
+        _LOG.warning("place index not used: %s", exc)
+        osm = None
     if osm is not None:
         sources.append(osm)
     hits = sorted((h for src in sources for h in src.hits(folded, limit=limit)), key=lambda h: h.rank)

@@ -413,3 +413,12 @@ def test_network_build_writes_the_place_index_beside_the_graphs(tmp_path, capsys
     assert args.no_places
     args = build_parser().parse_args(["network", "places", str(SHENZHEN_PBF), "--out", str(tmp_path / "alone")])
     assert args.func(args) == 0 and places_path(directory=tmp_path / "alone").exists()
+
+
+def test_an_unusable_index_is_left_out(tmp_path, caplog):
+    bad = places_path(directory=tmp_path)
+    pd.DataFrame({"name": ["福田站"]}).to_parquet(bad)  # a Parquet file, but not a place index
+    assert search("nanshan", directory=tmp_path)[0]["name"] == "南山区"
+    assert "not a place index" in caplog.text and "nanshan" not in caplog.text
+    bad.write_bytes(b"PAR1 not really")
+    assert search("nanshan", directory=tmp_path)[0]["name"] == "南山区"
