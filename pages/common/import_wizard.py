@@ -112,12 +112,14 @@ def _report(report: ImportReport, filename: str, lang: str) -> None:
               note=md_text(report.crs_note, lang)))
     if len(report.rejects):
         st.markdown(f"**{t('rejects_header', lang)}**")
-        st.dataframe(importing.in_language(report.rejects, lang=lang), hide_index=True)
+        st.dataframe(importing.in_language(report.rejects, lang=lang), hide_index=True,
+                     column_config=importing.report_column_labels(report.rejects, lang=lang))
         st.download_button(t("download_rejects", lang), report.rejects_csv(),
                            file_name=importing.rejects_name(filename), mime="text/csv")
     if len(report.warnings):
         st.markdown(f"**{t('warnings_header', lang)}**")
-        st.dataframe(importing.in_language(report.warnings, lang=lang), hide_index=True)
+        st.dataframe(importing.in_language(report.warnings, lang=lang), hide_index=True,
+                     column_config=importing.report_column_labels(report.warnings, lang=lang))
     if len(report.accepted):
         st.caption(t("preview_map", lang))
         preview_map = registry_map(report.accepted, lang=lang, boundaries=load_map_boundaries())

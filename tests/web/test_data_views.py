@@ -90,6 +90,11 @@ def test_import_report_in_the_pages_words(registry):
     en = importing.in_language(report.rejects, lang="en")["message"].iat[0]
     assert " / " in report.rejects["message"].iat[0] and zh != en and " / " not in en
     assert importing.rejects_name("a/新站点.csv") == "新站点_rejected.csv"
+    # The report's own columns are named in the page's language; the file's own headers stay as they are.
+    zh_labels = importing.report_column_labels(report.rejects, lang="zh")
+    assert zh_labels == {"row": "行号", "reason_code": "原因代码", "message": "说明"}
+    assert importing.report_column_labels(report.rejects, lang="en")["message"] == "Reason"
+    assert "名称" in report.rejects.columns and "名称" not in zh_labels
     preview = importing.accepted_preview(report.accepted)
     assert "geometry" not in preview.columns and len(preview) == 1 and not hasattr(preview, "crs")
 

@@ -48,6 +48,21 @@ def in_language(table: pd.DataFrame, *, lang: str = "zh") -> pd.DataFrame:
     return table.assign(message=table["message"].map(lambda m: pick(m, lang)))
 
 
+#: A report's own columns (the file's columns beside them keep their headers), by their label key.
+_REPORT_COLUMNS = {"row": "report_col_row", "reason_code": "report_col_reason", "code": "report_col_code",
+                   "message": "report_col_message"}
+
+
+def report_column_labels(table: pd.DataFrame, *, lang: str = "zh") -> dict[str, str]:
+    """Column labels in ``lang`` for a report's rejects or warnings table (``st.dataframe``'s ``column_config``).
+
+    Only the report's own columns (``row``, ``reason_code``, ``code``,
+    ``message``) are named; the file's columns beside them are the
+    planner's headers and stay as they are.
+    """
+    return {c: t(key, lang) for c, key in _REPORT_COLUMNS.items() if c in table.columns}
+
+
 def source_name(filename: str) -> str:
     """The default source name of an upload: its file name without the extension."""
     return Path(filename).stem
