@@ -17,7 +17,7 @@ from geo.web.views.coverage.choices import standard_text
 from geo.web.views.coverage.downloads import EXPORTS, export_bytes, export_name
 from geo.web.views.coverage.tables import district_table, figures_html, gap_table
 from geo.web.report import registry_version
-from geo.web.views.finder import network_dir_hint
+from geo.web.views.network import network_dir_hint
 from pages.common import shell
 
 

@@ -47,3 +47,12 @@ def test_md_escape_breaks_what_markdown_would_link_by_itself(text):
     escaped = md_escape(text)
     assert "\u2060" in escaped
     assert not re.search(r"(?i)https?:|www\.|@[\w-]", re.sub(r"\\(.)", r"\1", escaped))
+
+
+@pytest.mark.parametrize("text", ["[通知](http://e.com)", "**粗体**", "<img src=x onerror=alert(1)>", "a\\b_c`d`"])
+def test_md_escape_leaves_no_markdown(text):
+    escaped = md_escape(text)
+    # Every special character is preceded by a backslash; removing them (and the word joiners
+    # that keep URLs from becoming links, see geo.core.text) gives the text back.
+    assert re.sub(r"\\(.)", r"\1", escaped).replace("\u2060", "") == text
+    assert not re.search(r"(?<!\\)[\[\]()*_`<>]", escaped)

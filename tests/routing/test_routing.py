@@ -435,3 +435,15 @@ def test_cli_network_build_and_nearest(tmp_path):
     p = _run("nearest", "--lon", "114.0579", "--lat", "22.5431", "--mode", "truck", "--network", str(net),
              "--registry", str(tmp_path / "reg.gpkg"), "--json")
     assert p.returncode == 2 and "network build" in p.stderr
+
+
+def test_a_broken_graph_file_is_a_clear_error_and_a_missing_one_none(tmp_path):
+    from geo.routing.network import resolve_graph
+
+    assert resolve_graph("ebike", directory=tmp_path, missing_ok=True) is None
+    (tmp_path / "walk.npz").write_bytes(b"not a graph")
+    with pytest.raises(ValueError, match="road network"):
+        resolve_graph("walk", directory=tmp_path)
+    (tmp_path / "drive.npz").write_bytes(b"PK\x03\x04 truncated zip")
+    with pytest.raises(ValueError, match="road network"):
+        resolve_graph("drive", directory=tmp_path)

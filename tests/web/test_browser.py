@@ -38,7 +38,6 @@ PRIVATE_PHONE, PRIVATE_STREET = "13800009999", "保密路8号"
 DATA_PAGE = "data"
 #: The one editor account of the app under test (made with ``python -m geo user add``).
 EDITOR_USER, EDITOR_PASSWORD = "zhang.wei", "测试密码 correct horse"
-FINDER_PAGE = "finder"
 #: Real roads of Futian and Nanshan (Shenzhen), built into a routing network for the app.
 ROADS_PBF = ROOT.parent / "shared" / "data" / "shenzhen_futian_nanshan_roads.osm.pbf"
 FUTIAN = (114.0579, 22.5431)    # 深圳市福田区, inside the extract (113.954–114.094 E, 22.479–22.606 N)
@@ -268,7 +267,7 @@ def _received_text(page, url: str) -> str:
     return "\n".join(got)
 
 
-@pytest.mark.parametrize("path", ["/", f"/{FINDER_PAGE}?lon={FUTIAN[0]}&lat={FUTIAN[1]}&kind=rest_station"])
+@pytest.mark.parametrize("path", ["/"])  # the worker page's own check: tests/web/test_worker_page.py
 def test_non_public_details_never_reach_a_public_page(open_page, app_url, registry, path):
     p = open_page()
     text = _received_text(p.page, app_url + path)
@@ -681,46 +680,24 @@ def test_data_page_restores_a_removed_and_a_closed_station(open_page, app_url, r
 
 
 # --------------------------------------------------------------------------
-# Finder page
+# Entry script, and the link to the worker page
 # --------------------------------------------------------------------------
-
-needs_roads = pytest.mark.skipif(not ROADS_PBF.exists(), reason=f"shared road extract missing: {ROADS_PBF}")
 
 
 @pytest.fixture(scope="module")
-def finder_url(browser, app_url) -> str:
-    """The finder's address, once the app's entry script has run.
+def entered(browser, app_url) -> str:
+    """The app's address, once its entry script has run.
 
     Until some session has run ``app.py`` (and so ``st.navigation``), Streamlit
-    takes ``pages/`` for an old-style multipage folder and answers ``/finder``
-    with a "Page not found" dialog before showing it: a real server shows that
-    to its first visitor only. Opening the home page first makes these tests
-    independent of the order they run in.
+    takes ``pages/`` for an old-style multipage folder and answers a page's
+    path with a "Page not found" dialog before showing it: a real server shows
+    that to its first visitor only. Opening the home page first makes these
+    tests independent of the order they run in.
     """
     p = _Page(browser, app_url, DESKTOP)
     _goto(p.page, app_url + "/")
     p.close()
-    return f"{app_url}/{FINDER_PAGE}"
-
-
-def _cards(page):
-    return page.locator(".st-key-fd_results .fd-card")
-
-
-def _wait_cards(page, timeout: float = 60_000) -> int:
-    page.locator(".st-key-fd_results .fd-card").first.wait_for(timeout=timeout)
-    _wait_idle(page)
-    return _cards(page).count()
-
-
-def _query(page) -> dict[str, str]:
-    from urllib.parse import parse_qs
-
-    return {k: v[-1] for k, v in parse_qs(urlsplit(page.url).query).items()}
-
-
-def _finder_frame(page):
-    return _map_frame(page)
+    return app_url
 
 
 def _full_screenshot(page, path: Path) -> None:
@@ -743,250 +720,21 @@ def _assert_tap_targets(page, selector: str, minimum: float = 44.0) -> None:
     assert not small, f"{len(small)} of {len(boxes)} tap targets under {minimum}px: {small[:3]}"
 
 
-@pytest.mark.parametrize("viewport, name", [(PHONE, "phone"), (DESKTOP, "desktop")])
-def test_finder_loads(open_page, finder_url, viewport, name):
-    phone = viewport is PHONE
-    p = open_page(viewport, is_mobile=phone, has_touch=phone, device_scale_factor=2 if phone else 1)
-    _goto(p.page, finder_url)
-    _assert_no_exception(p.page)
-    assert p.page.locator("h1").first.inner_text().strip() == "找最近的站"
-    locate = p.page.get_by_role("button", name="用我的位置")
-    locate.wait_for()
-    assert locate.bounding_box()["height"] >= 44
-    frame = _finder_frame(p.page)
-    frame.locator(".fd-map-hint").wait_for(timeout=30_000)  # "tap the map" before there is an origin
-    _assert_map_controls(frame)
-    assert frame.locator(".gd-legend").count() == 1
-    p.page.wait_for_timeout(800)
-    p.page.screenshot(path=ARTIFACTS / f"finder_{name}.png")
-    # The filters fold away; opened, every choice is a tap target of 44 px or more.
-    p.page.locator('[data-testid="stExpander"] summary').first.click()
-    _wait_idle(p.page)  # opening the filters reruns the page (their open state is kept)
-    p.page.locator(".st-key-fd_filters_box").get_by_text("只看现在开放的").wait_for()
-    _assert_tap_targets(p.page, '[data-testid="stButtonGroup"] button, '
-                                '.st-key-fd_filters_box [data-testid="stCheckbox"] label')
-    p.page.wait_for_timeout(500)
-    _full_screenshot(p.page, ARTIFACTS / f"finder_{name}_filters.png")
-    if phone:  # nothing sticks out sideways on a phone
-        assert p.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    assert not p.errors, p.errors
-    assert all("tile" in url or "basemaps" in url for url in p.blocked), p.blocked
-
-
-@needs_roads
-def test_finder_routes_from_a_shared_url_and_reopens_it(open_page, finder_url):
-    url = f"{finder_url}?lon={FUTIAN[0]}&lat={FUTIAN[1]}&kind=rest_station&mode=ebike&by=time&open=1"
-    p = open_page()
-    _goto(p.page, url)
-    n = _wait_cards(p.page)
-    _assert_no_exception(p.page)
-    assert 1 <= n <= 5
-    text = p.page.locator(".st-key-fd_results").inner_text()
-    assert "估算" not in text and "经 " in text and "分钟" in text
-    assert "估算 / estimate" not in p.page.locator('[data-testid="stMain"]').inner_text()
-    # The chosen route is a Leaflet polyline along the roads.
-    frame = _finder_frame(p.page)
-    frame.locator("path.gd-route").wait_for(timeout=30_000)
-    assert frame.locator("path.gd-route").count() == 1
-    assert frame.locator(".fd-result").count() == n and frame.locator(".fd-origin").count() == 1
-    # Hand-off links: one per app per result, to the apps' own hosts.
-    hrefs = [a.get_attribute("href") for a in p.page.locator(".st-key-fd_results a[href^='http']").all()]
-    hosts = [urlsplit(h).netloc for h in hrefs]
-    assert hosts.count("uri.amap.com") == n and hosts.count("api.map.baidu.com") == n
-    assert hosts.count("maps.apple.com") == n
-    p.page.wait_for_timeout(800)
-    p.page.screenshot(path=ARTIFACTS / "finder_route_desktop.png")
-
-    # Choose the second station: its route is drawn and the URL names it.
-    names = [c.locator(".fd-name").inner_text() for c in _cards(p.page).all()]
-    p.page.locator(".st-key-fd_sel_2 button").click()
-    p.page.wait_for_function("() => location.search.includes('sel=')")
-    _wait_idle(p.page)
-    assert "fd-selected" in _cards(p.page).nth(1).get_attribute("class")
-    shared = p.page.url
-    assert _query(p.page)["lon"] == f"{FUTIAN[0]:.6f}" and _query(p.page)["kind"] == "rest_station"
-
-    # Reopened in a fresh browser, the link shows the same list and the same choice.
-    q = open_page()
-    _goto(q.page, shared)
-    assert _wait_cards(q.page) == n
-    assert [c.locator(".fd-name").inner_text() for c in _cards(q.page).all()] == names
-    assert "fd-selected" in _cards(q.page).nth(1).get_attribute("class")
-    _finder_frame(q.page).locator("path.gd-route").wait_for(timeout=30_000)
-    assert not p.errors and not q.errors, p.errors + q.errors
-
-
-@needs_roads
-def test_finder_phone_route(open_page, finder_url):
-    p = open_page(PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
-    _goto(p.page, f"{finder_url}?lon={FUTIAN[0]}&lat={FUTIAN[1]}")
-    _wait_cards(p.page)
-    _assert_no_exception(p.page)
-    _finder_frame(p.page).locator("path.gd-route").wait_for(timeout=30_000)
-    # The list sits under the map on a phone.
-    map_box = p.page.locator('iframe[src*="st_folium"]').bounding_box()
-    assert _cards(p.page).first.bounding_box()["y"] > map_box["y"] + map_box["height"]
-    _assert_tap_targets(p.page, '.st-key-fd_results [data-testid^="stBaseButton"], '
-                                '.st-key-fd_results [data-testid^="stBaseLinkButton"]')
-    assert p.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    p.page.wait_for_timeout(800)
-    p.page.screenshot(path=ARTIFACTS / "finder_route_phone.png")
-    _full_screenshot(p.page, ARTIFACTS / "finder_route_phone_full.png")
-    assert not p.errors, p.errors
-
-
-@needs_roads
-def test_finder_uses_the_browser_location(open_page, finder_url):
-    p = open_page(PHONE, is_mobile=True, has_touch=True,
-                  geolocation={"longitude": FUTIAN[0], "latitude": FUTIAN[1]}, permissions=["geolocation"])
-    _goto(p.page, finder_url)
-    p.page.get_by_role("button", name="用我的位置").click()
-    p.page.get_by_text("我的位置（精度约").first.wait_for(timeout=30_000)
-    assert _wait_cards(p.page) >= 1
-    q = _query(p.page)
-    # The shared URL carries a located position to about 100 m (3 decimals, settings.FINDER_LOCATED_URL_DIGITS).
-    assert (q["lon"], q["lat"]) == (f"{FUTIAN[0]:.3f}", f"{FUTIAN[1]:.3f}")
-    _finder_frame(p.page).locator("path.gd-route").wait_for(timeout=30_000)
-    _assert_no_exception(p.page)
-    p.page.screenshot(path=ARTIFACTS / "finder_geolocation_phone.png")
-    assert not p.errors, p.errors
-
-
-@needs_roads
-def test_finder_search_finds_a_district(open_page, finder_url):
-    p = open_page()
-    _goto(p.page, finder_url + "?lang=en")
-    search = p.page.get_by_label("Search a place or station, or paste coordinates")
-    search.fill("福田区")
-    search.press("Enter")
-    button = p.page.get_by_role("button", name="福田区 · 深圳市 · District")
-    button.wait_for(timeout=30_000)
-    p.page.screenshot(path=ARTIFACTS / "finder_search.png")
-    button.click()
-    p.page.get_by_text("From: 福田区 · 深圳市").first.wait_for(timeout=30_000)
-    assert _wait_cards(p.page) >= 1
-    q = _query(p.page)
-    assert q["place"] == "福田区 · 深圳市" and q["lang"] == "en"
-    from geo.core.regions import locate
-
-    assert locate(float(q["lon"]), float(q["lat"]))["adcode"].iloc[0] == "440304"
-    _finder_frame(p.page).locator("path.gd-route").wait_for(timeout=30_000)
-    _assert_no_exception(p.page)
-    assert not p.errors, p.errors
-
-
-@needs_roads
-def test_finder_pasted_amap_coordinates(open_page, finder_url):
-    from geo.core.crs import gcj02_to_wgs84
-
-    p = open_page()
-    _goto(p.page, finder_url)
-    search = p.page.get_by_label("搜索地名、站名，或粘贴坐标")
-    search.fill("114.0635，22.5460")  # an Amap copy, with a Chinese comma
-    search.press("Enter")
-    p.page.get_by_role("button", name="用这个坐标作起点").click()
-    p.page.get_by_text("粘贴的坐标").first.wait_for(timeout=30_000)
-    _wait_cards(p.page)
-    q = _query(p.page)
-    lon, lat = gcj02_to_wgs84(114.0635, 22.5460)  # GCJ-02 is the default choice
-    assert abs(float(q["lon"]) - lon) < 2e-6 and abs(float(q["lat"]) - lat) < 2e-6
-    _assert_no_exception(p.page)
-
-
-@needs_roads
-def test_finder_tap_on_the_map_moves_the_origin(open_page, finder_url):
-    p = open_page()
-    _goto(p.page, f"{finder_url}?lon={FUTIAN[0]}&lat={FUTIAN[1]}")
-    _wait_cards(p.page)
-    frame = _finder_frame(p.page)
-    frame.locator("path.gd-route").wait_for(timeout=30_000)
-    before = _query(p.page)
-    box = frame.locator("#map_div, .folium-map").first.bounding_box()
-    # Near the bottom-right corner, away from pins, the route and the controls.
-    p.page.mouse.click(box["x"] + box["width"] - 60, box["y"] + box["height"] - 60)
-    p.page.get_by_text("地图上选的点").first.wait_for(timeout=30_000)
-    _wait_cards(p.page)
-    after = _query(p.page)
-    assert (after["lon"], after["lat"]) != (before["lon"], before["lat"])
-    assert after["place"] == "地图上选的点"
-    _assert_no_exception(p.page)
-
-
-def test_finder_estimates_off_the_network_say_so(open_page, finder_url):
-    p = open_page()
-    _goto(p.page, f"{finder_url}?lon={TIANHE[0]}&lat={TIANHE[1]}&kind=all")
-    n = _wait_cards(p.page)
-    _assert_no_exception(p.page)
-    for card in _cards(p.page).all():
-        assert card.inner_text().count("估算 / estimate") == 2  # beside the distance and the minutes
-    frame = _finder_frame(p.page)
-    frame.locator(".fd-map-note").wait_for(timeout=30_000)
-    assert "估算 / estimate" in frame.locator(".fd-map-note").inner_text()
-    assert frame.locator("path.gd-route").count() == 0  # no line, not even a straight one
-    # The map may still be drawing the previous run's pins when the cards are in.
-    expect(frame.locator(".fd-result")).to_have_count(n, timeout=30_000)
-    # The hostile station near Tianhe is listed as text.
-    text = p.page.locator(".st-key-fd_results").inner_text()
-    assert HOSTILE_NAME in text
-    assert p.page.locator(".st-key-fd_results img").count() == 0
-    p.page.wait_for_timeout(800)
-    p.page.screenshot(path=ARTIFACTS / "finder_estimate_desktop.png")
-    assert not p.dialogs and not p.errors, (p.dialogs, p.errors)
-
-
-def test_home_page_links_to_the_finder(open_page, app_url, finder_url):
+def test_home_page_and_navigation_link_to_the_worker_page(open_page, entered):
+    # The worker finder is /finder, outside Streamlit (tests/web/test_worker_page.py): make run serves it.
     p = open_page(PHONE, is_mobile=True, has_touch=True)
-    _goto(p.page, app_url + "/")
+    _goto(p.page, entered + "/")
     p.page.get_by_role("link", name="找离我最近的站").click()
-    p.page.wait_for_function("() => location.pathname.endsWith('/finder')")
-    _wait_idle(p.page)
-    assert p.page.locator("h1").first.inner_text().strip() == "找最近的站"
-
-
-@needs_roads
-def test_finder_filters_change_the_results_and_the_url(open_page, finder_url):
-    p = open_page(PHONE, is_mobile=True, has_touch=True)
-    _goto(p.page, f"{finder_url}?lon={FUTIAN[0]}&lat={FUTIAN[1]}")
-    _wait_cards(p.page)
-    p.page.locator('[data-testid="stExpander"] summary').first.click()
-    _wait_idle(p.page)
-    box = p.page.locator(".st-key-fd_filters_box")
-    box.get_by_text("步行").first.click()
-    p.page.wait_for_function("() => location.search.includes('mode=walk')")
-    _wait_idle(p.page)
-    # The filters stay open while the user picks several.
-    box.get_by_text("卫生间").first.click()
-    p.page.wait_for_function("() => location.search.includes('fac=toilet')")
-    _wait_idle(p.page)
-    box.locator('[data-testid="stCheckbox"] label').first.click()
-    p.page.wait_for_function("() => location.search.includes('open=0')")
-    _wait_idle(p.page)
-    box.get_by_text("司机之家").first.click()
-    p.page.wait_for_function("() => location.search.includes('kind=driver_home')")
-    n = _wait_cards(p.page)
-    assert n >= 1
-    assert all("司机之家" in c.inner_text() and "卫生间" in c.inner_text() for c in _cards(p.page).all())
-    assert "步行" in _cards(p.page).first.inner_text()
-    _finder_frame(p.page).locator("path.gd-route").wait_for(timeout=30_000)
-    _assert_no_exception(p.page)
-    assert not p.errors, p.errors
-
-
-def test_finder_search_shows_hostile_names_as_text(open_page, finder_url):
-    p = open_page()
-    _goto(p.page, finder_url)
-    search = p.page.get_by_label("搜索地名、站名，或粘贴坐标")
-    search.fill("onerror")
-    search.press("Enter")
-    button = p.page.locator(".st-key-fd_where button", has_text="onerror")
-    button.first.wait_for(timeout=30_000)
-    assert HOSTILE_NAME in button.first.inner_text()  # Markdown and HTML shown as written
-    assert p.page.locator(".st-key-fd_where img").count() == 0
-    button.first.click()
-    p.page.get_by_text(f"起点：{HOSTILE_NAME}").first.wait_for(timeout=30_000)
-    _wait_cards(p.page)
-    assert p.page.locator('[data-testid="stMain"] img').count() == 0
-    assert not p.dialogs and not p.errors, (p.dialogs, p.errors)
+    p.page.wait_for_function("() => location.pathname === '/finder'")
+    p.page.locator("h1", has_text="找最近的站").wait_for(timeout=30_000)
+    assert p.page.locator("#q").is_visible() and p.page.locator("#locate").is_visible()
+    assert not p.page.locator('[data-testid="stApp"]').count()  # the worker page, not a Streamlit page
+    q = open_page(DESKTOP)
+    _goto(q.page, entered + "/coverage")
+    link = q.page.locator('[data-testid="stSidebar"] a[href="/finder"]')
+    link.wait_for(timeout=30_000)
+    assert "Finder" in link.inner_text()
+    assert not p.errors and not q.errors, (p.errors, q.errors)
 
 
 # --------------------------------------------------------------------------
@@ -997,9 +745,9 @@ COVERAGE_PAGE = "coverage"
 
 
 @pytest.fixture(scope="module")
-def coverage_url(finder_url) -> str:
-    """The coverage page's address; ``finder_url`` has run the entry script once (see its docstring)."""
-    return finder_url.rsplit("/", 1)[0] + "/" + COVERAGE_PAGE
+def coverage_url(entered) -> str:
+    """The coverage page's address; ``entered`` has run the entry script once (see its docstring)."""
+    return entered + "/" + COVERAGE_PAGE
 
 
 def _figures(page) -> dict[str, str]:
@@ -1098,9 +846,9 @@ SITING_PAGE = "siting"
 
 
 @pytest.fixture(scope="module")
-def siting_url(finder_url) -> str:
-    """The siting page's address; ``finder_url`` has run the entry script once (see its docstring)."""
-    return finder_url.rsplit("/", 1)[0] + "/" + SITING_PAGE
+def siting_url(entered) -> str:
+    """The siting page's address; ``entered`` has run the entry script once (see its docstring)."""
+    return entered + "/" + SITING_PAGE
 
 
 def _site_numbers(page) -> list[str]:

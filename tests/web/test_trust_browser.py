@@ -1,4 +1,4 @@
-"""In a real browser: data shown as text, scenarios behind the editor login, a located worker's URL.
+"""In a real browser: data shown as text, and scenarios behind the editor login.
 
 One ``streamlit run serve.py`` (sample registry, one editor account, no
 road network: estimates are enough here) and Debian's Chromium through
@@ -18,7 +18,7 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 
@@ -158,14 +158,16 @@ def _shows_text(page, text: str) -> None:
 # Markdown from data shows as text
 # --------------------------------------------------------------------------
 
-def test_place_in_a_shared_link_shows_as_text(open_page, app, beacon):
+@pytest.mark.parametrize("how", ["markdown", "html"])
+def test_place_in_a_shared_link_shows_as_text(open_page, app, beacon, how):
+    # The worker page (/finder, served beside Streamlit by make run) names its origin from the link.
+    place = beacon.markdown if how == "markdown" else f'<img src="http://{beacon.host}/beacon">'
     page = open_page(PHONE, is_mobile=True, has_touch=True)
-    _goto(page, f"{app[0]}/finder?lon=114.0579&lat=22.5431&lang=en&place={quote(beacon.markdown)}")
-    page.locator(".fd-card").first.wait_for(timeout=60_000)
-    _wait_idle(page)
+    page.goto(f"{app[0]}/finder?lon=114.0579&lat=22.5431&lang=en&place={quote(place)}")
+    page.locator("#cards > li.card").first.wait_for(timeout=60_000)
     _assert_no_beacon(page, beacon)
-    _shows_text(page, beacon.markdown)
-    _assert_no_exception(page)
+    _shows_text(page, place)
+    assert page.locator("#status img, #cards img").count() == 0
 
 
 def test_an_uploaded_file_name_shows_as_text(open_page, app, beacon):
@@ -314,53 +316,6 @@ def test_a_login_on_the_data_page_opens_the_scenarios_too(open_page, app):
 # The worker's position
 # --------------------------------------------------------------------------
 
-LOCATED = (114.0579123, 22.5430871)   # 深圳市福田区, to 7 decimals
-
-
-def _query(page) -> dict[str, str]:
-    return {k: v[-1] for k, v in parse_qs(urlsplit(page.url).query).items()}
-
-
-def _wait_query(page, key: str, value: str) -> None:
-    page.wait_for_function("([k, v]) => new URLSearchParams(location.search).get(k) === v", arg=[key, value],
-                           timeout=60_000)
-
-
-def test_a_located_position_is_rounded_in_the_shared_url_only(open_page, app):
-    page = open_page(PHONE, is_mobile=True, has_touch=True,
-                     geolocation={"longitude": LOCATED[0], "latitude": LOCATED[1], "accuracy": 12},
-                     permissions=["geolocation"])
-    _goto(page, f"{app[0]}/finder?lang=en")
-    page.get_by_role("button", name="Use my location").click()
-    page.locator(".fd-card").first.wait_for(timeout=60_000)
-    _wait_idle(page)
-    _wait_query(page, "lon", "114.058")
-    _wait_query(page, "lat", "22.543")
-    q = _query(page)
-    assert (q["lon"], q["lat"]) == ("114.058", "22.543") and "place" not in q  # about 100 m, no "my location"
-    # The page itself keeps the exact fix: it says where it routes from.
-    page.get_by_text("(114.05791, 22.54309)").first.wait_for(timeout=30_000)
-    # A filter change keeps the URL rounded.
-    page.locator('[data-testid="stExpander"] summary').first.click()
-    _wait_idle(page)
-    page.locator(".st-key-fd_filters_box").get_by_text("Walk").first.click()
-    _wait_query(page, "mode", "walk")
-    assert (_query(page)["lon"], _query(page)["lat"]) == ("114.058", "22.543")
-    _assert_no_exception(page)
-    assert not page.errors, page.errors
-
-
-def test_pasted_coordinates_keep_their_precision(open_page, app):
-    page = open_page()
-    _goto(page, f"{app[0]}/finder?lang=en")
-    box = page.locator(".st-key-fd_where input[type=text]").first
-    box.fill(f"{LOCATED[0]:.6f},{LOCATED[1]:.6f}")
-    box.press("Enter")
-    _wait_idle(page)
-    page.locator(".st-key-fd_where").get_by_text("GPS WGS-84").first.click()
-    _wait_idle(page)
-    page.locator(".st-key-fd_where").get_by_role("button", name="Start from these coordinates").click()
-    # Streamlit writes the query keys one at a time; wait for both.
-    _wait_query(page, "lon", f"{LOCATED[0]:.6f}")
-    _wait_query(page, "lat", f"{LOCATED[1]:.6f}")
-    _assert_no_exception(page)
+# A located worker's position is rounded in the shared URL, pasted coordinates keep their digits:
+# tests/web/test_worker_page.py (test_location_is_asked_on_tap_only_and_rounded_in_the_url,
+# test_pasted_coordinates), on the worker page that replaced the Streamlit finder.

@@ -1,8 +1,8 @@
 """The maps: one module per map, on shared parts; their JavaScript and CSS are in ``static/gd/``.
 
-* :mod:`~geo.web.maps.registry` the home and Data pages' map of the stations,
-  :mod:`~geo.web.maps.finder` the worker finder's, :mod:`~geo.web.maps.coverage`
-  the planner's travel bands, :mod:`~geo.web.maps.siting` the proposed sites;
+* :mod:`~geo.web.maps.registry` the home and Data pages' map of the stations
+  (the worker finder's map is the page's own script, ``static/finder/``),
+  :mod:`~geo.web.maps.coverage` the planner's travel bands, :mod:`~geo.web.maps.siting` the proposed sites;
 * :mod:`~geo.web.maps.base` offline assets, basemaps, the empty map and its
   controls; :mod:`~geo.web.maps.legend` the one legend;
   :mod:`~geo.web.maps.boundaries` the province and city outlines;

@@ -1,7 +1,6 @@
 """The one legend of every map: a foldable box in the map's corner, built from items.
 
 Each map says what its legend lists (:func:`geo.web.maps.registry.registry_legend_html`,
-:func:`geo.web.maps.finder.finder_legend_html`,
 :func:`geo.web.maps.coverage.coverage_legend_html`,
 :func:`geo.web.maps.siting.siting_legend_html`); :func:`legend_html` puts the
 items in the same ``<details>`` box and :class:`Legend` shows it with
