@@ -121,6 +121,9 @@ _SAME_IN_BOTH = re.compile(
     r"G-[0-9a-f]+|[0-9a-f]{15}|[\d.,\s%→·/()+−-]+)$")
 
 
+_INTERNALS = ("settings.py", str(ROOT), "pytest-of-", "/tmp/")
+
+
 def _untranslated(strings: list[str], lang: str) -> list[str]:
     """Interface strings in the other language: English words in the Chinese interface, Chinese in the
     English one (except a place or station name: data, not interface; and bilingual "中文 / English")."""
@@ -134,7 +137,7 @@ def _untranslated(strings: list[str], lang: str) -> list[str]:
     return sorted({s for s in strings if s in chinese_ui})
 
 
-def test_no_untranslated_interface_strings_on_any_page(browser, server):
+def test_no_untranslated_or_internal_interface_strings_on_any_page(browser, server):
     pages = ["", "coverage", "siting", "data"]
     found = {}
     for lang in ("zh", "en"):
@@ -147,7 +150,11 @@ def test_no_untranslated_interface_strings_on_any_page(browser, server):
                     _map_frame(p.page).locator(".leaflet-control-zoom-in").wait_for(timeout=60_000)
                     _map_frame(p.page).locator(".leaflet-control-layers-toggle").wait_for(timeout=60_000)
                 _wait_idle(p.page)
-                bad = _untranslated(p.page.evaluate(_STRINGS_JS), lang)
+                strings = p.page.evaluate(_STRINGS_JS)
+                bad = _untranslated(strings, lang)
+                # No internals either: no server path (the scenario folder, the app's folder), no settings.py.
+                text = p.page.locator("body").inner_text()
+                bad += [s for s in [*strings, text] for mark in _INTERNALS if mark in s]
                 if bad:
                     found[f"/{path}?lang={lang}"] = bad
         finally:
