@@ -404,3 +404,20 @@ def test_limits_hold_under_concurrent_writers(store, ids):
         accepted = sum(pool.map(file, jobs))
     # The count and the insert are one write transaction: no two writers both take the last slot.
     assert accepted == 5 and len(store.reports()) == 5
+
+
+def test_reports_do_not_change_the_stations_stamp(tmp_path):
+    # Readers (the public API, the pages) reload the stations when the stamp changes: a report
+    # from every card must not make them do so; a station change and a restore must.
+    store = _registry(tmp_path / "registry.gpkg")
+    sid = store.load()["id"].iloc[0]
+    before = store.change_stamp()
+    store.add_report(sid, "closed", "", client="k1", limits=LIMITS)
+    store.reports()
+    assert GeoPackageStore(tmp_path / "registry.gpkg").change_stamp() == before == store.change_stamp()
+    store.update(sid, {"notes": "checked"}, editor="ed")
+    edited = store.change_stamp()
+    assert edited != before
+    backup_registry(tmp_path / "registry.gpkg", tmp_path / "b.gpkg")
+    restore_registry(tmp_path / "b.gpkg", tmp_path / "registry.gpkg")
+    assert store.change_stamp() != edited  # same content, another file

@@ -85,9 +85,22 @@ class GeoPackageStore(GeoPackageReports):
         self._upgrade()
 
     def change_stamp(self) -> str:
-        """The file's identity, modification time and size: every commit (and a restore's swap) changes it."""
+        """Changes with the stations: any change to one (each writes an audit row, a program like QGIS
+        the layers' ``last_change``) and a restore's swap (the file's identity); not with workers'
+        reports, which every card may send: they would make every reader reload the stations."""
         st = os.stat(self.path)
-        return f"{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"
+        key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+        seen = getattr(self, "_stamp_seen", None)
+        if seen is not None and seen[0] == key:  # the file is as last read: no query
+            return seen[1]
+        conn = self._connect()
+        try:
+            audit = conn.execute("SELECT max(fid) FROM audit_log").fetchone()[0]
+            last = conn.execute("SELECT max(last_change) FROM gpkg_contents WHERE data_type = 'features'").fetchone()[0]
+        finally:
+            conn.close()
+        self._stamp_seen = (key, f"{st.st_dev}:{st.st_ino}:{audit or 0}:{last}")
+        return self._stamp_seen[1]
 
     def _upgrade(self) -> None:
         """Add what registries made by older versions lack (audit log, new fields)."""
