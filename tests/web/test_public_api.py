@@ -137,6 +137,14 @@ def test_nearest_answers_as_the_command_does(server, world, registry_at, query, 
     for r in body["results"]:
         assert {"id", "name", "kind", "lon", "lat", "distance_m", "duration_s", "method", "route"} <= set(r)
         assert r["route"]["type"] == "LineString"
+        # Door to door: the walks to and from the road are in the totals and drawn as their own lines.
+        assert r["access"]["coordinates"][0] == list(ORIGIN) and r["egress"]["coordinates"][-1] == [r["lon"], r["lat"]]
+        assert r["access"]["coordinates"][1] == r["route"]["coordinates"][0]
+        assert r["egress"]["coordinates"][0] == r["route"]["coordinates"][-1]
+        assert r["distance_m"] == pytest.approx(r["road_m"] + r["access_m"] + r["egress_m"], abs=0.15)
+        assert r["duration_s"] > r["road_s"] and isinstance(r["facilities"], list) and r["is_sample"] is False
+    assert [r["duration_s"] for r in body["results"]] == sorted(r["duration_s"] for r in body["results"]) \
+        or "by=distance" in query
     assert SECRET_PHONE not in json.dumps(body)
 
 
