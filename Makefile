@@ -46,7 +46,8 @@ run: $(VENV)/.installed
 # does not end waiting on one of them (pytest collects each file once).
 PYTEST_WORKERS ?= 3
 LONG_FILES := tests/registry/test_trust_crash.py tests/web/test_browser.py tests/web/test_trust_browser.py \
-	tests/web/test_browser_proxy.py tests/web/test_trust_privacy.py tests/registry/test_trust_restore_lock.py
+	tests/web/test_browser_proxy.py tests/web/test_trust_privacy.py tests/registry/test_trust_restore_lock.py \
+	tests/registry/test_pg_crash.py
 test: $(VENV)/.installed-dev /usr/bin/chromium $(CJK_FONT) $(PG_BIN)/initdb
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=15 -m "not serial" $(LONG_FILES) tests
 	$(PY) -m pytest -q -m serial

@@ -185,9 +185,13 @@ class PostgisStore(PostgisReports, PostgisContent):
         if recs:  # psycopg pipelines executemany: one round trip per batch, not per row
             cur.executemany(_INSERT, [self._values(rec) for rec in recs])
 
+    @staticmethod
+    def _update_values(rec: dict) -> list:
+        return ([float(rec["lon"]), float(rec["lat"])] + [to_pg(c, rec.get(c), rec["kind"]) for c in _UPDATABLE]
+                + [rec["kind"], rec["id"]])
+
     def _update_row(self, conn, rec: dict, where_version: int | None = None) -> int:
-        values = [float(rec["lon"]), float(rec["lat"])] + [to_pg(c, rec.get(c), rec["kind"]) for c in _UPDATABLE]
-        query, args = _UPDATE, values + [rec["kind"], rec["id"]]
+        query, args = _UPDATE, self._update_values(rec)
         if where_version is not None:
             query, args = query + sql.SQL(" AND version = %s"), args + [where_version]
         return conn.execute(query, args).rowcount
@@ -306,9 +310,10 @@ class PostgisStore(PostgisReports, PostgisContent):
                 if old is None:
                     rec.update(version=1, updated_at=stamp)
                     inserts.append(rec)
-                    audits.append(self._audit_row(editor, "import", None, as_stored(rec), stamp, import_id))
+                    new = as_stored(rec)
+                    audits.append(self._audit_row(editor, "import", None, new, stamp, import_id))
                     # A file listing a station twice: the second row updates the first, as in the GeoPackage.
-                    stored[(rec["kind"], rec["id"])] = as_stored(rec)
+                    stored[(rec["kind"], rec["id"])] = new
                     counts["inserted"] += 1
                     continue
                 keep_private_fields(old, rec)
@@ -317,13 +322,14 @@ class PostgisStore(PostgisReports, PostgisContent):
                     continue
                 rec.update(version=int(old["version"] or 1) + 1, updated_at=stamp)
                 updates.append(rec)
-                audits.append(self._audit_row(editor, "import", old, as_stored(rec), stamp, import_id))
-                stored[(rec["kind"], rec["id"])] = as_stored(rec)
+                new = as_stored(rec)
+                audits.append(self._audit_row(editor, "import", old, new, stamp, import_id))
+                stored[(rec["kind"], rec["id"])] = new
                 counts["updated"] += 1
             with conn.cursor() as cur:
                 self._insert_many(cur, inserts)
-                for rec in updates:
-                    self._update_row(cur, rec)
+                if updates:
+                    cur.executemany(_UPDATE, [self._update_values(rec) for rec in updates])
                 if audits:
                     cur.executemany(_AUDIT, audits)
             conn.execute("UPDATE import_log SET inserted = %s, updated = %s, unchanged = %s WHERE fid = %s",

@@ -163,12 +163,16 @@ def station_columns() -> list[str]:
     return [f.name for f in FIELDS]
 
 
+_LAYER_FIELD_NAMES = {kind: frozenset(f.name for f in layer_fields(kind)) for kind in KINDS}
+_BOOLS = frozenset(f.name for f in FIELDS if f.dtype == "bool")
+
+
 def to_pg(field_name: str, value, kind: str):
     """A field's value as stored: as in the GeoPackage, NULL where its layer lacks the field."""
-    if FIELDS_BY_NAME[field_name] not in layer_fields(kind):
+    if field_name not in _LAYER_FIELD_NAMES[kind]:
         return None
     value = to_sql(field_name, value)
-    if FIELDS_BY_NAME[field_name].dtype == "bool" and value is not None:
+    if field_name in _BOOLS and value is not None:
         return bool(value)
     return value
 
