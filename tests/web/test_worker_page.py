@@ -204,6 +204,19 @@ def test_assets_are_compressed_versioned_and_cached(server):
     assert {i["sizes"] for i in manifest["icons"]} >= {"192x192", "512x512"}
 
 
+def test_every_string_the_script_uses_is_sent_in_both_languages():
+    from geo.web.worker_page import FINDER_DIR, page_config
+
+    script = (FINDER_DIR / "finder.js").read_text(encoding="utf-8")
+    page = (FINDER_DIR / "index.html").read_text(encoding="utf-8")
+    used = set(re.findall(r"\bt\('(\w+)'(?! \+)", script))  # 'fd_mode_' + mode: the keys listed below | set(re.findall(r'data-tp?="(\w+)"', page))
+    used |= {f"fd_{p}_{v}" for p, vs in (("mode", ("walk", "ebike", "drive", "truck")), ("by", ("time", "distance")),
+                                         ("crs", ("gcj02", "bd09", "wgs84"))) for v in vs}
+    strings = page_config()["strings"]
+    assert used and not used - set(strings), used - set(strings)
+    assert all(zh and en and zh != key for key, (zh, en) in strings.items() if key in used)
+
+
 # ------------------------------------------------------------ budget, speed
 
 def _transferred(tab: _Tab) -> list[tuple[str, int]]:
