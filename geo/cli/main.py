@@ -165,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
     p.set_defaults(func=nearest.run_nearest)
 
-    p = sub.add_parser("serve", help="只运行公开 API / serve the public API alone (several processes)")
+    p = sub.add_parser("serve", help="只运行公开 API 和找站页 /finder / serve the public API and the worker page alone "
+                                     "(several processes)")
     p.add_argument("--host", default="127.0.0.1", help="监听地址 / address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8600, help="端口 / port (default 8600)")
     p.add_argument("--workers", type=int, default=1, help="进程数 / worker processes (default 1)")

@@ -1,4 +1,4 @@
-"""``python -m geo serve``: the public API alone, in N stateless processes (uvicorn)."""
+"""``python -m geo serve``: the public API and the worker page (/finder) alone, in N stateless processes (uvicorn)."""
 from __future__ import annotations
 
 import argparse
