@@ -20,10 +20,15 @@ from geo.routing.network import RoadGraph
 from geo.routing.snap import Snap
 from geo.routing.stations import StationIndex
 
-# How much the search limit grows each time it settles too few stations;
-# after a few rounds the search runs unbounded, so it always ends.
-_LIMIT_GROWTH = 2.0
-_LIMIT_ROUNDS = 6
+# The search starts at this fraction of initial_limit and grows by at least
+# _LIMIT_GROWTH (at most _LIMIT_JUMP) a round, towards the k-th cheapest
+# station it has already reached; a round resumes the same search, so small
+# steps cost only the station costs, while overshooting the radius settles
+# nodes by its square. After _LIMIT_ROUNDS the search runs unbounded, so it ends.
+_START_FRACTION = 0.6
+_LIMIT_GROWTH = 1.25
+_LIMIT_JUMP = 2.0
+_LIMIT_ROUNDS = 14
 
 
 def origin_exits(graph: RoadGraph, snap: Snap, *, weight: str) -> list[tuple[int, float, bool]]:
@@ -157,10 +162,11 @@ def settle_stations(graph: RoadGraph, idx: StationIndex, cand: np.ndarray, origi
                     extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, object]:
     """Exact costs of the nearest candidates: one bounded search whose limit grows.
 
-    The limit starts at :func:`initial_limit` and grows until ``k``
+    The limit starts below :func:`initial_limit` and grows until ``k``
     candidates cost no more than it (or nothing more is reachable), which
     makes their costs exact. Growing resumes the same search, so the nodes
-    already settled are not searched again.
+    already settled are not searched again; that makes small steps cheap,
+    and small steps settle fewer nodes than one generous guess.
 
     Parameters
     ----------
@@ -181,7 +187,7 @@ def settle_stations(graph: RoadGraph, idx: StationIndex, cand: np.ndarray, origi
         and the search's predecessor of every node, for the routes (read
         like an array: ``pred[node]``, -1 where not settled).
     """
-    limit = initial_limit(graph, idx, cand, lon, lat, k=k, weight=weight)
+    limit = _START_FRACTION * initial_limit(graph, idx, cand, lon, lat, k=k, weight=weight)
     need = min(k, len(cand))
     add = np.zeros(len(cand)) if extra is None else np.asarray(extra, dtype=np.float64)
     search = origin_search(graph, origin, weight=weight, limit=limit)
@@ -189,7 +195,12 @@ def settle_stations(graph: RoadGraph, idx: StationIndex, cand: np.ndarray, origi
         if round_:
             search.extend(np.inf if round_ == _LIMIT_ROUNDS else limit)
         cost, how = station_costs(graph, idx, cand, origin, search.dist, weight=weight)
-        if np.count_nonzero(cost + add <= limit) >= need or search.exhausted or round_ == _LIMIT_ROUNDS:
+        total = cost + add
+        if np.count_nonzero(total <= limit) >= need or search.exhausted or round_ == _LIMIT_ROUNDS:
             break
-        limit *= _LIMIT_GROWTH
+        # A station already reached at cost c is settled for good once the
+        # limit is c: aim at the k-th cheapest reached, within the step bounds.
+        reached = total[np.isfinite(total)]
+        aim = np.partition(reached, need - 1)[need - 1] if len(reached) >= need else np.inf
+        limit = max(limit * _LIMIT_GROWTH, min(aim, limit * _LIMIT_JUMP))
     return cost, how, search.pred
