@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import lru_cache
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -40,9 +41,19 @@ def _error(status: int, code: str, zh: str, en: str, headers: dict | None = None
     return JSONResponse(body, status_code=status, headers={**_NO_STORE, **(headers or {})})
 
 
-def _store():
+@lru_cache(maxsize=4)
+def _store_at(location: str):
     # As the public API does: a fresh install starts from the sample registry.
-    return open_store(settings.registry_location(), seed_sample=True)
+    return open_store(location, seed_sample=True)
+
+
+def _store():
+    # One store object per registry and process (opening one checks the schema: not per request).
+    store = _store_at(settings.registry_location())
+    if getattr(store, "path", None) is not None and not store.path.exists():  # removed since: made again
+        _store_at.cache_clear()
+        store = _store_at(settings.registry_location())
+    return store
 
 
 def station_reports(station_id: str) -> dict:
