@@ -210,18 +210,19 @@ class _Values:
     def __init__(self, lease: _Lease, values: np.ndarray, missing: float | int) -> None:
         self._lease, self._values, self._missing = lease, values, missing
         self._missing_scalar = values.dtype.type(missing)
+        # Held here so that reading one node (routes walk predecessors node by node) is two array reads.
+        self._mark, self._done = lease.ws.mark, 2 * lease.gen + 1
 
     def __len__(self) -> int:
         return self._lease.ws.n
 
     def __getitem__(self, idx):
+        if isinstance(idx, (int, np.integer)):
+            if self._mark[idx] == self._done:
+                return self._values[idx]
+            return self._missing_scalar
         lease = self._lease
         ws = lease.ws
-        if isinstance(idx, (int, np.integer)):  # routes walk predecessors one node at a time: keep it cheap
-            v = int(idx)
-            if ws.mark[v] == 2 * lease.gen + 1:
-                return self._values[v]
-            return self._missing_scalar
         nodes = np.asarray(idx)
         if nodes.dtype == bool:
             nodes = np.flatnonzero(nodes)
