@@ -49,7 +49,9 @@ def nearest_road_names(graph: RoadGraph | None, lon: np.ndarray, lat: np.ndarray
         return [""] * len(lon)
     edge = np.searchsorted(graph.geom_ptr, vert, side="right") - 1
     name_id = np.where(graph.edge_name[edge] > 0, graph.edge_name[edge], graph.edge_ref[edge])
-    named = np.array([bool(graph.names[i]) for i in name_id.tolist()], dtype=bool)
+    # Per distinct name, not per vertex: a city's bounding box holds millions of vertices.
+    has_name = np.fromiter((bool(n) for n in graph.names), dtype=bool, count=len(graph.names))
+    named = has_name[name_id]
     vert, name_id = vert[named], name_id[named]
     if not len(vert):
         return [""] * len(lon)
