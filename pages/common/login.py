@@ -12,7 +12,8 @@ import streamlit as st
 
 from geo.registry.auth.accounts import TABLE, load_accounts
 from geo.registry.auth.errors import AccountsError, AuthError, SessionExpired
-from geo.registry.auth.login import LoginGuard, authenticate, client_address
+from geo.registry.auth.login import authenticate, client_address
+from geo.registry.store.pg_login import login_guard
 from geo.registry.auth.sessions import check_session, start_session
 from geo.core.i18n import t
 from geo.core.text import md_error, md_escape
@@ -97,7 +98,7 @@ def editor_login(lang: str, *, help_key: str = "auth_login_help", key: str = "au
             submitted = st.form_submit_button(t("auth_login_button", lang), type="primary")
     if submitted:
         try:
-            name = authenticate(username, password, accounts, LoginGuard(), address=_client_address())
+            name = authenticate(username, password, accounts, login_guard(), address=_client_address())
         except AuthError as exc:  # wrong name or password, or locked: never which name exists
             st.error(md_error(exc, lang))
         else:

@@ -108,6 +108,31 @@ def close_pools(url: str | None = None) -> None:
             _pools.pop(key).close()
 
 
+@contextmanager
+def pooled(url: str) -> Iterator[psycopg.Connection]:
+    """A connection from this process's pool for ``url``; the ``with`` block is one transaction.
+
+    Committed when the block ends normally, rolled back on any exception.
+
+    Raises
+    ------
+    RegistryUnavailableError
+        When the database cannot be reached or the connection is lost
+        (the server has then rolled back the block's transaction).
+    """
+    conn = None
+    try:
+        with _pool(url).connection() as conn:
+            yield conn
+    except psycopg.OperationalError as exc:
+        # A refused or lost connection, not an error of the statement: say so in both languages.
+        if conn is None or conn.broken or conn.closed:
+            if isinstance(exc, PoolTimeout):
+                close_pools(url)  # no retrying in the background; the next call tries afresh
+            raise RegistryUnavailableError(public_location(url), _reason(url, exc)) from exc
+        raise
+
+
 class PostgisStore(PostgisReports, PostgisContent):
     """A registry kept in a PostgreSQL database with PostGIS.
 
@@ -139,20 +164,9 @@ class PostgisStore(PostgisReports, PostgisContent):
 
     # -- plumbing ---------------------------------------------------------
 
-    @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection]:
+    def _connection(self):
         """A pooled connection; the block is one transaction (committed on success, else rolled back)."""
-        conn = None
-        try:
-            with _pool(self.url).connection() as conn:
-                yield conn
-        except psycopg.OperationalError as exc:
-            # A refused or lost connection, not an error of the statement: say so in both languages.
-            if conn is None or conn.broken or conn.closed:
-                if isinstance(exc, PoolTimeout):
-                    close_pools(self.url)  # no retrying in the background; the next call tries afresh
-                raise RegistryUnavailableError(self.location, _reason(self.url, exc)) from exc
-            raise
+        return pooled(self.url)
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection]:
