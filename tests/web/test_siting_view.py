@@ -6,6 +6,8 @@ sample registry, estimated, res 8: a fraction of a second to build).
 """
 from __future__ import annotations
 
+import io
+
 import json
 import time
 
@@ -231,6 +233,8 @@ def test_before_after_table_total_first_and_after_not_below_before(preview):
     csv = svt.before_after_csv(preview, "en").decode("utf-8-sig")
     head, total = csv.splitlines()[:2]
     assert head.split(",")[:3] == ["scenario", "name", "adcode"] and "Total" in total
+    parsed = pd.read_csv(io.StringIO(csv))
+    assert parsed.columns[-1] == "travel_method" and set(parsed["travel_method"]) == {preview.travel_label}
 
 
 def test_sites_and_gaps_tables(preview):

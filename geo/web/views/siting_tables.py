@@ -204,10 +204,12 @@ def before_after_table(result: SitingResult, demand_unit: str,
 
 
 def before_after_csv(result: SitingResult, lang: str = "zh") -> bytes:
-    """The before/after table as CSV: total and districts, shares in [0, 1], plus the scenario and solver."""
+    """The before/after table as CSV: total and districts, shares in [0, 1], plus the scenario, solver and travel method."""
     df = before_after_frame(result, lang)
     df.insert(0, "scenario", result.scenario)
     df["model"], df["method"], df["status"] = result.model, result.method, result.status
+    # What the travel was measured with, as the share of cells by method (never just "road network").
+    df["travel_method"] = result.travel_label or result.travel_method
     return csv_bytes(df)
 
 
