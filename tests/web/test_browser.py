@@ -813,10 +813,13 @@ def test_coverage_page_picks_a_district(open_page, coverage_url):
     assert figures["格网"].endswith("H3 8 级")
     assert figures["面积覆盖率"].endswith("%")
     estimated, cells = (int(x.replace(",", "")) for x in figures["估算的格网"].split(" / "))
+    # The method is the share of cells by method, the larger first (issue 16).
+    est_pct, net_pct = round(100 * estimated / cells), round(100 * (cells - estimated) / cells)
     if ROADS_PBF.exists():  # Futian is mostly on the Shenzhen extract; a few cells lie beyond it
-        assert figures["计算方法"] == "路网 + 估算 / estimate" and estimated < cells
+        assert 0 < estimated < cells and 0 < est_pct < net_pct < 100
+        assert figures["计算方法"] == f"路网 {net_pct} %，估算 {est_pct} %"
     else:
-        assert figures["计算方法"] == "估算 / estimate" and estimated == cells
+        assert figures["计算方法"] == "估算 100 %" and estimated == cells
     frame = _wait_bands(p.page)
     assert frame.locator("path.leaflet-interactive").count() > 0
     # The district table: one sortable row for 福田区 (the grid's accessible table holds the text).
@@ -828,6 +831,10 @@ def test_coverage_page_picks_a_district(open_page, coverage_url):
     with p.page.expect_download(timeout=60_000) as info:
         button.click()
     assert info.value.suggested_filename == "coverage_440304_rest_station_r8_report.html"
+    # The report says what the page says, and what it was made from.
+    report = Path(info.value.path()).read_text(encoding="utf-8")
+    assert figures["计算方法"] in report and "登记库版本 / registry version: 审计记录 #" in report
+    assert "含示例数据 / includes sample data" in report
     report = Path(info.value.path()).read_text(encoding="utf-8")
     assert "福田区" in report and "<svg" in report
     for label in ("缺口 GeoJSON", "格网 CSV", "格网 GeoJSON", "区县表 CSV"):

@@ -7,7 +7,6 @@ sample registry, estimated, res 8: a fraction of a second to build).
 from __future__ import annotations
 
 import io
-
 import json
 import time
 
