@@ -174,3 +174,21 @@ def test_a_database_gone_mid_session_refuses_the_edit_and_keeps_nothing_half_don
     with pytest.raises(RegistryUnavailableError, match="cannot reach"):
         filled.update(rid, {"phone": "never"})
     close_pools(filled.url)
+
+
+def test_reports_leave_the_change_stamp_edits_and_restores_change_it(filled, tmp_path):
+    # As the GeoPackage's stamp: readers reload the stations when it changes, and a report
+    # from every card must not make them; a change of a station and a restore must.
+    from geo.registry.backup import backup_registry, restore_registry
+
+    sid = filled.load()["id"].iat[0]
+    before = filled.change_stamp()
+    filled.add_report(sid, "closed", "", client="k1")
+    filled.reports()
+    assert filled.change_stamp() == before
+    filled.update(sid, {"notes": "checked"}, editor="ed")
+    edited = filled.change_stamp()
+    assert edited != before
+    backup_registry(filled.url, tmp_path / "b.gpkg")
+    restore_registry(tmp_path / "b.gpkg", filled.url)
+    assert filled.change_stamp() != edited

@@ -62,6 +62,9 @@ _AUDIT = ("INSERT INTO audit_log (at, editor, station_id, kind, action, version,
           " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)")
 _ORDER = sql.SQL(" ORDER BY array_position(%s::text[], kind), fid")
 
+#: Advisory lock that queues report writers (any fixed 64-bit number).
+_REPORTS_LOCK = 0x7265_706F_7274  # "report"
+
 _pools: dict[tuple[int, str], ConnectionPool] = {}
 _pools_lock = threading.Lock()
 
@@ -169,14 +172,26 @@ class PostgisStore(PostgisReports, PostgisContent):
         return pooled(self.url)
 
     @contextmanager
-    def _transaction(self) -> Iterator[psycopg.Connection]:
-        """A write transaction: raises the change counter first, which queues writers one at a time."""
+    def _transaction(self, *, stations: bool = True) -> Iterator[psycopg.Connection]:
+        """A write transaction: raises the change counter first, which queues writers one at a time.
+
+        ``stations=False`` (a worker's report): queued with the other reports
+        by an advisory lock instead, and the counter is left alone, so that
+        a report, which any card may send, does not make every server
+        reload the stations (as the GeoPackage store's stamp ignores reports).
+        """
         with self._connection() as conn:
-            conn.execute("UPDATE registry_state SET change = change + 1 WHERE id = 1")
+            if stations:
+                conn.execute("UPDATE registry_state SET change = change + 1 WHERE id = 1")
+            else:
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_REPORTS_LOCK,))
             yield conn
 
     def change_stamp(self) -> str:
-        """The registry's change counter: raised by every committed write, from any server."""
+        """The registry's change counter: raised by every committed change of the stations or logs, from any server.
+
+        Workers' reports leave it alone (see :meth:`_transaction`).
+        """
         with self._connection() as conn:
             return str(conn.execute("SELECT change FROM registry_state WHERE id = 1").fetchone()[0])
 

@@ -3,9 +3,9 @@
 :class:`PostgisReports` holds the report methods of
 :class:`~geo.registry.store.pg.PostgisStore` (its base class: it uses the
 store's connections, write transactions and audit rows). A report is one
-write transaction, which first raises the registry's change counter: that
-row lock queues report writers as SQLite's write lock does, so two
-processes filing at once cannot both pass a client's limit. The tables
+write transaction queued behind an advisory lock, as SQLite's write lock
+queues them, so two processes filing at once cannot both pass a client's
+limit; it leaves the change counter alone, so readers keep their stations. The tables
 (``station_reports``, ``report_limits``) are made by migration 3 of
 :mod:`geo.registry.store.pg_schema`; the rules are in :mod:`geo.registry.reports`.
 """
@@ -34,7 +34,7 @@ class PostgisReports:
         limits = limits or ReportLimits()
         now = time.time()
         refused = None
-        with self._transaction() as conn:
+        with self._transaction(stations=False) as conn:
             conn.execute("DELETE FROM report_limits WHERE at <= %s", (now - limits.window_s,))
             if conn.execute("SELECT 1 FROM stations WHERE id = %s LIMIT 1", (station_id,)).fetchone() is None:
                 raise StationNotFound(station_id)
@@ -88,9 +88,15 @@ class PostgisReports:
         query = ("SELECT fid AS report_id, station_id, type, text, at, counted, status, resolved_at, resolved_by, "
                  "reason, audit_id FROM station_reports" + (" WHERE " + " AND ".join(where) if where else "")
                  + " ORDER BY fid")
+        cutoff = time.time() - ReportLimits().window_s
         with self._connection() as conn:
             cur = conn.execute(query, args)
             df = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+            expired = conn.execute("SELECT 1 FROM report_limits WHERE at <= %s LIMIT 1", (cutoff,)).fetchone()
+        if expired:
+            # Reading is what happens every day (each card asks): expired client hashes go then too.
+            with self._transaction(stations=False) as conn:
+                conn.execute("DELETE FROM report_limits WHERE at <= %s", (cutoff,))
         df = df.reindex(columns=REPORT_COLUMNS)
         df["counted"] = df["counted"].fillna(False).astype(bool)
         df["audit_id"] = df["audit_id"].astype("Int64")
