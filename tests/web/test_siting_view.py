@@ -150,8 +150,11 @@ def test_siting_layers_dissolve_new_cover_and_rank_gaps_like_the_table(problem, 
     assert 113.7 < lon < 114.7 and 22.4 < lat < 22.9
     assert ov.payload_bytes() < 200_000
     assert ov.sites["rank"].tolist() == [1, 2, 3, 4, 5]
-    assert ov.sites["name"].str.startswith("缺口格网").all()
-    assert sv.siting_layers(problem, preview, base, lang="en").sites["name"].str.startswith("uncovered cell").all()
+    # Sites are named where they are (district and nearest road, else position), not by their H3 cell.
+    assert (ov.sites["name"] == [label.split(" / ")[0] for label in preview.sites["label"]]).all()
+    assert not ov.sites["name"].str.contains("缺口格网").any()
+    en = sv.siting_layers(problem, preview, base, lang="en").sites["name"]
+    assert (en == [label.split(" / ")[1] for label in preview.sites["label"]]).all()
 
 
 def test_siting_map_numbers_the_sites_escapes_and_stays_light(problem, base, sample_stations):

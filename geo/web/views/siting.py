@@ -302,7 +302,7 @@ def siting_layers(problem: SitingProblem, result: SitingResult, base: MapLayers,
                             geometry=gap_geoms, crs="EPSG:4326")
 
     sites = result.sites[["rank", "name", "lon", "lat", "added_demand", "district", "candidate_id"]].copy()
-    sites["name"] = sites["name"].map(lambda n: candidate_label(n, lang))
+    sites["name"] = site_names(result.sites, lang)
     return SitingLayers(sites=sites.reset_index(drop=True), new_cover=new_cover, gaps=gaps,
                         gaps_total=int(len(table)), new_cells=int(len(new)),
                         gain_points=100.0 * (result.after_share - result.before_share),
@@ -316,6 +316,17 @@ def siting_layers(problem: SitingProblem, result: SitingResult, base: MapLayers,
 # Names the engine gives candidates itself, in both languages; a planner's own
 # names are shown as written, even when they hold " / ".
 _ENGINE_NAME = re.compile(r"^(缺口格网 [0-9a-f]+ / uncovered cell [0-9a-f]+|候选点 \d+ / Candidate \d+)$")
+
+
+def site_names(sites: pd.DataFrame, lang: str = "zh") -> list[str]:
+    """Each proposed site as people read it, in ``lang``: its label (nearest road, district), else its name.
+
+    A scenario saved before sites had labels has none; its candidate's name
+    is shown as before (:func:`candidate_label`).
+    """
+    labels = sites["label"] if "label" in sites else pd.Series([None] * len(sites), index=sites.index)
+    return [pick(label, lang) if isinstance(label, str) and label else candidate_label(name, lang)
+            for label, name in zip(labels, sites["name"])]
 
 
 def candidate_label(name: str, lang: str = "zh") -> str:

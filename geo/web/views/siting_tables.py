@@ -21,7 +21,7 @@ import pandas as pd
 from geo.analysis.siting.result import SitingResult
 from geo.core.i18n import pick, t
 from geo.registry.io.writers import csv_bytes
-from geo.web.views.siting import MODELS, candidate_label
+from geo.web.views.siting import MODELS, site_names
 
 #: Remaining gaps listed on the page (the map outlines ``MAP_MAX_GAPS``).
 TABLE_GAPS = 20
@@ -222,11 +222,9 @@ def sites_table(result: SitingResult, demand_unit: str, lang: str = "zh") -> tup
     candidate's name.
     """
     s = result.sites.copy()
-    for col in ("label", "h3"):
-        if col not in s:
-            s[col] = None
-    fallback = s["name"].map(lambda n: candidate_label(n, lang))
-    s["label"] = [pick(str(v), lang) if isinstance(v, str) and v else f for v, f in zip(s["label"], fallback)]
+    if "h3" not in s:
+        s["h3"] = None
+    s["label"] = site_names(s, lang)
     specs = {
         "rank": {"label": t("si_col_rank", lang), "type": "number", "format": "%d"},
         "label": {"label": t("si_col_site", lang), "type": "text"},
