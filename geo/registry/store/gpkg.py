@@ -85,9 +85,7 @@ class GeoPackageStore(GeoPackageReports):
         self._upgrade()
 
     def change_stamp(self) -> str:
-        """Changes with the stations: any change to one (each writes an audit row, a program like QGIS
-        the layers' ``last_change``) and a restore's swap (the file's identity); not with workers'
-        reports, which every card may send: they would make every reader reload the stations."""
+        """Changes with the stations (audit, last_change) and a restore; not with reports (all would reload)."""
         st = os.stat(self.path)
         key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
         seen = getattr(self, "_stamp_seen", None)
@@ -95,8 +93,13 @@ class GeoPackageStore(GeoPackageReports):
             return seen[1]
         conn = self._connect()
         try:
-            audit = conn.execute("SELECT max(fid) FROM audit_log").fetchone()[0]
-            last = conn.execute("SELECT max(last_change) FROM gpkg_contents WHERE data_type = 'features'").fetchone()[0]
+            conn.execute(f"PRAGMA busy_timeout = {0 if seen else 30_000}")  # a commit under way: the state before
+            audit, last = conn.execute("SELECT (SELECT max(fid) FROM audit_log), (SELECT max(last_change) FROM "
+                                       "gpkg_contents WHERE data_type = 'features')").fetchone()
+        except sqlite3.OperationalError:
+            if seen is None:
+                raise
+            return seen[1]
         finally:
             conn.close()
         self._stamp_seen = (key, f"{st.st_dev}:{st.st_ino}:{audit or 0}:{last}")
