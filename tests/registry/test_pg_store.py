@@ -192,3 +192,17 @@ def test_reports_leave_the_change_stamp_edits_and_restores_change_it(filled, tmp
     backup_registry(filled.url, tmp_path / "b.gpkg")
     restore_registry(tmp_path / "b.gpkg", filled.url)
     assert filled.change_stamp() != edited
+
+
+def test_the_duplicate_rule_holds_with_the_index_backed_neighbourhood(filled):
+    # add/update look for a twin only among the layer's stations in a box around the point.
+    from geo.registry.validate import ValidationError
+
+    with pytest.raises(ValidationError, match="50"):
+        filled.add({"name": " 天河驿站", "kind": "rest_station", "lon": TIANHE[0] + 0.0003, "lat": TIANHE[1]})
+    far = filled.add({"name": "天河驿站", "kind": "rest_station", "lon": TIANHE[0] + 0.02, "lat": TIANHE[1]})
+    other_layer = filled.add({"name": "天河驿站", "kind": "legal_aid", "lon": TIANHE[0], "lat": TIANHE[1]})
+    assert far["version"] == 1 and other_layer["kind"] == "legal_aid"
+    with pytest.raises(ValidationError, match="50"):
+        filled.update(far["id"], {"lon": TIANHE[0] + 0.0001, "lat": TIANHE[1]})
+    assert filled.get(far["id"])["lon"] == TIANHE[0] + 0.02

@@ -25,6 +25,7 @@ then rolled back whatever was in progress. Tables: :mod:`geo.registry.store.pg_s
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 from collections.abc import Iterator
@@ -240,6 +241,19 @@ class PostgisStore(PostgisReports, PostgisContent):
         rows = conn.execute(_SELECT + sql.SQL(" WHERE kind = ANY(%s)") + _ORDER, (kinds, KIND_ORDER)).fetchall()
         return [self._row_to_record(r) for r in rows]
 
+    def _neighbours(self, conn, rec: dict) -> gpd.GeoDataFrame:
+        """The stations of the record's layer in a box around it, found on the GiST index.
+
+        All a duplicate check needs (a twin lies within ``settings.DUPLICATE_RADIUS_M``;
+        the box is at least 1 km each way), without loading a national layer.
+        """
+        dlat = max(0.01, 3 * settings.DUPLICATE_RADIUS_M / 111_000)
+        dlon = dlat / max(math.cos(math.radians(float(rec["lat"]))), 0.05)
+        lon, lat = float(rec["lon"]), float(rec["lat"])
+        rows = conn.execute(_SELECT + sql.SQL(" WHERE kind = %s AND geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)")
+                            + _ORDER, (rec["kind"], lon - dlon, lat - dlat, lon + dlon, lat + dlat, KIND_ORDER))
+        return _frame([self._row_to_record(r) for r in rows])
+
     def _current(self, conn, kind: str, station_id: str, *, lock: bool = False) -> dict | None:
         query = _SELECT + sql.SQL(" WHERE kind = %s AND id = %s") + (sql.SQL(" FOR UPDATE") if lock else sql.SQL(""))
         row = conn.execute(query, (kind, station_id)).fetchone()
@@ -379,7 +393,7 @@ class PostgisStore(PostgisReports, PostgisContent):
         rec.update(version=1, updated_at=now_iso())
         with self._transaction() as conn:
             # Checked under the counter's lock: no other writer can add the twin meanwhile.
-            check_no_twin(_frame(self._records(conn, [rec["kind"]])), rec)
+            check_no_twin(self._neighbours(conn, rec), rec)
             if self._current(conn, rec["kind"], rec["id"]) is not None:
                 raise ValidationError(f"站点已存在 / station already exists: {rec['id']}")
             self._insert(conn, rec)
@@ -420,7 +434,7 @@ class PostgisStore(PostgisReports, PostgisContent):
         rec.update(version=version + 1, updated_at=now_iso())
         with self._transaction() as conn:
             if {"name", "lon", "lat"} & set(changed_fields(current, rec)):
-                check_no_twin(_frame(self._records(conn, [rec["kind"]])), rec, exclude=[rec["id"]])
+                check_no_twin(self._neighbours(conn, rec), rec, exclude=[rec["id"]])
             # Guarded by the version read above, so ``current`` is exactly the
             # row this replaces and the audit's "before" is true.
             if self._update_row(conn, rec, where_version=version) == 0:
