@@ -118,10 +118,17 @@
   L.gdFitBounds = function (map, corners, opts) {
     var bounds = L.latLngBounds(corners);
     var touched = false;
+    var container = map.getContainer();
+    // The legend and the notices change size after the first fit (fonts, the
+    // frame's final width, a folded legend opened): fit again when they do.
+    var boxes = root.ResizeObserver ? new root.ResizeObserver(function () { fit(); }) : null;
     var fit = function () {
+      if (boxes) {
+        var els = container.querySelectorAll('.gd-legend, .gd-notice');
+        for (var i = 0; i < els.length; i++) { boxes.observe(els[i]); }
+      }
       if (!touched && map.getSize().x > 0) { map.fitBounds(bounds, clearOf(map, opts)); }
     };
-    var container = map.getContainer();
     ['mousedown', 'touchstart', 'wheel', 'keydown'].forEach(function (ev) {
       L.DomEvent.on(container, ev, function () { touched = true; });
     });

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -195,3 +196,13 @@ def test_legend_and_offline_notice_leave_the_sites_visible(page, server):
     except PlaywrightTimeout:
         pass  # the assertion says what is still covered
     assert page.page.evaluate(_COVERED_JS) == {"sites": 0, "region": 0}
+    # What changed, in words (not a bare gap count), and the one-page report with the numbered sites.
+    change = page.page.locator(".st-key-si_change")
+    change.wait_for(timeout=30_000)
+    assert "未覆盖面积" in change.inner_text() and "→" in change.inner_text()
+    assert page.page.get_by_role("button", name="一页报告（PDF）").count() == 1
+    with page.page.expect_download(timeout=60_000) as info:
+        page.page.get_by_role("button", name="一页报告（HTML，可打印）").click()
+    report = Path(info.value.path()).read_text(encoding="utf-8")
+    assert report.count('data-site-row="') == 5 and "最优性差距 / solver gap" in report
+    assert "登记库版本 / registry version: 审计记录 #" in report and "含示例数据 / includes sample data" in report
