@@ -98,6 +98,7 @@ def _print_summary(result: SitingResult, doc: dict, unit: str) -> None:
     if result.change_text:
         print(f"变化 / change: {result.change_text}")
     for row in result.sites.itertuples():
-        print(f"  {row.rank}. {row.name} ({row.lon:.5f}, {row.lat:.5f}) +{row.added_demand:,.1f} {unit}")
+        where = row.label if isinstance(row.label, str) and row.label else row.name
+        print(f"  {row.rank}. {where} ({row.lon:.5f}, {row.lat:.5f}) +{row.added_demand:,.1f} {unit} · H3 {row.h3}")
     for note in result.notes:
         print(f"注意 / note: {note}")
