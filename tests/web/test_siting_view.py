@@ -17,6 +17,7 @@ import pytest
 from geo.web.views.coverage.layers import map_layers
 from geo.analysis import scenarios as sc
 from geo.analysis.siting.problem import build_problem
+from geo.core.i18n import pick
 from geo.analysis.siting.solve import greedy_preview, solve
 from geo.web.views import siting as sv
 from geo.web.views import siting_tables as svt
@@ -151,10 +152,11 @@ def test_siting_layers_dissolve_new_cover_and_rank_gaps_like_the_table(problem, 
     assert ov.payload_bytes() < 200_000
     assert ov.sites["rank"].tolist() == [1, 2, 3, 4, 5]
     # Sites are named where they are (district and nearest road, else position), not by their H3 cell.
-    assert (ov.sites["name"] == [label.split(" / ")[0] for label in preview.sites["label"]]).all()
+    assert (ov.sites["name"] == [pick(label, "zh") for label in preview.sites["label"]]).all()
     assert not ov.sites["name"].str.contains("缺口格网").any()
     en = sv.siting_layers(problem, preview, base, lang="en").sites["name"]
-    assert (en == [label.split(" / ")[1] for label in preview.sites["label"]]).all()
+    assert (en == [pick(label, "en") for label in preview.sites["label"]]).all()
+    assert not en.str.contains("uncovered cell").any()
 
 
 def test_siting_map_numbers_the_sites_escapes_and_stays_light(problem, base, sample_stations):

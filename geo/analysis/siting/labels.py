@@ -81,8 +81,8 @@ def site_labels(sites: pd.DataFrame, *, graph: RoadGraph | None, res: int | None
     Returns
     -------
     DataFrame
-        ``label`` (``天河路附近（天河区） / near 天河路 (天河区)``), ``road``, ``h3``,
-        in the order of ``sites``.
+        ``label`` (``天河路附近（天河区） / near 天河路 (天河区)``; without a road
+        name ``天河区 23.1301, 113.3312``), ``road``, ``h3``, in the order of ``sites``.
     """
     lon, lat = sites["lon"].to_numpy(float), sites["lat"].to_numpy(float)
     roads = nearest_road_names(graph, lon, lat)
@@ -97,8 +97,9 @@ def site_labels(sites: pd.DataFrame, *, graph: RoadGraph | None, res: int | None
         elif road:
             labels.append(f"{road}附近{where_zh} / near {road}{where_en}")
         else:
-            # No road name within reach (no network, or open country): the district and the position.
-            labels.append(f"{district or '区域内'} {y:.4f}, {x:.4f} / {district or 'in the region'} {y:.4f}, {x:.4f}")
+            # No road name within reach (no network, or open country): the district and the position,
+            # the same in both languages.
+            labels.append(f"{district} {y:.4f}, {x:.4f}".strip())
     h3_ids = [h3i.int_to_str(h3i.latlng_to_cell(float(y), float(x), res)) if res is not None else ""
               for x, y in zip(lon, lat)]
     return pd.DataFrame({"label": labels, "road": roads, "h3": h3_ids}, index=sites.index)
