@@ -411,9 +411,21 @@
     var x = Math.floor(origin[0] * 10) / 10, y = Math.floor(origin[1] * 10) / 10;
     var bbox = [x - AREA, y - AREA, x + 0.1 + AREA, y + 0.1 + AREA].map(function (v) { return v.toFixed(1); });
     var go = function () {
-      fetch(SAVED + '?bbox=' + bbox.join(','), {credentials: 'omit'}).catch(function () { keptOnce = false; });
+      // Only a fetch the service worker sees is saved: on a first visit it takes control after the page loads.
+      whenControlled().then(function () {
+        return fetch(SAVED + '?bbox=' + bbox.join(','), {credentials: 'omit'});
+      }).then(function (resp) {
+        if (resp.ok) { doc.documentElement.setAttribute('data-offline-ready', '1'); }
+      }).catch(function () { keptOnce = false; });
     };
     if (window.requestIdleCallback) { window.requestIdleCallback(go, {timeout: 3000}); } else { setTimeout(go, 1000); }
+  }
+
+  function whenControlled() {
+    if (navigator.serviceWorker.controller) { return Promise.resolve(); }
+    return new Promise(function (resolve) {
+      navigator.serviceWorker.addEventListener('controllerchange', function () { resolve(); });
+    });
   }
 
   function haversine(a, b) {
@@ -445,7 +457,8 @@
       });
       found.sort(function (a, b) { return a.distance_m - b.distance_m || (a.id < b.id ? -1 : 1); });
       render(found.slice(0, K), true);
-    }).catch(function () {
+    }).catch(function (err) {
+      if (window.console) { console.warn('offline lookup: ' + (err && err.message)); }
       if (mine === seq) { status(t('fd_offline_none'), true); }
     });
   }

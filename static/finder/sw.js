@@ -33,11 +33,11 @@ self.addEventListener('activate', function (event) {
 
 function networkFirst(request, key) {
   return fetch(request).then(function (resp) {
-    if (resp.ok) {
-      var copy = resp.clone();
-      caches.open(CACHE).then(function (cache) { return cache.put(key, copy); });
-    }
-    return resp;
+    if (!resp.ok) { return resp; }
+    // Answered once saved, so the page knows a later offline lookup will find it.
+    var copy = resp.clone();
+    return caches.open(CACHE).then(function (cache) { return cache.put(key, copy); })
+      .then(function () { return resp; }, function () { return resp; });
   }).catch(function () {
     return caches.open(CACHE).then(function (cache) { return cache.match(key); }).then(function (hit) {
       if (hit) { return hit; }

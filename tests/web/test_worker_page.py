@@ -163,11 +163,10 @@ def _shared(url: str, **extra) -> str:
 
 
 def _wait_offline_ready(page) -> None:
-    """The service worker controls the page and holds the public station list."""
+    """The service worker controls the page and has saved the public stations around it."""
     page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=30_000)
-    page.wait_for_function("() => caches.keys().then(ks => Promise.all(ks.map(k => caches.open(k)"
-                           ".then(c => c.match('/api/v1/stations'))))).then(hits => hits.some(Boolean))",
-                           polling=200, timeout=30_000)
+    page.locator("html[data-offline-ready='1']").wait_for(state="attached", timeout=30_000)
+    assert page.evaluate("caches.match('/api/v1/stations').then(r => !!r)")
 
 
 # ----------------------------------------------------------------- serving
@@ -573,8 +572,13 @@ def test_offline_after_one_visit(server, tab):
     _wait_cards(t.page)
     _wait_offline_ready(t.page)
     t.ctx.set_offline(True)
+    logs: list[str] = []
+    t.page.on("console", lambda m: logs.append(m.text))
     t.page.reload()
-    _wait_cards(t.page)
+    try:
+        _wait_cards(t.page)
+    except Exception:
+        raise AssertionError((t.page.locator("#status").inner_text(), t.page.url, logs, t.errors)) from None
     note = t.page.locator("#note").inner_text()
     assert "离线" in note and "估算 / estimate" in _cards(t.page).first.inner_text()
     # A new lookup offline answers too, from the saved list.
