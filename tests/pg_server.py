@@ -13,6 +13,7 @@ its own server, so workers never wait on each other's databases.
 """
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
 import pwd
@@ -78,6 +79,8 @@ class PgServer:
             log = (self.dir / "log").read_text(errors="replace") if (self.dir / "log").exists() else ""
             raise RuntimeError(f"postgres did not start: {out.stdout}\n{log}")
         self._run = run
+        # Also when the run ends without the fixture's teardown (an interrupt): no server left behind.
+        atexit.register(self.stop)
         self._make_template()
 
     def url(self, database: str) -> str:
@@ -115,6 +118,8 @@ class PgServer:
         """Stop the server (immediately: nothing in it is kept) and remove its folder."""
         from geo.registry.store.pg import close_pools
 
+        if not self.data.exists():
+            return  # stopped already
         close_pools()
         subprocess.run([PG_BIN / "pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop"], **self._run)
         deadline = time.monotonic() + 10
