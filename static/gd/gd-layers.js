@@ -9,7 +9,6 @@
  * - L.gdBoundaryOptions, L.gdLegend, L.gdFitBounds: shared by all four maps.
  * - L.gdCoverageLayer: travel bands, gaps, district outlines, stations.
  * - L.gdSitingLayer: newly covered cells, numbered proposed sites.
- * - L.gdFinderLayer: origin, numbered results, the chosen route, a note.
  *
  * The data layers are called as factory(d, map) by
  * geo.web.maps.base.DataLayer; folium adds the layer to the map.
@@ -220,45 +219,5 @@
         .addTo(layer);
     });
     return layer;
-  };
-
-  // ------------------------------------------------------------------ finder
-  // Pin HTML comes from d.pins (geo.web.maps.pins.pin_html), never from data.
-  L.gdFinderLayer = function (d, map) {
-    var group = L.featureGroup();
-    if (d.route) {
-      // A white casing under the line keeps it readable on any basemap.
-      L.polyline(d.route, {color: '#ffffff', weight: 9, opacity: 0.9, interactive: false,
-                           className: 'gd-route-casing'}).addTo(group);
-      L.polyline(d.route, {color: '#1f4fd1', weight: 5, opacity: 0.95, className: 'gd-route'})
-        .bindTooltip(d.route_tip, {sticky: true}).addTo(group);
-    }
-    d.results.forEach(function (r) {
-      var html = '<div class="fd-pin' + (r.s ? ' fd-pin-sel' : '') + '">' + d.pins[r.k] +
-                 '<span class="fd-pin-num">' + r.i + '</span></div>';
-      var icon = L.divIcon({html: html, className: 'gd-marker fd-result', iconSize: [26, 26],
-                            iconAnchor: [13, 13], tooltipAnchor: [0, -14]});
-      L.marker([r.la, r.lo], {icon: icon, keyboard: true, zIndexOffset: r.s ? 1000 : 0})
-        .bindTooltip(r.i + '. ' + r.n, {direction: 'top'})
-        .addTo(group);
-    });
-    if (d.origin) {
-      var o = L.divIcon({html: '<div class="fd-origin"></div>', className: 'gd-marker fd-origin-icon',
-                         iconSize: [18, 18], iconAnchor: [9, 9]});
-      L.marker(d.origin, {icon: o, keyboard: false, zIndexOffset: 2000})
-        .bindTooltip(d.origin_tip, {direction: 'bottom'}).addTo(group);
-    }
-    group.addTo(map);
-    if (d.note) {
-      var note = L.control({position: d.note_position});
-      note.onAdd = function () {
-        var div = L.DomUtil.create('div', d.note_class);
-        div.innerHTML = d.note;
-        L.DomEvent.disableClickPropagation(div);
-        return div;
-      };
-      note.addTo(map);
-    }
-    return group;
   };
 })(window);

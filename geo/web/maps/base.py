@@ -215,7 +215,7 @@ class DataLayer(JSCSSMixin, Layer):
     Parameters
     ----------
     factory
-        ``"L.gdCoverageLayer"``, ``"L.gdSitingLayer"`` or ``"L.gdFinderLayer"``.
+        ``"L.gdCoverageLayer"`` or ``"L.gdSitingLayer"``.
     data_json
         The payload, script-safe (:func:`geo.web.maps.encoding.script_json`),
         every string in it HTML-escaped.
