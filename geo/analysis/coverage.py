@@ -246,8 +246,9 @@ class CoverageResult:
 
 def _load_stations(registry: str | Path | None, std: Standard, statuses: Iterable[str]) -> gpd.GeoDataFrame:
     from geo.registry.store import open_store
+    from geo.registry.store.pg import is_database_url
 
-    if registry is not None and not Path(registry).exists():
+    if registry is not None and not is_database_url(registry) and not Path(registry).exists():
         # Reading must not create an empty registry at a mistyped path.
         raise ValueError(f"登记库不存在 / registry not found: {registry}")
     return open_store(registry).load(kinds=list(std.kinds), statuses=list(statuses))

@@ -108,3 +108,19 @@ def test_the_command_copies_and_prints_the_verification(busy, pg_url, tmp_path, 
     assert result["sha256"] == read_registry(busy.location).checksum()
     assert main(["registry", "copy", busy.location, pg_url]) == 2
     assert "not copied" in capsys.readouterr().err
+
+
+def test_commands_take_the_database_url(busy, pg_url, tmp_path, capsys, monkeypatch):
+    # --registry postgresql://... on the commands that read the registry, as a file path works.
+    monkeypatch.setenv("GEO_NETWORK_DIR", str(tmp_path / "no-network"))  # no graphs: straight-line estimates
+    copy_registry(busy.location, pg_url)
+    assert main(["nearest", "--lon", str(TIANHE[0]), "--lat", str(TIANHE[1]), "--k", "2",
+                 "--registry", pg_url, "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert main(["nearest", "--lon", str(TIANHE[0]), "--lat", str(TIANHE[1]), "--k", "2",
+                 "--registry", busy.location, "--json"]) == 0
+    assert answer == json.loads(capsys.readouterr().out) and len(answer) == 2  # the same answer from the file
+    out = tmp_path / "e.geojson"
+    assert main(["export", "--format", "geojson", "--out", str(out), "--registry", pg_url]) == 0
+    assert "内部备注" not in out.read_text(encoding="utf-8")  # a non-public station's notes stay private
+    assert len(json.loads(out.read_text(encoding="utf-8"))["features"]) == len(open_store(pg_url).load())

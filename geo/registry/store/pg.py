@@ -56,6 +56,9 @@ _SELECT = sql.SQL("SELECT {} FROM stations").format(sql.SQL(", ").join(map(sql.I
 _INSERT = sql.SQL("INSERT INTO stations (geom, {}) VALUES (ST_SetSRID(ST_MakePoint(%s, %s), 4326), {})").format(
     sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)), sql.SQL(", ").join(sql.Placeholder() * len(_COLUMNS)))
 _UPDATABLE = [c for c in _COLUMNS if c not in ("id", "kind")]
+_KIND_AT = _COLUMNS.index("kind")
+#: Per layer, its fields and their positions in a selected row (the others stay None, as in the GeoPackage).
+_LAYER_COLUMNS = {kind: [(f.name, _COLUMNS.index(f.name)) for f in layer_fields(kind)] for kind in KINDS}
 _UPDATE = sql.SQL("UPDATE stations SET geom = ST_SetSRID(ST_MakePoint(%s, %s), 4326), {} "
                   "WHERE kind = %s AND id = %s").format(
     sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in _UPDATABLE))
@@ -199,9 +202,8 @@ class PostgisStore(PostgisReports, PostgisContent):
     @staticmethod
     def _row_to_record(row) -> dict:
         rec = dict.fromkeys(_COLUMNS)
-        kind = row[_COLUMNS.index("kind")]
-        for f in layer_fields(kind):
-            rec[f.name] = from_sql(f.name, row[_COLUMNS.index(f.name)])
+        for name, i in _LAYER_COLUMNS[row[_KIND_AT]]:
+            rec[name] = from_sql(name, row[i])
         return rec
 
     @staticmethod
