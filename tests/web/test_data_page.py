@@ -21,8 +21,11 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def site(tmp_path, monkeypatch):
-    """A registry with one rest station, two editor accounts, and ``open_as(user)`` giving a logged-in page."""
+def site(registry_location, tmp_path, monkeypatch):
+    """A registry with one rest station, two editor accounts, and ``open_as(user)`` giving a logged-in page.
+
+    Once per backend (tests/conftest.py): the page cannot tell a GeoPackage from a PostGIS database.
+    """
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
@@ -33,10 +36,10 @@ def site(tmp_path, monkeypatch):
     add_user("li.na", PASSWORD)
     accounts = load_accounts()
 
-    reg = create_registry(tmp_path / "page.gpkg")
+    reg = create_registry(registry_location)
     station = reg.add({"kind": "rest_station", "name": "天河驿站", "operator": "天河区总工会",
                        "lon": TIANHE[0], "lat": TIANHE[1]})
-    monkeypatch.setenv("GEO_REGISTRY", str(reg.path))
+    monkeypatch.setenv("GEO_REGISTRY", reg.location)
     st.cache_resource.clear()
     st.cache_data.clear()
 
