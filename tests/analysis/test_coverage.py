@@ -305,7 +305,7 @@ def test_coverage_on_the_real_shenzhen_network():
     on = (cells["method"] == "network").to_numpy()
     np.testing.assert_allclose(cells["travel"].to_numpy()[on], ref[on], rtol=1e-9)
     assert 0 < res.covered_share_area < 1
-    assert res.to_dict()["label"] == settings.NETWORK_LABEL
+    assert res.to_dict()["label"] == "路网 100 % / road network 100 %"
 
 
 # --------------------------------------------------------------------------
