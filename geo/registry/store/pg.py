@@ -1,6 +1,6 @@
 """The registry store in PostgreSQL/PostGIS: one database shared by every app and API server.
 
-Chosen by a ``postgresql://`` registry setting (:func:`geo.store.open_store`).
+Chosen by a ``postgresql://`` registry setting (:func:`geo.registry.store.open_store`).
 It keeps the promises of the GeoPackage store
 (:class:`~geo.registry.store.gpkg.GeoPackageStore`), through the same
 interface, so pages, the API and the analysis cannot tell them apart:
