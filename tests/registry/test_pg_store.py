@@ -206,3 +206,12 @@ def test_the_duplicate_rule_holds_with_the_index_backed_neighbourhood(filled):
     with pytest.raises(ValidationError, match="50"):
         filled.update(far["id"], {"lon": TIANHE[0] + 0.0001, "lat": TIANHE[1]})
     assert filled.get(far["id"])["lon"] == TIANHE[0] + 0.02
+
+
+def test_the_registry_setting_keeps_a_database_url_whole(monkeypatch, tmp_path):
+    monkeypatch.setenv("GEO_REGISTRY", "postgresql://geo@db.internal:5432/registry")
+    assert settings.registry_location() == "postgresql://geo@db.internal:5432/registry"
+    monkeypatch.setenv("GEO_REGISTRY", str(tmp_path / "r.gpkg"))
+    assert settings.registry_location() == str(tmp_path / "r.gpkg")
+    monkeypatch.delenv("GEO_REGISTRY")
+    assert settings.registry_location() == str(settings.DATA_DIR / "registry.gpkg")
