@@ -30,6 +30,7 @@
   var BYS = ['time', 'distance'];
   var K = 5;
   var URL_DIGITS = 6;  // 0.1 m: what the user typed, tapped or shared stays where it was
+  var TAP_MIN_ZOOM = 13;  // ~18 m a pixel in Guangdong: a fingertip is a few hundred metres, not kilometres
   var TILES = 'https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}';
 
   var params = new URLSearchParams(location.search);
@@ -221,6 +222,13 @@
     layer = L.featureGroup().addTo(map);
     map.on('click', function (e) {
       var w = e.latlng;  // the GdGcj02 CRS gives clicks back in WGS-84
+      // At province scale a fingertip covers kilometres (or open sea): zoom to
+      // the tap and ask again rather than route from a point nobody meant.
+      if (map.getZoom() < TAP_MIN_ZOOM) {
+        map.setView(w, TAP_MIN_ZOOM);
+        status(t('fd_zoom_to_tap'));
+        return;
+      }
       setOrigin(w.lng, w.lat, t('fd_place_map'));
       lookup();
     });
@@ -537,7 +545,8 @@
       setOrigin(pos.coords.longitude, pos.coords.latitude, '', {located: true, accuracy: pos.coords.accuracy});
       lookup();
     }, function (err) {
-      status(t('fd_locate_failed', {error: err && err.message ? err.message : '?'}), true);
+      var why = {1: 'fd_locate_denied', 2: 'fd_locate_unavailable', 3: 'fd_locate_timeout'}[err && err.code];
+      status(t('fd_locate_failed', {error: t(why || 'fd_locate_unavailable')}), true);
     }, {enableHighAccuracy: true, timeout: 20000, maximumAge: 60000});
   }
 

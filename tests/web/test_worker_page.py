@@ -493,6 +493,41 @@ def test_a_tap_on_the_map_moves_the_origin(server, tab):
     t.clean()
 
 
+def test_a_tap_on_the_province_map_zooms_in_instead_of_routing(server, tab):
+    # The first view is all of Guangdong: a tap there is kilometres wide, or at sea.
+    url, _, _ = server
+    t = tab(PHONE, is_mobile=True, has_touch=True)
+    lookups: list[str] = []
+    t.page.on("request", lambda r: lookups.append(r.url) if "/api/v1/nearest" in r.url else None)
+    t.page.goto(f"{url}/finder")
+    t.page.wait_for_function("() => document.querySelector('#map .leaflet-tile-pane')")
+    box = t.page.locator("#map").bounding_box()
+    t.page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    t.page.locator("#status", has_text="已放大到你点的地方").wait_for()
+    # Tiles of zoom 13 or closer are asked for (the tile URL ends with z=N).
+    t.page.wait_for_function("() => [...document.querySelectorAll('#map .leaflet-tile-container img')]"
+                             ".some(i => +(i.src.match(/z=(\\d+)$/) || [0, 0])[1] >= 13)")
+    assert not lookups and "lon" not in _query(t.page)
+    # Zoomed in, the next tap is a position.
+    t.page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    _wait_query(t.page, "place", "地图上选的点")
+    assert lookups
+    t.clean()
+
+
+def test_a_refused_location_is_explained_in_the_page_language(server, tab):
+    url, _, _ = server
+    for lang, button, want in (("zh", "用我的位置", "没有得到使用位置的许可"),
+                               ("en", "Use my location", "permission to use your location was not given")):
+        t = tab(PHONE, is_mobile=True, has_touch=True)  # no geolocation permission: the browser refuses
+        t.page.goto(f"{url}/finder?lang={lang}")
+        t.page.get_by_role("button", name=button).click()
+        t.page.locator("#status.error", has_text=want).wait_for()
+        if lang == "zh":  # the browser's English error text is not in a Chinese sentence
+            assert not re.search(r"[A-Za-z]{4,}", t.page.locator("#status").inner_text())
+        t.clean()
+
+
 def test_filters_change_the_results_and_the_url(server, tab):
     url, _, _ = server
     t = tab(PHONE, is_mobile=True, has_touch=True)

@@ -17,6 +17,14 @@ STRINGS: dict[str, tuple[str, str]] = {
     "fd_locate_failed": ("无法获取位置：{error}。请在浏览器里允许使用位置，或搜索地名、在地图上点一下。",
                          "Could not get your location: {error}. Allow location in the browser, "
                          "or search a place, or tap the map."),
+    # The browser's own error text is in the browser's language; these name
+    # the three standard GeolocationPositionError codes in the page's.
+    "fd_locate_denied": ("没有得到使用位置的许可", "permission to use your location was not given"),
+    "fd_locate_unavailable": ("手机暂时测不到位置", "the phone could not find its position"),
+    "fd_locate_timeout": ("定位超时", "locating took too long"),
+    "fd_zoom_to_tap": ("地图太远，点一下不够准：已放大到你点的地方，请再点一次你的位置。",
+                       "The map is too far out for a tap to be a position: zoomed in where you tapped, "
+                       "tap your position again."),
     "fd_locate_insecure": ("浏览器只在 HTTPS 网页上提供定位；请搜索地名或在地图上点一下。",
                            "Browsers only share your location with HTTPS pages; search a place or tap the map."),
     "fd_locate_unsupported": ("这个浏览器不支持定位。", "This browser cannot share a location."),
