@@ -46,6 +46,13 @@
     return s;
   }
   function kindLabel(code) { return code === 'all' ? t('fd_kind_all') : (CFG.kinds[code] || [code, code])[LI]; }
+  // A place search result's kind (Place.kind of /api/v1/places) as a word; a
+  // kind this script has no label for says "place", never the raw code.
+  function placeKindLabel(code) {
+    var own = Object.prototype.hasOwnProperty;
+    if (own.call(CFG.kinds, code)) { return kindLabel(code); }
+    return t(own.call(CFG.strings || {}, 'fd_pk_' + code) ? 'fd_pk_' + code : 'fd_pk_other');
+  }
   function facLabel(code) { return (CFG.facilities[code] || [code, code])[LI]; }
   function modeLabel(mode) { return MODE_ICONS[mode] + ' ' + t('fd_mode_' + mode); }
   function $(id) { return doc.getElementById(id); }
@@ -517,7 +524,7 @@
     if (!places.length) { showPicks([], t('fd_search_none', {q: text})); return; }
     showPicks(places.map(function (p) {
       var name = (lang === 'en' && p.name_en) ? p.name_en : p.name;
-      var label = [name, p.district, p.kind].filter(Boolean).join(' · ');
+      var label = [name, p.district, placeKindLabel(p.kind)].filter(Boolean).join(' · ');
       return pickButton(label, function () { setOrigin(p.lon, p.lat, name); lookup(); });
     }), t('fd_search_pick'));
   }
@@ -529,7 +536,7 @@
         return String(f.properties.name || '').toLowerCase().indexOf(needle) >= 0;
       }).slice(0, 8).map(function (f) {
         var c = f.geometry.coordinates;
-        return {name: f.properties.name, lon: c[0], lat: c[1], kind: t('fd_place_station')};
+        return {name: f.properties.name, lon: c[0], lat: c[1], kind: 'station'};
       });
       showPlaces(text, hits);
       status(t('fd_search_offline'));

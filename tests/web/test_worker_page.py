@@ -212,6 +212,10 @@ def test_every_string_the_script_uses_is_sent_in_both_languages():
     used |= {f"fd_{p}_{v}" for p, vs in (("mode", ("walk", "ebike", "drive", "truck")), ("by", ("time", "distance")),
                                          ("crs", ("gcj02", "bd09", "wgs84"))) for v in vs}
     strings = page_config()["strings"]
+    # Place search results: every Place.kind of the API has a word (station kinds the registry's).
+    spec = json.loads((ROOT / "geo" / "web" / "openapi.json").read_text(encoding="utf-8"))
+    place_kinds = spec["components"]["schemas"]["Place"]["properties"]["kind"]["enum"]
+    used |= {f"fd_pk_{k}" for k in place_kinds if k not in page_config()["kinds"]} | {"fd_pk_other", "fd_pk_station"}
     assert used and not used - set(strings), used - set(strings)
     assert all(zh and en and zh != key for key, (zh, en) in strings.items() if key in used)
 
@@ -580,11 +584,14 @@ def test_place_search(server, tab):
     t = tab(PHONE)
     t.page.goto(f"{url}/finder")
     # The shared extract holds roads only (no 福田站 there): a station's name, a district by pinyin.
-    for text, found in (("会展中心", "会展中心驿站"), ("futian", "福田区")):
+    # Each result says what kind of place it is in words, never the API's code.
+    for text, found, kind in (("会展中心", "会展中心驿站", "户外劳动者驿站"), ("futian", "福田区", "区县")):
         t.page.locator("#q").fill(text)
         t.page.locator("#q").press("Enter")
         pick = t.page.locator("#picks button", has_text=found).first
         pick.wait_for()
+        assert pick.inner_text().endswith(" · " + kind), pick.inner_text()
+        assert not re.search(r"rest_station|district", t.page.locator("#picks").inner_text())
     pick.click()
     _wait_cards(t.page)
     assert _query(t.page)["place"] == "福田区"
@@ -595,6 +602,20 @@ def test_place_search(server, tab):
     t.page.locator("#q").fill("没有这个地方的名字")
     t.page.locator("#q").press("Enter")
     t.page.locator("#picks", has_text="没有找到").wait_for()
+    t.clean()
+    # English, and a kind the page has no word for (a newer API's) says "Place", not its code.
+    t = tab(PHONE)
+    t.page.route("**/api/v1/places?*", lambda route: route.fulfill(json={"results": [
+        {"name": "某某", "name_en": "Somewhere", "kind": "space_elevator", "lon": 114.05, "lat": 22.54,
+         "district": None}]}) if "somewhere" in route.request.url else route.continue_())
+    t.page.goto(f"{url}/finder?lang=en")
+    for text, found, kind in (("futian", re.compile("福田区|Futian"), "District"), ("somewhere", "Somewhere", "Place")):
+        t.page.locator("#q").fill(text)
+        t.page.locator("#q").press("Enter")
+        pick = t.page.locator("#picks button", has_text=found).first
+        pick.wait_for()
+        assert pick.inner_text().endswith(" · " + kind), pick.inner_text()
+    assert "space_elevator" not in t.page.locator("#picks").inner_text()
     t.clean()
 
 
