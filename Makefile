@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
 
-.PHONY: run test test-quick bench clean boundaries
+.PHONY: run test test-quick bench clean boundaries system-packages
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "需要 Python 3.11 / Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -24,18 +24,19 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 # PostgreSQL and PostGIS run the throwaway server the PostGIS-backend tests start;
 # Pango lets WeasyPrint print the siting report to PDF (with the same CJK font).
 SYSTEM_PACKAGES := chromium fonts-wqy-microhei fonts-noto-color-emoji postgresql postgresql-15-postgis-3 libpango-1.0-0 libpangoft2-1.0-0
-PG_BIN := /usr/lib/postgresql/15/bin
-CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-/usr/bin/chromium $(CJK_FONT) $(PG_BIN)/initdb:
-	$(SUDO) apt-get update -qq
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null
+# Asks dpkg about every package, not about a few files, so a machine that has
+# some of them (Chromium but not PostGIS, say) still gets the rest.
+system-packages:
+	@dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; }
 
 # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise, which would let a
 # local client choose the address the login limit counts; the app's own
 # GEO_TRUSTED_PROXY_HEADER decides what a proxy may say (docs/trust.md section 8).
-run: $(VENV)/.installed
+run: $(VENV)/.installed system-packages
 	FORWARDED_ALLOW_IPS="$${FORWARDED_ALLOW_IPS-}" $(VENV)/bin/streamlit run serve.py --server.port $(PORT) --browser.gatherUsageStats false
 
 # The suite runs in parallel, one test file per worker at a time (files share
@@ -48,12 +49,12 @@ PYTEST_WORKERS ?= 3
 LONG_FILES := tests/registry/test_trust_crash.py tests/web/test_browser.py tests/web/test_trust_browser.py \
 	tests/web/test_browser_proxy.py tests/web/test_trust_privacy.py tests/registry/test_trust_restore_lock.py \
 	tests/registry/test_pg_crash.py
-test: $(VENV)/.installed-dev /usr/bin/chromium $(CJK_FONT) $(PG_BIN)/initdb
+test: $(VENV)/.installed-dev system-packages
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=15 -m "not serial" $(LONG_FILES) tests
 	$(PY) -m pytest -q -m serial
 
 # The same without the slow group, for a quick check while working.
-test-quick: $(VENV)/.installed-dev /usr/bin/chromium $(CJK_FONT) $(PG_BIN)/initdb
+test-quick: $(VENV)/.installed-dev system-packages
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not slow and not serial"
 
 bench: $(VENV)/.installed-dev
