@@ -12,6 +12,7 @@ from geo.analysis.demand import DemandSource
 from geo.analysis.export import write_layer
 from geo.registry.io.readers import ReadError
 from geo.registry.io.writers import frame_to_geojson
+from geo.registry.reports import NotServingRule
 from geo.registry.store import open_store
 from geo.web.report import registry_version, write_report
 
@@ -24,12 +25,35 @@ METERS_WITHOUT_NETWORK = (
     f"{settings.DETOUR_FACTOR} as a road-distance estimate)")
 
 
-def run_coverage(args: argparse.Namespace) -> int:
-    """``python -m geo coverage --region ADCODE ... [--json]``: run, write the asked layers, print a summary.
+#: ``--not-serving-clients`` / ``--not-serving-days`` alone: the rule is off unless asked for, so say so.
+RULE_WITHOUT_SWITCH = ("--not-serving-clients 和 --not-serving-days 需与 --not-serving 一起使用 / "
+                       "--not-serving-clients and --not-serving-days need --not-serving")
 
-    Exit code 0, or 2 when a population or demand file cannot be read, or when ``--meters`` was given
-    with no road network and no ``--method`` (the reason goes to stderr).
+
+def _not_serving_rule(args: argparse.Namespace) -> NotServingRule | None:
+    clients = getattr(args, "not_serving_clients", None)
+    days = getattr(args, "not_serving_days", None)
+    if not getattr(args, "not_serving", False):
+        if clients is not None or days is not None:
+            raise ValueError(RULE_WITHOUT_SWITCH)
+        return None
+    given = {k: v for k, v in (("clients", clients), ("days", days)) if v is not None}
+    return NotServingRule(**given)  # the rest from settings; N < 1 or D <= 0 raise a bilingual ValueError
+
+
+def run_coverage(args: argparse.Namespace) -> int:
+    """``python -m geo coverage --region ADCODE ... [--not-serving ...] [--json]``: run, write the asked layers,
+    print a summary.
+
+    Exit code 0, or 2 when a population or demand file cannot be read, when ``--meters`` was given
+    with no road network and no ``--method``, or when the not-serving options are inconsistent (the reason
+    goes to stderr). With ``--not-serving`` the rule is part of the result's standard.
     """
+    try:
+        rule = _not_serving_rule(args)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     method = getattr(args, "method", None) or "auto"
     demand = DemandSource(population=args.population, points=args.demand,
                           weight_column=getattr(args, "demand_weight", None),
@@ -38,7 +62,8 @@ def run_coverage(args: argparse.Namespace) -> int:
         result = coverage(
             args.region, args.kind, mode=args.mode, minutes=args.minutes, meters=args.meters, res=args.res,
             network=args.network, demand=demand, registry=args.registry,
-            statuses=getattr(args, "status", None) or settings.COVERAGE_STATUSES, method=method)
+            statuses=getattr(args, "status", None) or settings.COVERAGE_STATUSES, method=method,
+            not_serving=rule)
     except ReadError as exc:
         print(str(exc), file=sys.stderr)
         return 2

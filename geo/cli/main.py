@@ -185,6 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", choices=list(STATUSES), action="append",
                    help="服务站点状态，可重复 / serving statuses (default open)")
     p.add_argument("--registry", help="登记库 / registry: GeoPackage or postgresql:// URL")
+    p.add_argument("--not-serving", action="store_true",
+                   help="按工人反馈排除不提供服务的站点 / leave out stations with unresolved closed or not-found "
+                        "reports from several distinct clients (geo/registry/reports.py; off by default)")
+    p.add_argument("--not-serving-clients", type=int, metavar="N",
+                   help=f"反馈人数 / distinct clients (default {settings.REPORT_NOT_SERVING_CLIENTS})")
+    p.add_argument("--not-serving-days", type=float, metavar="D",
+                   help=f"天数 / within the last D days (default {settings.REPORT_NOT_SERVING_DAYS:g})")
     p.add_argument("--out", help="缺口 GeoJSON / write the gaps (GeoJSON, or CSV by extension)")
     p.add_argument("--cells-out", help="格网 GeoJSON/CSV / write the cells")
     p.add_argument("--districts-out", help="区县表 CSV/GeoJSON / write the district table")

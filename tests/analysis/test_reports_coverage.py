@@ -3,6 +3,9 @@ open reports per district, on a real registry under ``tmp_path`` (estimates: no 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -10,7 +13,7 @@ from geo.analysis.coverage import coverage
 from geo.registry.reports import NotServingRule, ReportLimits
 from geo.registry.store import create_registry
 
-from conftest import HAIZHU, TIANHE, YUEXIU
+from conftest import HAIZHU, ROOT, TIANHE, YUEXIU
 
 LIMITS = ReportLimits(per_station=3, per_client=10, window_s=3600)
 
@@ -61,3 +64,33 @@ def test_the_coverage_page_table_shows_open_reports_only_when_there_are_some(reg
     empty.add({"kind": "rest_station", "name": "天河驿站", "lon": TIANHE[0], "lat": TIANHE[1]})
     table, specs = district_table(coverage("440100", **kw, registry=empty.path), "en")
     assert "open_reports" not in specs and "open_reports" not in table
+
+
+def _cli(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "geo", "coverage", *map(str, args)], cwd=ROOT,
+                          env={**os.environ, "PYTHONIOENCODING": "utf-8"}, capture_output=True, text=True,
+                          encoding="utf-8", timeout=300)
+
+
+def test_the_coverage_command_leaves_out_stations_reported_by_enough_clients(registry):
+    store, ids = registry
+    base = ("--region", "440106", "--kind", "rest_station", "--mode", "ebike", "--minutes", 10,
+            "--method", "estimate", "--registry", store.path, "--json")
+    plain = json.loads(_cli(*base).stdout)
+    assert plain["standard"]["not_serving"] is None and plain["stations"] == 3
+    # 天河驿站 has "closed" from 3 distinct clients, 越秀驿站 "not found" from 1.
+    done = _cli(*base, "--not-serving")
+    ruled = json.loads(done.stdout)
+    assert ruled["stations"] == 2, done.stdout
+    rule = ruled["standard"]["not_serving"]
+    assert rule["clients"] == 3 and rule["days"] == 7
+    assert "不提供服务" in ruled["standard"]["label"] and "not serving" in ruled["standard"]["label"]
+    assert ruled["covered_share_area"] < plain["covered_share_area"]
+    # N = 1: 越秀驿站's single report is enough too; N = 4: nobody is left out.
+    assert json.loads(_cli(*base, "--not-serving", "--not-serving-clients", 1).stdout)["stations"] == 1
+    loose = json.loads(_cli(*base, "--not-serving", "--not-serving-clients", 4, "--not-serving-days", 2).stdout)
+    assert loose["stations"] == 3 and loose["standard"]["not_serving"]["days"] == 2
+    # The rule's numbers without the switch, or a rule that cannot be: a bilingual refusal, no traceback.
+    for extra in (("--not-serving-clients", 2), ("--not-serving", "--not-serving-clients", 0)):
+        bad = _cli(*base, *extra)
+        assert bad.returncode == 2 and "Traceback" not in bad.stderr and "/" in bad.stderr, bad.stderr
