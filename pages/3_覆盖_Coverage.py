@@ -35,6 +35,7 @@ from geo.core.i18n import t
 from geo.web.maps.boundaries import load_map_boundaries
 from geo.web.maps.coverage import coverage_map
 from geo.core.text import md_error
+from geo.registry.reports import NotServingRule
 from pages.common import controls, coverage_result, shell
 from pages.common.demand import grid_controls
 from pages.common.network import method_choice, road_network
@@ -50,12 +51,15 @@ _kept, _keep = controls.kept, controls.keep
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _coverage(region: str, kinds: tuple, mode: str, minutes: float | None, meters: float | None, res: int,
               demand_key: tuple, registry_stamp: tuple, graph_stamp: tuple | None, method: str,
-              _stations, _graph, _population, _points):
+              not_serving: NotServingRule | None, _stations, _graph, _population, _points):
     # Everything that changes the answer is in the key; the underscored
-    # arguments are what those keys stand for.
+    # arguments are what those keys stand for. The reports rule reads the
+    # open reports of the registry the page shows (its stamp is in the key).
     return coverage(region, kinds, mode=mode, minutes=minutes, meters=meters, res=res,
                     network=_graph if _graph is not None else False, method=method,
-                    demand=DemandSource(population=_population, points=_points), stations=_stations)
+                    demand=DemandSource(population=_population, points=_points), stations=_stations,
+                    not_serving=not_serving,
+                    registry=settings.registry_location() if not_serving is not None else None)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -82,6 +86,10 @@ with st.sidebar:
     st.caption(t("cv_standard_default", lang,
                  standard=standard_text(service_standard(first), lang)) + " " + t("cv_statuses_note", lang))
     res, demand = grid_controls("cv", lang)
+    # Workers' reports (geo/registry/reports.py), as on the home map: off unless ticked; the rule is then
+    # part of the standard every figure and export states.
+    rule = NotServingRule() if st.checkbox(t("map_not_serving", lang), key="cv_not_serving",
+                                           help=NotServingRule().describe()) else None
 population, points, demand_key, input_notes = demand.population, demand.points, demand.key, demand.notes
 
 if not kinds:
@@ -96,7 +104,7 @@ standard = service_standard(kinds, mode=mode, minutes=value if unit == "min" els
 network = road_network(standard.mode)
 graph, network_error = (network.graph, network.error) if method == "auto" else (None, None)
 run_key = (region.adcode, tuple(kinds), standard.mode, standard.minutes, standard.meters, int(res), demand_key,
-           registry_stamp, network.stamp if graph is not None else None, method)
+           registry_stamp, network.stamp if graph is not None else None, method, rule)
 try:
     with st.spinner(t("cv_running", lang, region=region.name)):
         result = _coverage(*run_key, stations, graph, population, points)
@@ -105,7 +113,7 @@ except Exception as exc:  # a bad input must be explained, not shown as a traceb
     st.error(t("cv_error", lang, error=md_error(exc, lang)))
     st.stop()
 figures = headline(result)
-coverage_result.headline(figures, region, standard, routed=graph is not None, network_error=network_error,
+coverage_result.headline(figures, region, result.standard, routed=graph is not None, network_error=network_error,
                          chosen=method, lang=lang)
 
 # --------------------------------------------------------------------------
