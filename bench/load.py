@@ -24,7 +24,22 @@ Steps, for each N of ``--workers`` (default 1 and 2):
 1. warm-up (one lookup per mode);
 2. throughput: ``--users`` riders with no think time for ``--throughput-seconds``;
 3. with the largest N only: ``--users`` riders with ``--think`` s for ``--seconds``
-   (the issue's 50 riders, 1 s, 2 minutes): errors and latency percentiles.
+   (the issue's 50 riders, 1 s, 2 minutes): errors and latency percentiles;
+4. with ``--report-every K`` (issue 15's mixed load), the same riders again, and
+   after every K-th successful lookup a rider files a report
+   (``POST /api/v1/stations/{id}/reports``) on the first station of that
+   answer, with a type it has not yet sent about that station (the API takes
+   each type once per client and station a day). Printed: the lookup p95 of
+   both runs and their ratio (step 3 is the same load without reports), the
+   report p50/p95/p99, and how many reports were filed (201), refused by the
+   limits (429) or failed.
+
+``--throughput-seconds 0`` leaves out step 2.
+
+For the mixed load each rider is its own client to the report limits: it
+sends an ``X-Forwarded-For`` address from the documentation ranges
+(192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24; a header value only, nothing
+is sent there) and the server trusts that header (``GEO_TRUSTED_PROXY_HEADER``).
 
 The Streamlit finder this page replaces answered 2.2 lookups a second
 (bench/RESULTS.md, "Load", measured 2026-11-21 with this harness's earlier
@@ -34,6 +49,7 @@ Usage::
 
     .venv/bin/python bench/load.py                          # 50 riders, 1 s, 120 s; 30 s throughput per N
     .venv/bin/python bench/load.py --workers 2 --seconds 30 --json out.json
+    .venv/bin/python bench/load.py --workers 2 --seconds 60 --throughput-seconds 0 --report-every 20  # mixed
 
 Tests use :func:`serve_api`, :func:`start_app`, :func:`run_riders` and
 :func:`lookup_problem` (``tests/web/test_trust_load.py``,
@@ -261,18 +277,64 @@ def lookup_problem(result: dict) -> str | None:
     return None
 
 
+def rider_address(user: int) -> str:
+    """A distinct documentation-range address per rider (an ``X-Forwarded-For`` value only)."""
+    block = ("192.0.2", "198.51.100", "203.0.113")[user // 250 % 3]
+    return f"{block}.{user % 250 + 1}"
+
+
+def file_report(conn: http.client.HTTPConnection, station: str, kind: str, address: str) -> tuple[int, float]:
+    """One report as the page's report button files it; (HTTP status, seconds)."""
+    body = json.dumps({"type": kind, "text": "bench"}).encode()
+    t0 = time.perf_counter()
+    conn.request("POST", f"/api/v1/stations/{station}/reports", body=body,
+                 headers={"Content-Type": "application/json", "X-Forwarded-For": address})
+    resp = conn.getresponse()
+    resp.read()
+    return resp.status, time.perf_counter() - t0
+
+
 def _riders(args: tuple) -> dict:
     """One client process: ``users`` riders as threads (run through :func:`run_riders`)."""
     import threading
 
-    url, lon, lat, seed, first_user, users, seconds, think = args
+    url, lon, lat, seed, first_user, users, seconds, think, report_every = args
+    if report_every:
+        from geo.registry.reports import REPORT_TYPES
     host, port = url.removeprefix("http://").split(":")
     latencies: list[float] = []
-    out = {"errors": 0, "error_kinds": {}, "routed": 0, "empty": 0, "page_gets": 0}
+    report_s: list[float] = []
+    out = {"errors": 0, "error_kinds": {}, "routed": 0, "empty": 0, "page_gets": 0,
+           "filed": 0, "refused": 0, "report_errors": 0}
     lock = threading.Lock()
+
+    def report(conn, res, done: int, sent: dict, rng: random.Random, address: str):
+        """After every ``report_every``-th lookup, a report on its first station; returns the connection."""
+        if not report_every or done % report_every or not res["results"]:
+            return conn
+        sid = res["results"][0]["id"]
+        left = [t for t in REPORT_TYPES if t not in sent.setdefault(sid, set())]
+        if not left:
+            return conn
+        kind = rng.choice(left)
+        sent[sid].add(kind)
+        try:
+            status, took = file_report(conn, sid, kind, address)
+        except (OSError, http.client.HTTPException):
+            status, took = 0, 0.0
+            conn.close()
+            conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        with lock:
+            if status == 201:
+                out["filed"] += 1
+                report_s.append(took)
+            else:
+                out["refused" if status == 429 else "report_errors"] += 1
+        return conn
 
     def rider(user: int) -> None:
         rng = random.Random(seed * 100_003 + user)
+        address, sent, done = rider_address(user), {}, 0
         conn = http.client.HTTPConnection(host, int(port), timeout=60)
         x, y = math.floor(lon[0] * 10) / 10, math.floor(lat[0] * 10) / 10
         area = f"{x - 0.3:.1f},{y - 0.3:.1f},{x + 0.4:.1f},{y + 0.4:.1f}"
@@ -308,6 +370,9 @@ def _riders(args: tuple) -> dict:
                     out["errors"] += 1
                     kind = problem.split(":")[0]
                     out["error_kinds"][kind] = out["error_kinds"].get(kind, 0) + 1
+            if problem is None:
+                done += 1
+                conn = report(conn, res, done, sent, rng, address)
             if think > 0:
                 time.sleep(max(0.0, min(rng.uniform(0, 2 * think), stop_at - time.monotonic())))
         conn.close()
@@ -317,26 +382,32 @@ def _riders(args: tuple) -> dict:
         th.start()
     for th in threads:
         th.join()
-    out["latencies"] = latencies
+    out["latencies"], out["report_latencies"] = latencies, report_s
     return out
 
 
 def run_riders(url: str, origins: Origins, users: int = 50, seconds: float = 120.0, think: float = 1.0,
-               clients: int = 2) -> dict:
+               clients: int = 2, *, report_every: int = 0) -> dict:
     """``users`` simulated riders against a running server for ``seconds``; counts, errors and latency.
+
+    With ``report_every`` K > 0 each rider also files a report after every
+    K-th successful lookup (the server must trust ``X-Forwarded-For`` for the
+    riders to be distinct clients to the report limits).
 
     Returns
     -------
     dict
         ``lookups``, ``errors``, ``error_kinds``, ``per_second``, ``routed``,
         ``empty`` (answers without a station), ``page_gets`` and ``latency``
-        (:func:`summarize` of the successful lookups).
+        (:func:`summarize` of the successful lookups); with ``report_every``,
+        ``reports``: ``every``, ``filed`` (201), ``refused`` (429), ``errors``
+        and ``latency`` of the filed ones.
     """
     clients = max(1, min(clients, users))
     split = [users // clients + (i < users % clients) for i in range(clients)]
     jobs, first = [], 0
     for n in split:
-        jobs.append((url, origins.lon, origins.lat, origins.seed, first, n, seconds, think))
+        jobs.append((url, origins.lon, origins.lat, origins.seed, first, n, seconds, think, report_every))
         first += n
     t0 = time.perf_counter()
     if clients == 1:
@@ -350,11 +421,17 @@ def run_riders(url: str, origins: Origins, users: int = 50, seconds: float = 120
     for p in parts:
         for k, v in p["error_kinds"].items():
             kinds[k] = kinds.get(k, 0) + v
-    return {"users": users, "think_s": think, "seconds": seconds, "lookups": len(latencies),
-            "errors": sum(p["errors"] for p in parts), "error_kinds": kinds,
-            "per_second": round(len(latencies) / seconds, 1), "wall_s": round(wall, 1),
-            "routed": sum(p["routed"] for p in parts), "empty": sum(p["empty"] for p in parts),
-            "page_gets": sum(p["page_gets"] for p in parts), "latency": summarize(latencies)}
+    out = {"users": users, "think_s": think, "seconds": seconds, "lookups": len(latencies),
+           "errors": sum(p["errors"] for p in parts), "error_kinds": kinds,
+           "per_second": round(len(latencies) / seconds, 1), "wall_s": round(wall, 1),
+           "routed": sum(p["routed"] for p in parts), "empty": sum(p["empty"] for p in parts),
+           "page_gets": sum(p["page_gets"] for p in parts), "latency": summarize(latencies)}
+    if report_every:
+        out["reports"] = {"every": report_every, "filed": sum(p["filed"] for p in parts),
+                          "refused": sum(p["refused"] for p in parts),
+                          "errors": sum(p["report_errors"] for p in parts),
+                          "latency": summarize([x for p in parts for x in p["report_latencies"]])}
+    return out
 
 
 def warm_up(url: str) -> list[float]:
@@ -380,7 +457,10 @@ def main(argv=None) -> int:
     ap.add_argument("--users", type=int, default=50)
     ap.add_argument("--think", type=float, default=1.0, help="mean think time between lookups (s)")
     ap.add_argument("--seconds", type=float, default=120.0, help="length of the riders run with think time")
-    ap.add_argument("--throughput-seconds", type=float, default=30.0, help="length of each saturation run")
+    ap.add_argument("--throughput-seconds", type=float, default=30.0,
+                    help="length of each saturation run (0: none)")
+    ap.add_argument("--report-every", type=int, default=0,
+                    help="mixed load: after the riders run, the same riders again filing a report every K lookups")
     ap.add_argument("--workers", default="1,2", help="server processes to measure, comma-separated")
     ap.add_argument("--clients", type=int, default=2, help="load-generator processes")
     ap.add_argument("--json", type=Path, help="write the figures here as well")
@@ -399,17 +479,24 @@ def main(argv=None) -> int:
         origins = Origins(network, seed=1)
         for n in workers:
             log = tmp / f"server-{n}.log"
-            proc, url = serve_api(registry, network, log, workers=n, env={"GEO_API_RATE_PER_MINUTE": "0"})
+            env = {"GEO_API_RATE_PER_MINUTE": "0"}
+            if args.report_every:  # each rider its own client to the report limits (rider_address)
+                env.update(GEO_TRUSTED_PROXY_HEADER="X-Forwarded-For", GEO_TRUSTED_PROXY_HOPS="1",
+                           GEO_REPORT_SECRET=str(tmp / "secret.key"))
+            proc, url = serve_api(registry, network, log, workers=n, env=env)
             try:
                 warm = [warm_up(url) for _ in range(n)][-1]  # each worker process answers one warm-up set
                 print(f"\n## {n} worker process{'es' if n > 1 else ''} (python -m geo serve --workers {n}); "
                       f"warm-up lookups {warm} s")
-                steps = [("throughput", args.users, 0.0, args.throughput_seconds)]
+                steps = [("throughput", args.users, 0.0, args.throughput_seconds, 0)] if args.throughput_seconds else []
                 if n == max(workers):
-                    steps.append(("riders", args.users, args.think, args.seconds))
-                for name, users, think, seconds in steps:
+                    steps.append(("riders", args.users, args.think, args.seconds, 0))
+                    if args.report_every:
+                        steps.append(("mixed", args.users, args.think, args.seconds, args.report_every))
+                for name, users, think, seconds, every in steps:
                     cpu0 = _cpu_seconds(proc.pid)
-                    r = run_riders(url, origins, users=users, seconds=seconds, think=think, clients=args.clients)
+                    r = run_riders(url, origins, users=users, seconds=seconds, think=think, clients=args.clients,
+                                   report_every=every)
                     cpu1 = _cpu_seconds(proc.pid)
                     if cpu0 is not None and cpu1 is not None and r["lookups"]:
                         r["server_cpu_ms_per_lookup"] = round((cpu1 - cpu0) / r["lookups"] * 1000, 1)
@@ -421,6 +508,8 @@ def main(argv=None) -> int:
                           f"p50 {lat.get('p50_ms')} ms, p95 {lat.get('p95_ms')} ms, p99 {lat.get('p99_ms')} ms, "
                           f"max {lat.get('max_ms')} ms; routed {r['routed']:,}, no station {r['empty']:,}; "
                           f"server CPU {r.get('server_cpu_ms_per_lookup')} ms/lookup")
+                    if every:
+                        _print_mixed(r, results["steps"][-1])
                     results["steps"].append(r)
             finally:
                 stop_app(proc)
@@ -429,7 +518,19 @@ def main(argv=None) -> int:
             results["steps"][-1]["server_log_problems"] = len(problems)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
-    return 0 if all(s["errors"] == 0 for s in results["steps"]) else 1
+    return 0 if all(s["errors"] == 0 and not s.get("reports", {}).get("errors") for s in results["steps"]) else 1
+
+
+def _print_mixed(mixed: dict, plain: dict) -> None:
+    """The reports of a mixed run, and its lookup p95 against the riders run without reports just before."""
+    a, b, rep = plain["latency"], mixed["latency"], mixed["reports"]
+    ratio = round(b["p95_ms"] / a["p95_ms"], 2) if a.get("p95_ms") and b.get("p95_ms") else None
+    mixed["p95_ratio_to_lookups_only"] = ratio
+    r = rep["latency"]
+    print(f"mixed (1 report per {rep['every']} lookups): lookup p95 {b.get('p95_ms')} ms vs {a.get('p95_ms')} ms "
+          f"without reports (ratio {ratio}); reports: {rep['filed']} filed (201), {rep['refused']} refused by the "
+          f"limits (429), {rep['errors']} failed; p50 {r.get('p50_ms')} ms, p95 {r.get('p95_ms')} ms, "
+          f"p99 {r.get('p99_ms')} ms, max {r.get('max_ms')} ms")
 
 
 def datetime_now() -> str:

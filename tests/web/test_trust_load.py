@@ -42,6 +42,27 @@ def test_riders_run_clean_and_routed(world):
     assert "Traceback" not in (base / "server.log").read_text(errors="replace")
 
 
+def test_mixed_load_files_reports_as_distinct_clients(world):
+    # issue 15's mixed load (--report-every): a report after every lookup here, so a few seconds file some.
+    base, network, registry = world
+    proc, url = load.serve_api(registry, network, base / "mixed.log", workers=1,
+                               env={"GEO_API_RATE_PER_MINUTE": "0", "GEO_TRUSTED_PROXY_HEADER": "X-Forwarded-For",
+                                    "GEO_TRUSTED_PROXY_HOPS": "1", "GEO_REPORT_SECRET": str(base / "secret.key")})
+    try:
+        r = load.run_riders(url, load.Origins(network, seed=5), users=3, seconds=4, think=0.05, clients=1,
+                            report_every=1)
+    finally:
+        load.stop_app(proc)
+    rep = r["reports"]
+    assert r["errors"] == 0 and rep["errors"] == 0, (r["error_kinds"], rep)
+    assert rep["filed"] >= 3 and rep["latency"]["n"] == rep["filed"] and rep["latency"]["p95_ms"] > 0
+    assert "Traceback" not in (base / "mixed.log").read_text(errors="replace")
+    from geo.registry.store import open_store
+
+    stored = open_store(registry).reports()
+    assert len(stored) >= rep["filed"] and set(stored["text"]) == {"bench"}
+
+
 def test_the_rate_limit_would_count_every_rider_as_one_client(world):
     # Why the bench turns the limit off: from 127.0.0.1, 50 riders are one client to it.
     base, network, registry = world
