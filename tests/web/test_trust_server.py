@@ -3,13 +3,16 @@
 Real servers (``streamlit run serve.py``, and ``streamlit run app.py``
 for the configuration's own backstop), spoken to over HTTP and over
 Streamlit's websocket the way a browser does (``bench/load.py``'s client).
-A forged widget state, a value no browser would send, makes a page fail;
-what comes back must be a bilingual message, with no traceback, exception
-text, file path or module name, while the server's log keeps the details.
+A page that fails (a script in a temporary folder, served by a byte-for-byte
+copy of serve.py, so the same ``st.App``, handler and middleware, that
+reads a file which is not there) must show a bilingual message, with no
+traceback, exception text, file path or module name, while the server's log
+keeps the details.
 """
 from __future__ import annotations
 
 import re
+import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -82,21 +85,25 @@ _DETAILS = (b"Traceback", b"File \"", b"\", line ", b"site-packages", b"streamli
             str(ROOT).encode())
 
 
+def _log_text(log: Path) -> str:
+    """The server's log without colours (Streamlit logs an uncaught exception with rich when it is installed)."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", log.read_text(errors="replace"))
+
+
 def _leaks(raw: bytes, log: Path, allowed: tuple[bytes, ...] = ()) -> list[bytes]:
     """Which details, and which exception lines of the server's log (``TypeError: ...``), are in ``raw``."""
-    logged = re.findall(r"^(\w+(?:Error|Exception)): (.+)$", log.read_text(errors="replace"), re.M)
-    assert logged, "the server logged no exception: the forged state did not make the page fail"
+    logged = re.findall(r"^(\w+(?:Error|Exception)): (.+)$", _log_text(log), re.M)
+    assert logged, "the server logged no exception: the page did not fail"
     forms = {*_DETAILS, *(typ.encode() for typ, _ in logged), *(text.strip().encode() for _, text in logged)}
     return [d for d in forms if d in raw and d not in allowed]
 
 
-def _run_home(url: str, forge: bool = False) -> dict:
-    """Run the home page (the map) over the websocket, as a browser does; with ``forge``, run it again with
-    its basemap selectbox set to an option that does not exist, a value no browser would send.
+def _run_home(url: str) -> dict:
+    """Run the main page over the websocket, as a browser does.
 
     Returns ``{"exceptions", "alerts", "elements", "raw"}``: the exception elements
-    (type, message, stack), the alert texts, how many elements the last run
-    sent and every byte the server sent in it.
+    (type, message, stack), the alert texts, how many elements the run sent and
+    every byte the server sent in it.
     """
     from streamlit.proto.BackMsg_pb2 import BackMsg
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -104,7 +111,7 @@ def _run_home(url: str, forge: bool = False) -> dict:
 
     def run(ws, msg) -> dict:
         ws.send(msg.SerializeToString())
-        out = {"exceptions": [], "alerts": [], "elements": 0, "raw": b"", "ids": []}
+        out = {"exceptions": [], "alerts": [], "elements": 0, "raw": b""}
         while True:
             data = ws.recv(timeout=120)
             out["raw"] += data
@@ -120,8 +127,6 @@ def _run_home(url: str, forge: bool = False) -> dict:
                                               list(el.exception.stack_trace)))
                 elif what == "alert":
                     out["alerts"].append(el.alert.body)
-                elif what == "selectbox":
-                    out["ids"].append(el.selectbox.id)
             if kind == "script_finished" and fwd.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
                 return out
 
@@ -129,48 +134,69 @@ def _run_home(url: str, forge: bool = False) -> dict:
                  max_size=None, open_timeout=60, close_timeout=2) as ws:
         msg = BackMsg()
         msg.rerun_script.query_string, msg.rerun_script.page_name = "", ""
-        first = run(ws, msg)
-        if not forge:
-            return first
-        basemap_id = next(i for i in first["ids"] if "map_basemap" in i)
-        msg = BackMsg()
-        msg.rerun_script.query_string, msg.rerun_script.page_name = "", ""
-        forged = msg.rerun_script.widget_states.widgets.add()
-        forged.id = basemap_id
-        forged.string_value = "no_such_basemap"  # not one of the options
         return run(ws, msg)
 
 
-@pytest.mark.skip(reason="the Streamlit finder whose forged pills made a page fail is gone (issue 13), and "
-                  "Streamlit 1.67 resets forged selectbox and multiselect values of the remaining pages to valid "
-                  "options: no client-sent state found yet makes a page raise; the handler stays in serve.py")
-def test_a_forged_widget_state_gets_a_bilingual_message_and_no_details(served):
-    url, log = served
-    got = _run_home(url, forge=True)
+#: A page that fails the way a bug does: deep in a library call, with the server's folder in the message.
+_FAILING_PAGE = """\
+import streamlit as st
+from geo import settings
+
+st.title("会失败的页面 / a page that fails")
+(settings.ROOT / "no_such_table.csv").read_text(encoding="utf-8")
+"""
+
+
+def _failing_app(tmp_path_factory, registry: Path, entry: str, *, config: bool):
+    """``streamlit run ENTRY`` in a temporary folder holding the failing page as ``app.py`` and, for
+    ``serve.py``, a byte-for-byte copy of the project's (so its ``st.App("app.py", ...)`` serves that
+    page with the project's handler and middleware); ``config`` copies ``.streamlit/config.toml``.
+    The project is on ``PYTHONPATH``. Returns (process, url, log, folder)."""
+    folder = tmp_path_factory.mktemp(f"failing-{entry.split('.')[0]}")
+    (folder / "app.py").write_text(_FAILING_PAGE, encoding="utf-8")
+    if entry == "serve.py":
+        shutil.copyfile(ROOT / "serve.py", folder / "serve.py")
+    if config:
+        (folder / ".streamlit").mkdir()
+        shutil.copyfile(ROOT / ".streamlit" / "config.toml", folder / ".streamlit" / "config.toml")
+    log = folder / "streamlit.log"
+    proc, url = load.start_app(registry, folder / "no-network", log, entry=entry, root=folder,
+                               env={"GEO_ACCOUNTS": str(folder / "accounts.toml"), "PYTHONPATH": str(ROOT)})
+    return proc, url, log, folder
+
+
+def _assert_logged(log: Path) -> None:
+    text = _log_text(log)
+    assert "Traceback" in text and "FileNotFoundError: " in text and "no_such_table.csv" in text, text[-2000:]
+
+
+def test_a_failing_page_gets_a_bilingual_message_and_no_details(tmp_path_factory, registry):
+    # What `make run` serves: serve.py with the project's config.toml.
+    proc, url, log, folder = _failing_app(tmp_path_factory, registry, "serve.py", config=True)
+    try:
+        got = _run_home(url)
+    finally:
+        load.stop_app(proc)
     assert not got["exceptions"], got["exceptions"]
     assert any(t("script_error", "zh") in a and t("script_error", "en") in a for a in got["alerts"]), got["alerts"]
-    leaked = _leaks(got["raw"], log)
+    # Neither the project's folder, the page's folder nor anything of the exception reaches the browser.
+    leaked = _leaks(got["raw"], log) + [d for d in (str(folder).encode(), b"no_such_table") if d in got["raw"]]
     assert not leaked, f"sent to the browser: {leaked}"
-    # The details are in the server's log.
-    text = log.read_text(errors="replace")
-    assert "Uncaught app execution" in text and "Traceback" in text
+    _assert_logged(log)  # the details are in the server's log
 
 
-@pytest.mark.skip(reason="the Streamlit finder whose forged pills made a page fail is gone (issue 13), and "
-                  "Streamlit 1.67 resets forged selectbox and multiselect values of the remaining pages to valid "
-                  "options: no client-sent state found yet makes a page raise; the handler stays in serve.py")
 def test_without_serve_py_the_configuration_still_hides_the_details(tmp_path_factory, registry):
     # `streamlit run app.py` has no error handler: client.showErrorDetails = "none" keeps the details out.
-    proc, url, log = _server(tmp_path_factory, registry, "app.py")
+    proc, url, log, folder = _failing_app(tmp_path_factory, registry, "app.py", config=True)
     try:
-        got = _run_home(url, forge=True)
+        got = _run_home(url)
     finally:
         load.stop_app(proc)
     assert [(typ, stack) for typ, _, stack in got["exceptions"]] == [("", [])]  # Streamlit's generic message
     # Without serve.py's middleware the first message names the app's folder (serve.py hides it).
-    leaked = _leaks(got["raw"], log, allowed=(str(ROOT).encode(),))
+    leaked = _leaks(got["raw"], log, allowed=(str(folder).encode(),))
     assert not leaked, f"sent to the browser: {leaked}"
-    assert "Traceback" in log.read_text(errors="replace")
+    _assert_logged(log)
 
 
 def test_make_run_serves_the_public_api_beside_the_app(served):
