@@ -512,3 +512,46 @@ def types_answered(types: Iterable[str]) -> list[str]:
     if bad:
         raise ValidationError(f"未知的反馈类型 / unknown report type: {bad[0][:40]}")
     return [c for c in REPORT_TYPES if c in wanted]
+
+
+def typed_reports(df: pd.DataFrame) -> pd.DataFrame:
+    """Reports as either store reads them, in :data:`REPORT_COLUMNS` with one dtype per column."""
+    df = df.reindex(columns=REPORT_COLUMNS)
+    df["counted"] = df["counted"].fillna(False).astype(bool)
+    df["audit_id"] = df["audit_id"].astype("Int64")
+    df["text"] = df["text"].fillna("").astype(str)
+    return df
+
+
+def check_decision(action: object, *, reason: object, types: Iterable[str] | None,
+                   changes: dict | None) -> tuple[str, list[str] | None, str]:
+    """An editor's decision on reports, checked before either store opens a transaction.
+
+    Parameters
+    ----------
+    action : {"confirm", "dismiss", "keep_open"}
+    reason : str
+        Required for a dismissal.
+    types : iterable of str or None
+        The report types the decision answers; None answers all.
+    changes : dict or None
+        The station edit of a confirmation; only a confirmation may carry one.
+
+    Returns
+    -------
+    tuple
+        The checked reason, the types answered (or None) and the audit action.
+
+    Raises
+    ------
+    ValidationError
+        With a bilingual message.
+    """
+    if action not in REPORT_ACTIONS:
+        raise ValidationError(f"未知的处理方式 / unknown action: {str(action)[:40]} "
+                              f"(one of {', '.join(REPORT_ACTIONS)})")
+    reason = check_reason(reason, required=action == "dismiss")
+    answered = types_answered(types) if types is not None else None
+    if changes and action != "confirm":
+        raise ValidationError("只有确认才会修改站点 / only a confirmation changes the station")
+    return reason, answered, AUDIT_ACTION_OF[action]

@@ -17,11 +17,9 @@ from typing import Iterable
 import pandas as pd
 
 from geo import settings
-from geo.registry.reports import (AUDIT_ACTION_OF, NOT_SERVING_TYPES, REPORT_ACTIONS, REPORT_COLUMNS,
-                                  REPORT_STATUSES, ReportLimitError, ReportLimits, StationNotFound, check_reason,
-                                  check_report, types_answered)
+from geo.registry.reports import (NOT_SERVING_TYPES, REPORT_STATUSES, ReportLimitError, ReportLimits,
+                                  StationNotFound, check_decision, check_report, typed_reports)
 from geo.registry.store.base import ConflictError, editor_name, now_iso
-from geo.registry.validate import ValidationError
 
 
 class PostgisReports:
@@ -97,25 +95,14 @@ class PostgisReports:
             # Reading is what happens every day (each card asks): expired client hashes go then too.
             with self._transaction(stations=False) as conn:
                 conn.execute("DELETE FROM report_limits WHERE at <= %s", (cutoff,))
-        df = df.reindex(columns=REPORT_COLUMNS)
-        df["counted"] = df["counted"].fillna(False).astype(bool)
-        df["audit_id"] = df["audit_id"].astype("Int64")
-        df["text"] = df["text"].fillna("").astype(str)
-        return df
+        return typed_reports(df)
 
     def resolve_reports(self, station_id: str, action: str, *, editor: str = settings.EDITOR_APP,
                         types: Iterable[str] | None = None, seen: int | None = None, reason: str = "",
                         changes: dict | None = None, expected_version: int | None = None) -> dict:
         """An editor's decision on a station's open reports; see :meth:`geo.registry.store.base.RegistryStore.resolve_reports`."""
-        if action not in REPORT_ACTIONS:
-            raise ValidationError(f"未知的处理方式 / unknown action: {str(action)[:40]} "
-                                  f"(one of {', '.join(REPORT_ACTIONS)})")
+        reason, answered, audit_action = check_decision(action, reason=reason, types=types, changes=changes)
         editor = editor_name(editor)
-        reason = check_reason(reason, required=action == "dismiss")
-        answered = types_answered(types) if types is not None else None
-        if changes and action != "confirm":
-            raise ValidationError("只有确认才会修改站点 / only a confirmation changes the station")
-        audit_action = AUDIT_ACTION_OF[action]
         outcome = {"closed": 0}
 
         def close(conn, rec: dict) -> None:
