@@ -120,7 +120,8 @@ def _with_versions(text: str) -> str:
 
 
 #: Strings of the page besides the ``fd_`` ones of ``geo/core/i18n/strings_finder.py``.
-_SHARED_STRINGS = ("finder_title", "open_now_yes", "open_now_no", "sample_tag", "sample_banner")
+_SHARED_STRINGS = ("finder_title", "open_now_yes", "open_now_no", "sample_tag", "sample_banner",
+                   "map_zoom_in", "map_zoom_out")
 
 
 def page_config() -> dict:

@@ -221,8 +221,10 @@
 
   function ll(c) { return L.latLng(c[1], c[0]); }
   function initMap() {
-    map = L.map('map', {crs: L.CRS.GdGcj02, zoomSnap: 0.25, attributionControl: true})
+    map = L.map('map', {crs: L.CRS.GdGcj02, zoomSnap: 0.25, attributionControl: true, zoomControl: false})
       .fitBounds([[20.2, 109.6], [25.6, 117.4]]);
+    // Leaflet's own zoom buttons are titled in English.
+    L.control.zoom({zoomInTitle: t('map_zoom_in'), zoomOutTitle: t('map_zoom_out')}).addTo(map);
     // Plain-text credits: a link there would be a tap target far under 44 px.
     map.attributionControl.setPrefix('Leaflet');
     L.tileLayer(TILES, {subdomains: '1234', maxZoom: 18, attribution: '&copy; 高德地图 AutoNavi'}).addTo(map);

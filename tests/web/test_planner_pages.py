@@ -7,7 +7,6 @@ runs) and one Chromium; pages only talk to the app, so the basemap is offline.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from interface_strings import INTERNALS, STRINGS_JS, untranslated
 from test_browser import (CHROMIUM, CHROMIUM_ARGS, DESKTOP, ROOT, _free_port, _goto, _map_frame, _Page,
                           _wait_healthy, _wait_idle)
 
@@ -80,64 +80,6 @@ def test_first_visitor_after_a_start_sees_the_page_not_page_not_found(page, serv
     assert urlsplit(page.page.url).path == "/coverage"
 
 
-# What a person sees or hovers: visible text, and the title and placeholder attributes, of the page and of
-# its map frames. Material icon names (drawn as icons), code and Streamlit's screen-reader labels of its
-# own chrome (aria-label, which the app cannot set) are not interface text.
-_STRINGS_JS = """() => {
-  const out = [];
-  const skip = (el) => el.closest('[data-testid="stIconMaterial"], code, pre, script, style, noscript');
-  // Seen: laid out larger than a screen reader's 1-pixel box, not hidden, not shrunk to no text.
-  const visible = (el) => { const r = el.getBoundingClientRect();
-    return r.width > 1 && r.height > 1 && getComputedStyle(el).visibility !== 'hidden'
-      && parseFloat(getComputedStyle(el).fontSize) > 0; };
-  // A placeholder shows only in an empty field (a selectbox's field holds its chosen option).
-  const shown = (el) => el.value === '';
-  const walk = (doc) => {
-    const tw = doc.createTreeWalker(doc.body, NodeFilter.SHOW_TEXT);
-    let n;
-    while ((n = tw.nextNode())) {
-      const p = n.parentElement, t = n.textContent.trim();
-      if (t && p && !skip(p) && visible(p)) out.push(t);
-    }
-    for (const el of doc.querySelectorAll('[title]')) {
-      const v = el.getAttribute('title').trim();
-      if (v && !skip(el) && el.tagName !== 'IFRAME') out.push(v);
-    }
-    for (const el of doc.querySelectorAll('[placeholder]')) {
-      const v = el.getAttribute('placeholder').trim();
-      if (v && !skip(el) && shown(el)) out.push(v);
-    }
-    for (const f of doc.querySelectorAll('iframe')) {
-      try { if (f.contentDocument && f.contentDocument.body) walk(f.contentDocument); } catch (e) {}
-    }
-  };
-  walk(document);
-  return out;
-}"""
-_CJK = re.compile(r"[\u3400-\u9fff]")
-# Names and formats that are the same in both languages, and the map data's required attribution.
-_SAME_IN_BOTH = re.compile(
-    r"^(English|OpenStreetMap|Leaflet|CARTO|© OpenStreetMap contributors|contributors|A JavaScript library for "
-    r"interactive maps|GeoJSON|GeoPackage|CSV|XLSX|JSON|HTML|PDF|WGS-84|H3|HiGHS|[\d.,\s]+\s?(k?m|km²|%)|"
-    r"G-[0-9a-f]+|[0-9a-f]{15}|[\d.,\s%→·/()+−-]+)$")
-
-
-_INTERNALS = ("settings.py", str(ROOT), "pytest-of-", "/tmp/")
-
-
-def _untranslated(strings: list[str], lang: str) -> list[str]:
-    """Interface strings in the other language: English words in the Chinese interface, Chinese in the
-    English one (except a place or station name: data, not interface; and bilingual "中文 / English")."""
-    if lang == "zh":
-        return sorted({s for s in strings if re.search(r"[A-Za-z]{2,}", s) and not _CJK.search(s)
-                       and not _SAME_IN_BOTH.match(s)})
-    from geo.core import i18n
-
-    pairs = [(i18n.t(k, "zh"), i18n.t(k, "en")) for k in i18n.keys() if "{" not in i18n.t(k, "zh")]
-    chinese_ui = {zh.strip() for zh, en in pairs if _CJK.search(zh) and zh != en}
-    return sorted({s for s in strings if s in chinese_ui})
-
-
 def test_no_untranslated_or_internal_interface_strings_on_any_page(browser, server):
     pages = ["", "coverage", "siting", "data"]
     found = {}
@@ -151,11 +93,11 @@ def test_no_untranslated_or_internal_interface_strings_on_any_page(browser, serv
                     _map_frame(p.page).locator(".leaflet-control-zoom-in").wait_for(timeout=60_000)
                     _map_frame(p.page).locator(".leaflet-control-layers-toggle").wait_for(timeout=60_000)
                 _wait_idle(p.page)
-                strings = p.page.evaluate(_STRINGS_JS)
-                bad = _untranslated(strings, lang)
+                strings = p.page.evaluate(STRINGS_JS)
+                bad = untranslated(strings, lang)
                 # No internals either: no server path (the scenario folder, the app's folder), no settings.py.
                 text = p.page.locator("body").inner_text()
-                bad += [s for s in [*strings, text] for mark in _INTERNALS if mark in s]
+                bad += [s for s in [*strings, text] for mark in INTERNALS if mark in s]
                 if bad:
                     found[f"/{path}?lang={lang}"] = bad
         finally:
