@@ -181,15 +181,23 @@
     load(id, recent);
   }
 
+  function decorate(card, id) {
+    if (!card || !id) return;
+    var old = card.querySelector(":scope > .gd-report");
+    if (old) old.remove();  // a re-render of the same card: rebuilt, counts fetched afresh
+    build(String(id), card);
+  }
+
   document.addEventListener("gd:cards", function (event) {
     var cards = (event.detail && event.detail.cards) || [];
     cards.forEach(function (c) {
       var card = c && c.element;
-      var id = (c && c.id) || (card && card.getAttribute("data-station-id"));
-      if (!card || !id) return;
-      var old = card.querySelector(":scope > .gd-report");
-      if (old) old.remove();  // a re-render of the same card: rebuilt, counts fetched afresh
-      build(String(id), card);
+      decorate(card, (c && c.id) || (card && card.getAttribute("data-station-id")));
     });
+  });
+  // This script may run after the first cards were drawn (it can arrive after the
+  // page's lookup answered): those cards get their report part now.
+  Array.prototype.forEach.call(document.querySelectorAll("#cards > li[data-station-id]"), function (card) {
+    if (!card.querySelector(":scope > .gd-report")) decorate(card, card.getAttribute("data-station-id"));
   });
 })();

@@ -634,6 +634,22 @@ def test_place_search(server, tab):
     t.clean()
 
 
+def test_cards_drawn_before_the_report_script_arrives_get_their_report_button(server, tab):
+    # On a repeat visit the page's own files come from the service worker at once, and the lookup can
+    # answer before report.js has arrived: the cards already drawn must still get their report part.
+    url, _, _ = server
+    t = tab(PHONE)
+    held = []
+    t.page.route("**/finder/report.js*", lambda route: held.append(route))
+    t.page.goto(_shared(url), wait_until="commit")
+    _wait_cards(t.page)
+    assert held and _cards(t.page).first.locator(".gd-report-toggle").count() == 0
+    held[0].continue_()
+    _cards(t.page).first.locator(".gd-report-toggle").wait_for()
+    assert _cards(t.page).locator(".gd-report-toggle").count() == _cards(t.page).count()
+    t.clean()
+
+
 # -------------------------------------------------------------- offline
 
 def test_offline_after_one_visit(server, tab):
