@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import geopandas as gpd
@@ -28,23 +27,13 @@ from starlette.websockets import WebSocketClose
 
 from geo import settings
 from geo.registry.export import redact_private
-from geo.web.maps.records import station_record
-from geo.registry.store import open_store
 from geo.registry.store.base import RegistryStore
+from geo.web.maps.records import station_record
+from geo.web.served import served_store
 
 #: Where the map finds the API, relative to streamlit-folium's iframe
 #: (``<base>/component/streamlit_folium.st_folium/index.html``).
 STATIONS_URL = "../../api/v1/stations/"
-
-@lru_cache(maxsize=4)
-def _store_at(location: str) -> RegistryStore:
-    return open_store(location, seed_sample=True)
-
-
-def _store() -> RegistryStore:
-    # The app's registry, found as the app finds it (GEO_REGISTRY, else the default).
-    return _store_at(settings.registry_location())
-
 
 def station_popup(station_id: str, store: RegistryStore | None = None,
                   at: datetime | None = None) -> dict | None:
@@ -64,7 +53,7 @@ def station_popup(station_id: str, store: RegistryStore | None = None,
         As :func:`geo.web.maps.records.station_record`: every text HTML-escaped, and
         the phone, notes and street address of a non-public station left out.
     """
-    rec = (store or _store()).get(station_id)
+    rec = (store or served_store()).get(station_id)
     if rec is None:
         return None
     frame = gpd.GeoDataFrame([rec], geometry=gpd.points_from_xy([rec["lon"]], [rec["lat"]]), crs="EPSG:4326")

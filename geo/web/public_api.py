@@ -44,13 +44,12 @@ from geo.core.regions import Region, find_region, in_region
 from geo.core.schema import FACILITIES, KINDS, STATUSES
 from geo.registry.auth.login import client_address
 from geo.registry.export import filter_stations, redact_private, to_geojson
-from geo.registry.store import open_store
-from geo.registry.store.base import RegistryStore
 from geo.routing.network import MODES, resolve_graph
 from geo.routing.nearest import nearest_stations
 from geo.routing.stations import StationIndex, station_index
 from geo.web import places_api
 from geo.web import reports_api
+from geo.web.served import served_store
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 _LOG = logging.getLogger(__name__)
@@ -102,25 +101,15 @@ def _choices(request: Request, name: str, allowed) -> list[str]:
     return values
 
 
-@lru_cache(maxsize=4)
-def _store_at(location: str) -> RegistryStore:
-    return open_store(location, seed_sample=True)
-
-
 def _registry_stamp() -> tuple[str, str]:
     # The store's change stamp: any save, by this server or another one on
     # the same database, changes it, so every request sees the latest registry.
-    location = settings.registry_location()
-    try:
-        return location, _store_at(location).change_stamp()
-    except FileNotFoundError:  # a GeoPackage removed since it was opened: made again, as at first
-        _store_at.cache_clear()
-        return location, _store_at(location).change_stamp()
+    return settings.registry_location(), served_store().change_stamp()
 
 
 @lru_cache(maxsize=2)
 def _stations_at(location: str, _stamp: str) -> gpd.GeoDataFrame:
-    return _store_at(location).load()
+    return served_store().load()
 
 
 def stations() -> gpd.GeoDataFrame:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-from functools import lru_cache
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -27,8 +26,8 @@ from starlette.routing import Route
 from geo import settings
 from geo.registry.auth.login import client_address
 from geo.registry.reports import (ReportLimitError, StationNotFound, client_key, recent_counts, since_iso)
-from geo.registry.store import open_store
 from geo.registry.validate import ValidationError
+from geo.web.served import served_store
 
 #: Largest request body a report may have (bytes): 200 characters of text and the type fit many times over.
 MAX_BODY_BYTES = 4096
@@ -39,21 +38,6 @@ _NO_STORE = {"Cache-Control": "no-store"}
 def _error(status: int, code: str, zh: str, en: str, headers: dict | None = None) -> JSONResponse:
     body = {"error": {"code": code, "message_zh": zh, "message_en": en}}
     return JSONResponse(body, status_code=status, headers={**_NO_STORE, **(headers or {})})
-
-
-@lru_cache(maxsize=4)
-def _store_at(location: str):
-    # As the public API does: a fresh install starts from the sample registry.
-    return open_store(location, seed_sample=True)
-
-
-def _store():
-    # One store object per registry and process (opening one checks the schema: not per request).
-    store = _store_at(settings.registry_location())
-    if getattr(store, "path", None) is not None and not store.path.exists():  # removed since: made again
-        _store_at.cache_clear()
-        store = _store_at(settings.registry_location())
-    return store
 
 
 def station_reports(station_id: str) -> dict:
@@ -68,7 +52,7 @@ def station_reports(station_id: str) -> dict:
     dict
         ``days``, ``since``, ``counts``, ``open``, ``latest``, ``decision``.
     """
-    store = _store()
+    store = served_store()
     return recent_counts(store.reports(station_id=station_id, since=since_iso(settings.REPORT_RECENT_DAYS)))
 
 
@@ -84,7 +68,7 @@ def _file(station_id: str, body: bytes, address: str | None) -> Response:
         return _error(400, "bad_json", "请求内容不是有效的 JSON", "the request body is not valid JSON")
     if not isinstance(data, dict) or set(data) - {"type", "text"}:
         return _error(400, "bad_report", "反馈只能包含 type 和 text", "a report holds only type and text")
-    store = _store()
+    store = served_store()
     try:
         report = store.add_report(station_id, data.get("type"), data.get("text"), client=client_key(address))
     except StationNotFound:
@@ -116,7 +100,7 @@ async def _post(request: Request) -> Response:
 async def _get(request: Request) -> Response:
     sid = request.path_params["station_id"]
     try:
-        found = await run_in_threadpool(lambda: _store().get(sid) is not None)
+        found = await run_in_threadpool(lambda: served_store().get(sid) is not None)
         if not found:
             return _error(404, "not_found", "没有这个站点", "no such station")
         return JSONResponse(await run_in_threadpool(station_reports, sid), headers=_NO_STORE)
