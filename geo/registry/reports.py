@@ -555,3 +555,26 @@ def check_decision(action: object, *, reason: object, types: Iterable[str] | Non
     if changes and action != "confirm":
         raise ValidationError("只有确认才会修改站点 / only a confirmation changes the station")
     return reason, answered, AUDIT_ACTION_OF[action]
+
+
+def new_report(report_id: int, station_id: str, report_type: str, text: str, at: str, *,
+               counted: bool) -> dict:
+    """The record of a report just filed, as either store returns it (still open, no decision)."""
+    return {"report_id": int(report_id), "station_id": station_id, "type": report_type, "text": text, "at": at,
+            "counted": bool(counted), "status": "open", "resolved_at": None, "resolved_by": None,
+            "reason": None, "audit_id": None}
+
+
+def check_statuses(statuses: Iterable[str]) -> list[str]:
+    """Report statuses asked for, each one of :data:`REPORT_STATUSES`.
+
+    Raises
+    ------
+    ValueError
+        With a bilingual message naming the first unknown status.
+    """
+    wanted = list(statuses)
+    bad = [s for s in wanted if s not in REPORT_STATUSES]
+    if bad:
+        raise ValueError(f"未知的反馈状态 / unknown report status: {bad[0]}")
+    return wanted

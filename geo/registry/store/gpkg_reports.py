@@ -19,8 +19,9 @@ import pandas as pd
 
 from geo import settings
 from geo.core.schema import KINDS
-from geo.registry.reports import (NOT_SERVING_TYPES, REPORT_STATUSES, ReportLimitError, ReportLimits,
-                                  StationNotFound, check_decision, check_report, typed_reports)
+from geo.registry.reports import (NOT_SERVING_TYPES, ReportLimitError, ReportLimits,
+                                  StationNotFound, check_decision, check_report, check_statuses, new_report,
+                                  typed_reports)
 from geo.registry.store.base import ConflictError, editor_name, now_iso
 
 
@@ -70,9 +71,7 @@ class GeoPackageReports:
                                    (station_id, report_type, text, stamp, int(counted))).lastrowid
         if refused is not None:
             raise refused  # after the commit: the expired hashes stay deleted
-        return {"report_id": int(rid), "station_id": station_id, "type": report_type, "text": text, "at": stamp,
-                "counted": bool(counted), "status": "open", "resolved_at": None, "resolved_by": None,
-                "reason": None, "audit_id": None}
+        return new_report(rid, station_id, report_type, text, stamp, counted=counted)
 
     def reports(self, *, station_id: str | None = None, statuses: Iterable[str] | None = None,
                 since: str | None = None) -> pd.DataFrame:
@@ -82,10 +81,7 @@ class GeoPackageReports:
             where.append("station_id = ?")
             args.append(station_id)
         if statuses:
-            wanted = list(statuses)
-            bad = [s for s in wanted if s not in REPORT_STATUSES]
-            if bad:
-                raise ValueError(f"未知的反馈状态 / unknown report status: {bad[0]}")
+            wanted = check_statuses(statuses)
             where.append(f"status IN ({','.join('?' * len(wanted))})")
             args += wanted
         if since is not None:
