@@ -20,6 +20,8 @@ import geopandas as gpd
 import pandas as pd
 
 from geo import settings
+from geo.core.schema import FIELDS
+from geo.registry.changes import changed_fields
 from geo.registry.dedupe import find_twin
 from geo.registry.validate import ImportReport, ValidationError
 
@@ -302,3 +304,35 @@ def editor_name(editor: str) -> str:
     if not name:
         raise ValidationError("缺少编辑人 / no editor given")
     return name[:_MAX_EDITOR_CHARS]
+
+
+def restored_record(target: dict, current: dict | None, *, station_id: str, expected_version: int | None,
+                    last_version: int | None) -> dict | None:
+    """The record a restore writes, by the same rules in every store; None when nothing would change.
+
+    Parameters
+    ----------
+    target : dict
+        The station as the chosen audit entry left it.
+    current : dict or None
+        The station as stored now (None: removed since).
+    station_id : str
+    expected_version : int, optional
+        The version the editor saw; another is a conflict.
+    last_version : int, optional
+        The highest version the audit log has for the station, so a restored
+        station never reuses a version number.
+
+    Raises
+    ------
+    ConflictError
+        When the station changed since the editor opened it.
+    """
+    if current is not None and expected_version is not None \
+            and int(current["version"] or 1) != int(expected_version):
+        raise ConflictError(current, {**target, "id": station_id, "version": int(expected_version)})
+    if current is not None and not changed_fields(current, target):
+        return None
+    version = max(int(current["version"] or 1) if current else 0, int(last_version or 0)) + 1
+    return {**{f.name: None for f in FIELDS}, **target, "id": station_id, "version": version,
+            "updated_at": now_iso()}

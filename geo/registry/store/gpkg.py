@@ -37,7 +37,7 @@ from geo.core.files import create_private, private_dir
 from geo.core.schema import FIELDS, FIELDS_BY_NAME, KINDS, STATUSES
 from geo.registry.changes import changed_fields
 from geo.registry.store.base import (ConflictError, RegistryBusyError, check_no_twin, editor_name,
-                                     keep_private_fields, now_iso)
+                                     keep_private_fields, now_iso, restored_record)
 from geo.registry.store.gpkg_reports import GeoPackageReports
 from geo.registry.store.gpkg_schema import (add_missing_parts, as_stored, create_schema, from_sql, gpkg_point,
                                             layer_fields, missing_parts, to_sql)
@@ -537,15 +537,11 @@ class GeoPackageStore(GeoPackageReports):
             target = json.loads(row["after"] or row["before"])
             current_row = conn.execute(f'SELECT * FROM "{target["kind"]}" WHERE id = ?', (station_id,)).fetchone()
             current = self._row_to_record(current_row) if current_row is not None else None
-            if current is not None and expected_version is not None \
-                    and int(current["version"] or 1) != int(expected_version):
-                raise ConflictError(current, {**target, "id": station_id, "version": int(expected_version)})
-            if current is not None and not changed_fields(current, target):
-                return current
             last = conn.execute("SELECT max(version) FROM audit_log WHERE station_id = ?", (station_id,)).fetchone()[0]
-            version = max(int(current["version"] or 1) if current else 0, int(last or 0)) + 1
-            rec = {**{f.name: None for f in FIELDS}, **target, "id": station_id,
-                   "version": version, "updated_at": now_iso()}
+            rec = restored_record(target, current, station_id=station_id, expected_version=expected_version,
+                                  last_version=last)
+            if rec is None:
+                return current
             if current is None:
                 self._insert(conn, rec)
             else:

@@ -44,7 +44,7 @@ from geo import settings
 from geo.core.schema import FIELDS, KINDS, STATUSES
 from geo.registry.changes import changed_fields
 from geo.registry.store.base import (ConflictError, RegistryUnavailableError, check_no_twin, editor_name,
-                                     keep_private_fields, now_iso)
+                                     keep_private_fields, now_iso, restored_record)
 from geo.registry.store.gpkg_schema import as_stored, from_sql, layer_fields
 from geo.registry.store.pg_content import PostgisContent
 from geo.registry.store.pg_reports import PostgisReports
@@ -479,15 +479,11 @@ class PostgisStore(PostgisReports, PostgisContent):
                                       f"station {station_id} has no audit entry {audit_id}")
             target = json.loads(row[0] or row[1])
             current = self._current(conn, target["kind"], station_id, lock=True)
-            if current is not None and expected_version is not None \
-                    and int(current["version"] or 1) != int(expected_version):
-                raise ConflictError(current, {**target, "id": station_id, "version": int(expected_version)})
-            if current is not None and not changed_fields(current, target):
-                return current
             last = conn.execute("SELECT max(version) FROM audit_log WHERE station_id = %s", (station_id,)).fetchone()[0]
-            version = max(int(current["version"] or 1) if current else 0, int(last or 0)) + 1
-            rec = {**{f.name: None for f in FIELDS}, **target, "id": station_id,
-                   "version": version, "updated_at": now_iso()}
+            rec = restored_record(target, current, station_id=station_id, expected_version=expected_version,
+                                  last_version=last)
+            if rec is None:
+                return current
             if current is None:
                 self._insert(conn, rec)
             else:
