@@ -387,12 +387,14 @@ def _riders(args: tuple) -> dict:
 
 
 def run_riders(url: str, origins: Origins, users: int = 50, seconds: float = 120.0, think: float = 1.0,
-               clients: int = 2, *, report_every: int = 0) -> dict:
+               clients: int = 2, *, report_every: int = 0, keep_latencies: bool = False) -> dict:
     """``users`` simulated riders against a running server for ``seconds``; counts, errors and latency.
 
     With ``report_every`` K > 0 each rider also files a report after every
     K-th successful lookup (the server must trust ``X-Forwarded-For`` for the
-    riders to be distinct clients to the report limits).
+    riders to be distinct clients to the report limits). ``keep_latencies``
+    adds every successful lookup's seconds as ``latencies_s`` (to pool
+    percentiles over several runs, as bench/servers.py does over servers).
 
     Returns
     -------
@@ -431,6 +433,8 @@ def run_riders(url: str, origins: Origins, users: int = 50, seconds: float = 120
                           "refused": sum(p["refused"] for p in parts),
                           "errors": sum(p["report_errors"] for p in parts),
                           "latency": summarize([x for p in parts for x in p["report_latencies"]])}
+    if keep_latencies:
+        out["latencies_s"] = latencies
     return out
 
 
