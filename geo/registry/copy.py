@@ -7,14 +7,16 @@ PostGIS database holding no registry yet (its schema is made by the
 migrations); a copy never overwrites. The target is written in one
 transaction (a GeoPackage appears only once complete), then read back and
 compared with what was read from the source: stations per layer, rows of
-the import log, audit log and reports, and a SHA-256 of all of it
-(:meth:`geo.registry.store.content.RegistryContent.checksum`).
+the import log, audit log and reports, saved scenarios and their log, and a
+SHA-256 of all of it (:meth:`geo.registry.store.content.RegistryContent.checksum`).
 
 Copied: stations, the import log, the audit log (with its ids, so history
-and restore work the same), workers' reports. Not copied: the report
-limits' client hashes (they never leave a registry), and what is not kept
-in the registry (scenarios are files in ``settings.scenario_dir()``;
-editor accounts are their own file).
+and restore work the same), workers' reports, saved siting scenarios (their
+text byte for byte) and the scenario log. Not copied: the report limits'
+client hashes (they never leave a registry), and what is not kept in the
+registry (editor accounts are their own file; scenario files of an old
+folder are imported into the configured registry by
+:func:`geo.analysis.scenarios.import_scenario_folder`, not by a copy).
 """
 from __future__ import annotations
 
@@ -66,7 +68,7 @@ def copy_registry(source: str | Path, target: str | Path) -> dict:
     -------
     dict
         ``source``, ``target`` (URLs without password), ``counts``
-        (stations per layer, log and report rows) and ``sha256`` of the
+        (stations per layer, log, report and scenario rows) and ``sha256`` of the
         content, equal on both sides.
 
     Raises

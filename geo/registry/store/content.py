@@ -1,8 +1,9 @@
 """A whole registry as plain values, the same from either backend: for copies between backends, backups and their checks.
 
 :class:`RegistryContent` holds the stations (canonical records), the import
-log, the audit log and the workers' reports, with their row numbers, so
-that audit ids, import ids and report ids mean the same after a copy.
+log, the audit log, the workers' reports, the saved scenarios and their log,
+with their row numbers, so that audit ids, import ids and report ids mean
+the same after a copy (a scenario's content is its text, byte for byte).
 The client hashes of the report limits are not part of it: they are kept
 only for the limits' window and never leave the registry.
 
@@ -28,6 +29,7 @@ from geo.core.schema import FIELDS, KINDS
 from geo.registry.store.gpkg import create_gpkg
 from geo.registry.store.gpkg_schema import from_sql, gpkg_point, layer_fields, to_sql
 from geo.registry.store.lock import registry_lock
+from geo.registry.store.scenarios import SCENARIO_COLUMNS, SCENARIO_LOG_COLUMNS
 
 #: Columns of the import log, the audit log and the reports, in the order both backends hold them.
 IMPORT_COLUMNS = ["fid", "at", "source", "filename", "format", "kind", "crs_used", "rows", "accepted", "rejected",
@@ -45,12 +47,15 @@ class RegistryContent:
     import_log: list[dict] = field(default_factory=list)
     audit_log: list[dict] = field(default_factory=list)
     reports: list[dict] = field(default_factory=list)
+    scenarios: list[dict] = field(default_factory=list)
+    scenario_log: list[dict] = field(default_factory=list)
 
     def counts(self) -> dict:
-        """Stations per layer and rows of each log, as a backup manifest lists them."""
+        """Stations per layer and rows of each log (as a backup manifest lists them), and the scenarios."""
         layers = {k: sum(1 for s in self.stations if s["kind"] == k) for k in KINDS}
         return {"layers": layers, "import_log": len(self.import_log), "audit_log": len(self.audit_log),
-                "reports": len(self.reports)}
+                "reports": len(self.reports), "scenarios": len(self.scenarios),
+                "scenario_log": len(self.scenario_log)}
 
     def checksum(self) -> str:
         """SHA-256 of the content in a canonical form (stations by layer and id, logs by row number)."""
@@ -59,13 +64,16 @@ class RegistryContent:
             "import_log": sorted(self.import_log, key=lambda r: r["fid"]),
             "audit_log": sorted(self.audit_log, key=lambda r: r["fid"]),
             "reports": sorted(self.reports, key=lambda r: r["fid"]),
+            "scenarios": sorted(self.scenarios, key=lambda r: r["fid"]),
+            "scenario_log": sorted(self.scenario_log, key=lambda r: r["fid"]),
         }
         text = json.dumps(canonical, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def is_empty(self) -> bool:
-        """No station and no log row: a registry a copy may be written into."""
-        return not (self.stations or self.import_log or self.audit_log or self.reports)
+        """No station, no log row and no scenario: a registry a copy may be written into."""
+        return not (self.stations or self.import_log or self.audit_log or self.reports or self.scenarios
+                    or self.scenario_log)
 
 
 def report_row(values: dict) -> dict:
@@ -103,7 +111,9 @@ def read_gpkg(path: str | Path) -> RegistryContent:
                 stations.append(rec)
         content = RegistryContent(stations, _rows(conn, "import_log", IMPORT_COLUMNS),
                                   _rows(conn, "audit_log", AUDIT_COLUMNS),
-                                  [report_row(r) for r in _rows(conn, "station_reports", REPORT_TABLE_COLUMNS)])
+                                  [report_row(r) for r in _rows(conn, "station_reports", REPORT_TABLE_COLUMNS)],
+                                  _rows(conn, "scenarios", SCENARIO_COLUMNS),
+                                  _rows(conn, "scenario_log", SCENARIO_LOG_COLUMNS))
         conn.execute("COMMIT")
     return content
 
@@ -131,7 +141,9 @@ def write_gpkg(path: str | Path, content: RegistryContent) -> Path:
                              [gpkg_point(rec["lon"], rec["lat"])] + [to_sql(n, rec.get(n)) for n in names])
             for table, columns, rows in (("import_log", IMPORT_COLUMNS, content.import_log),
                                          ("audit_log", AUDIT_COLUMNS, content.audit_log),
-                                         ("station_reports", REPORT_TABLE_COLUMNS, content.reports)):
+                                         ("station_reports", REPORT_TABLE_COLUMNS, content.reports),
+                                         ("scenarios", SCENARIO_COLUMNS, content.scenarios),
+                                         ("scenario_log", SCENARIO_LOG_COLUMNS, content.scenario_log)):
                 conn.executemany(f'INSERT INTO "{table}" ({", ".join(columns)}) VALUES ({", ".join("?" * len(columns))})',
                                  [[r.get(c) for c in columns] for r in rows])
             for kind in KINDS:  # the layers' extents, as the store keeps them

@@ -42,6 +42,7 @@ from geo.registry.store.gpkg_reports import GeoPackageReports
 from geo.registry.store.gpkg_schema import (add_missing_parts, as_stored, create_schema, from_sql, gpkg_point,
                                             layer_fields, missing_parts, to_sql)
 from geo.registry.store.lock import file_identity, lock_registry, unlock_registry
+from geo.registry.store.scenarios import GeoPackageScenarios
 from geo.registry.transactions import committed
 from geo.registry.validate import ImportReport, ValidationError, validate_record
 
@@ -67,8 +68,8 @@ class _Connection(sqlite3.Connection):
         unlock_registry(fd)
 
 
-class GeoPackageStore(GeoPackageReports):
-    """A registry kept in one GeoPackage file (workers' reports: :class:`GeoPackageReports`).
+class GeoPackageStore(GeoPackageReports, GeoPackageScenarios):
+    """A registry kept in one GeoPackage file (workers' reports: :class:`GeoPackageReports`; scenarios: :class:`GeoPackageScenarios`).
 
     Parameters
     ----------

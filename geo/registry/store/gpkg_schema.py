@@ -41,6 +41,13 @@ _REPORTS_DDL = """CREATE TABLE station_reports (
 _LIMITS_DDL = """CREATE TABLE report_limits (
     fid INTEGER PRIMARY KEY AUTOINCREMENT, client TEXT NOT NULL, station_id TEXT NOT NULL,
     type TEXT NOT NULL, at REAL NOT NULL)"""
+# Saved siting scenarios and who saved, replaced or deleted them (geo/registry/store/scenarios.py).
+_SCENARIOS_DDL = """CREATE TABLE scenarios (
+    fid INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, saved_at TEXT NOT NULL,
+    editor TEXT NOT NULL, version INTEGER NOT NULL DEFAULT 1, content TEXT NOT NULL)"""
+_SCENARIO_LOG_DDL = """CREATE TABLE scenario_log (
+    fid INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, editor TEXT NOT NULL, action TEXT NOT NULL,
+    name TEXT NOT NULL)"""
 
 
 def layer_fields(kind: str) -> list[Field]:
@@ -98,6 +105,7 @@ def create_schema(conn: sqlite3.Connection) -> None:
                  "VALUES ('import_log', 'attributes', 'import_log', '导入记录 / import log')")
     create_audit_table(conn)
     create_report_tables(conn)
+    create_scenario_tables(conn)
 
 
 def create_audit_table(conn: sqlite3.Connection) -> None:
@@ -117,6 +125,16 @@ def create_report_tables(conn: sqlite3.Connection) -> None:
                  "VALUES ('station_reports', 'attributes', 'station_reports', '站点反馈 / station reports')")
     conn.execute(_LIMITS_DDL)
     conn.execute("CREATE INDEX report_limits_client ON report_limits (client, at)")
+
+
+def create_scenario_tables(conn: sqlite3.Connection) -> None:
+    """Create the ``scenarios`` and ``scenario_log`` tables (new registries, and older ones)."""
+    conn.execute(_SCENARIOS_DDL)
+    conn.execute(_SCENARIO_LOG_DDL)
+    for table, description in (("scenarios", "选址方案 / siting scenarios"),
+                               ("scenario_log", "方案记录 / scenario log")):
+        conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description) "
+                     "VALUES (?, 'attributes', ?, ?)", (table, table, description))
 
 
 #: Boolean fields whose empty value means True (a station is public unless marked otherwise).
@@ -160,25 +178,31 @@ def as_stored(rec: dict) -> dict:
 
 
 def missing_parts(conn: sqlite3.Connection) -> tuple:
-    """What a registry made by an older version lacks: ``(no audit log, [(layer, field)], no report tables)``, or ``()``."""
+    """What a registry made by an older version lacks, or ``()``.
+
+    ``(no audit log, [(layer, field)], no report tables, no scenario tables)``.
+    """
     audit = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit_log'").fetchone() is None
     reports = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'station_reports'").fetchone() is None
+    scenarios = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'scenarios'").fetchone() is None
     columns = []
     for kind in KINDS:
         have = {r[1] for r in conn.execute(f'PRAGMA table_info("{kind}")')}
         if not have:
             continue  # not a registry layer (the backup checks say so)
         columns += [(kind, f) for f in layer_fields(kind) if f.name not in have]
-    return (audit, columns, reports) if audit or columns or reports else ()
+    return (audit, columns, reports, scenarios) if audit or columns or reports or scenarios else ()
 
 
 def add_missing_parts(conn: sqlite3.Connection, parts: tuple) -> None:
     """Add what :func:`missing_parts` found, inside the caller's transaction."""
-    audit, columns, reports = parts or (False, [], False)
+    audit, columns, reports, scenarios = parts or (False, [], False, False)
     if audit:
         create_audit_table(conn)
     if reports:
         create_report_tables(conn)
+    if scenarios:
+        create_scenario_tables(conn)
     for kind, field in columns:
         default = " DEFAULT 1" if field.name in TRUE_BY_DEFAULT else ""
         conn.execute(f'ALTER TABLE "{kind}" ADD COLUMN "{field.name}" {SQL_TYPES[field.dtype]}{default}')

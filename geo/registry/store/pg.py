@@ -48,6 +48,7 @@ from geo.registry.store.base import (ConflictError, RegistryUnavailableError, ch
 from geo.registry.store.gpkg_schema import as_stored, from_sql, layer_fields
 from geo.registry.store.pg_content import PostgisContent
 from geo.registry.store.pg_reports import PostgisReports
+from geo.registry.store.scenarios import PostgisScenarios
 from geo.registry.store.pg_schema import KIND_ORDER, migrate, station_columns, to_pg
 from geo.registry.validate import ImportReport, ValidationError, validate_record
 
@@ -140,11 +141,12 @@ def pooled(url: str) -> Iterator[psycopg.Connection]:
         raise
 
 
-class PostgisStore(PostgisReports, PostgisContent):
+class PostgisStore(PostgisReports, PostgisContent, PostgisScenarios):
     """A registry kept in a PostgreSQL database with PostGIS.
 
     Workers' reports: :class:`PostgisReports`; the whole registry as one
-    snapshot, or replaced at once (copies, backups): :class:`PostgisContent`.
+    snapshot, or replaced at once (copies, backups): :class:`PostgisContent`;
+    saved scenarios: :class:`PostgisScenarios`.
 
     Parameters
     ----------

@@ -13,8 +13,10 @@ from psycopg import sql
 from geo.core.schema import KINDS
 from geo.registry.store.content import (AUDIT_COLUMNS, IMPORT_COLUMNS, REPORT_TABLE_COLUMNS, RegistryContent,
                                         report_row)
+from geo.registry.store.scenarios import SCENARIO_COLUMNS, SCENARIO_LOG_COLUMNS
 
-_TABLES = (("import_log", IMPORT_COLUMNS), ("audit_log", AUDIT_COLUMNS), ("station_reports", REPORT_TABLE_COLUMNS))
+_TABLES = (("import_log", IMPORT_COLUMNS), ("audit_log", AUDIT_COLUMNS), ("station_reports", REPORT_TABLE_COLUMNS),
+           ("scenarios", SCENARIO_COLUMNS), ("scenario_log", SCENARIO_LOG_COLUMNS))
 
 
 def _select(table: str, columns: list[str]) -> sql.Composable:
@@ -32,7 +34,8 @@ class PostgisContent:
         logs = {table: [dict(zip(columns, row)) for row in conn.execute(_select(table, columns))]
                 for table, columns in _TABLES}
         return RegistryContent(stations, logs["import_log"], logs["audit_log"],
-                               [report_row(r) for r in logs["station_reports"]])
+                               [report_row(r) for r in logs["station_reports"]], logs["scenarios"],
+                               logs["scenario_log"])
 
     def snapshot(self) -> RegistryContent:
         """Everything stored, as of one moment (a repeatable-read transaction), while others keep writing."""
@@ -58,7 +61,8 @@ class PostgisContent:
         """
         with self._transaction() as conn:
             # Writers already queue on the change counter; this also holds off other programs' writes.
-            conn.execute("LOCK TABLE stations, import_log, audit_log, station_reports IN EXCLUSIVE MODE")
+            conn.execute("LOCK TABLE stations, import_log, audit_log, station_reports, scenarios, scenario_log "
+                         "IN EXCLUSIVE MODE")
             previous = self._read_content(conn)
             if keep is not None:
                 keep(previous)
@@ -69,7 +73,8 @@ class PostgisContent:
                 self._insert_many(cur, content.stations)
                 for table, columns in _TABLES:
                     rows = {"import_log": content.import_log, "audit_log": content.audit_log,
-                            "station_reports": content.reports}[table]
+                            "station_reports": content.reports, "scenarios": content.scenarios,
+                            "scenario_log": content.scenario_log}[table]
                     if rows:
                         cur.executemany(sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
                             sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)),

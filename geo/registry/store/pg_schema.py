@@ -3,7 +3,7 @@
 Every station of the three layers is one row of ``stations`` (a ``kind``
 column says its layer, as the GeoPackage's table names do), with a
 ``geometry(Point, 4326)`` column under a GiST index. The import log, the
-audit log, the failed-login counts and ``registry_state`` (a change counter
+audit log, the failed-login counts, workers' reports, saved scenarios and ``registry_state`` (a change counter
 every write transaction raises, so every server can tell cheaply that the
 registry changed) live in the same database.
 
@@ -103,11 +103,22 @@ def _report_tables(conn: psycopg.Connection) -> None:
     conn.execute("CREATE INDEX report_limits_client ON report_limits (client, at)")
 
 
+def _scenario_tables(conn: psycopg.Connection) -> None:
+    # Saved siting scenarios and their log, as in the GeoPackage (geo/registry/store/scenarios.py).
+    conn.execute("""CREATE TABLE scenarios (
+        fid bigserial PRIMARY KEY, name text NOT NULL UNIQUE, saved_at text NOT NULL, editor text NOT NULL,
+        version bigint NOT NULL DEFAULT 1, content text NOT NULL)""")
+    conn.execute("""CREATE TABLE scenario_log (
+        fid bigserial PRIMARY KEY, at text NOT NULL, editor text NOT NULL, action text NOT NULL,
+        name text NOT NULL)""")
+
+
 #: ``(version, description, step)``, applied in order; never edit a released step, add one.
 MIGRATIONS: list[tuple[int, str, Callable[[psycopg.Connection], None]]] = [
     (1, "stations, import log, audit log, change counter", _base_tables),
     (2, "failed-login counts", _login_tables),
     (3, "workers' station reports and their limits", _report_tables),
+    (4, "saved siting scenarios and their log", _scenario_tables),
 ]
 
 
