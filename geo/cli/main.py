@@ -227,8 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-limit", type=float, help=f"精确求解时限（秒） / exact solver time limit "
                                                      f"(default {settings.SITING_TIME_LIMIT_S:g} s)")
     p.add_argument("--scenario", help="方案名称 / scenario name (planned stations' source plan:NAME)")
-    p.add_argument("--save", action="store_true", help="保存方案 / save the scenario")
-    p.add_argument("--scenario-dir", help=f"方案目录 / scenario folder (default {settings.scenario_dir()})")
+    p.add_argument("--save", action="store_true", help="保存方案到登记库 / save the scenario in the registry")
     p.add_argument("--out", help="规划站点 GeoJSON / write the proposal as planned stations (GeoJSON)")
     p.add_argument("--report", help="一页报告 HTML 或 PDF / write the printable one-page report (.html, or .pdf)")
     p.add_argument("--json", action="store_true", help="输出 JSON / print JSON")

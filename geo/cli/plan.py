@@ -74,8 +74,9 @@ def run_plan(args: argparse.Namespace) -> int:
         outputs["report"] = str(write_siting_report(problem, result, args.report,
                                                     registry=registry_version(open_store(args.registry))))
     if getattr(args, "save", False):
-        outputs["scenario"] = str(save_scenario(result, folder=getattr(args, "scenario_dir", None),
-                                                overwrite=True))
+        # Into the registry the plan read (every server of a deployment sees it), as the command line's editor.
+        outputs["scenario"] = save_scenario(result, registry=args.registry, overwrite=True,
+                                            editor=settings.EDITOR_CLI)["name"]
     doc = result.to_dict()
     doc["outputs"] = outputs
     if args.json:

@@ -25,7 +25,7 @@ def scenarios_section(result: SitingResult, lang: str) -> None:
     st.caption(t("si_scenarios_login", lang))
     editor = login.editor_login(lang, help_key="si_login_help", key="si_auth")
     if editor is not None:
-        _save_form(result, lang)
+        _save_form(result, lang, editor)
     listing = list_scenarios()
     if not len(listing):
         st.caption(t("si_no_saved", lang))
@@ -36,26 +36,26 @@ def scenarios_section(result: SitingResult, lang: str) -> None:
         names = listing["name"].tolist()
         _compare(names, lang)
         if editor is not None:
-            _delete(names, lang)
+            _delete(names, lang, editor)
     if editor is not None:
         if st.session_state.get("si_delete_flash"):
             st.success(st.session_state.pop("si_delete_flash"))
-        # Where the files are is for editors: the public is not told the server's folders.
+        # Where scenarios are kept is for editors (and never as a server path).
         st.caption(t("si_scenario_dir", lang))
 
 
-def _save_form(result: SitingResult, lang: str) -> None:
+def _save_form(result: SitingResult, lang: str, editor: str) -> None:
     with st.form("si_save_form", border=True):
         name = st.text_input(t("si_scenario_name", lang), value=result.scenario, max_chars=200)
         note = st.text_input(t("si_scenario_note", lang), max_chars=500)
         overwrite = st.checkbox(t("si_scenario_overwrite", lang))
         if st.form_submit_button(t("si_save", lang), icon=":material/save:"):
             try:
-                save_scenario(result, name, note=note, overwrite=overwrite)
+                save_scenario(result, name, note=note, overwrite=overwrite, editor=editor)
                 st.success(t("si_saved", lang, name=md_escape(name.strip())))
             except FileExistsError:
                 st.warning(t("si_save_exists", lang, name=md_escape(name.strip())))
-            except (ScenarioLimitError, ValueError, OSError) as exc:  # full folder, bad name, disk
+            except (ScenarioLimitError, ValueError, OSError) as exc:  # limit reached, bad name, disk
                 st.error(t("si_save_error", lang, error=md_error(exc, lang)))
 
 
@@ -72,17 +72,17 @@ def _compare(names: list[str], lang: str) -> None:
         with st.container(key="si_compare_table"):
             # Every measure in view at once: a comparison is read down the columns.
             st.dataframe(compared, height=min(35 * (len(compared) + 1) + 3, 1200))
-    except (ValueError, OSError) as exc:  # a file removed or broken since the listing
+    except (ValueError, OSError) as exc:  # a scenario deleted since the listing
         st.error(t("si_compare_error", lang, error=md_error(exc, lang)))
 
 
-def _delete(names: list[str], lang: str) -> None:
+def _delete(names: list[str], lang: str, editor: str) -> None:
     with st.expander(t("si_delete_header", lang), icon=":material/delete:"):
         doomed = st.selectbox(t("si_delete_pick", lang), names, key=f"si_delete_pick:{lang}")
         sure = st.checkbox(t("si_delete_sure", lang), key="si_delete_sure")
         if st.button(t("si_delete", lang), disabled=not sure, key="si_delete"):
             try:
-                gone = delete_scenario(doomed)
+                gone = delete_scenario(doomed, editor=editor)
             except (ValueError, OSError) as exc:
                 st.error(t("si_delete_error", lang, error=md_error(exc, lang)))
             else:

@@ -393,33 +393,35 @@ def test_generated_candidates_are_grouped_when_there_are_too_many(network_proble
 
 
 def test_scenarios_save_list_load_compare(network_problem, tmp_path):
+    from geo.registry.store import create_registry
+
     _, prob = network_problem
+    registry = create_registry(tmp_path / "r.gpkg")
     a = solve(prob, 3, scenario="方案A", verify=False)
     b = greedy_preview(prob, 6, scenario="方案B")
-    pa = sc.save_scenario(a, folder=tmp_path, note="三个站")
-    sc.save_scenario(b, folder=tmp_path)
+    sc.save_scenario(a, registry=registry, note="三个站")
+    sc.save_scenario(b, registry=registry)
     with pytest.raises(FileExistsError):
-        sc.save_scenario(a, folder=tmp_path)
-    sc.save_scenario(a, folder=tmp_path, overwrite=True)
-    (tmp_path / "not-a-scenario.json").write_text("{}", encoding="utf-8")
-    listed = sc.list_scenarios(tmp_path)
-    assert set(listed["name"]) == {"方案A", "方案B"} and pa.exists()
+        sc.save_scenario(a, registry=registry)
+    sc.save_scenario(a, registry=registry, overwrite=True)
+    listed = sc.list_scenarios(registry=registry)
+    assert set(listed["name"]) == {"方案A", "方案B"}
     assert listed.set_index("name").loc["方案A", "new_sites"] == 3
-    back = sc.load_scenario("方案A", tmp_path)
+    back = sc.load_scenario("方案A", registry=registry)
     assert back.to_dict() == a.to_dict()
-    table = sc.compare_scenarios(["方案A", "方案B"], tmp_path)
+    table = sc.compare_scenarios(["方案A", "方案B"], registry=registry)
     assert list(table.columns) == ["方案A", "方案B"]
     assert table.loc["new_sites", "方案A"] == 3 and table.loc["new_sites", "方案B"] == 6
     assert table.loc["after_share", "方案B"] >= table.loc["after_share", "方案A"] - 1e-12
     assert any(i.startswith("after_share 440106") for i in table.index)
     # Saving under another name re-sources the planned stations.
-    sc.save_scenario(a, "方案C", folder=tmp_path)
-    c = sc.load_scenario("方案C", tmp_path)
+    sc.save_scenario(a, "方案C", registry=registry)
+    c = sc.load_scenario("方案C", registry=registry)
     feats = json.loads(c.proposal_geojson)["features"]
     assert {f["properties"]["source"] for f in feats} == {"plan:方案C"} and c.scenario == "方案C"
-    assert sc.delete_scenario("方案C", tmp_path) and not sc.delete_scenario("方案C", tmp_path)
+    assert sc.delete_scenario("方案C", registry=registry) and not sc.delete_scenario("方案C", registry=registry)
     with pytest.raises(FileNotFoundError):
-        sc.load_scenario("方案C", tmp_path)
+        sc.load_scenario("方案C", registry=registry)
 
 
 # --------------------------------------------------------------------------
@@ -458,7 +460,7 @@ def test_cli_plan_contract(tmp_path, cli_registry):
     assert doc["verified"]["after_share"] == pytest.approx(doc["after_share"], abs=1e-9)
     rep = validate_table(read_table(out), None)
     assert len(rep.rejects) == 0 and set(rep.accepted["status"]) == {"planned"}
-    assert sc.load_scenario("cli-test", tmp_path / "sc").to_dict()["sites"] == doc["sites"]
+    assert sc.load_scenario("cli-test", registry=cli_registry).to_dict()["sites"] == doc["sites"]
 
     p = _plan(common + ["--new", "3", "--greedy"], tmp_path)  # generated candidates
     assert p.returncode == 0, p.stderr

@@ -143,9 +143,19 @@ def test_saved_scenarios_are_private(tmp_path, umask):
                              "lon": [113.33], "lat": [23.13]})
     problem = build_problem("440106", "rest_station", mode="walk", meters=1000, res=8, network=False,
                             stations=stations)
+    from geo.registry.store import create_registry
+
     result = greedy_preview(problem, 2, scenario="方案A")
-    made = tmp_path / "scenarios"
-    sc.save_scenario(result, folder=made)
-    sc.save_scenario(result, folder=made, overwrite=True)
-    sc.save_scenario(result, "方案B", folder=made)
-    assert len(_assert_private(made, made)) == 2
+    # Scenarios are kept in the registry: its file (and journal) stay private through saves.
+    made = tmp_path / "registry"
+    registry = create_registry(made / "r.gpkg")
+    sc.save_scenario(result, registry=registry)
+    sc.save_scenario(result, registry=registry, overwrite=True)
+    sc.save_scenario(result, "方案B", registry=registry)
+    assert [p.name for p in _assert_private(made, made)] == ["r.gpkg"]
+    # The note the one-time import of an old scenario folder leaves there is private too.
+    old = tmp_path / "old-scenarios"
+    old.mkdir()
+    (old / "a.json").write_text(registry.scenario("方案B")["content"].replace("方案B", "方案C"), encoding="utf-8")
+    assert sc.import_scenario_folder(old, registry=registry)["imported"] == ["方案C"]
+    assert _mode(old / sc.IMPORTED_NOTE) == FILE_MODE

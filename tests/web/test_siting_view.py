@@ -261,9 +261,12 @@ def test_candidate_label_only_translates_engine_names():
 
 
 def test_compare_table_names_measures_and_formats_values(preview, exact, tmp_path):
-    sc.save_scenario(preview, "预览 5", tmp_path)
-    sc.save_scenario(exact, "精确 5", tmp_path)
-    raw = sc.compare_scenarios(["预览 5", "精确 5"], tmp_path)
+    from geo.registry.store import create_registry
+
+    registry = create_registry(tmp_path / "r.gpkg")
+    sc.save_scenario(preview, "预览 5", registry=registry)
+    sc.save_scenario(exact, "精确 5", registry=registry)
+    raw = sc.compare_scenarios(["预览 5", "精确 5"], registry=registry)
     table = svt.compare_table(raw, "en")
     assert list(table.columns) == ["预览 5", "精确 5"]
     assert table.loc["Covered share after", "精确 5"] == f"{100 * exact.after_share:.1f}%"
@@ -272,7 +275,7 @@ def test_compare_table_names_measures_and_formats_values(preview, exact, tmp_pat
     assert table.loc["New sites", "预览 5"] == "5"
     assert "Covered after · 龙岗区" in table.index
     assert (table.map(lambda v: isinstance(v, str))).all().all()
-    listing, specs = svt.scenario_table(sc.list_scenarios(tmp_path), "zh")
+    listing, specs = svt.scenario_table(sc.list_scenarios(registry=registry), "zh")
     assert set(listing["name"]) == {"预览 5", "精确 5"} and list(listing.columns) == list(specs)
     assert listing["after_share"].max() == pytest.approx(100 * max(preview.after_share, exact.after_share))
 

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Chromium not ins
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    """The app's URL and its scenario folder."""
+    """The app's URL and its registry (where saved scenarios are kept)."""
     folder = tmp_path_factory.mktemp("trust-browser")
     registry = load.sample_registry(folder / "registry.gpkg")
     env = {"GEO_ACCOUNTS": str(folder / "accounts" / "accounts.toml"),
@@ -50,7 +50,7 @@ def app(tmp_path_factory):
     log.parent.mkdir()
     proc, url = load.start_app(registry, folder / "no-network", log, env=env)
     try:
-        yield url, log.parent / "scenarios"
+        yield url, registry
     finally:
         load.stop_app(proc)
 
@@ -254,7 +254,11 @@ def _save(page, name: str, replace: bool = False) -> None:
 
 
 def test_scenarios_need_an_editor_login(open_page, app):
-    url, folder = app
+    from geo.analysis import scenarios as sc
+    from geo.registry.store import open_store
+
+    url, registry = app
+    folder = registry.parent  # no server path may be shown
     page = open_page()
     _goto(page, f"{url}/{SITING_PAGE}?lang=en")
     page.get_by_text("Anyone may run, download and compare plans").wait_for(timeout=60_000)
@@ -277,7 +281,7 @@ def test_scenarios_need_an_editor_login(open_page, app):
     page.get_by_text("Saved scenario “方案 甲”.").wait_for(timeout=30_000)
     _save(page, "方案 乙")
     page.get_by_text("Saved scenario “方案 乙”.").wait_for(timeout=30_000)
-    assert len(list(folder.glob("*.json"))) == 2
+    assert len(sc.list_scenarios(registry=registry)) == 2
     # Editors are told that plans are kept on the server, but not its folder: no internals in the interface.
     page.get_by_text("Scenarios are kept on the server").first.wait_for(state="attached")
     assert str(folder) not in page.content()
@@ -291,7 +295,10 @@ def test_scenarios_need_an_editor_login(open_page, app):
     page.get_by_role("button", name="Delete scenario").click()
     _wait_idle(page)
     page.get_by_text("Deleted scenario").wait_for(timeout=30_000)
-    assert len(list(folder.glob("*.json"))) == 1
+    assert len(sc.list_scenarios(registry=registry)) == 1
+    assert list(open_store(registry).scenario_log(limit=None)["action"])[::-1] == ["save", "replace", "save",
+                                                                                  "delete"]
+    assert set(open_store(registry).scenario_log(limit=None)["editor"]) == {EDITOR_USER}
     _assert_no_exception(page)
 
     # Logged out: the list stays, saving and deleting go.

@@ -144,8 +144,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "si_compare": ("并排比较的方案", "Scenarios to compare side by side"),
     "si_compare_hint": ("选择两个或更多方案。", "Choose two or more scenarios."),
     "si_compare_error": ("无法比较：{error}", "Cannot compare: {error}"),
-    "si_scenario_dir": ("方案保存在服务器上（每个方案一个文件，不写入站点库）。",
-                        "Scenarios are kept on the server (one file each, not in the registry)."),
+    "si_scenario_dir": ("方案保存在服务器上的登记库中，所有服务器都能看到；保存或删除方案不会改动任何站点。",
+                        "Scenarios are kept on the server, in the registry, where every server sees them; "
+                        "saving or deleting one changes no station."),
     "si_scenarios_login": ("任何人都可以运行、下载和比较方案；保存、替换和删除方案需要编辑人员登录。",
                            "Anyone may run, download and compare plans; saving, replacing and deleting "
                            "scenarios needs an editor login."),
