@@ -277,15 +277,16 @@ SITING_SITE_NAME = "规划站点 {rank} / Proposed site {rank}"
 
 
 def scenario_dir() -> Path:
-    """Folder of saved scenarios (one JSON file each; geo/analysis/scenarios.py).
+    """The old folder of saved scenarios (one JSON file each), read only to import them into the registry once.
 
-    Environment ``GEO_SCENARIO_DIR``, else ``data/scenarios/``.
+    Saved scenarios live in the registry (geo/analysis/scenarios.py). Environment
+    ``GEO_SCENARIO_DIR``, else ``data/scenarios/``.
     """
     return Path(os.environ.get("GEO_SCENARIO_DIR") or DATA_DIR / "scenarios")
 
 
-#: Most scenario files that folder may hold: saving a new scenario beyond it
-#: is refused (replacing one is not), so a full disk is not one form away.
+#: Most scenarios a registry may hold: saving a new scenario beyond it is
+#: refused (replacing one is not), so a full disk is not one form away.
 SCENARIO_MAX_FILES = int(os.environ.get("GEO_SCENARIO_MAX_FILES", 200))
 
 # --------------------------------------------------------------------------
