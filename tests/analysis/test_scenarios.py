@@ -277,3 +277,37 @@ def test_plan_command_saves_into_the_registry_and_refuses_past_the_limit(tmp_pat
     p = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=env, timeout=120, check=False)
     assert p.returncode == 0, p.stderr
     assert list(sc.list_scenarios(registry=registry)["editor"]) == [settings.EDITOR_CLI]
+
+
+def test_an_older_geopackage_gains_the_scenario_tables(result, tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.gpkg"
+    create_registry(path).add({"name": "天河驿站", "kind": "rest_station", "lon": 113.33, "lat": 23.13})
+    with sqlite3.connect(path) as conn:  # as a registry made before scenarios were kept in it
+        conn.execute("DROP TABLE scenarios")
+        conn.execute("DROP TABLE scenario_log")
+        conn.execute("DELETE FROM gpkg_contents WHERE table_name IN ('scenarios', 'scenario_log')")
+    assert read_registry(path).scenarios == []  # read as none, not an error
+    store = open_store(path)
+    assert len(store.load()) == 1 and sc.count_scenarios(registry=store) == 0
+    sc.save_scenario(result, "升级后的方案", registry=store)
+    assert list(sc.list_scenarios(registry=path)["name"]) == ["升级后的方案"]
+
+
+def test_an_older_database_gains_the_scenario_tables_by_migration_4(result, pg_url):
+    import psycopg
+
+    from geo.registry.store.pg_schema import MIGRATIONS
+
+    PostgisStore(pg_url)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE scenarios, scenario_log")
+        conn.execute("DELETE FROM schema_migrations WHERE version = 4")
+    store = PostgisStore(pg_url)
+    with psycopg.connect(pg_url) as conn:
+        assert [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")] == \
+            [m[0] for m in MIGRATIONS]
+    assert (4, "saved siting scenarios and their log") == MIGRATIONS[3][:2]
+    sc.save_scenario(result, "升级后的方案", registry=store)
+    assert sc.count_scenarios(registry=pg_url) == 1
