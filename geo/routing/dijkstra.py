@@ -216,6 +216,14 @@ class _Values:
     def __len__(self) -> int:
         return self._lease.ws.n
 
+    @property
+    def raw(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """``(values, mark, done)``: ``values[v]`` holds where ``mark[v] == done``, for compiled readers.
+
+        Valid while this object lives (it holds the workspace).
+        """
+        return self._values, self._mark, self._done
+
     def __getitem__(self, idx):
         if isinstance(idx, (int, np.integer)):
             if self._mark[idx] == self._done:

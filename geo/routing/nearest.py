@@ -11,7 +11,7 @@ A query runs in three steps:
    (:func:`geo.routing.search.settle_stations`).
 3. **Route.** The predecessor tree gives each result's path; its geometry
    follows every shape point of the roads, cut at both snapped ends
-   (:func:`geo.routing.routes.station_route`).
+   (:func:`geo.routing.routes.station_routes`, all k at once).
 4. **Off the road.** The stretches from the rider to the road (``access``)
    and from the road to the station (``egress``) are walked at
    :data:`geo.settings.OFF_ROAD_SPEED_KMH` whatever the mode, and are part
@@ -36,7 +36,7 @@ import pandas as pd
 from geo import settings
 from geo.core.crs import haversine_m, to_wgs84
 from geo.routing.network import MODES, RoadGraph, resolve_graph
-from geo.routing.routes import station_route
+from geo.routing.routes import station_routes
 from geo.routing.search import settle_stations
 from geo.routing.snap import snap_point
 from geo.routing.stations import StationIndex, eligible, facility_codes, index_stations, station_index
@@ -159,11 +159,11 @@ def nearest_stations(lon: float, lat: float, stations: pd.DataFrame | StationInd
     total = cost + egress
     ok = np.flatnonzero(np.isfinite(cost))
     order = ok[np.lexsort((idx.ids[cand[ok]], total[ok]))][:k]
+    chosen = cand[order]
+    routes = station_routes(graph, origin, idx.edge[chosen], idx.fraction[chosen], how[order], pred,
+                            weight=weight)
     out = []
-    for j in order:
-        i = int(cand[j])
-        line, length, duration, names = station_route(graph, origin, int(idx.edge[i]), float(idx.fraction[i]),
-                                                      int(how[j]), pred, weight=weight)
+    for i, (line, length, duration, names) in zip(chosen.tolist(), routes):
         station = (float(idx.lon[i]), float(idx.lat[i]))
         access_m, egress_m = float(origin.distance_m), float(idx.snap_m[i])
         out.append({**_result(idx, i, state),

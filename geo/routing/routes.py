@@ -4,58 +4,118 @@ The predecessor tree of :mod:`geo.routing.search` gives each result's chain
 of nodes; its geometry follows every shape point of the roads, cut at both
 snapped ends, and the names are those of the roads it follows for at least
 ``settings.ROAD_NAME_MIN_M``.
+
+All routes of one query are drawn by one compiled call
+(:func:`geo.routing.kernels.route_lines`): a finder query once spent as
+long drawing its five routes with numpy, a few small arrays per edge, as
+searching for them.
 """
 from __future__ import annotations
+
+import threading
+import weakref
 
 import numpy as np
 
 from geo import settings
-from geo.routing.network import COORD_SCALE, RoadGraph, index_ranges
+from geo.routing.kernels import piece_into, route_lines
+from geo.routing.network import RoadGraph
 from geo.routing.search import origin_exits
 from geo.routing.snap import Snap
 
 
-def _arc_edges(graph: RoadGraph, a: np.ndarray, b: np.ndarray, weight: str) -> np.ndarray:
-    """Edge behind each arc ``a[i] -> b[i]`` of the search graph (the cheapest of parallel edges)."""
-    lo = graph.csr_indptr[a].astype(np.int64)
-    deg = graph.csr_indptr[a + 1].astype(np.int64) - lo
-    slots = index_ranges(lo, deg)
-    # Arcs were de-duplicated per (a, b) when the graph was built, so each hop matches one slot.
-    hit = slots[graph.csr_indices[slots] == np.repeat(b, deg)]
-    edge_of_slot = graph.csr_edge_time if weight == "time" else graph.csr_edge_len
-    return edge_of_slot[hit].astype(np.int64)
+def _name_keys(graph: RoadGraph) -> tuple[np.ndarray, np.ndarray]:
+    """Per name id: the first id with the same text (equal keys, equal names) and whether the text is empty."""
+    with _NAME_LOCK:
+        held = _NAME_KEYS.get(id(graph))
+        if held is not None and held[0]() is graph:
+            return held[1], held[2]
+    first: dict[str, int] = {}
+    key = np.array([first.setdefault(n, i) for i, n in enumerate(graph.names)], dtype=np.int64)
+    empty = np.array([not n for n in graph.names], dtype=np.bool_)
+    with _NAME_LOCK:
+        # Keyed by id, checked by a weak reference: a graph is not hashable, and a new one may reuse an id.
+        _NAME_KEYS[id(graph)] = (weakref.ref(graph), key, empty)
+        for gid in [g for g, held in _NAME_KEYS.items() if held[0]() is None]:
+            del _NAME_KEYS[gid]
+    return key, empty
+
+
+_NAME_KEYS: dict[int, tuple] = {}
+_NAME_LOCK = threading.Lock()
+
+
+def _pred_arrays(pred) -> tuple[np.ndarray, np.ndarray, int, bool]:
+    raw = getattr(pred, "raw", None)
+    if raw is not None:  # a search's predecessors: its workspace, read where settled
+        values, mark, done = raw
+        return values, mark, done, True
+    return np.asarray(pred), np.zeros(1, dtype=np.int32), 0, False
 
 
 def _piece(graph: RoadGraph, e: int, t0: float, t1: float) -> np.ndarray:
     """Coordinates of edge ``e`` from fraction ``t0`` to ``t1`` (reversed when t1 < t0)."""
-    s, t = int(graph.geom_ptr[e]), int(graph.geom_ptr[e + 1])
-    cum = graph.geom_cum[s:t].astype(np.float64)
-    xs, ys = graph.geom_x[s:t] / COORD_SCALE, graph.geom_y[s:t] / COORD_SCALE
-    length = cum[-1]
-    if length <= 0:
-        return np.array([[xs[0], ys[0]]])
-    lo, hi = sorted((t0, t1))
-    d0, d1 = lo * length, hi * length
-    inner = np.flatnonzero((cum > d0) & (cum < d1))
-    p0 = (np.interp(d0, cum, xs), np.interp(d0, cum, ys))
-    p1 = (np.interp(d1, cum, xs), np.interp(d1, cum, ys))
-    coords = np.vstack([[p0], np.column_stack([xs[inner], ys[inner]]), [p1]])
-    return coords[::-1] if t1 < t0 else coords
+    n = int(graph.geom_ptr[e + 1] - graph.geom_ptr[e])
+    xs, ys = np.empty(n + 2), np.empty(n + 2)
+    w = piece_into(np.asarray(graph.geom_ptr), np.asarray(graph.geom_x), np.asarray(graph.geom_y),
+                   np.asarray(graph.geom_cum), int(e), float(t0), float(t1), False, xs, ys, 0)
+    return np.column_stack([xs[:w], ys[:w]])
 
 
-def _whole_edges(graph: RoadGraph, edges: np.ndarray, forward: np.ndarray) -> np.ndarray:
-    """Vertices of whole edges laid end to end, each without its first vertex (the previous one's last)."""
-    starts = graph.geom_ptr[edges]
-    lens = graph.geom_ptr[edges + 1] - starts
-    pos = index_ranges(starts, lens)
-    off = pos - np.repeat(starts, lens)
-    rev = ~np.repeat(forward, lens)
-    pos = np.where(rev, np.repeat(starts + lens - 1, lens) - off, pos)
-    pos = pos[off > 0]
-    return np.column_stack([graph.geom_x[pos] / COORD_SCALE, graph.geom_y[pos] / COORD_SCALE])
+def station_routes(graph: RoadGraph, origin: Snap, st_edges, st_fracs, hows, pred, *,
+                   weight: str) -> list[tuple[np.ndarray, float, float, list[str]]]:
+    """The paths to several stations found by one search, each along every shape point of its roads.
+
+    Parameters
+    ----------
+    graph
+        The mode's graph.
+    origin
+        The origin, snapped.
+    st_edges, st_fracs
+        Each station's snapped edge and position along it.
+    hows
+        How the search reached each station (:func:`geo.routing.search.station_costs`).
+    pred
+        The search's predecessor of every node (a search's ``pred``, or an array).
+    weight
+        The weight the search used.
+
+    Returns
+    -------
+    list of tuple
+        Per station, as :func:`station_route`: coordinates ``(n, 2)`` (lon,
+        lat), length in metres, duration in seconds and the main road names.
+    """
+    st_edges = np.asarray(st_edges, dtype=np.int64).reshape(-1)
+    if len(st_edges) == 0:
+        return []
+    exits = origin_exits(graph, origin, weight=weight)
+    values, mark, done, check = _pred_arrays(pred)
+    key, empty = _name_keys(graph)
+    edge_of_slot = graph.csr_edge_time if weight == "time" else graph.csr_edge_len
+    xs, ys, vptr, _edges, piece_len, piece_dur, eptr, run_key, run_m, rptr = route_lines(
+        values, mark, done, check, graph.n_nodes, np.asarray(graph.csr_indptr), np.asarray(graph.csr_indices),
+        np.asarray(edge_of_slot), np.asarray(graph.edge_u), np.asarray(graph.edge_v),
+        np.asarray(graph.edge_len_m), np.asarray(graph.edge_dur_s), np.asarray(graph.edge_name),
+        np.asarray(graph.edge_ref), key, empty, np.asarray(graph.geom_ptr), np.asarray(graph.geom_x),
+        np.asarray(graph.geom_y), np.asarray(graph.geom_cum), int(origin.edge), float(origin.fraction),
+        np.array([x[0] for x in exits], dtype=np.int64), np.array([x[1] for x in exits], dtype=np.float64),
+        np.array([x[2] for x in exits], dtype=np.bool_), st_edges,
+        np.asarray(st_fracs, dtype=np.float64).reshape(-1), np.asarray(hows, dtype=np.int64).reshape(-1))
+    coords = np.column_stack([xs, ys])
+    names = graph.names
+    keys, metres = run_key.tolist(), run_m.tolist()
+    out = []
+    for r in range(len(st_edges)):
+        runs = [[names[keys[q]], metres[q]] for q in range(rptr[r], rptr[r + 1])]
+        # Sums over each route's own slice, as numpy summed them per route.
+        out.append((coords[vptr[r]:vptr[r + 1]], float(piece_len[eptr[r]:eptr[r + 1]].sum()),
+                    float(piece_dur[eptr[r]:eptr[r + 1]].sum()), _main_names(runs)))
+    return out
 
 
-def station_route(graph: RoadGraph, origin: Snap, st_edge: int, st_frac: float, how: int, pred: np.ndarray, *,
+def station_route(graph: RoadGraph, origin: Snap, st_edge: int, st_frac: float, how: int, pred, *,
                   weight: str) -> tuple[np.ndarray, float, float, list[str]]:
     """The path to one station found by a search, along every shape point of its roads.
 
@@ -80,42 +140,7 @@ def station_route(graph: RoadGraph, origin: Snap, st_edge: int, st_frac: float, 
         Coordinates ``(n, 2)`` (lon, lat), length in metres, duration in
         seconds and the main road names, in order.
     """
-    if how == 2:  # along the origin's own edge
-        edges = np.array([origin.edge])
-        parts = np.array([abs(st_frac - origin.fraction)])
-        line = _piece(graph, origin.edge, origin.fraction, st_frac)
-    else:
-        end = int(graph.edge_u[st_edge] if how == 0 else graph.edge_v[st_edge])
-        chain = [end]
-        n = graph.n_nodes
-        while pred[chain[-1]] != n:
-            if pred[chain[-1]] < 0:
-                raise RuntimeError("route reconstruction left the search tree")
-            chain.append(int(pred[chain[-1]]))
-        chain = np.array(chain[::-1], dtype=np.int64)
-        # Leave the origin's edge through the exit the search took to the first node.
-        exit_ = min((x for x in origin_exits(graph, origin, weight=weight) if x[0] == chain[0]), key=lambda x: x[1])
-        t_exit = 0.0 if exit_[2] else 1.0
-        t_entry = 0.0 if how == 0 else 1.0
-        mids = _arc_edges(graph, chain[:-1], chain[1:], weight)
-        forward = graph.edge_u[mids] == chain[:-1]
-        edges = np.concatenate([[origin.edge], mids, [st_edge]])
-        parts = np.concatenate([[abs(origin.fraction - t_exit)], np.ones(len(mids)), [abs(st_frac - t_entry)]])
-        line = np.vstack([_piece(graph, origin.edge, origin.fraction, t_exit),
-                          _whole_edges(graph, mids, forward),
-                          _piece(graph, st_edge, t_entry, st_frac)[1:]])
-    piece_len = parts * graph.edge_len_m[edges]
-    duration = float((parts * graph.edge_dur_s[edges]).sum())
-    if len(line) == 1:
-        line = np.vstack([line, line])  # a GeoJSON LineString needs two positions
-    runs: list[list] = []
-    for name_id, ref_id, m in zip(graph.edge_name[edges].tolist(), graph.edge_ref[edges].tolist(), piece_len.tolist()):
-        name = graph.names[name_id] or graph.names[ref_id]
-        if runs and runs[-1][0] == name:
-            runs[-1][1] += m
-        else:
-            runs.append([name, m])
-    return line, float(piece_len.sum()), duration, _main_names(runs)
+    return station_routes(graph, origin, [st_edge], [st_frac], [how], pred, weight=weight)[0]
 
 
 def _main_names(runs: list[list]) -> list[str]:

@@ -16,6 +16,7 @@ import numpy as np
 from geo import settings
 from geo.core.crs import haversine_m
 from geo.routing.dijkstra import Search
+from geo.routing.kernels import station_costs_into
 from geo.routing.network import RoadGraph
 from geo.routing.snap import Snap
 from geo.routing.stations import StationIndex
@@ -189,18 +190,27 @@ def settle_stations(graph: RoadGraph, idx: StationIndex, cand: np.ndarray, origi
     """
     limit = _START_FRACTION * initial_limit(graph, idx, cand, lon, lat, k=k, weight=weight)
     need = min(k, len(cand))
-    add = np.zeros(len(cand)) if extra is None else np.asarray(extra, dtype=np.float64)
+    add = np.zeros(len(cand)) if extra is None else np.ascontiguousarray(extra, dtype=np.float64)
+    # Each candidate's edge, gathered once per query rather than once per round.
+    e = idx.edge[cand]
+    t = np.ascontiguousarray(idx.fraction[cand], dtype=np.float64)
+    c = np.ascontiguousarray(graph.edge_cost(weight)[e], dtype=np.float64)
+    cu, cv = np.asarray(graph.edge_u)[e], np.asarray(graph.edge_v)[e]
+    fwd, bwd = np.asarray(graph.edge_fwd)[e], np.asarray(graph.edge_bwd)[e]
+    same = e == origin.edge
+    any_same = bool(same.any())
+    cost, how = np.empty(len(cand)), np.empty(len(cand), dtype=np.int64)
     search = origin_search(graph, origin, weight=weight, limit=limit)
+    ws = search.ws
     for round_ in range(_LIMIT_ROUNDS + 1):
         if round_:
             search.extend(np.inf if round_ == _LIMIT_ROUNDS else limit)
-        cost, how = station_costs(graph, idx, cand, origin, search.dist, weight=weight)
-        total = cost + add
-        if np.count_nonzero(total <= limit) >= need or search.exhausted or round_ == _LIMIT_ROUNDS:
+        # station_costs and the count below, compiled, on the search's own workspace.
+        within, aim = station_costs_into(ws.dist, ws.mark, 2 * search.gen + 1, cu, cv, t, c, fwd, bwd, same,
+                                         any_same, float(origin.fraction), add, float(limit), need, cost, how)
+        if within >= need or search.exhausted or round_ == _LIMIT_ROUNDS:
             break
         # A station already reached at cost c is settled for good once the
         # limit is c: aim at the k-th cheapest reached, within the step bounds.
-        reached = total[np.isfinite(total)]
-        aim = np.partition(reached, need - 1)[need - 1] if len(reached) >= need else np.inf
         limit = max(limit * _LIMIT_GROWTH, min(aim, limit * _LIMIT_JUMP))
     return cost, how, search.pred
