@@ -31,6 +31,14 @@ def _weighted_quantile(group: np.ndarray, values: np.ndarray, weights: np.ndarra
     return out
 
 
+def _positions(codes: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Index of each value in the sorted, distinct ``codes``; -1 where absent."""
+    if not len(codes):
+        return np.full(len(values), -1, dtype=np.int64)
+    at = np.minimum(np.searchsorted(codes, values), len(codes) - 1)
+    return np.where(codes[at] == values, at, -1).astype(np.int64)
+
+
 def district_table(grid: Grid, travel: np.ndarray, covered: np.ndarray, demand: Demand,
                    stations: gpd.GeoDataFrame, rank_of_cell: np.ndarray, *,
                    reports: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -67,7 +75,7 @@ def district_table(grid: Grid, travel: np.ndarray, covered: np.ndarray, demand: 
     codes = region_districts(grid)
     k = len(codes)
     pos = {c: i for i, c in enumerate(codes)}
-    g = np.array([pos.get(c, -1) for c in grid.district], dtype=np.int64)
+    g = _positions(np.asarray(codes, dtype=str), grid.district.astype(str))
     ok = g >= 0
     gi = g[ok]
     area = grid.area_km2[ok]
