@@ -8,6 +8,12 @@ What it measures, in one run:
   station step against GeoPandas ``sjoin_nearest`` on the same cells and
   stations (projected to CGCS2000 / 3-degree Gauss-Kruger CM 114E) and against
   a per-cell numpy haversine loop, with the answers compared;
+* **the province on a built road network** (``--province-net DIR``, a folder
+  from ``python -m geo network build``): ``coverage()`` of the whole province
+  at H3 res 8 on its e-bike graph, cold, each in a fresh process: the current
+  code, then the old code path (``--old``: the per-cell h3-py loops the grid
+  used before, kept below) on the same machine minutes apart, with the
+  load average, wall and CPU time of each and the results compared;
 * **with a road network**: a synthetic city of ~1M nodes (e-bike graph,
   built once into ``--cache``) and the sample registry's rest stations, for
   Guangzhou at res 9 and the province at res 8: the multi-source pass and
@@ -20,12 +26,17 @@ Usage::
 
     .venv/bin/python bench/coverage.py
     .venv/bin/python bench/coverage.py --nodes 100000 --baseline-cells 100
+    .venv/bin/python bench/coverage.py --province-net /tmp/net_prov --only-province
 """
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
 import os
+import pickle
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -182,6 +193,142 @@ def bench_network(registry: Path, nodes: int, cache: Path, baseline_cells: int) 
                   f"(max diff {diff.max():.3f} min)")
 
 
+# --------------------------------------------------------------------------
+# The province on a built network, cold, current code against the old path
+# --------------------------------------------------------------------------
+
+
+def _old_cell_polygons(cells):
+    """The grid's polygons before: one h3-py ``cell_to_boundary`` per cell, tuples chained into an array."""
+    import h3.api.basic_int as h3i
+    import shapely
+    from geo.routing.network import index_ranges
+
+    cells = np.asarray(list(cells) if not isinstance(cells, np.ndarray) else cells, dtype=np.int64)
+    if not len(cells):
+        return np.array([], dtype=object)
+    chain = itertools.chain.from_iterable
+    sizes_parts, flat_parts = [], []
+    for lo in range(0, len(cells), 50_000):
+        rings = [h3i.cell_to_boundary(c) for c in cells[lo:lo + 50_000].tolist()]
+        sz = np.fromiter((len(r) for r in rings), dtype=np.int64, count=len(rings))
+        sizes_parts.append(sz)
+        flat_parts.append(np.fromiter(chain(chain(rings)), dtype=float, count=2 * int(sz.sum())))
+    sizes = np.concatenate(sizes_parts)
+    flat = np.concatenate(flat_parts).reshape(-1, 2)[:, ::-1]
+    starts = np.cumsum(sizes) - sizes
+    take = index_ranges(starts, sizes + 1)
+    ends = np.cumsum(sizes + 1) - 1
+    take[ends] = starts
+    ring_offsets = np.concatenate([[0], ends + 1])
+    return shapely.from_ragged_array(shapely.GeometryType.POLYGON, np.ascontiguousarray(flat[take]),
+                                     (ring_offsets, np.arange(len(cells) + 1)))
+
+
+class _OldChildren:
+    """The grid's children before: one h3-py ``cell_to_children`` per parent."""
+
+    @staticmethod
+    def uncompact_cells(parents, res):
+        import h3.api.basic_int as h3i
+
+        children = [h3i.cell_to_children(int(p), res) for p in np.asarray(parents).tolist()]
+        return np.fromiter((c for group in children for c in group), dtype=np.int64,
+                           count=sum(len(c) for c in children))
+
+
+def _old_positions(codes, values):
+    """The district table's lookup before: a dict read per cell."""
+    pos = {c: i for i, c in enumerate(codes.tolist())}
+    return np.array([pos.get(c, -1) for c in values.tolist()], dtype=np.int64)
+
+
+def use_old_code_path() -> None:
+    """Put the old per-cell loops back in place of the array calls (for ``--old``)."""
+    import geo.analysis.districts as districts_module
+    import geo.analysis.grid as grid_module
+
+    grid_module.cell_polygons = _old_cell_polygons
+    grid_module.hn = _OldChildren
+    districts_module._positions = _old_positions
+
+
+def province_run(net: str, registry: str, out: str, old: bool) -> None:
+    """One cold ``coverage()`` of the province (run in a fresh process by :func:`bench_province`)."""
+    t0 = time.perf_counter()
+    from geo.analysis.coverage import coverage as run
+    if old:
+        use_old_code_path()
+    t1 = time.perf_counter()
+    g = load_graph(net, "ebike")
+    t2 = time.perf_counter()
+    load_start = os.getloadavg()[0]
+    c0 = time.process_time()
+    r = run("440000", res=8, registry=registry, network=g)
+    cpu = time.process_time() - c0
+    t3 = time.perf_counter()
+    import shapely
+
+    with open(out, "wb") as f:
+        pickle.dump({"cells": r.cells.drop(columns="geometry"), "wkb": shapely.to_wkb(r.cells.geometry.to_numpy()),
+                     "districts": r.districts, "gaps": r.gap_table, "method_cells": r.method_cells,
+                     "shares": (r.covered_share_area, r.covered_share_demand), "notes": r.notes}, f)
+    print(json.dumps({"imports_s": t1 - t0, "graph_load_s": t2 - t1, "coverage_s": t3 - t2, "coverage_cpu_s": cpu,
+                      "load_start": load_start, "load_end": os.getloadavg()[0], "cells": len(r.cells),
+                      "method_cells": r.method_cells, "steps": r.timings,
+                      "graph_nodes": int(g.n_nodes)}))
+
+
+def bench_province(net: Path, registry: Path, with_old: bool, repeats: int) -> None:
+    print(f"\n## Province (440000), H3 res 8, on the e-bike graph of {net}: coverage() cold, each in a fresh process")
+    labels = [("current", False)] + ([("old path", True)] if with_old else [])
+    runs: dict[str, list] = {label: [] for label, _ in labels}
+    with tempfile.TemporaryDirectory() as tmp:
+        # Alternated, so a change in the machine's load falls on both alike.
+        for rep in range(repeats):
+            for label, old in labels:
+                out = Path(tmp) / f"{label}-{rep}.pkl"
+                cmd = [sys.executable, __file__, "--province-run", str(net), str(registry), str(out)]
+                cmd += ["--old-path"] if old else []
+                t = time.perf_counter()
+                done = subprocess.run(cmd, capture_output=True, text=True)
+                process_s = time.perf_counter() - t
+                if done.returncode:
+                    raise RuntimeError(done.stderr[-3000:])
+                info = json.loads(done.stdout.strip().splitlines()[-1])
+                info["process_s"] = process_s
+                with open(out, "rb") as f:
+                    runs[label].append((info, pickle.load(f)))
+                st = info["steps"]
+                print(f"  {label:8s}: coverage() {info['coverage_s']:.1f} s wall, {info['coverage_cpu_s']:.1f} s CPU "
+                      f"(load average {info['load_start']:.1f} -> {info['load_end']:.1f} on {os.cpu_count()} CPUs); "
+                      f"grid {st['grid_s']:.1f} s, travel {st['travel_s']:.1f} s, gaps {st['gaps_s']:.1f} s, "
+                      f"districts {st['districts_s']:.1f} s, cells frame with hexagons {st['cells_s']:.1f} s; "
+                      f"whole process (start, imports, graph load, run, saving) {process_s:.1f} s; "
+                      f"{info['cells']:,} cells, by method {info['method_cells']}", flush=True)
+    if with_old:
+        import pandas as pd
+
+        def med(label, key):
+            return float(np.median([info[key] for info, _ in runs[label]]))
+
+        same = True
+        for (_, new), (_, old) in zip(runs["current"], runs["old path"]):
+            same &= bool((new["wkb"] == old["wkb"]).all()) and new["method_cells"] == old["method_cells"] \
+                and new["shares"] == old["shares"] and new["notes"] == old["notes"]
+            for key in ("cells", "districts", "gaps"):
+                try:
+                    pd.testing.assert_frame_equal(new[key], old[key], check_exact=True)
+                except AssertionError:
+                    same = False
+        print(f"  medians of {repeats}: current {med('current', 'coverage_s'):.1f} s wall / "
+              f"{med('current', 'coverage_cpu_s'):.1f} s CPU, old path {med('old path', 'coverage_s'):.1f} s wall / "
+              f"{med('old path', 'coverage_cpu_s'):.1f} s CPU -> old path / current: "
+              f"{med('old path', 'coverage_s') / med('current', 'coverage_s'):.2f}x wall, "
+              f"{med('old path', 'coverage_cpu_s') / med('current', 'coverage_cpu_s'):.2f}x CPU; "
+              f"results identical (every cell, hexagon, district row and gap): {same}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--res", type=int, default=8)
@@ -190,7 +337,16 @@ def main() -> int:
     ap.add_argument("--baseline-cells", type=int, default=300)
     ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "geo-coverage-bench"))
     ap.add_argument("--no-network", dest="network", action="store_false")
+    ap.add_argument("--province-net", help="folder of a built province network: time coverage() of the province on it")
+    ap.add_argument("--only-province", action="store_true", help="only the --province-net part")
+    ap.add_argument("--province-repeats", type=int, default=2, help="cold runs of each code path, alternated")
+    ap.add_argument("--no-old", dest="old", action="store_false", help="skip the old code path's run")
+    ap.add_argument("--province-run", nargs=3, metavar=("NET", "REGISTRY", "OUT"), help=argparse.SUPPRESS)
+    ap.add_argument("--old-path", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.province_run:
+        province_run(*args.province_run, old=args.old_path)
+        return 0
     import scipy
 
     print(f"machine: {os.cpu_count()} CPUs ({platform.machine()}), Python {platform.python_version()}, "
@@ -199,9 +355,12 @@ def main() -> int:
         registry = Path(tmp) / "sample.gpkg"
         _, t = timed(create_registry, registry, seed=settings.SAMPLE_PATH)
         print(f"sample registry seeded in {t:.1f} s")
-        bench_estimate(registry, args.res, args.repeats)
-        if args.network:
-            bench_network(registry, args.nodes, Path(args.cache), args.baseline_cells)
+        if args.province_net:
+            bench_province(Path(args.province_net), registry, args.old, args.province_repeats)
+        if not args.only_province:
+            bench_estimate(registry, args.res, args.repeats)
+            if args.network:
+                bench_network(registry, args.nodes, Path(args.cache), args.baseline_cells)
     print(f"\nload average at end: {load_avg()}")
     return 0
 
