@@ -71,7 +71,6 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,17 +88,17 @@ EDITOR = "bench-editor-{}"
 PROBE_EDITOR = "bench-probe"
 
 
-@dataclass
 class World:
-    """The database, the network and the stations the editors and probes use."""
+    """The database, the network, a folder for logs and records, and the stations editors and probes edit.
 
-    url: str
-    network: Path
-    folder: Path
-    shared: list[str]
-    own: list[list[str]]
-    probes: list[str]
-    run_id: str = field(default_factory=lambda: f"{os.getpid()}-{int(time.time())}")
+    (A plain class: tests load this script as a module outside ``sys.modules``, where dataclasses fail.)
+    """
+
+    def __init__(self, *, url: str, network: Path, folder: Path, shared: list[str], own: list[list[str]],
+                 probes: list[str]) -> None:
+        self.url, self.network, self.folder = url, network, folder
+        self.shared, self.own, self.probes = shared, own, probes
+        self.run_id = f"{os.getpid()}-{int(time.time())}"
 
 
 def prepare(url: str, network: Path, folder: Path, *, editors: int, shared: int = 2, own: int = 2,
@@ -482,6 +481,7 @@ def main(argv=None) -> int:
     ap.add_argument("--clients", type=int, default=1, help="load-generator processes per server (1: threads here)")
     ap.add_argument("--network", type=Path, help="a built network folder (default: built from the Shenzhen extract)")
     ap.add_argument("--json", type=Path, help="write the figures here as well")
+    ap.add_argument("--keep", type=Path, help="keep the servers' and editors' logs and records in this new folder")
     ap.add_argument("--editor", help=argparse.SUPPRESS)  # internal: run one editor process
     args = ap.parse_args(argv)
     if args.editor:
@@ -498,7 +498,8 @@ def main(argv=None) -> int:
     server = PgServer()
     try:
         with tempfile.TemporaryDirectory(prefix="geo-servers-") as tmp:
-            folder = Path(tmp)
+            folder = Path(tmp) if args.keep is None else args.keep
+            folder.mkdir(exist_ok=args.keep is None)
             network = args.network or load.build_network(folder / "net")
             world = prepare(server.new_database("servers"), network, folder, editors=args.editors,
                             shared=args.shared)

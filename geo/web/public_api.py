@@ -112,9 +112,17 @@ def _stations_at(location: str, _stamp: str) -> gpd.GeoDataFrame:
     return served_store().load()
 
 
+#: One load of the registry at a time. After an edit every request of a busy server finds the cache
+#: stale; without it each would load the whole registry at once (20 loads for one edit under 50 riders),
+#: and the edit took seconds to show (bench/servers.py). Waiting requests then find it loaded.
+_LOAD_LOCK = threading.Lock()
+
+
 def stations() -> gpd.GeoDataFrame:
-    """The app's registry, loaded once per change of its file (every editor's save changes it)."""
-    return _stations_at(*_registry_stamp())
+    """The app's registry, loaded once per change (every editor's save, on any server, changes it)."""
+    key = _registry_stamp()
+    with _LOAD_LOCK:
+        return _stations_at(*key)
 
 
 def graph_for(mode: str):
@@ -130,6 +138,7 @@ def _region(query: str) -> Region:
 
 _INDEXES: dict[tuple, tuple] = {}
 _INDEX_LOCK = threading.Lock()
+_BUILD_LOCK = threading.Lock()  # one index (re)built at a time, as for the loads above
 
 
 def _station_index(graph, mode: str) -> StationIndex:
@@ -141,11 +150,16 @@ def _station_index(graph, mode: str) -> StationIndex:
         hit = _INDEXES.get(key)
     if hit is not None and hit[0] is graph:
         return hit[1]
-    index = station_index(graph, stations())
-    with _INDEX_LOCK:
-        if len(_INDEXES) >= 16:
-            _INDEXES.pop(next(iter(_INDEXES)))
-        _INDEXES[key] = (graph, index)
+    with _BUILD_LOCK:
+        with _INDEX_LOCK:
+            hit = _INDEXES.get(key)
+        if hit is not None and hit[0] is graph:
+            return hit[1]  # built by the request this one waited for
+        index = station_index(graph, stations())
+        with _INDEX_LOCK:
+            if len(_INDEXES) >= 16:
+                _INDEXES.pop(next(iter(_INDEXES)))
+            _INDEXES[key] = (graph, index)
     return index
 
 

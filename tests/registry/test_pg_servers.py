@@ -1,0 +1,108 @@
+"""Many servers, one database (issue 14): bench/servers.py's harness, bounded, on a real PostGIS.
+
+The full run (3 servers, 50 riders, 5 editors, 2 minutes; figures in
+bench/RESULTS.md) is not part of the suite. This runs the same functions
+for 10 seconds with 3 ``python -m geo serve`` processes, 6 riders and 3
+editor processes that all edit one shared station, so that the harness
+cannot rot: no errors, conflicts really reported, every acknowledged save
+in the audit log, and an edit seen by every server within 2 s.
+"""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from conftest import SHENZHEN_PBF, load_bench
+
+servers = load_bench("servers")
+
+pytestmark = pytest.mark.skipif(not SHENZHEN_PBF.exists(), reason=f"needs the Shenzhen extract {SHENZHEN_PBF}")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, pg_server):
+    folder = tmp_path_factory.mktemp("servers")
+    network = servers.load.build_network(folder / "net")
+    return servers.prepare(pg_server.new_database("servers"), network, folder, editors=3, shared=1, own=1, probes=1)
+
+
+def _untouched(world, store, i: int) -> str:
+    """A station neither the harness's editors nor its probes edit (the i-th), for tests of their own."""
+    used = set(world.shared) | {s for own in world.own for s in own} | set(world.probes)
+    return sorted(set(store.load()["id"]) - used)[i]
+
+
+@pytest.mark.slow
+def test_three_servers_riders_and_editors_lose_nothing(world):
+    running = servers.start_servers(world, 3)
+    try:
+        urls = [u for _, u in running]
+        phase = servers.run_phase(world, urls, riders=6, editors=3, seconds=10, tag="t", think=0.2,
+                                  edit_think=0.2, hold=0.4, probe_every=2)
+    finally:
+        servers.stop_servers(running)
+    check = servers.verify(world.url, phase["saves"], phase["conflicts"])
+    assert phase["riders"]["errors"] == 0 and phase["editor_errors"] == []
+    assert all(s["lookups"] > 0 for s in phase["servers"].values()) and len(phase["servers"]) == 3
+    # All three editors share one station and hold it before saving: conflicts really happen, and are reported.
+    assert len(phase["conflicts"]) > 0 and len(phase["saves"]) > len(phase["conflicts"])
+    assert check["acknowledged"] == len(phase["saves"]) and check["conflicts"] == len(phase["conflicts"])
+    assert {k: check[k] for k in ("lost", "broken_chains", "conflicted_but_written", "unacknowledged",
+                                  "wrong_final")} == dict.fromkeys(("lost", "broken_chains", "conflicted_but_written",
+                                                                    "unacknowledged", "wrong_final"), 0)
+    # Every probe edit was answered by each of the 3 servers, within the issue's 2 s.
+    probes = phase["probes"]
+    assert probes["n"] >= 2 and probes["not_seen"] == 0 and probes["delay"]["n"] == 3 * probes["n"]
+    assert probes["delay"]["max_ms"] < servers.VISIBLE_WITHIN_S * 1000
+    assert servers.log_problems(world.folder) == 0
+    assert servers.failed([phase], check, 0) == []
+
+
+def test_an_overwrite_without_the_version_check_is_caught(world):
+    # What the check exists for: an editor saving without the version it read silently replaces a save it never saw.
+    from geo.registry.store import open_store
+    from geo.registry.store.base import ConflictError
+
+    store = open_store(world.url)
+    sid = _untouched(world, store, 0)
+    read = int(store.get(sid)["version"])
+    first = store.update(sid, {"notes": "first"}, expected_version=read, editor="bench-editor-0")
+    blind = store.update(sid, {"notes": "blind"}, editor="bench-editor-1")  # no expected version: last writer wins
+    saves = [{"editor": "bench-editor-0", "station": sid, "base": read, "version": int(first["version"]),
+              "value": "first"},
+             {"editor": "bench-editor-1", "station": sid, "base": read, "version": int(blind["version"]),
+              "value": "blind"}]
+    check = servers.verify(world.url, saves, [])
+    assert check["lost"] == 1 and check["broken_chains"] == 0
+    assert "saved over v" in check["problems"][0]
+    with pytest.raises(ConflictError):  # the store's own check refuses it
+        store.update(sid, {"notes": "stale"}, expected_version=read, editor="bench-editor-1")
+
+
+def test_requests_after_an_edit_load_the_registry_once(world, monkeypatch):
+    # After an edit every request of a busy server finds the cache stale; one loads, the others wait for it.
+    from geo.registry.store import open_store
+    from geo.web import public_api
+    from geo.web.served import served_store
+
+    monkeypatch.setenv("GEO_REGISTRY", world.url)
+    store = served_store()
+    public_api.stations()
+    loads, real_load = [], store.load
+
+    def counted(*args, **kwargs):
+        loads.append(1)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(store, "load", counted)
+    editor = open_store(world.url)
+    sid = _untouched(world, editor, 1)  # as another server would: a second store object
+    editor.update(sid, {"notes": "seen once"}, expected_version=int(editor.get(sid)["version"]), editor="test")
+    answers: list = []
+    threads = [threading.Thread(target=lambda: answers.append(public_api.stations())) for _ in range(12)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(answers) == 12 and loads == [1]
+    assert all(a.loc[a["id"] == sid, "notes"].item() == "seen once" for a in answers)
