@@ -123,6 +123,135 @@ def _settle(indptr, indices, weights, limit, dist, pred, mark, gen, hkey, hnode,
 
 
 @njit(cache=True, nogil=True)
+def candidate_cost(dist, mark, done, i, cu, cv, t, c, fwd, bwd, same, any_same, to):
+    """Cost of reaching candidate ``i`` on edge ``(cu[i], cv[i])`` at ``t[i]`` from the settled nodes, and how.
+
+    As :func:`geo.routing.search.station_costs`: 0 via the edge's start,
+    1 via its end, 2 along the origin's own edge (``same[i]``, origin at
+    ``to``). With any candidate on the origin's edge (``any_same``), every
+    candidate whose direct cost (inf off that edge) is <= its cost is "how 2",
+    as the numpy version decided.
+    """
+    inf = np.inf
+    a, b = cu[i], cv[i]
+    du = dist[a] if mark[a] == done else inf
+    dv = dist[b] if mark[b] == done else inf
+    via_u = du + t[i] * c[i] if fwd[i] else inf
+    via_v = dv + (1.0 - t[i]) * c[i] if bwd[i] else inf
+    best = min(via_u, via_v)
+    h = 1 if via_v < via_u else 0
+    if any_same:
+        direct = inf
+        if same[i]:
+            x = (t[i] - to) * c[i] if (fwd[i] and t[i] >= to) else inf
+            y = (to - t[i]) * c[i] if (bwd[i] and t[i] <= to) else inf
+            direct = min(x, y)
+        if direct <= best:
+            best = direct
+            h = 2
+    return best, h
+
+
+@njit(cache=True, nogil=True)
+def _kth(totals, reached, n_reached, need):
+    if n_reached < need:
+        return np.inf
+    vals = np.empty(n_reached)
+    for r in range(n_reached):
+        vals[r] = totals[reached[r]]
+    return np.sort(vals)[need - 1]
+
+
+@njit(cache=True, nogil=True)
+def _settle_nearest(indptr, indices, weights, dist, pred, mark, gen, hkey, hnode, pos, size, order, n_order,
+                    bits, tnode, tstation, slot, cu, cv, t, c, fwd, bwd, same, any_same, to, add, slack, need):
+    """Settle nodes in cost order until ``need`` candidates cost (plus ``add``) no more than the next node.
+
+    A candidate's cost is known once an end of its edge is settled, and is
+    then at least the cost of every node settled so far, so the search can
+    stop as soon as the ``need``-th cheapest known candidate is no costlier
+    than the next node: it then settles exactly the nodes a search limited
+    at that candidate's cost would. ``tnode`` (sorted) and ``tstation`` list
+    the stations at each node (``bits`` a hash filter of ``tnode``),
+    ``slot[station]`` its position among the candidates (-1: not one).
+    ``slack`` is how far below zero ``add`` goes (0 when it never does): a
+    candidate not yet reached may cost that much less than the next node.
+    Returns (heap size, number settled, the stopping cost).
+    """
+    queued = 2 * gen
+    done = queued + 1
+    n_cand = len(cu)
+    totals = np.full(n_cand, np.inf)
+    reached = np.empty(n_cand, np.int64)
+    n_reached = 0
+    mask = len(bits) * 8 - 1
+    if any_same or n_order > 0:  # stations on the origin's own edge (or at nodes settled before) are known now
+        for j in range(n_cand):
+            if same[j] or n_order > 0:
+                cost, _ = candidate_cost(dist, mark, done, j, cu, cv, t, c, fwd, bwd, same, any_same, to)
+                total = cost + add[j]
+                if total < np.inf:
+                    totals[j] = total
+                    reached[n_reached] = j
+                    n_reached += 1
+    kth = _kth(totals, reached, n_reached, need)
+    n_t = len(tnode)
+    while size > 0:
+        dv = hkey[0]
+        if dv > kth + slack:
+            break
+        v = hnode[0]
+        size -= 1
+        if size > 0:
+            _sift_down(hkey, hnode, pos, size)
+        mark[v] = done
+        order[n_order] = v
+        n_order += 1
+        for a in range(indptr[v], indptr[v + 1]):
+            u = indices[a]
+            nd = dv + weights[a]
+            m = mark[u]
+            if m == done:
+                continue
+            if m != queued:
+                mark[u] = queued
+                dist[u] = nd
+                pred[u] = v
+                _sift_up(hkey, hnode, pos, size, nd, u)
+                size += 1
+            elif nd < dist[u]:
+                dist[u] = nd
+                pred[u] = v
+                _sift_up(hkey, hnode, pos, pos[u], nd, u)
+        if bits[(v & mask) >> 3] & (1 << (v & 7)):
+            lo, hi = 0, n_t
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if tnode[mid] < v:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            changed = False
+            while lo < n_t and tnode[lo] == v:
+                j = slot[tstation[lo]]
+                lo += 1
+                if j < 0:
+                    continue
+                cost, _ = candidate_cost(dist, mark, done, j, cu, cv, t, c, fwd, bwd, same, any_same, to)
+                total = cost + add[j]
+                if total < totals[j]:
+                    if totals[j] == np.inf:
+                        reached[n_reached] = j
+                        n_reached += 1
+                    totals[j] = total
+                    if total < kth:
+                        changed = True
+            if changed:
+                kth = _kth(totals, reached, n_reached, need)
+    return size, n_order, kth
+
+
+@njit(cache=True, nogil=True)
 def _lookup(nodes, mark, gen, values, missing, out):
     done = 2 * gen + 1
     for i in range(len(nodes)):
@@ -297,6 +426,32 @@ class Search:
         self.limit = float(limit)
         return self
 
+    def extend_to_nearest(self, targets: tuple, need: int) -> float:
+        """Settle until ``need`` candidate stations are settled for good; returns the cost that took.
+
+        Parameters
+        ----------
+        targets
+            ``(bits, tnode, tstation, slot, cu, cv, t, c, fwd, bwd, same, any_same, to, add, slack)``, as
+            :func:`geo.routing.search.settle_stations` prepares them (see ``_settle_nearest``).
+        need
+            How many candidates must cost, with their ``add``, no more than the limit.
+
+        Returns
+        -------
+        float
+            The ``need``-th smallest candidate cost (``inf`` when fewer are
+            reachable and the search ran out): the search is then the same as
+            one extended to that cost (plus ``slack``).
+        """
+        ws = self.ws
+        indptr, indices, weights = self._arcs
+        self._size, self.n_settled, kth = _settle_nearest(indptr, indices, weights, ws.dist, ws.pred, ws.mark,
+                                                          self.gen, ws.hkey, ws.hnode, ws.pos, self._size,
+                                                          ws.order, self.n_settled, *targets, need)
+        self.limit = max(self.limit, float(kth) + float(targets[-1]))
+        return float(kth)
+
     @property
     def settled(self) -> np.ndarray:
         """The settled nodes, in the order they were settled (a view valid while the search lives)."""
@@ -330,3 +485,8 @@ def warm_up() -> None:
         s = bounded_search(ptr, indices, np.array([1.0, 2.0]), WorkspacePool(3), [0], [0.0])
         s.dist[np.arange(3)]
         s.pred[np.arange(3)]
+        one, yes = np.ones(1), np.ones(1, dtype=np.bool_)
+        node = np.array([2], dtype=np.int32)
+        targets = (np.full(8192, 255, dtype=np.uint8), np.array([2], dtype=np.int64), np.zeros(1, dtype=np.int64),
+                   np.zeros(1, dtype=np.int64), node, node, one * 0.5, one, yes, yes, ~yes, False, 0.5, one, 0.0)
+        Search(ptr, indices, np.array([1.0, 2.0]), WorkspacePool(3), [0], [0.0]).extend_to_nearest(targets, 1)

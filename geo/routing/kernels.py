@@ -71,7 +71,6 @@ def nearest_in_blocks(grid_keys, grid_ptr, grid_seg, geom_x, geom_y, lon0, lat0,
         out_d[i], out_j[i], out_s[i] = d, j, t
 
 
-
 @njit(cache=True, nogil=True)
 def station_costs_into(dist, mark, done, cu, cv, t, c, fwd, bwd, same, any_same, to, add, limit, need,
                        cost, how):
@@ -83,28 +82,11 @@ def station_costs_into(dist, mark, done, cu, cv, t, c, fwd, bwd, same, any_same,
     candidates whose cost plus ``add`` is within ``limit``, and the
     ``need``-th smallest finite cost plus ``add`` (inf when fewer are finite).
     """
-    inf = np.inf
     n_within = 0
     m = 0
     reached = np.empty(len(cu))
     for i in range(len(cu)):
-        du = dist[cu[i]] if mark[cu[i]] == done else inf
-        dv = dist[cv[i]] if mark[cv[i]] == done else inf
-        via_u = du + t[i] * c[i] if fwd[i] else inf
-        via_v = dv + (1.0 - t[i]) * c[i] if bwd[i] else inf
-        best = min(via_u, via_v)
-        h = 1 if via_v < via_u else 0
-        if any_same:
-            # As the numpy version: with any candidate on the origin's edge, every
-            # candidate whose direct cost (inf off that edge) is <= its cost is "how 2".
-            direct = inf
-            if same[i]:
-                a = (t[i] - to) * c[i] if (fwd[i] and t[i] >= to) else inf
-                b = (to - t[i]) * c[i] if (bwd[i] and t[i] <= to) else inf
-                direct = min(a, b)
-            if direct <= best:
-                best = direct
-                h = 2
+        best, h = dijkstra.candidate_cost(dist, mark, done, i, cu, cv, t, c, fwd, bwd, same, any_same, to)
         cost[i] = best
         how[i] = h
         total = best + add[i]
@@ -113,7 +95,7 @@ def station_costs_into(dist, mark, done, cu, cv, t, c, fwd, bwd, same, any_same,
         if np.isfinite(total):
             reached[m] = total
             m += 1
-    aim = inf
+    aim = np.inf
     if m >= need:
         aim = np.sort(reached[:m])[need - 1]
     return n_within, aim

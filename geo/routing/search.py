@@ -5,11 +5,14 @@ The origin is a virtual node whose two arcs reach the ends of its edge at
 may be travelled backward, so a one-way street is left the legal way. A
 station on edge ``(a, b)`` at ``s`` costs ``min(d[a] + s*c, d[b] + (1-s)*c)``,
 each term only where its direction is allowed (plus the direct stretch when
-origin and station share an edge). The limit starts from the k-th nearest
-eligible station as the crow flies and grows until k eligible stations cost
-no more than it, which makes their costs exact.
+origin and station share an edge). The search settles nodes in cost order
+and stops once k eligible stations cost no more than the next node, which
+makes their costs exact (:func:`settle_stations`).
 """
 from __future__ import annotations
+
+import threading
+import weakref
 
 import numpy as np
 
@@ -20,16 +23,6 @@ from geo.routing.kernels import station_costs_into
 from geo.routing.network import RoadGraph
 from geo.routing.snap import Snap
 from geo.routing.stations import StationIndex
-
-# The search starts at this fraction of initial_limit and grows by at least
-# _LIMIT_GROWTH (at most _LIMIT_JUMP) a round, towards the k-th cheapest
-# station it has already reached; a round resumes the same search, so small
-# steps cost only the station costs, while overshooting the radius settles
-# nodes by its square. After _LIMIT_ROUNDS the search runs unbounded, so it ends.
-_START_FRACTION = 0.6
-_LIMIT_GROWTH = 1.25
-_LIMIT_JUMP = 2.0
-_LIMIT_ROUNDS = 14
 
 
 def origin_exits(graph: RoadGraph, snap: Snap, *, weight: str) -> list[tuple[int, float, bool]]:
@@ -158,40 +151,73 @@ def initial_limit(graph: RoadGraph, idx: StationIndex, cand: np.ndarray, lon: fl
     return metres / (settings.ESTIMATE_SPEED_KMH.get(graph.mode, 15.0) / 3.6)
 
 
+def _station_nodes(graph: RoadGraph, idx: StationIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both end nodes of every snapped station's edge, sorted, with the station of each and a hash filter."""
+    with _NODES_LOCK:
+        held = _NODES.get((id(graph), id(idx)))
+        if held is not None and held[0]() is graph and held[1]() is idx:
+            return held[2]
+    on = np.flatnonzero(np.asarray(idx.edge) >= 0)
+    e = np.asarray(idx.edge)[on]
+    nodes = np.concatenate([np.asarray(graph.edge_u)[e], np.asarray(graph.edge_v)[e]]).astype(np.int64)
+    stations = np.concatenate([on, on]).astype(np.int64)
+    order = np.argsort(nodes, kind="stable")
+    bits = np.zeros(_FILTER_BITS // 8, dtype=np.uint8)
+    low = nodes & (_FILTER_BITS - 1)
+    np.bitwise_or.at(bits, low >> 3, (1 << (low & 7)).astype(np.uint8))
+    out = (bits, nodes[order], stations[order])
+    with _NODES_LOCK:
+        # Keyed by ids, checked by weak references: neither object is hashable, and ids are reused.
+        _NODES[(id(graph), id(idx))] = (weakref.ref(graph), weakref.ref(idx), out)
+        for key in [k for k, v in _NODES.items() if v[0]() is None or v[1]() is None]:
+            del _NODES[key]
+    return out
+
+
+# A node is looked up among the station nodes only when its bit in this
+# filter (node id modulo its size) is set: 8 KB, so it stays in cache.
+_FILTER_BITS = 1 << 16
+_NODES: dict[tuple[int, int], tuple] = {}
+_NODES_LOCK = threading.Lock()
+
+
 def settle_stations(graph: RoadGraph, idx: StationIndex, cand: np.ndarray, origin: Snap, *,
                     lon: float, lat: float, k: int, weight: str,
                     extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, object]:
-    """Exact costs of the nearest candidates: one bounded search whose limit grows.
+    """Exact costs of the nearest candidates: one search that stops as soon as they are known.
 
-    The limit starts below :func:`initial_limit` and grows until ``k``
-    candidates cost no more than it (or nothing more is reachable), which
-    makes their costs exact. Growing resumes the same search, so the nodes
-    already settled are not searched again; that makes small steps cheap,
-    and small steps settle fewer nodes than one generous guess.
+    A candidate's cost is known once an end of its edge is settled, and is
+    then no less than any node settled so far, so the search stops when the
+    ``k``-th cheapest known candidate (cost plus ``extra``) costs no more
+    than the next node: exactly the nodes a search limited at that cost
+    settles, and the fewest any search that proves the ``k`` best can settle.
 
     Parameters
     ----------
     graph, idx, cand, origin
         As in :func:`station_costs` (at least one candidate).
-    lon, lat, k, weight
-        As in :func:`initial_limit`.
+    lon, lat
+        The origin as given, WGS-84 (kept for callers; the search needs no guess of its radius).
+    k, weight
+        Stations asked for; ``"time"`` or ``"distance"``.
     extra
         A further cost per candidate counted when ranking (a station's walk
-        from the road): the search then grows until ``k`` candidates cost,
-        with it, no more than the limit, so the ``k`` best by cost plus
-        ``extra`` are exact. The returned costs do not include it.
+        from the road): the search runs until ``k`` candidates cost, with it,
+        no more than the limit, so the ``k`` best by cost plus ``extra`` are
+        exact. The returned costs do not include it.
 
     Returns
     -------
     tuple
-        Each candidate's cost and how it is reached (:func:`station_costs`),
-        and the search's predecessor of every node, for the routes (read
-        like an array: ``pred[node]``, -1 where not settled).
+        Each candidate's cost and how it is reached (:func:`station_costs`;
+        exact for every candidate within the final limit, at least the true
+        cost or ``inf`` beyond it), and the search's predecessor of every
+        node, for the routes (read like an array: ``pred[node]``, -1 where
+        not settled).
     """
-    limit = _START_FRACTION * initial_limit(graph, idx, cand, lon, lat, k=k, weight=weight)
     need = min(k, len(cand))
     add = np.zeros(len(cand)) if extra is None else np.ascontiguousarray(extra, dtype=np.float64)
-    # Each candidate's edge, gathered once per query rather than once per round.
+    # Each candidate's edge, gathered once per query.
     e = idx.edge[cand]
     t = np.ascontiguousarray(idx.fraction[cand], dtype=np.float64)
     c = np.ascontiguousarray(graph.edge_cost(weight)[e], dtype=np.float64)
@@ -199,18 +225,16 @@ def settle_stations(graph: RoadGraph, idx: StationIndex, cand: np.ndarray, origi
     fwd, bwd = np.asarray(graph.edge_fwd)[e], np.asarray(graph.edge_bwd)[e]
     same = e == origin.edge
     any_same = bool(same.any())
+    to = float(origin.fraction)
+    slack = max(0.0, -float(add.min())) if len(add) else 0.0
+    bits, tnode, tstation = _station_nodes(graph, idx)
+    slot = np.full(len(idx), -1, dtype=np.int64)
+    slot[cand] = np.arange(len(cand))
+    search = origin_search(graph, origin, weight=weight, limit=-np.inf)
+    kth = search.extend_to_nearest((bits, tnode, tstation, slot, cu, cv, t, c, fwd, bwd, same, any_same, to, add,
+                                    slack), need)
     cost, how = np.empty(len(cand)), np.empty(len(cand), dtype=np.int64)
-    search = origin_search(graph, origin, weight=weight, limit=limit)
     ws = search.ws
-    for round_ in range(_LIMIT_ROUNDS + 1):
-        if round_:
-            search.extend(np.inf if round_ == _LIMIT_ROUNDS else limit)
-        # station_costs and the count below, compiled, on the search's own workspace.
-        within, aim = station_costs_into(ws.dist, ws.mark, 2 * search.gen + 1, cu, cv, t, c, fwd, bwd, same,
-                                         any_same, float(origin.fraction), add, float(limit), need, cost, how)
-        if within >= need or search.exhausted or round_ == _LIMIT_ROUNDS:
-            break
-        # A station already reached at cost c is settled for good once the
-        # limit is c: aim at the k-th cheapest reached, within the step bounds.
-        limit = max(limit * _LIMIT_GROWTH, min(aim, limit * _LIMIT_JUMP))
+    station_costs_into(ws.dist, ws.mark, 2 * search.gen + 1, cu, cv, t, c, fwd, bwd, same, any_same, to, add,
+                       kth, need, cost, how)
     return cost, how, search.pred

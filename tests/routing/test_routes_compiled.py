@@ -1,10 +1,13 @@
-"""The compiled routes and station costs give bit-identical answers to the numpy code they replaced.
+"""The compiled routes and the stopping search give bit-identical answers to the numpy code they replaced.
 
 The numpy versions are kept here, as they were in geo/routing (routes.py's
-station_route and its helpers, search.py's settle_stations loop), and both
-run on many random origins of the real Shenzhen extract and of a synthetic
-city: every coordinate, length, duration, road name, cost and "how" must be
-equal, not close.
+station_route and its helpers, search.py's settle_stations with its growing
+limit), and both run on many random origins of the real Shenzhen extract
+and of a synthetic city: the k results, their costs and how they are
+reached, every coordinate, length, duration and road name of their routes
+must be equal, not close. (The new search stops earlier, so candidates
+beyond its limit may have no cost or a larger one than the old search
+found; within the limit every cost is the same.)
 """
 import numpy as np
 import pytest
@@ -13,8 +16,8 @@ from geo import settings
 from geo.routing.build import build_graphs
 from geo.routing.network import COORD_SCALE, index_ranges
 from geo.routing.routes import _main_names, station_route, station_routes
-from geo.routing.search import (_LIMIT_GROWTH, _LIMIT_JUMP, _LIMIT_ROUNDS, _START_FRACTION, initial_limit,
-                                origin_exits, origin_search, settle_stations, station_costs)
+from geo.routing.search import (initial_limit, origin_exits, origin_search, settle_stations,
+                                station_costs)
 from geo.routing.snap import snap_point
 from geo.routing.stations import index_stations
 from geo.routing.synthetic import synthetic_graph
@@ -23,6 +26,10 @@ from conftest import SHENZHEN_PBF
 from test_routing import _box, _stations  # noqa: E402  (the finder tests' station maker)
 
 # -- the numpy reference: geo/routing/routes.py and search.py before compilation --
+
+# The old search's limit schedule: from 0.6 x initial_limit, growing 1.25-2x a round towards the
+# k-th cheapest station reached, unbounded after 14 rounds.
+_START_FRACTION, _LIMIT_GROWTH, _LIMIT_JUMP, _LIMIT_ROUNDS = 0.6, 1.25, 2.0, 14
 
 
 def _ref_arc_edges(graph, a, b, weight):
@@ -166,10 +173,17 @@ def test_settle_and_routes_equal_the_numpy_code(graphs, name):
                                           extra=egress)
         r_cost, r_how, r_pred = _ref_settle(g, idx, cand, origin, lon=lon, lat=lat, k=k,
                                                       weight=weight, extra=egress)
-        assert np.array_equal(cost, r_cost) and np.array_equal(how, r_how)
-        # The k results, as the finder draws them (one call for all), and the routes one at a time.
         ok = np.flatnonzero(np.isfinite(cost))
         order = ok[np.lexsort((idx.ids[cand[ok]], (cost + egress)[ok]))][:k]
+        r_ok = np.flatnonzero(np.isfinite(r_cost))
+        r_order = r_ok[np.lexsort((idx.ids[cand[r_ok]], (r_cost + egress)[r_ok]))][:k]
+        assert np.array_equal(order, r_order)
+        assert np.array_equal(cost[order], r_cost[order]) and np.array_equal(how[order], r_how[order])
+        limit = np.sort(cost + egress)[min(k, len(cand)) - 1]
+        within = cost + egress <= limit
+        assert within.sum() >= min(k, len(cand))
+        assert np.array_equal(cost[within], r_cost[within]) and np.array_equal(how[within], r_how[within])
+        # The k results, as the finder draws them (one call for all), and the routes one at a time.
         chosen = cand[order]
         got = station_routes(g, origin, idx.edge[chosen], idx.fraction[chosen], how[order], pred, weight=weight)
         assert len(got) == len(order)
