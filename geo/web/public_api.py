@@ -113,7 +113,7 @@ def _stations_at(location: str, _stamp: str) -> gpd.GeoDataFrame:
 
 
 #: One load of the registry at a time. After an edit every request of a busy server finds the cache
-#: stale; without it each would load the whole registry at once (20 loads for one edit under 50 riders),
+#: stale; without it each would load the whole registry at once (12 requests, 12 loads: test_pg_servers.py),
 #: and the edit took seconds to show (bench/servers.py). Waiting requests then find it loaded.
 _LOAD_LOCK = threading.Lock()
 
