@@ -460,6 +460,9 @@ def _print_phase(ph: dict) -> None:
               f"{s['errors']} errors, p50 {sl.get('p50_ms')} ms, p95 {sl.get('p95_ms')} ms, max {sl.get('max_ms')} ms")
     print(f"  all: {r['lookups']:,} lookups ({r['per_second']}/s), {r['errors']} errors, p50 {lat.get('p50_ms')} ms, "
           f"p95 {lat.get('p95_ms')} ms, p99 {lat.get('p99_ms')} ms, max {lat.get('max_ms')} ms")
+    saved = load.summarize([e["seconds"] for e in ph["saves"] if "seconds" in e])
+    print(f"  editors' saves (store.update with the version check): p50 {saved.get('p50_ms')} ms, "
+          f"p95 {saved.get('p95_ms')} ms, max {saved.get('max_ms')} ms")
     p, d = ph["probes"], ph["probes"]["delay"]
     print(f"  visibility: {p['n']} probe edits x {len(ph['servers'])} servers: seen after p50 {d.get('p50_ms')} ms, "
           f"p95 {d.get('p95_ms')} ms, max {d.get('max_ms')} ms; never seen {p['not_seen']}")
