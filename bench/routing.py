@@ -7,6 +7,10 @@ What it measures, in one run:
   load time from the on-disk cache, memory, station-index time, and the
   latency of random "nearest k=5 open stations by travel time" queries
   including snapping and route geometry;
+* the search alone (snap + ``settle_stations``) on the same origins, and on
+  a subset the search and the k routes by the old code path (the growing
+  limit and numpy routes, kept in ``tests/routing/test_routes_compiled.py``),
+  with the ratio and a check that both give the same stations and routes;
 * the same queries answered with networkx (the same bounded-search
   algorithm, networkx doing the Dijkstra) on a subset, plus a few with
   networkx's plain unbounded single-source Dijkstra; the answers are
@@ -64,6 +68,87 @@ def rss_mb() -> float:
 
 def pct(values, q) -> float:
     return float(np.percentile(np.asarray(values) * 1000, q))
+
+
+def load_avg() -> str:
+    """The 1-minute load average, printed beside every figure (the machine is shared)."""
+    return f"[load {os.getloadavg()[0]:.1f}]"
+
+
+def reference():
+    """The numpy search schedule and route drawing this code replaced, as kept in
+    tests/routing/test_routes_compiled.py (not in geo/): the "old code path" of the ratios."""
+    root = Path(__file__).resolve().parents[1]
+    for folder in (root / "tests" / "routing", root / "tests"):
+        if str(folder) not in sys.path:
+            sys.path.append(str(folder))
+    import test_routes_compiled
+
+    return test_routes_compiled
+
+
+def old_vs_new(g, idx, cand, origins, k, weight="time") -> dict:
+    """Search (snap + settle_stations) and search + the k routes, new code against the old, same origins.
+
+    Returns per-query seconds of each and how many queries gave the same k
+    stations, costs and routes (coordinates, lengths, durations, names) by both.
+    """
+    from geo.routing.routes import station_routes
+
+    ref = reference()
+    walk = settings.OFF_ROAD_SPEED_KMH / 3.6
+    egress = idx.snap_m[cand] / walk if weight == "time" else idx.snap_m[cand]
+    out = {"new_search": [], "new_routed": [], "old_search": [], "old_routed": [], "same": 0, "n": 0}
+    for lon, lat in origins:
+        lon, lat = float(lon), float(lat)
+        t0 = time.perf_counter()
+        o = snap_point(g, lon, lat)
+        if o is None:
+            continue
+        cost, how, pred = settle_stations(g, idx, cand, o, lon=lon, lat=lat, k=k, weight=weight, extra=egress)
+        t1 = time.perf_counter()
+        ok = np.flatnonzero(np.isfinite(cost))
+        order = ok[np.lexsort((idx.ids[cand[ok]], (cost + egress)[ok]))][:k]
+        ch = cand[order]
+        new = station_routes(g, o, idx.edge[ch], idx.fraction[ch], how[order], pred, weight=weight)
+        t2 = time.perf_counter()
+        del pred
+        t3 = time.perf_counter()
+        o = snap_point(g, lon, lat)
+        r_cost, r_how, r_pred = ref._ref_settle(g, idx, cand, o, lon=lon, lat=lat, k=k, weight=weight,
+                                                extra=egress)
+        t4 = time.perf_counter()
+        r_ok = np.flatnonzero(np.isfinite(r_cost))
+        r_order = r_ok[np.lexsort((idx.ids[cand[r_ok]], (r_cost + egress)[r_ok]))][:k]
+        old = [ref._ref_station_route(g, o, int(idx.edge[cand[j]]), float(idx.fraction[cand[j]]), int(r_how[j]),
+                                      r_pred, weight=weight) for j in r_order]
+        t5 = time.perf_counter()
+        del r_pred
+        same = np.array_equal(order, r_order) and np.array_equal(cost[order], r_cost[order]) and all(
+            np.array_equal(a[0], b[0]) and a[1:] == b[1:] for a, b in zip(new, old))
+        out["same"] += bool(same)
+        out["n"] += 1
+        out["new_search"].append(t1 - t0)
+        out["new_routed"].append(t2 - t0)
+        out["old_search"].append(t4 - t3)
+        out["old_routed"].append(t5 - t3)
+    return out
+
+
+def print_old_vs_new(r: dict) -> None:
+    """Print :func:`old_vs_new`'s figures and ratios."""
+    def f(key):
+        return f"p50 {pct(r[key], 50):.2f} ms, p95 {pct(r[key], 95):.2f} ms"
+
+    print(f"   old code path on the same {r['n']} origins (growing-limit search, numpy routes; kept in "
+          f"tests/routing/test_routes_compiled.py) {load_avg()}:")
+    print(f"     search (snap + settle_stations): new {f('new_search')}; old {f('old_search')}; ratio p50 "
+          f"{pct(r['old_search'], 50) / pct(r['new_search'], 50):.1f}x, p95 "
+          f"{pct(r['old_search'], 95) / pct(r['new_search'], 95):.1f}x")
+    print(f"     search + the k routes: new {f('new_routed')}; old {f('old_routed')}; ratio p50 "
+          f"{pct(r['old_routed'], 50) / pct(r['new_routed'], 50):.1f}x, p95 "
+          f"{pct(r['old_routed'], 95) / pct(r['new_routed'], 95):.1f}x; same stations, costs and routes "
+          f"{r['same']}/{r['n']}")
 
 
 def stations_for(g, n, seed):
@@ -182,20 +267,37 @@ def bench_size(n_nodes, args) -> dict:
         t = time.perf_counter()
         snap_point(g, lon, lat)
         snap_t.append(time.perf_counter() - t)
-    q_t, ours = [], []
+    q_t, q_cpu, ours = [], [], []
     for lon, lat in origins:
+        c = time.thread_time()
         t = time.perf_counter()
         res = nearest_stations(lon, lat, idx, g, k=args.k, at=AT)
         q_t.append(time.perf_counter() - t)
+        q_cpu.append(time.thread_time() - c)
         ours.append(res)
+    out["query_cpu"] = q_cpu
     out["query_ms"] = {"p50": pct(q_t, 50), "p95": pct(q_t, 95), "p99": pct(q_t, 99),
-                       "mean": float(np.mean(q_t) * 1000), "max": float(np.max(q_t) * 1000)}
+                       "mean": float(np.mean(q_t) * 1000), "max": float(np.max(q_t) * 1000), "load": load_avg()}
+    mask, _ = eligible(idx, statuses=("open",), open_only=True, at=AT)
+    cand = np.flatnonzero(mask & (idx.edge >= 0))
+    out["search_all_ms"] = []
+    walk_s = idx.snap_m[cand] / (settings.OFF_ROAD_SPEED_KMH / 3.6)
+    out["search_all_cpu"] = []
+    for lon, lat in origins:
+        c = time.thread_time()
+        t = time.perf_counter()
+        o = snap_point(g, lon, lat)
+        if o is not None:
+            settle_stations(g, idx, cand, o, lon=lon, lat=lat, k=args.k, weight="time", extra=walk_s)
+        out["search_all_ms"].append(time.perf_counter() - t)
+        out["search_all_cpu"].append(time.thread_time() - c)
+    out["search_all_load"] = load_avg()
+    if args.old_queries:
+        out["old_vs_new"] = old_vs_new(g, idx, cand, origins[:args.old_queries], args.k)
     out["snap_ms"] = {"p50": pct(snap_t, 50), "p95": pct(snap_t, 95)}
     out["results_per_query"] = float(np.mean([len(r) for r in ours]))
 
     if args.nx_queries:
-        mask, _ = eligible(idx, statuses=("open",), open_only=True, at=AT)
-        cand = np.flatnonzero(mask & (idx.edge >= 0))
         t = time.perf_counter()
         G = nx_graph(g, "time")
         out["nx_build_s"] = time.perf_counter() - t
@@ -207,7 +309,8 @@ def bench_size(n_nodes, args) -> dict:
             nx_t.append(time.perf_counter() - t)
             agree += bool(np.allclose(costs, [r["road_s"] for r in mine], atol=0.06))
         out["nx_queries"] = m
-        out["nx_ms"] = {"p50": pct(nx_t, 50), "p95": pct(nx_t, 95), "mean": float(np.mean(nx_t) * 1000)}
+        out["nx_ms"] = {"p50": pct(nx_t, 50), "p95": pct(nx_t, 95), "mean": float(np.mean(nx_t) * 1000),
+                        "load": load_avg()}
         out["ours_same_subset_ms"] = {"p50": pct(q_t[:m], 50), "p95": pct(q_t[:m], 95),
                                       "mean": float(np.mean(q_t[:m]) * 1000)}
         out["nx_agree"] = agree
@@ -221,7 +324,7 @@ def bench_size(n_nodes, args) -> dict:
             settle_stations(g, idx, cand, o, lon=lon, lat=lat, k=args.k, weight="time", extra=egress)
             search_t.append(time.perf_counter() - t)
         out["search_ms"] = {"p50": pct(search_t, 50), "p95": pct(search_t, 95),
-                            "mean": float(np.mean(search_t) * 1000)}
+                            "mean": float(np.mean(search_t) * 1000), "load": load_avg()}
         full_t = []
         for lon, lat in origins[:args.nx_full_queries]:
             t = time.perf_counter()
@@ -346,6 +449,8 @@ def main() -> int:
     ap.add_argument("--cch-queries", type=int, default=200, help="queries answered by pyroutingkit's CCH")
     ap.add_argument("--cch-max-nodes", type=int, default=300_000,
                     help="skip the CCH above this size (its preprocessing took 212 s on 1M nodes)")
+    ap.add_argument("--old-queries", type=int, default=300,
+                    help="queries also answered by the old code path (growing-limit search, numpy routes)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "geo-routing-bench"))
     args = ap.parse_args()
@@ -375,22 +480,30 @@ def main() -> int:
         print(f"   station index: {r['stations']} stations snapped in {r['index_s']:.2f} s "
               f"({r['unsnapped']} off-network)")
         q = r["query_ms"]
-        print(f"   {args.queries} queries k={args.k} by time (snap + search + routes): p50 {q['p50']:.2f} ms, "
-              f"p95 {q['p95']:.2f} ms, p99 {q['p99']:.2f} ms, mean {q['mean']:.2f} ms, max {q['max']:.1f} ms; "
-              f"{r['results_per_query']:.2f} results/query")
+        print(f"   {args.queries} whole queries k={args.k} by time (nearest_stations: snap + search + routes): "
+              f"p50 {q['p50']:.2f} ms, p95 {q['p95']:.2f} ms, p99 {q['p99']:.2f} ms, mean {q['mean']:.2f} ms, "
+              f"max {q['max']:.1f} ms; {r['results_per_query']:.2f} results/query {q['load']}")
+        print(f"     CPU time of this thread per query (what the load does not add): "
+              f"p50 {pct(r['query_cpu'], 50):.2f} ms, p95 {pct(r['query_cpu'], 95):.2f} ms")
+        print(f"   search alone (snap + settle_stations), same {args.queries} origins: "
+              f"p50 {pct(r['search_all_ms'], 50):.2f} ms, p95 {pct(r['search_all_ms'], 95):.2f} ms; CPU time "
+              f"p50 {pct(r['search_all_cpu'], 50):.2f} ms, p95 {pct(r['search_all_cpu'], 95):.2f} ms "
+              f"{r['search_all_load']}")
         print(f"   snapping alone: p50 {r['snap_ms']['p50']:.3f} ms, p95 {r['snap_ms']['p95']:.3f} ms")
+        if "old_vs_new" in r:
+            print_old_vs_new(r["old_vs_new"])
         if "nx_ms" in r:
             o, x = r["ours_same_subset_ms"], r["nx_ms"]
             print(f"   networkx {r['nx_queries']} queries (same algorithm, nx Dijkstra; "
                   f"graph built in {r['nx_build_s']:.1f} s): "
                   f"p50 {x['p50']:.1f} ms, p95 {x['p95']:.1f} ms, mean {x['mean']:.1f} ms; ours on the same queries "
                   f"p50 {o['p50']:.2f} ms, mean {o['mean']:.2f} ms; ratio p50 {x['p50'] / o['p50']:.0f}x, mean "
-                  f"{x['mean'] / o['mean']:.0f}x; answers agree {r['nx_agree']}/{r['nx_queries']}")
+                  f"{x['mean'] / o['mean']:.0f}x; answers agree {r['nx_agree']}/{r['nx_queries']} {x['load']}")
             so = r["search_ms"]
             print(f"   search alone (snap + settle_stations, no routes), same {r['nx_queries']} queries: "
                   f"p50 {so['p50']:.2f} ms, p95 {so['p95']:.2f} ms, mean {so['mean']:.2f} ms; networkx running "
                   f"the same bounded search is {x['p50'] / so['p50']:.0f}x slower (p50), "
-                  f"{x['mean'] / so['mean']:.0f}x (mean)")
+                  f"{x['mean'] / so['mean']:.0f}x (mean) {so['load']}")
             if r["nx_full_ms"]["n"]:
                 print(f"   networkx unbounded single-source Dijkstra, {r['nx_full_ms']['n']} queries: "
                       f"p50 {r['nx_full_ms']['p50']:.0f} ms (ratio {r['nx_full_ms']['p50'] / o['p50']:.0f}x our "
@@ -416,7 +529,7 @@ def main() -> int:
                       f"{c['one_to_candidates_ms']['p50']:.2f} ms, p95 {c['one_to_candidates_ms']['p95']:.2f} ms "
                       f"(ours, whole query with routes: p50 {o['p50']:.2f} ms; ratio "
                       f"{c['one_to_candidates_ms']['p50'] / o['p50']:.1f}x)")
-        print(f"   fresh process: {r['first_lookup']}")
+        print(f"   fresh process: {r['first_lookup']} {load_avg()}")
     print(f"\nload average at end {os.getloadavg()[0]:.2f} (other processes share this machine's CPUs)")
     return 0
 
