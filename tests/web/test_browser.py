@@ -446,8 +446,15 @@ def _try_login(page, user: str, password: str, lang: str = "en") -> None:
 
 def _login(page, lang: str = "en") -> None:
     """Log in as the test editor and wait until the page says so."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     _try_login(page, EDITOR_USER, EDITOR_PASSWORD, lang)
-    page.get_by_text(_LOGIN_TEXT[lang][4] + EDITOR_USER).wait_for(timeout=30_000)
+    try:
+        # A logged-in Data page draws the editing tabs as well: on a busy CI machine that took over 30 s once.
+        page.get_by_text(_LOGIN_TEXT[lang][4] + EDITOR_USER).wait_for(timeout=90_000)
+    except PlaywrightTimeout:
+        page.screenshot(path=ARTIFACTS / "login_failed.png", full_page=True)
+        pytest.fail("not logged in after 90 s; the page showed:\n" + page.locator("body").inner_text()[:3000])
     _wait_idle(page)
 
 
