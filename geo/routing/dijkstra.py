@@ -176,19 +176,28 @@ def _settle_nearest(indptr, indices, weights, dist, pred, mark, gen, hkey, hnode
     ``slot[station]`` its position among the candidates (-1: not one).
     ``slack`` is how far below zero ``add`` goes (0 when it never does): a
     candidate not yet reached may cost that much less than the next node.
-    Returns (heap size, number settled, the stopping cost).
+    Returns (heap size, number settled, the stopping cost, each candidate's
+    cost and how it is reached): as :func:`candidate_cost` would give them
+    after the search, computed when an end of the candidate's edge settles
+    instead of by a pass over every candidate (whose nodes, scattered over
+    the graph, cost a cache miss each).
     """
     queued = 2 * gen
     done = queued + 1
     n_cand = len(cu)
     totals = np.full(n_cand, np.inf)
+    costs = np.full(n_cand, np.inf)
+    # What candidate_cost gives a candidate no settled node reaches.
+    hows = np.full(n_cand, 2 if any_same else 0, dtype=np.int64)
     reached = np.empty(n_cand, np.int64)
     n_reached = 0
     mask = len(bits) * 8 - 1
     if any_same or n_order > 0:  # stations on the origin's own edge (or at nodes settled before) are known now
         for j in range(n_cand):
             if same[j] or n_order > 0:
-                cost, _ = candidate_cost(dist, mark, done, j, cu, cv, t, c, fwd, bwd, same, any_same, to)
+                cost, h = candidate_cost(dist, mark, done, j, cu, cv, t, c, fwd, bwd, same, any_same, to)
+                costs[j] = cost
+                hows[j] = h
                 total = cost + add[j]
                 if total < np.inf:
                     totals[j] = total
@@ -237,7 +246,10 @@ def _settle_nearest(indptr, indices, weights, dist, pred, mark, gen, hkey, hnode
                 lo += 1
                 if j < 0:
                     continue
-                cost, _ = candidate_cost(dist, mark, done, j, cu, cv, t, c, fwd, bwd, same, any_same, to)
+                cost, h = candidate_cost(dist, mark, done, j, cu, cv, t, c, fwd, bwd, same, any_same, to)
+                # Always stored: an equal cost through the other end may change "how", as a final pass would.
+                costs[j] = cost
+                hows[j] = h
                 total = cost + add[j]
                 if total < totals[j]:
                     if totals[j] == np.inf:
@@ -248,7 +260,7 @@ def _settle_nearest(indptr, indices, weights, dist, pred, mark, gen, hkey, hnode
                         changed = True
             if changed:
                 kth = _kth(totals, reached, n_reached, need)
-    return size, n_order, kth
+    return size, n_order, kth, costs, hows
 
 
 @njit(cache=True, nogil=True)
@@ -426,7 +438,7 @@ class Search:
         self.limit = float(limit)
         return self
 
-    def extend_to_nearest(self, targets: tuple, need: int) -> float:
+    def extend_to_nearest(self, targets: tuple, need: int) -> tuple[float, np.ndarray, np.ndarray]:
         """Settle until ``need`` candidate stations are settled for good; returns the cost that took.
 
         Parameters
@@ -439,18 +451,20 @@ class Search:
 
         Returns
         -------
-        float
+        tuple
             The ``need``-th smallest candidate cost (``inf`` when fewer are
             reachable and the search ran out): the search is then the same as
-            one extended to that cost (plus ``slack``).
+            one extended to that cost (plus ``slack``); and each candidate's
+            cost (``inf`` where unreached) and how it is reached, as
+            :func:`candidate_cost` gives them on the settled nodes.
         """
         ws = self.ws
         indptr, indices, weights = self._arcs
-        self._size, self.n_settled, kth = _settle_nearest(indptr, indices, weights, ws.dist, ws.pred, ws.mark,
+        self._size, self.n_settled, kth, costs, hows = _settle_nearest(indptr, indices, weights, ws.dist, ws.pred, ws.mark,
                                                           self.gen, ws.hkey, ws.hnode, ws.pos, self._size,
                                                           ws.order, self.n_settled, *targets, need)
         self.limit = max(self.limit, float(kth) + float(targets[-1]))
-        return float(kth)
+        return float(kth), costs, hows
 
     @property
     def settled(self) -> np.ndarray:

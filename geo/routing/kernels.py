@@ -1,13 +1,12 @@
-"""Compiled loops of snapping, station costs and routes, and the warm-up of every compiled routing loop.
+"""Compiled loops of snapping and routes, and the warm-up of every compiled routing loop.
 
 The snapping loops are :func:`geo.routing.snap.snap_point`'s candidate
 search over the graph's grid (see :mod:`geo.routing.snap` for the grid);
-:func:`station_costs_into` is one round of
-:func:`geo.routing.search.settle_stations`; :func:`route_lines` draws the
-routes of :mod:`geo.routing.routes`; the search loops are in
-:mod:`geo.routing.dijkstra`. Each does what the numpy code it replaced did,
-with the same arithmetic in the same order, so answers are bit-identical
-(``tests/routing/test_routes_compiled.py`` keeps the numpy versions and compares). numba caches their
+:func:`route_lines` draws the routes of :mod:`geo.routing.routes` with
+the arithmetic of the numpy code it replaced, in the same order, so they
+are bit-identical (``tests/routing/test_routes_compiled.py`` keeps the numpy
+version and compares); the search loops (and the stations' costs) are in
+:mod:`geo.routing.dijkstra`. numba caches their
 machine code on disk (``cache=True``), so a new process loads rather than
 compiles them; :func:`warm_up_in_background` does even that while a graph
 is being loaded, so the first query after a start does not wait for it.
@@ -69,36 +68,6 @@ def nearest_in_blocks(grid_keys, grid_ptr, grid_seg, geom_x, geom_y, lon0, lat0,
         d, j, t, _ = nearest_in_block(grid_keys, grid_ptr, grid_seg, geom_x, geom_y, lon0, lat0, kx, ky, cell,
                                        ncols, nrows, x[i], y[i], r)
         out_d[i], out_j[i], out_s[i] = d, j, t
-
-
-@njit(cache=True, nogil=True)
-def station_costs_into(dist, mark, done, cu, cv, t, c, fwd, bwd, same, any_same, to, add, limit, need,
-                       cost, how):
-    """Each candidate's cost and how it is reached (:func:`geo.routing.search.station_costs`), in place.
-
-    ``dist``/``mark``/``done`` are a search's workspace (a node's cost counts
-    only where its mark is ``done``); ``cu``, ``cv``, ``t``, ``c``, ``fwd``,
-    ``bwd`` and ``same`` describe each candidate's edge. Returns the number of
-    candidates whose cost plus ``add`` is within ``limit``, and the
-    ``need``-th smallest finite cost plus ``add`` (inf when fewer are finite).
-    """
-    n_within = 0
-    m = 0
-    reached = np.empty(len(cu))
-    for i in range(len(cu)):
-        best, h = dijkstra.candidate_cost(dist, mark, done, i, cu, cv, t, c, fwd, bwd, same, any_same, to)
-        cost[i] = best
-        how[i] = h
-        total = best + add[i]
-        if total <= limit:
-            n_within += 1
-        if np.isfinite(total):
-            reached[m] = total
-            m += 1
-    aim = np.inf
-    if m >= need:
-        aim = np.sort(reached[:m])[need - 1]
-    return n_within, aim
 
 
 @njit(cache=True, nogil=True)
@@ -359,9 +328,6 @@ def _warm_routes() -> None:
                     np.zeros(1, dtype=i64), np.full(1, 0.25), np.ones(1, dtype=i64))
     xs = np.empty(4)
     piece_into(ptr, gx, gx, cum, 0, 0.0, 0.5, False, xs, xs.copy(), 0)
-    station_costs_into(one, np.array([3], dtype=i32), 3, edge, edge, one, one, np.ones(1, dtype=np.bool_),
-                       np.ones(1, dtype=np.bool_), np.zeros(1, dtype=np.bool_), False, 0.5, one, 1.0, 1, one.copy(),
-                       np.zeros(1, dtype=i64))
 
 
 _WARM = threading.Event()

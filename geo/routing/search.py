@@ -19,7 +19,6 @@ import numpy as np
 from geo import settings
 from geo.core.crs import haversine_m
 from geo.routing.dijkstra import Search
-from geo.routing.kernels import station_costs_into
 from geo.routing.network import RoadGraph
 from geo.routing.snap import Snap
 from geo.routing.stations import StationIndex
@@ -231,10 +230,6 @@ def settle_stations(graph: RoadGraph, idx: StationIndex, cand: np.ndarray, origi
     slot = np.full(len(idx), -1, dtype=np.int64)
     slot[cand] = np.arange(len(cand))
     search = origin_search(graph, origin, weight=weight, limit=-np.inf)
-    kth = search.extend_to_nearest((bits, tnode, tstation, slot, cu, cv, t, c, fwd, bwd, same, any_same, to, add,
-                                    slack), need)
-    cost, how = np.empty(len(cand)), np.empty(len(cand), dtype=np.int64)
-    ws = search.ws
-    station_costs_into(ws.dist, ws.mark, 2 * search.gen + 1, cu, cv, t, c, fwd, bwd, same, any_same, to, add,
-                       kth, need, cost, how)
+    _, cost, how = search.extend_to_nearest((bits, tnode, tstation, slot, cu, cv, t, c, fwd, bwd, same, any_same,
+                                             to, add, slack), need)
     return cost, how, search.pred
