@@ -154,6 +154,8 @@ def candidate_cost(dist, mark, done, i, cu, cv, t, c, fwd, bwd, same, any_same, 
 
 @njit(cache=True, nogil=True)
 def _kth(totals, reached, n_reached, need):
+    if need <= 0:  # nothing asked for: nothing to settle
+        return -np.inf
     if n_reached < need:
         return np.inf
     vals = np.empty(n_reached)

@@ -6,8 +6,8 @@ A query runs in three steps:
    the mode's graph (:func:`geo.routing.snap.snap_point`). Stations are
    snapped the same way, once per station set
    (:func:`geo.routing.stations.station_index`).
-2. **Search.** Bounded Dijkstra searches from the origin, with a limit that
-   grows until the k nearest eligible stations are settled
+2. **Search.** One Dijkstra from the origin that stops as soon as the k
+   nearest eligible stations are proven
    (:func:`geo.routing.search.settle_stations`).
 3. **Route.** The predecessor tree gives each result's path; its geometry
    follows every shape point of the roads, cut at both snapped ends
