@@ -59,6 +59,7 @@ class Projection:
     def __init__(self, bounds: tuple[float, float, float, float], width: int, height: int, *, pad: int = 8):
         minx, miny, maxx, maxy = bounds
         self.minx, self.maxy = minx, maxy
+        self.width, self.height = width, height
         self.k = math.cos(math.radians((miny + maxy) / 2))
         w = max((maxx - minx) * self.k, 1e-9)
         h = max(maxy - miny, 1e-9)
@@ -125,28 +126,62 @@ def map_cells(grid: Grid, covered: np.ndarray, *, max_cells: int) -> tuple[np.nd
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def svg_map_start(region, district_codes: list[str], cells: np.ndarray, colours: np.ndarray, *, label: str,
+                  width: int, height: int) -> tuple[list[str], Projection]:
+    """The layers every report map starts with: background, cells shaded by colour, district outlines.
+
+    Parameters
+    ----------
+    region
+        The region drawn (its ``geometry`` sets the extent, its ``name`` the label).
+    district_codes
+        Adcodes of the districts outlined.
+    cells, colours
+        Cell polygons and each one's fill colour.
+    label
+        What the map shows, after the region's name, for screen readers.
+    width, height
+        The SVG box.
+
+    Returns
+    -------
+    (list of str, Projection)
+        The SVG so far (the caller adds its own layers, then ``</svg>``), and its projection.
+    """
+    proj = Projection(shapely.bounds(region.geometry), width, height)
+    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
+            f'role="img" aria-label="{_E(region.name)} {_E(label)}">'),
+           f'<rect width="{width}" height="{height}" fill="#f7f7f2"/>']
+    # One path per colour keeps the file small (a province is ~6,000 hexagons).
+    for col in dict.fromkeys(colours.tolist()):
+        d = "".join(svg_path(g, proj) for g in cells[colours == col])
+        out.append(f'<path d="{d}" fill="{col}" stroke="none"/>')
+    b = load_boundaries("district")
+    outline = b[b["adcode"].isin(district_codes)].geometry.to_numpy()
+    if len(outline):
+        d = "".join(svg_path(shapely.simplify(g, proj.degree_per_px * 0.5), proj) for g in outline)
+        out.append(f'<path d="{d}" fill="none" stroke="#555" stroke-width="0.6"/>')
+    return out, proj
+
+
+def svg_station_dots(stations: pd.DataFrame, proj: Projection) -> str:
+    """The stations inside the map's box as small dots (an empty string when there are none)."""
+    if not len(stations):
+        return ""
+    x, y = proj.xy(stations["lon"].to_numpy(float), stations["lat"].to_numpy(float))
+    inside = (x >= 0) & (x <= proj.width) & (y >= 0) & (y <= proj.height)
+    dots = "".join(f'<circle cx="{a:.1f}" cy="{c:.1f}" r="1.6"/>' for a, c in zip(x[inside], y[inside]))
+    return f'<g fill="#1d3557" stroke="#fff" stroke-width="0.3">{dots}</g>'
+
+
 def map_svg(result: CoverageResult, width: int = 700, height: int = 500,
             max_cells: int = settings.REPORT_MAX_MAP_CELLS) -> str:
     """The report's map as an inline ``<svg>`` element (no external resources)."""
-    geom = result.region.geometry
-    proj = Projection(shapely.bounds(geom), width, height)
-    tol = proj.degree_per_px * 0.5
-    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
-            f'role="img" aria-label="{_E(result.region.name)} coverage map">'),
-           f'<rect width="{width}" height="{height}" fill="#f7f7f2"/>']
     geoms, share = _map_cells(result, max_cells)
-    # One path per colour keeps the file small (a province is ~6,000 hexagons).
     colours = np.array([share_colour(s) for s in share]) if len(share) else np.array([])
-    for col in dict.fromkeys(colours.tolist()):
-        d = "".join(svg_path(g, proj) for g in geoms[colours == col])
-        out.append(f'<path d="{d}" fill="{col}" stroke="none"/>')
-    # District outlines of the region.
-    codes = result.districts["adcode"].astype(str).tolist()
-    b = load_boundaries("district")
-    outline = b[b["adcode"].isin(codes)].geometry.to_numpy()
-    if len(outline):
-        d = "".join(svg_path(shapely.simplify(g, tol), proj) for g in outline)
-        out.append(f'<path d="{d}" fill="none" stroke="#555" stroke-width="0.6"/>')
+    out, proj = svg_map_start(result.region, result.districts["adcode"].astype(str).tolist(), geoms, colours,
+                              label="coverage map", width=width, height=height)
+    tol = proj.degree_per_px * 0.5
     # Largest gaps, outlined and numbered.
     gaps = result.gap_table.head(_GAPS_ON_MAP)
     for poly in result.gap_geometries(_GAPS_ON_MAP):
@@ -154,13 +189,7 @@ def map_svg(result: CoverageResult, width: int = 700, height: int = 500,
             continue
         out.append(f'<path d="{svg_path(shapely.simplify(poly, tol), proj)}" fill="none" '
                    f'stroke="#7a1f0e" stroke-width="1.4"/>')
-    # Stations inside the map's extent.
-    st = result.stations
-    if len(st):
-        x, y = proj.xy(st["lon"].to_numpy(float), st["lat"].to_numpy(float))
-        inside = (x >= 0) & (x <= width) & (y >= 0) & (y <= height)
-        dots = "".join(f'<circle cx="{a:.1f}" cy="{c:.1f}" r="1.6"/>' for a, c in zip(x[inside], y[inside]))
-        out.append(f'<g fill="#1d3557" stroke="#fff" stroke-width="0.3">{dots}</g>')
+    out.append(svg_station_dots(result.stations, proj))
     for row in gaps.itertuples():
         gx, gy = proj.xy(row.lon, row.lat)
         out.append(f'<text x="{float(gx):.1f}" y="{float(gy):.1f}" font-size="11" font-weight="bold" '
@@ -170,11 +199,13 @@ def map_svg(result: CoverageResult, width: int = 700, height: int = 500,
     return "".join(out)
 
 
-def _pct(v) -> str:
+def fmt_share(v) -> str:
+    """A share as a percentage with one decimal, or "–" when there is none."""
     return "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) or pd.isna(v) else f"{100 * v:.1f}%"
 
 
-def _fmt(v, digits: int = 1) -> str:
+def fmt_number(v, digits: int = 1) -> str:
+    """A number with thousands separators, or "–" when there is none."""
     if v is None or pd.isna(v) or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
     return f"{v:,.{digits}f}"
@@ -296,8 +327,8 @@ def render_report(result: CoverageResult, *, title: str | None = None, max_rows:
     has_pop = districts["population"].notna().any()
 
     figs = [("方法 / method", label),
-            ("面积覆盖率 / covered by area", _pct(result.covered_share_area)),
-            (f"需求覆盖率 / covered by demand ({result.demand.kind})", _pct(result.covered_share_demand)),
+            ("面积覆盖率 / covered by area", fmt_share(result.covered_share_area)),
+            (f"需求覆盖率 / covered by demand ({result.demand.kind})", fmt_share(result.covered_share_demand)),
             ("区内站点 / stations in region", f"{int(result.districts['stations'].sum()):,}"),
             ("格网 / cells", f"{len(result.cells):,} · H3 r{result.resolution}"),
             ("缺口 / gaps", f"{len(result.gap_table):,}")]
@@ -330,10 +361,10 @@ def render_report(result: CoverageResult, *, title: str | None = None, max_rows:
         cells = [f'<td class="t">{_E(str(r.name))} <small>{_E(str(r.adcode))}</small></td>',
                  f"<td>{int(r.stations)}</td>"]
         if has_pop:
-            cells += [f"<td>{_fmt(r.population, 0)}</td>", f"<td>{_fmt(r.stations_per_100k, 2)}</td>"]
-        gap = f"#{int(r.largest_gap)} · {_fmt(r.largest_gap_km2)}" if r.largest_gap else "–"
-        cells += [f"<td>{_pct(r.covered_share_area)}</td>", f"<td>{_pct(r.covered_share_demand)}</td>",
-                  f"<td>{_fmt(r.travel_mean)}</td>", f"<td>{_fmt(r.travel_p95)}</td>", f"<td>{_E(gap)}</td>"]
+            cells += [f"<td>{fmt_number(r.population, 0)}</td>", f"<td>{fmt_number(r.stations_per_100k, 2)}</td>"]
+        gap = f"#{int(r.largest_gap)} · {fmt_number(r.largest_gap_km2)}" if r.largest_gap else "–"
+        cells += [f"<td>{fmt_share(r.covered_share_area)}</td>", f"<td>{fmt_share(r.covered_share_demand)}</td>",
+                  f"<td>{fmt_number(r.travel_mean)}</td>", f"<td>{fmt_number(r.travel_p95)}</td>", f"<td>{_E(gap)}</td>"]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("<h2>分区县 / by district</h2>")
     if truncated:
@@ -349,8 +380,8 @@ def render_report(result: CoverageResult, *, title: str | None = None, max_rows:
         where = f"{names.get(str(g.district), '')} {g.district}".strip()
         gap_rows.append(
             f"<tr><td class='t'>#{int(g.gap)}</td><td class='t'>{_E(where)}</td>"
-            f"<td>{_fmt(g.area_km2)}</td><td>{_fmt(g.demand)}</td><td>{g.lat:.4f}, {g.lon:.4f}</td>"
-            f"<td>{_fmt(g.station_distance_m / 1000 if math.isfinite(g.station_distance_m) else None, 2)}</td></tr>")
+            f"<td>{fmt_number(g.area_km2)}</td><td>{fmt_number(g.demand)}</td><td>{g.lat:.4f}, {g.lon:.4f}</td>"
+            f"<td>{fmt_number(g.station_distance_m / 1000 if math.isfinite(g.station_distance_m) else None, 2)}</td></tr>")
     if gap_rows:
         parts.append("<h2>最大缺口 / largest gaps (by demand)</h2>")
         parts.append("<table><tr><th class='t'>#</th><th class='t'>区县 / district</th><th>km²</th>"

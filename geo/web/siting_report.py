@@ -9,33 +9,19 @@ Every string from data is HTML-escaped.
 from __future__ import annotations
 
 import html
-import math
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-import shapely
 
 from geo import settings
 from geo.analysis.siting.problem import SitingProblem
 from geo.analysis.siting.result import SitingResult
-from geo.core.regions import load_boundaries
-from geo.web.report import (Projection, map_cells, method_notes, provenance_html, report_css, share_colour,
-                            svg_path)
+from geo.web.report import (fmt_number, fmt_share, map_cells, method_notes, provenance_html, report_css,
+                            share_colour, svg_map_start, svg_station_dots)
 from geo.web.views.siting import covered_after
 
 _E = html.escape
 _NEW = "#4c9be8"  # newly covered by the proposed sites
-
-
-def _pct(v) -> str:
-    return "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) or pd.isna(v) else f"{100 * v:.1f}%"
-
-
-def _num(v, digits: int = 1) -> str:
-    if v is None or pd.isna(v) or (isinstance(v, float) and not math.isfinite(v)):
-        return "–"
-    return f"{v:,.{digits}f}"
 
 
 def siting_map_svg(problem: SitingProblem, result: SitingResult, *, width: int = 700, height: int = 440,
@@ -57,11 +43,6 @@ def siting_map_svg(problem: SitingProblem, result: SitingResult, *, width: int =
         Most cells drawn.
     """
     base = problem.baseline
-    proj = Projection(shapely.bounds(base.region.geometry), width, height)
-    tol = proj.degree_per_px * 0.5
-    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
-            f'role="img" aria-label="{_E(base.region.name)} siting map">'),
-           f'<rect width="{width}" height="{height}" fill="#f7f7f2"/>']
     after = covered_after(problem, result)
     if len(base.grid.cells) <= max_cells:
         geoms = base.grid.hexagons
@@ -69,21 +50,9 @@ def siting_map_svg(problem: SitingProblem, result: SitingResult, *, width: int =
     else:
         geoms, share = map_cells(base.grid, after, max_cells=max_cells)
         colours = np.array([share_colour(s) for s in share]) if len(share) else np.array([])
-    for col in dict.fromkeys(colours.tolist()):
-        d = "".join(svg_path(g, proj) for g in geoms[colours == col])
-        out.append(f'<path d="{d}" fill="{col}" stroke="none"/>')
-    codes = base.districts["adcode"].astype(str).tolist()
-    b = load_boundaries("district")
-    outline = b[b["adcode"].isin(codes)].geometry.to_numpy()
-    if len(outline):
-        d = "".join(svg_path(shapely.simplify(g, tol), proj) for g in outline)
-        out.append(f'<path d="{d}" fill="none" stroke="#555" stroke-width="0.6"/>')
-    st = base.stations
-    if len(st):
-        x, y = proj.xy(st["lon"].to_numpy(float), st["lat"].to_numpy(float))
-        inside = (x >= 0) & (x <= width) & (y >= 0) & (y <= height)
-        dots = "".join(f'<circle cx="{a:.1f}" cy="{c:.1f}" r="1.6"/>' for a, c in zip(x[inside], y[inside]))
-        out.append(f'<g fill="#1d3557" stroke="#fff" stroke-width="0.3">{dots}</g>')
+    out, proj = svg_map_start(base.region, base.districts["adcode"].astype(str).tolist(), geoms, colours,
+                              label="siting map", width=width, height=height)
+    out.append(svg_station_dots(base.stations, proj))
     for row in result.sites.itertuples():
         sx, sy = proj.xy(row.lon, row.lat)
         out.append(f'<g data-site="{int(row.rank)}"><circle cx="{float(sx):.1f}" cy="{float(sy):.1f}" r="6" '
@@ -99,10 +68,10 @@ def _question(result: SitingResult) -> str:
              "pmedian": "最短平均出行 / p-median"}.get(result.model, result.model)
     parts = [f"模型 / model: {model}", f"新建站点 / new sites: {int(result.p)}"]
     if result.target_share is not None:
-        parts.append(f"目标覆盖率 / target share: {_pct(result.target_share)}")
-    parts.append(f"预算 / budget: {_num(result.budget) if result.budget is not None else '不限 / none'}")
+        parts.append(f"目标覆盖率 / target share: {fmt_share(result.target_share)}")
+    parts.append(f"预算 / budget: {fmt_number(result.budget) if result.budget is not None else '不限 / none'}")
     if result.total_cost is not None:
-        parts.append(f"总成本 / total cost: {_num(result.total_cost)}")
+        parts.append(f"总成本 / total cost: {fmt_number(result.total_cost)}")
     return " · ".join(parts)
 
 
@@ -153,13 +122,13 @@ def render_siting_report(problem: SitingProblem, result: SitingResult, *, regist
     if base.sample:
         parts.append(f'<p class="notice">{_E(settings.SAMPLE_LABEL)}：现有站点为示例数据，不代表真实情况 / '
                      "the existing stations are sample data, not real ones</p>")
-    figs = [("覆盖率 / covered share", f"{_pct(result.before_share)} → {_pct(result.after_share)}"),
-            (f"新增覆盖需求 / newly covered ({unit})", _num(result.added_demand)),
+    figs = [("覆盖率 / covered share", f"{fmt_share(result.before_share)} → {fmt_share(result.after_share)}"),
+            (f"新增覆盖需求 / newly covered ({unit})", fmt_number(result.added_demand)),
             ("新建站点 / new sites", f"{len(result.sites):,}")]
     if result.change:
         figs.append(("未覆盖面积 / uncovered area (km²)",
-                     f"{_num(result.change['uncovered_area_km2_before'])} → "
-                     f"{_num(result.change['uncovered_area_km2_after'])}"))
+                     f"{fmt_number(result.change['uncovered_area_km2_before'])} → "
+                     f"{fmt_number(result.change['uncovered_area_km2_after'])}"))
     parts.append('<div class="figs">' + "".join(f'<div class="fig">{_E(k)}<b>{_E(v)}</b></div>'
                                               for k, v in figs) + "</div>")
     if result.change_text:
@@ -175,7 +144,7 @@ def render_siting_report(problem: SitingProblem, result: SitingResult, *, regist
         label = getattr(r, "label", None) or r.name
         rows.append(f'<tr data-site-row="{int(r.rank)}"><td class="t">{int(r.rank)}</td>'
                     f'<td class="t">{_E(str(label))}</td><td class="t">{_E(str(r.district or ""))}</td>'
-                    f'<td class="t">{_E(str(getattr(r, "road", "") or "–"))}</td><td>{_num(r.added_demand)}</td>'
+                    f'<td class="t">{_E(str(getattr(r, "road", "") or "–"))}</td><td>{fmt_number(r.added_demand)}</td>'
                     f'<td>{r.lat:.5f}, {r.lon:.5f}</td><td class="t"><small>{_E(str(getattr(r, "h3", "") or ""))}'
                     "</small></td></tr>")
     parts.append("<h2>新站点 / proposed sites</h2>")
@@ -187,7 +156,7 @@ def render_siting_report(problem: SitingProblem, result: SitingResult, *, regist
     if len(districts) > max_rows:
         districts = districts.sort_values(["after_share", "adcode"], na_position="last").head(max_rows)
     drows = [f'<tr><td class="t">{_E(str(d.name))} <small>{_E(str(d.adcode))}</small></td>'
-             f"<td>{_pct(d.before_share)}</td><td>{_pct(d.after_share)}</td><td>{_num(d.added_demand)}</td>"
+             f"<td>{fmt_share(d.before_share)}</td><td>{fmt_share(d.after_share)}</td><td>{fmt_number(d.added_demand)}</td>"
              f"<td>{int(d.new_sites)}</td></tr>" for d in districts.itertuples()]
     parts.append("<h2>分区县前后对比 / before and after, by district</h2>")
     parts.append("<table><tr><th class='t'>区县 / district</th><th>之前 / before</th><th>之后 / after</th>"
