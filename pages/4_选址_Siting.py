@@ -120,7 +120,7 @@ basemap = shell.basemap_picker(lang)  # last in the sidebar, under the page's ow
 m = siting_map(base, overlay, lang=lang, basemap=basemap, boundaries=load_map_boundaries())
 preview_s = time.perf_counter() - started
 
-siting_result.headline(problem, result, region, standard, routed=graph is not None,
+siting_result.headline(problem, result, region, routed=graph is not None,
                        network_error=network.error if method == "auto" else None, chosen=method, lang=lang)
 st_folium(m, returned_objects=[], height=_MAP_HEIGHT, use_container_width=True, key="siting_map")
 st.caption(t("si_map_caption", lang, what=t("cv_what_time" if standard.unit == "min" else "cv_what_distance", lang)))

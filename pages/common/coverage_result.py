@@ -27,10 +27,11 @@ def _export(run_key: tuple, what: str, _result) -> bytes:
     return export_bytes(_result, what, registry=registry_version(shell.store()))
 
 
-def headline(figures: dict, region: Region, standard: Standard, *, routed: bool,
-             network_error: Exception | None, chosen: str = "auto", lang: str) -> None:
-    """Region, standard and figures, and what kind of numbers they are (routed, estimated, partly, radius).
+def method_banners(figures: dict, region: Region, standard: Standard, *, routed: bool,
+                   network_error: Exception | None, chosen: str = "auto", lang: str) -> None:
+    """Region and standard, and what kind of numbers follow: routed, estimated, partly routed or by radius.
 
+    Shared by the coverage and siting pages, so both label their figures alike.
     ``routed`` says a road network was loaded; ``network_error`` why one could not be;
     ``chosen`` is the method the planner picked (``auto``, ``estimate``, ``radius``).
     """
@@ -57,6 +58,12 @@ def headline(figures: dict, region: Region, standard: Standard, *, routed: bool,
         st.warning(t("cv_unreachable_banner", lang, n=f"{figures['unreachable_cells']:,}"), icon="⚠️")
     if figures["sample"]:
         st.warning(t("sample_banner", lang), icon="⚠️")
+
+
+def headline(figures: dict, region: Region, standard: Standard, *, routed: bool,
+             network_error: Exception | None, chosen: str = "auto", lang: str) -> None:
+    """The method banners (:func:`method_banners`), then the run's figures."""
+    method_banners(figures, region, standard, routed=routed, network_error=network_error, chosen=chosen, lang=lang)
     st.html(figures_html(figures, lang))
 
 

@@ -7,43 +7,25 @@ from __future__ import annotations
 
 import streamlit as st
 
-from geo import settings
 from geo.analysis.siting.problem import SitingProblem
 from geo.analysis.siting.result import SitingResult
-from geo.analysis.standard import Standard
 from geo.core.i18n import pick, t
 from geo.core.regions import Region
-from geo.core.text import md_error, md_escape, md_text
+from geo.core.text import md_escape, md_text
 from geo.web.report import registry_version
 from geo.web.siting_report import pdf_available, render_siting_pdf, render_siting_report
 from geo.web.views import siting_tables as svt
-from geo.web.views.coverage.choices import standard_text
 from geo.web.views.coverage.tables import headline as coverage_figures
 from pages.common import shell
+from pages.common.coverage_result import method_banners
 
 
-def headline(problem: SitingProblem, result: SitingResult, region: Region, standard: Standard, *, routed: bool,
+def headline(problem: SitingProblem, result: SitingResult, region: Region, *, routed: bool,
              network_error: Exception | None, chosen: str = "auto", lang: str) -> None:
     """Region, standard, the kind of numbers (routed, estimated, radius), the target, the figures and the solver."""
     figures = coverage_figures(problem.baseline)
-    mode_label = t(f"fd_mode_{standard.mode}", lang)
-    st.markdown(f"**{md_escape(region.name)}** · "
-                + md_escape(t("cv_standard_line", lang, standard=standard_text(problem.standard, lang))))
-    if network_error is not None:
-        st.error(t("fd_network_error", lang, error=md_error(network_error, lang)))
-    if chosen == "radius":
-        st.info(t("cv_radius_banner", lang), icon=":material/radio_button_checked:")
-    elif chosen == "estimate":
-        st.warning(t("cv_estimate_chosen", lang, factor=settings.DETOUR_FACTOR), icon="⚠️")
-    elif not routed:
-        st.warning(t("cv_estimate_banner", lang, mode=mode_label, factor=settings.DETOUR_FACTOR), icon="⚠️")
-    elif figures["off_network_cells"]:
-        # The same count as the baseline run's note (CoverageResult.off_network_cells).
-        st.caption("⚠️ " + t("cv_partial_network", lang, n=f"{figures['off_network_cells']:,}",
-                             total=f"{figures['cells']:,}", mode=mode_label, km=f"{settings.SNAP_MAX_M / 1000:g}",
-                             factor=settings.DETOUR_FACTOR))
-    if figures["sample"]:
-        st.warning(t("sample_banner", lang), icon="⚠️")
+    method_banners(figures, region, problem.standard, routed=routed, network_error=network_error, chosen=chosen,
+                   lang=lang)
     target_line = svt.target_text(result, lang)
     if target_line:
         (st.success if result.target_met else st.warning)(target_line)
