@@ -42,13 +42,14 @@ def language_switch() -> str:
 
 
 def planner_heading(title_key: str, intro_key: str, style: str, lang: str) -> tuple:
-    """A planner page's top: its stylesheet (``static/gd/<style>``), title and introduction.
+    """A planner page's top: the planner pages' stylesheet and its own (``static/gd/<style>``), title and introduction.
 
     Returns
     -------
     (tuple, geopandas.GeoDataFrame)
         The registry's stamp and its public stations (see :func:`open_registry`).
     """
+    assets.page_style("page-planner.css")
     assets.page_style(style)
     st.title(t(title_key, lang), anchor=False)
     st.caption(t(intro_key, lang))
