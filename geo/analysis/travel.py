@@ -26,11 +26,11 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 from geo import settings
+from geo.analysis.road_rings import dense_cell_table, nearest_by_rings
 from geo.analysis.standard import Standard
 from geo.core import geodesy
 from geo.core.crs import haversine_m
 from geo.routing.network import RoadGraph, index_ranges
-from geo.routing.snap import nearest_segments
 
 _E7 = 1e7  # graph geometry is stored as integer 1e-7 degrees
 
@@ -93,16 +93,40 @@ def snap_points(graph: RoadGraph, lon: np.ndarray, lat: np.ndarray, *,
     best_s = np.zeros(n)
     max_r = int(math.ceil(limit * 1.1 / cell)) + 1
     pending = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
-    for r in sorted({1, min(4, max_r), max_r}):
-        if not len(pending):
-            break
-        d, j, s = _nearest_in_blocks(graph, x[pending], y[pending], r, ncols, nrows, cell)
+    if len(pending):
+        # What blocks of radius 1, 4 and max_r cells, searched in turn until
+        # one holds a segment within its radius, would find (every segment
+        # within r cells' width of a point lies in its block, so such a best
+        # is the true nearest): found ring by ring, the same answers. Beyond
+        # limit * 1.1 nothing is kept (below), so no ring further is searched.
+        start, end = _cell_table(graph)
+        passes = np.array(sorted({1, min(4, max_r), max_r}), dtype=np.int64)
+        d, j, s = np.empty(len(pending)), np.empty(len(pending), dtype=np.int64), np.empty(len(pending))
+        nearest_by_rings(start, end, np.asarray(graph.grid_keys), np.asarray(graph.grid_ptr),
+                         np.asarray(graph.grid_seg), np.asarray(graph.geom_x), np.asarray(graph.geom_y), float(lon0),
+                         float(lat0), float(kx), float(ky), float(cell), ncols, nrows,
+                         np.ascontiguousarray(x[pending]), np.ascontiguousarray(y[pending]), passes, limit * 1.1, d, j,
+                         s)
         best_d[pending], best_j[pending], best_s[pending] = d, j, s
-        # Every segment within r cells' width of the point lies in its
-        # block, so a best distance up to that is the true nearest.
-        done = (d <= r * cell) | (r == max_r)
-        pending = pending[~done]
+    return snaps_from_segments(graph, lon, lat, best_d, best_j, best_s, limit)
 
+
+def snaps_from_segments(graph: RoadGraph, lon: np.ndarray, lat: np.ndarray, best_d: np.ndarray,
+                        best_j: np.ndarray, best_s: np.ndarray, limit: float) -> Snaps:
+    """Snaps from each point's nearest segment on the grid's plane (the last step of :func:`snap_points`).
+
+    Parameters
+    ----------
+    graph
+        The road graph.
+    lon, lat
+        WGS-84 positions.
+    best_d, best_j, best_s
+        Per point: distance on the plane, segment (-1 for none) and position along it.
+    limit
+        Metres; points farther from their segment (great circle) do not snap.
+    """
+    n = len(lon)
     edge = np.full(n, -1, dtype=np.int64)
     frac = np.full(n, np.nan)
     dist = np.full(n, np.nan)
@@ -124,14 +148,13 @@ def snap_points(graph: RoadGraph, lon: np.ndarray, lat: np.ndarray, *,
     return Snaps(edge=edge, fraction=frac, distance_m=dist)
 
 
-def _nearest_in_blocks(graph: RoadGraph, x: np.ndarray, y: np.ndarray, r: int, ncols: int, nrows: int,
-                       cell: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Nearest segment to each point among the segments of its (2r+1)^2 grid block.
-
-    routing's compiled loop, point by point: the same candidates in the same
-    order and the same arithmetic as :func:`geo.routing.snap.snap_point`.
-    """
-    return nearest_segments(graph, x, y, r)
+def _cell_table(graph: RoadGraph) -> tuple[np.ndarray, np.ndarray]:
+    """The graph's snapping grid as a dense cell -> segment slice table (:func:`dense_cell_table`), cached."""
+    cache = _graph_cache(graph)
+    if "cell_table" not in cache:
+        ncols, nrows = int(graph.grid_params[5]), int(graph.grid_params[6])
+        cache["cell_table"] = dense_cell_table(graph.grid_keys, graph.grid_ptr, ncols * nrows)
+    return cache["cell_table"]
 
 
 # --------------------------------------------------------------------------

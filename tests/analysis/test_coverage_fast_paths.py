@@ -1,10 +1,12 @@
-"""The fast grid paths give the results of the old per-cell ones, bit for bit.
+"""The fast paths of a coverage run give the results of the old ways, bit for bit.
 
 The grid's children, cell polygons and district lookups were per-cell
-Python loops over h3-py; they are now array calls. The old ways are kept
-here as the reference: a grid from ``h3.geo_to_cells`` with every centre,
-area and district asked per cell, polygons from ``h3.cell_to_boundary`` per
-cell, and a whole coverage run on the real Shenzhen road network done the
+Python loops over h3-py, and snapping searched blocks of 3x3, 9x9 and 31x31
+grid cells in turn; they are now array calls and a ring-by-ring search. The
+old ways are kept here as the reference: a grid from ``h3.geo_to_cells``
+with every centre, area and district asked per cell, polygons from
+``h3.cell_to_boundary`` per cell, the block passes of the compiled block
+search, and a whole coverage run on the real Shenzhen road network done the
 old way (those references patched in) compared with the new one, column by
 column and geometry by geometry.
 """
@@ -17,13 +19,19 @@ import pandas as pd
 import pytest
 import shapely
 
+import math
+
 import geo.analysis.districts as districts_module
 import geo.analysis.grid as grid_module
+import geo.analysis.travel as travel_module
+from geo import settings
 from geo.analysis.coverage import coverage
 from geo.analysis.grid import Grid, cell_polygons, clear_grid_cache, hex_grid
 from geo.analysis.h3_arrays import cell_boundaries, uses_c_library
+from geo.analysis.travel import Snaps, snap_points
 from geo.core.regions import find_region, locate
 from geo.routing.build import build_graphs
+from geo.routing.snap import nearest_segments
 from conftest import SHENZHEN_PBF
 
 needs_pbf = pytest.mark.skipif(not SHENZHEN_PBF.exists(), reason="shared Shenzhen roads extract not present")
@@ -49,6 +57,25 @@ def _old_positions(codes: np.ndarray, values: np.ndarray) -> np.ndarray:
     """The old per-row lookup of each cell's district in the district list."""
     pos = {c: i for i, c in enumerate(codes.tolist())}
     return np.array([pos.get(c, -1) for c in values.tolist()], dtype=np.int64)
+
+
+def _old_snap_points(graph, lon, lat, *, max_distance_m=None) -> Snaps:
+    """The old snapping: blocks of radius 1, 4 and max_r grid cells in turn, then the same tail as now."""
+    lon, lat = np.atleast_1d(np.asarray(lon, dtype=float)), np.atleast_1d(np.asarray(lat, dtype=float))
+    limit = settings.SNAP_MAX_M if max_distance_m is None else float(max_distance_m)
+    lon0, lat0, kx, ky, cell, _, _ = graph.grid_params
+    x, y = (lon - lon0) * kx, (lat - lat0) * ky
+    best_d, best_j, best_s = np.full(len(lon), np.inf), np.full(len(lon), -1, dtype=np.int64), np.zeros(len(lon))
+    max_r = int(math.ceil(limit * 1.1 / cell)) + 1
+    pending = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+    for r in sorted({1, min(4, max_r), max_r}):
+        if not len(pending):
+            break
+        d, j, s = nearest_segments(graph, x[pending], y[pending], r)
+        best_d[pending], best_j[pending], best_s[pending] = d, j, s
+        pending = pending[~((d <= r * cell) | (r == max_r))]
+    # What follows the search is unchanged: run it on the old search's answers.
+    return travel_module.snaps_from_segments(graph, lon, lat, best_d, best_j, best_s, limit)
 
 
 @pytest.mark.parametrize("query,res", [("440304", 9), ("440300", 8), ("441900", 7)])
@@ -133,3 +160,26 @@ def test_coverage_on_shenzhen_network_equals_the_old_way(shenzhen_ebike, monkeyp
     assert new.notes == old.notes
     for a, b in zip(new.gap_geometries(top=3), old.gap_geometries(top=3)):
         assert shapely.equals_exact(a, b, tolerance=0)
+
+
+@needs_pbf
+@pytest.mark.parametrize("limit", [None, 400.0, 30.0, 20000.0])
+def test_snapping_by_rings_equals_the_block_passes(shenzhen_ebike, limit):
+    g = shenzhen_ebike
+    rng = np.random.default_rng(11)
+    grid = hex_grid("440300", 9)
+    # Shape points of the roads (two segments meet there: exact ties), points
+    # near them, cell centres across the city (many far from this extract's
+    # roads), points outside the grid, and ones that are not positions.
+    at = rng.integers(0, len(g.geom_x), 3000)
+    vx, vy = g.geom_x[at] / 1e7, g.geom_y[at] / 1e7
+    lon = np.concatenate([vx, vx + rng.normal(0, 3e-4, len(vx)), grid.lon, rng.uniform(112.0, 116.0, 500),
+                          [np.nan, 113.95, np.inf]])
+    lat = np.concatenate([vy, vy + rng.normal(0, 3e-4, len(vy)), grid.lat, rng.uniform(21.5, 24.0, 500),
+                          [22.55, np.nan, 22.55]])
+    new = snap_points(g, lon, lat, max_distance_m=limit)
+    old = _old_snap_points(g, lon, lat, max_distance_m=limit)
+    np.testing.assert_array_equal(new.edge, old.edge)
+    np.testing.assert_array_equal(new.fraction, old.fraction)
+    np.testing.assert_array_equal(new.distance_m, old.distance_m)
+    assert new.ok.sum() > 3000 and (~new.ok).sum() > 400
