@@ -26,7 +26,7 @@ from geo import settings
 from geo.core.crs import haversine_m
 from geo.core.geodesy import M_PER_DEGREE
 from geo.routing.network import (COORD_SCALE, FORMAT, FORMAT_VERSION, MODES, RoadGraph, graph_path, index_ranges,
-                                 load_graph, save_graph)
+                                 load_graph, network_meta, save_graph)
 from geo.routing.osm import RawWays, read_osm_ways
 from geo.routing.progress import Progress
 from geo.routing.rules import HIGHWAY_CLASS_ID, TAG_KEYS, way_rule
@@ -367,13 +367,8 @@ def build_graphs(pbf: str | Path, out_dir: str | Path | None = None, *,
 
 def _install(work: Path, out: Path, summaries: dict[str, dict], source: str) -> None:
     """Move finished graph files from ``work`` into ``out`` and list them in ``meta.json`` last."""
-    info = {"format": FORMAT, "version": FORMAT_VERSION, "source": source, "modes": {}}
+    info = network_meta(out, extra={"source": source})
     meta_path = out / "meta.json"
-    if meta_path.exists():  # building a few modes keeps the others listed
-        try:
-            info["modes"] = json.loads(meta_path.read_text(encoding="utf-8")).get("modes", {})
-        except ValueError:
-            pass
     for mode, summary in summaries.items():
         target = graph_path(mode, directory=out)
         os.replace(graph_path(mode, directory=work), target)

@@ -454,6 +454,21 @@ def load_graph(path: str | Path, mode: str | None = None) -> RoadGraph:
     return graph
 
 
+def network_meta(out_dir: Path, *, extra: dict | None = None) -> dict:
+    """A new ``meta.json`` for ``out_dir``: format, version, ``extra``, and the modes it already lists.
+
+    Building a few modes keeps the others listed; a damaged file lists none.
+    """
+    info = {"format": FORMAT, "version": FORMAT_VERSION, **(extra or {}), "modes": {}}
+    meta_path = Path(out_dir) / "meta.json"
+    if meta_path.exists():
+        try:
+            info["modes"] = json.loads(meta_path.read_text(encoding="utf-8")).get("modes", {})
+        except ValueError:
+            pass
+    return info
+
+
 def write_graphs(graphs: dict[str, RoadGraph], out_dir: str | Path, *, extra_meta: dict | None = None) -> Path:
     """Save graphs as ``<mode>.npz`` in ``out_dir`` with a ``meta.json`` describing them.
 
@@ -474,13 +489,8 @@ def write_graphs(graphs: dict[str, RoadGraph], out_dir: str | Path, *, extra_met
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    info = {"format": FORMAT, "version": FORMAT_VERSION, **(extra_meta or {}), "modes": {}}
+    info = network_meta(out, extra=extra_meta)
     meta_path = out / "meta.json"
-    if meta_path.exists():  # building a few modes keeps the others listed
-        try:
-            info["modes"] = json.loads(meta_path.read_text(encoding="utf-8")).get("modes", {})
-        except ValueError:
-            pass
     for mode, graph in graphs.items():
         save_graph(graph, graph_path(mode, directory=out))
         info["modes"][mode] = {**graph.summary(), "file": graph_path(mode, directory=out).name,
