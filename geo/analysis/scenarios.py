@@ -257,8 +257,12 @@ def import_scenario_folder(folder: str | Path, *, registry: str | Path | Registr
             result = rename(SitingResult.from_dict(doc["result"]), name)
             doc = {**doc, "name": name, "result": result.to_dict(max_gaps=None)}
             text = _text(doc)
-        store.save_scenario(name, text, editor=editor, version=int(doc.get("version") or VERSION),
-                            saved_at=str(doc.get("saved_at") or "") or None, limit=sys.maxsize)
+        try:
+            store.save_scenario(name, text, editor=editor, version=int(doc.get("version") or VERSION),
+                                saved_at=str(doc.get("saved_at") or "") or None, limit=sys.maxsize)
+        except ScenarioExistsError:
+            present += 1  # another server importing the same folder at this moment saved it first
+            continue
         imported.append(name)
     note = folder / IMPORTED_NOTE
     message = (f"{datetime.now(timezone.utc).replace(microsecond=0).isoformat()}\n"
