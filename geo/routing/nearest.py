@@ -26,9 +26,12 @@ travelled at a mode speed, labelled ``估算 / estimate`` and with no route.
 """
 from __future__ import annotations
 
+import threading
+import weakref
 from datetime import datetime
 from pathlib import Path
 from typing import Iterable
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -42,6 +45,45 @@ from geo.routing.snap import snap_point
 from geo.routing.stations import StationIndex, eligible, facility_codes, index_stations, station_index
 
 _WEIGHTS = {"time": "time", "distance": "distance"}
+
+
+def _as_key(values) -> tuple | None:
+    if values is None:
+        return None
+    return (values,) if isinstance(values, str) else tuple(values)
+
+
+def _eligible(idx: StationIndex, *, kinds, facilities, statuses, open_only: bool,
+              at: datetime | None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`geo.routing.stations.eligible`, kept per index, filters and minute of the week.
+
+    Opening hours are read to the minute (:func:`geo.core.hours.is_open` looks
+    at the weekday and the minute of the day in ``settings.TIMEZONE``), so
+    every moment of one minute gets the same answer, and a query need not
+    evaluate every station's hours again.
+    """
+    kinds, facilities, statuses = _as_key(kinds), _as_key(facilities), _as_key(statuses)
+    when = at if at is not None else datetime.now(_TZ)
+    local = when.replace(tzinfo=_TZ) if when.tzinfo is None else when.astimezone(_TZ)
+    key = (id(idx), kinds, facilities, statuses, bool(open_only), local.weekday(), local.hour * 60 + local.minute)
+    with _ELIGIBLE_LOCK:
+        held = _ELIGIBLE.get(key)
+        if held is not None and held[0]() is idx:
+            return held[1], held[2]
+    mask, state = eligible(idx, kinds=kinds, facilities=facilities, statuses=statuses, open_only=open_only, at=when)
+    mask.setflags(write=False)
+    state.setflags(write=False)
+    with _ELIGIBLE_LOCK:
+        if len(_ELIGIBLE) >= 256:
+            _ELIGIBLE.clear()
+        # Keyed by the index's id, checked by a weak reference: an index is not hashable, and ids are reused.
+        _ELIGIBLE[key] = (weakref.ref(idx), mask, state)
+    return mask, state
+
+
+_TZ = ZoneInfo(settings.TIMEZONE)
+_ELIGIBLE: dict[tuple, tuple] = {}
+_ELIGIBLE_LOCK = threading.Lock()
 
 
 def _result(idx: StationIndex, i: int, state: np.ndarray) -> dict:
@@ -138,8 +180,7 @@ def nearest_stations(lon: float, lat: float, stations: pd.DataFrame | StationInd
     idx = station_index(graph, stations)
     if graph is not None and idx.mode != graph.mode:
         raise ValueError("the station index was built for another graph")
-    mask, state = eligible(idx, kinds=kinds, facilities=facilities, statuses=statuses, open_only=open_only,
-                           at=at)
+    mask, state = _eligible(idx, kinds=kinds, facilities=facilities, statuses=statuses, open_only=open_only, at=at)
     if graph is None:
         return _estimate(idx, np.flatnonzero(mask), lon, lat, k, mode, state, None)
     origin = snap_point(graph, lon, lat)
@@ -162,24 +203,32 @@ def nearest_stations(lon: float, lat: float, stations: pd.DataFrame | StationInd
     chosen = cand[order]
     routes = station_routes(graph, origin, idx.edge[chosen], idx.fraction[chosen], how[order], pred,
                             weight=weight)
-    out = []
-    for i, (line, length, duration, names) in zip(chosen.tolist(), routes):
-        station = (float(idx.lon[i]), float(idx.lat[i]))
+    # Every route, access and egress line rounded to 1e-7 degrees by one numpy call, then cut apart.
+    ends = []
+    for i, (line, _, _, _) in zip(chosen.tolist(), routes):
+        ends.append([(lon, lat), line[0], line[-1], (float(idx.lon[i]), float(idx.lat[i]))])
+    parts = [r[0] for r in routes]
+    flat = np.round(np.concatenate(parts + [np.asarray(ends, dtype=float).reshape(-1, 2)]), 7).tolist()
+    at_end = sum(len(p) for p in parts)
+    out, start = [], 0
+    for n, (i, (line, length, duration, names)) in enumerate(zip(chosen.tolist(), routes)):
+        coords, start = flat[start:start + len(line)], start + len(line)
+        four = flat[at_end + 4 * n:at_end + 4 * n + 4]
         access_m, egress_m = float(origin.distance_m), float(idx.snap_m[i])
         out.append({**_result(idx, i, state),
                     "distance_m": round(length + access_m + egress_m, 1),
                     "duration_s": round(duration + (access_m + egress_m) / walk, 1),
                     "method": "network", "label": settings.NETWORK_LABEL, "mode": mode,
-                    "route": _line(line), "road_names": names,
+                    "route": _geojson(coords), "road_names": names,
                     "snap_origin_m": round(access_m, 1), "snap_station_m": round(egress_m, 1),
                     "road_m": round(length, 1), "road_s": round(duration, 1),
                     "access_m": round(access_m, 1), "egress_m": round(egress_m, 1),
-                    "access": _line([(lon, lat), line[0]]), "egress": _line([line[-1], station])})
+                    "access": _geojson(four[0:2]), "egress": _geojson(four[2:4])})
     return out
 
 
-def _line(coords) -> dict:
-    return {"type": "LineString", "coordinates": np.round(np.asarray(coords, dtype=float), 7).tolist()}
+def _geojson(coords: list) -> dict:
+    return {"type": "LineString", "coordinates": coords}
 
 
 def route_between(graph: RoadGraph, origin: tuple[float, float], destination: tuple[float, float],

@@ -220,3 +220,79 @@ def test_a_route_off_the_search_tree_is_refused(graphs):
     e = int(np.flatnonzero(~np.isin(g.edge_u, search.settled))[0])
     with pytest.raises(RuntimeError, match="left the search tree"):
         station_routes(g, origin, [e], [0.5], [0], search.pred, weight="time")
+
+
+def _ref_line(coords):
+    return {"type": "LineString", "coordinates": np.round(np.asarray(coords, dtype=float), 7).tolist()}
+
+
+def _ref_nearest(g, idx, lon, lat, *, k, at, kinds=None):
+    """nearest_stations before this work, for an origin on the network: eligible per query, the
+    growing-limit search, numpy routes, each line rounded on its own."""
+    from geo.routing.nearest import _result
+    from geo.routing.stations import eligible
+
+    mask, state = eligible(idx, kinds=kinds, at=at)
+    origin = snap_point(g, lon, lat)
+    cand = np.flatnonzero(mask & (idx.edge >= 0))
+    walk = settings.OFF_ROAD_SPEED_KMH / 3.6
+    egress = idx.snap_m[cand] / walk
+    cost, how, pred = _ref_settle(g, idx, cand, origin, lon=lon, lat=lat, k=k, weight="time", extra=egress)
+    total = cost + egress
+    ok = np.flatnonzero(np.isfinite(cost))
+    out = []
+    for j in ok[np.lexsort((idx.ids[cand[ok]], total[ok]))][:k]:
+        i = int(cand[j])
+        line, length, duration, names = _ref_station_route(g, origin, int(idx.edge[i]), float(idx.fraction[i]),
+                                                           int(how[j]), pred, weight="time")
+        station = (float(idx.lon[i]), float(idx.lat[i]))
+        access_m, egress_m = float(origin.distance_m), float(idx.snap_m[i])
+        out.append({**_result(idx, i, state),
+                    "distance_m": round(length + access_m + egress_m, 1),
+                    "duration_s": round(duration + (access_m + egress_m) / walk, 1),
+                    "method": "network", "label": settings.NETWORK_LABEL, "mode": g.mode,
+                    "route": _ref_line(line), "road_names": names,
+                    "snap_origin_m": round(access_m, 1), "snap_station_m": round(egress_m, 1),
+                    "road_m": round(length, 1), "road_s": round(duration, 1),
+                    "access_m": round(access_m, 1), "egress_m": round(egress_m, 1),
+                    "access": _ref_line([(lon, lat), line[0]]), "egress": _ref_line([line[-1], station])})
+    return out
+
+
+@pytest.mark.parametrize("name", ["synthetic-drive", "shenzhen-drive"])
+def test_finder_answers_equal_the_old_code_path(graphs, name):
+    """Whole answers (every field) of nearest_stations against the old path, across an opening-hours boundary."""
+    from datetime import datetime
+
+    from geo.routing.nearest import nearest_stations
+
+    if name not in graphs:
+        pytest.skip("shared Shenzhen roads extract not present")
+    g = graphs[name]
+    box = _box(g)
+    n = 300
+    hours = np.where(np.arange(n) % 3 == 0, "Mo-Fr 09:00-17:00", np.where(np.arange(n) % 3 == 1, "24/7", ""))
+    st = _stations(n, box, seed=8, opening_hours=hours, opening_hours_osm=hours)
+    st["kind"] = np.where(np.arange(n) % 4 == 0, "driver_home", "rest_station")
+    idx = index_stations(g, st)
+    rng = np.random.default_rng(23)
+    moments = [datetime(2026, 11, 23, 16, 59, 30), datetime(2026, 11, 23, 17, 0, 0),
+               datetime.fromisoformat("2026-11-23T09:00:00+08:00"), datetime(2026, 11, 28, 12, 0)]
+    compared = 0
+    while compared < 40:
+        lon, lat = rng.uniform(box[0], box[2]), rng.uniform(box[1], box[3])
+        if snap_point(g, lon, lat) is None:
+            continue
+        at = moments[compared % len(moments)]
+        kinds = None if compared % 2 else ["rest_station"]
+        k = 1 + compared % 7
+        got = nearest_stations(lon, lat, idx, g, k=k, at=at, kinds=kinds)
+        assert got == _ref_nearest(g, idx, lon, lat, k=k, at=at, kinds=kinds)
+        assert all(r["method"] == "network" for r in got)
+        compared += 1
+    # Opening hours are read to the minute: 16:59:30 and 17:00 differ for the weekday-only stations.
+    lon, lat = float(g.node_lon[0]), float(g.node_lat[0])
+    before = {r["id"] for r in nearest_stations(lon, lat, idx, g, k=300, at=moments[0])}
+    after = {r["id"] for r in nearest_stations(lon, lat, idx, g, k=300, at=moments[1])}
+    weekday_only = set(idx.ids[::3])
+    assert before & weekday_only and not after & weekday_only
