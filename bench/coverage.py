@@ -11,8 +11,8 @@ What it measures, in one run:
 * **the province on a built road network** (``--province-net DIR``, a folder
   from ``python -m geo network build``): ``coverage()`` of the whole province
   at H3 res 8 on its e-bike graph, cold, each in a fresh process: the current
-  code, then the old code path (``--old``: the per-cell h3-py loops the grid
-  used before, kept below) on the same machine minutes apart, with the
+  code and the old code path (``--old-path``: the per-cell h3-py loops the grid
+  used before and the old snapping passes, kept below) alternated, with the
   load average, wall and CPU time of each and the results compared;
 * **with a road network**: a synthetic city of ~1M nodes (e-bike graph,
   built once into ``--cache``) and the sample registry's rest stations, for
@@ -243,14 +243,39 @@ def _old_positions(codes, values):
     return np.array([pos.get(c, -1) for c in values.tolist()], dtype=np.int64)
 
 
+def _old_snap_points(graph, lon, lat, *, max_distance_m=None):
+    """Snapping before: blocks of radius 1, 4 and max_r grid cells searched in turn (routing's block search)."""
+    import math
+
+    from geo.analysis.travel import snaps_from_segments
+    from geo.routing.snap import nearest_segments
+
+    lon, lat = np.atleast_1d(np.asarray(lon, dtype=float)), np.atleast_1d(np.asarray(lat, dtype=float))
+    limit = settings.SNAP_MAX_M if max_distance_m is None else float(max_distance_m)
+    lon0, lat0, kx, ky, cell, _, _ = graph.grid_params
+    x, y = (lon - lon0) * kx, (lat - lat0) * ky
+    best_d, best_j, best_s = np.full(len(lon), np.inf), np.full(len(lon), -1, dtype=np.int64), np.zeros(len(lon))
+    max_r = int(math.ceil(limit * 1.1 / cell)) + 1
+    pending = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+    for r in sorted({1, min(4, max_r), max_r}):
+        if not len(pending):
+            break
+        d, j, s = nearest_segments(graph, x[pending], y[pending], r)
+        best_d[pending], best_j[pending], best_s[pending] = d, j, s
+        pending = pending[~((d <= r * cell) | (r == max_r))]
+    return snaps_from_segments(graph, lon, lat, best_d, best_j, best_s, limit)
+
+
 def use_old_code_path() -> None:
-    """Put the old per-cell loops back in place of the array calls (for ``--old``)."""
+    """Put the old per-cell loops and block passes back in place of the new code (``--old-path``)."""
     import geo.analysis.districts as districts_module
     import geo.analysis.grid as grid_module
+    import geo.analysis.travel as travel_module
 
     grid_module.cell_polygons = _old_cell_polygons
     grid_module.hn = _OldChildren
     districts_module._positions = _old_positions
+    travel_module.snap_points = _old_snap_points
 
 
 def province_run(net: str, registry: str, out: str, old: bool) -> None:
