@@ -293,7 +293,7 @@ def run_phase(world: World, urls: list[str], *, riders: int, editors: int, secon
     dict
         ``servers`` (per URL: ``load.run_riders`` figures), ``riders``
         (pooled: lookups, errors, ``latency``), ``saves``, ``conflicts`` and
-        ``editor_errors`` (the editors' and probes' records), ``probes``
+        ``editor_errors`` (the editors' records), ``probes``
         (delays) and the load average before and after.
     """
     from geo.registry.store import open_store
@@ -346,8 +346,9 @@ def run_phase(world: World, urls: list[str], *, riders: int, editors: int, secon
                    "per_second": round(len(latencies) / seconds, 1), "latency": load.summarize(latencies)},
         "saves": [e for e in events if e["event"] == "saved"] + [p["saved"] for p in probes],
         "conflicts": [e for e in events if e["event"] == "conflict"],
-        "editor_errors": [e for e in events if e["event"] == "error"] + [x for p in probes for x in p["errors"]],
+        "editor_errors": [e for e in events if e["event"] == "error"],
         "probes": {"n": len(probes), "not_seen": sum(d is None for d in delays),
+                   "errors": [x for p in probes for x in p["errors"]],
                    "delay": load.summarize([d for d in delays if d is not None]),
                    "per_server": {u: load.summarize([p["delays_s"][u] for p in probes if p["delays_s"].get(u)])
                                   for u in urls}},
@@ -430,8 +431,10 @@ def failed(phases: list[dict], check: dict, log_problems: int) -> list[str]:
             why.append(f"{ph['tag']}: {ph['riders']['errors']} rider errors")
         if ph["editor_errors"]:
             why.append(f"{ph['tag']}: {len(ph['editor_errors'])} editor errors, e.g. {ph['editor_errors'][0]}")
+        if ph["probes"]["errors"]:
+            why.append(f"{ph['tag']}: {len(ph['probes']['errors'])} probe reads failed, e.g. {ph['probes']['errors'][0]}")
         if ph["probes"]["not_seen"]:
-            why.append(f"{ph['tag']}: {ph['probes']['not_seen']} probe answers never showed the edit")
+            why.append(f"{ph['tag']}: {ph['probes']['not_seen']} probe answers never showed the edit (10 s)")
         if ph["probes"]["delay"].get("p95_ms", 0) > VISIBLE_WITHIN_S * 1000:
             why.append(f"{ph['tag']}: visibility p95 {ph['probes']['delay']['p95_ms']} ms > {VISIBLE_WITHIN_S} s")
     for key in ("lost", "broken_chains", "conflicted_but_written", "unacknowledged", "wrong_final"):
@@ -465,7 +468,8 @@ def _print_phase(ph: dict) -> None:
           f"p95 {saved.get('p95_ms')} ms, max {saved.get('max_ms')} ms")
     p, d = ph["probes"], ph["probes"]["delay"]
     print(f"  visibility: {p['n']} probe edits x {len(ph['servers'])} servers: seen after p50 {d.get('p50_ms')} ms, "
-          f"p95 {d.get('p95_ms')} ms, max {d.get('max_ms')} ms; never seen {p['not_seen']}")
+          f"p95 {d.get('p95_ms')} ms, max {d.get('max_ms')} ms; not seen within 10 s {p['not_seen']} "
+          f"({len(p['errors'])} of them failed reads)")
 
 
 def main(argv=None) -> int:
