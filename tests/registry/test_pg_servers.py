@@ -52,7 +52,8 @@ def test_three_servers_riders_and_editors_lose_nothing(world):
                                                                     "unacknowledged", "wrong_final"), 0)
     # Every probe edit was answered by each of the 3 servers, within the 2 s.
     probes = phase["probes"]
-    assert probes["n"] >= 2 and probes["not_seen"] == 0 and probes["errors"] == [] and probes["delay"]["n"] == 3 * probes["n"]
+    assert probes["n"] >= 2 and probes["not_seen"] == 0 and probes["errors"] == []
+    assert probes["delay"]["n"] == 3 * probes["n"]
     assert probes["delay"]["max_ms"] < servers.VISIBLE_WITHIN_S * 1000
     assert servers.log_problems(world.folder) == 0
     assert servers.failed([phase], check, 0) == []
