@@ -1,16 +1,17 @@
-"""Boundaries and areas of many H3 cells at once, without a Python object per vertex.
+"""Boundaries of many H3 cells at once, without a Python object per vertex.
 
-h3-py offers ``cell_to_boundary`` and ``cell_area`` one cell at a time
-(h3 4.x has no array form of them; its numpy API only changes the type of
-collections), and each boundary comes back as a tuple of tuples: for the
-province's 253,000 res-8 cells that Python work is most of the time. The H3
-C library inside h3-py exports its public C API (``cellToBoundary``,
-``cellAreaKm2``), so here those functions write straight into one numpy
-buffer through :mod:`ctypes`: the same C code h3-py runs, hence the same
-numbers, bit for bit (h3-py converts radians with H3's own ``radsToDegs``,
-a multiplication by the constant below). At import the binding is checked
-against h3-py on a few cells; if the symbols are missing (another build of
-h3) or disagree, every function falls back to h3-py's per-cell calls.
+h3-py offers ``cell_to_boundary`` one cell at a time (h3 4.x has no array
+form of it; its numpy API only changes the type of collections), and each
+boundary comes back as a tuple of tuples: for the province's 253,000 res-8
+cells that Python work is more than half of the time. The H3 C library
+inside h3-py exports its public C API, so here ``cellToBoundary`` writes
+straight into one numpy buffer through :mod:`ctypes`: the same C code h3-py
+runs, hence the same numbers, bit for bit (h3-py converts radians with
+H3's own ``radsToDegs``, a multiplication by the constant below). At import
+the binding is checked against h3-py on a few cells; if the symbols are
+missing (another build of h3) or disagree, h3-py's per-cell calls serve.
+(Cell centres and areas went the same way in a trial and were no faster
+than h3-py's calls, so they stay h3-py's.)
 """
 from __future__ import annotations
 
@@ -34,22 +35,21 @@ def _bind():
         from h3._cy import latlng
 
         lib = ctypes.CDLL(latlng.__file__)
-        boundary, area, valid = lib.cellToBoundary, lib.cellAreaKm2, lib.isValidCell
+        boundary, valid = lib.cellToBoundary, lib.isValidCell
     except (ImportError, OSError, AttributeError) as exc:  # pragma: no cover - another build of h3
         log.info("H3 C functions not reachable (%s): per-cell h3-py calls", exc)
         return None
-    for fn, out in ((boundary, ctypes.c_void_p), (area, ctypes.c_void_p)):
-        fn.restype = ctypes.c_uint32
-        fn.argtypes = [ctypes.c_uint64, out]
+    boundary.restype = ctypes.c_uint32
+    boundary.argtypes = [ctypes.c_uint64, ctypes.c_void_p]
     valid.restype = ctypes.c_int
     valid.argtypes = [ctypes.c_uint64]
-    return boundary, area, valid
+    return boundary, valid
 
 
 def _rows(cells: np.ndarray, buf: np.ndarray, fn) -> None:
     """Call ``fn(cell, &buf[i])`` for every cell; raise as h3-py would on an invalid one."""
     # The C functions trust their input; h3-py checks each cell first, and so do we.
-    valid = np.fromiter(map(_C[2], cells.tolist()), dtype=bool, count=len(cells))
+    valid = np.fromiter(map(_C[1], cells.tolist()), dtype=bool, count=len(cells))
     if not valid.all():
         h3i.cell_to_boundary(int(cells[np.flatnonzero(~valid)[0]]))  # raises h3-py's own error
     addr = (buf.ctypes.data + buf.itemsize * np.arange(len(cells), dtype=np.int64)).tolist()
@@ -76,16 +76,6 @@ def _boundaries_py(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return sizes, np.ascontiguousarray(flat[:, ::-1])
 
 
-def _areas_c(cells: np.ndarray) -> np.ndarray:
-    out = np.zeros(len(cells))
-    _rows(cells, out, _C[1])
-    return out
-
-
-def _areas_py(cells: np.ndarray) -> np.ndarray:
-    return np.fromiter((h3i.cell_area(c, "km^2") for c in cells.tolist()), dtype=float, count=len(cells))
-
-
 def _agrees() -> bool:
     # Hexagons in Guangdong at the coverage resolutions, and pentagons (their
     # boundaries carry extra distortion vertices) at two resolutions.
@@ -93,8 +83,7 @@ def _agrees() -> bool:
                        + list(h3i.get_pentagons(3))[:2] + list(h3i.get_pentagons(8))[:2], dtype=np.int64)
     try:
         (s1, p1), (s2, p2) = _boundaries_c(cells), _boundaries_py(cells)
-        return bool(np.array_equal(s1, s2) and np.array_equal(p1, p2)
-                    and np.array_equal(_areas_c(cells), _areas_py(cells)))
+        return bool(np.array_equal(s1, s2) and np.array_equal(p1, p2))
     except (ValueError, OSError) as exc:  # pragma: no cover - another build of h3
         log.info("H3 C functions unusable (%s): per-cell h3-py calls", exc)
         return False
@@ -130,17 +119,3 @@ def cell_boundaries(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if not len(cells):
         return np.zeros(0, dtype=np.int64), np.zeros((0, 2))
     return (_boundaries_c if _C is not None else _boundaries_py)(cells)
-
-
-def cell_areas_km2(cells: np.ndarray) -> np.ndarray:
-    """Areas of many cells in km², equal to ``h3.cell_area(cell, "km^2")`` for each.
-
-    Parameters
-    ----------
-    cells
-        H3 indexes (integers).
-    """
-    cells = np.asarray(cells, dtype=np.int64).reshape(-1)
-    if not len(cells):
-        return np.zeros(0)
-    return (_areas_c if _C is not None else _areas_py)(cells)
