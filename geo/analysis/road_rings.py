@@ -27,8 +27,12 @@ from numba import njit
 from geo.routing.kernels import nearest_in_block
 
 
-def dense_cell_table(grid_keys: np.ndarray, grid_ptr: np.ndarray, n_cells: int) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end of each grid cell's segment slice, for every cell of the grid (empty cells: equal).
+def dense_cell_table(grid_keys: np.ndarray, grid_ptr: np.ndarray, n_cells: int) -> np.ndarray:
+    """Where each grid cell's segments start in ``grid_seg``, for every cell of the grid, and the end.
+
+    Cell ``c``'s segments are ``grid_seg[table[c]:table[c + 1]]`` (empty
+    cells included), so one array of ``n_cells + 1`` entries replaces the
+    binary searches over the keys of the non-empty cells.
 
     Parameters
     ----------
@@ -40,19 +44,20 @@ def dense_cell_table(grid_keys: np.ndarray, grid_ptr: np.ndarray, n_cells: int) 
     """
     keys = np.asarray(grid_keys, dtype=np.int64)
     ptr = np.asarray(grid_ptr, dtype=np.int64)
-    dtype = np.int32 if (len(ptr) == 0 or ptr[-1] < 2**31) else np.int64
-    start = np.zeros(n_cells, dtype=dtype)
-    end = np.zeros(n_cells, dtype=dtype)
-    start[keys] = ptr[:-1]
-    end[keys] = ptr[1:]
-    return start, end
+    counts = np.zeros(n_cells, dtype=np.int64)
+    counts[keys] = np.diff(ptr)
+    table = np.empty(n_cells + 1, dtype=np.int64)
+    table[0] = ptr[0] if len(ptr) else 0
+    np.cumsum(counts, out=table[1:])
+    table[1:] += table[0]
+    return table.astype(np.int32) if table[-1] < 2**31 else table
 
 
 @njit(cache=True, nogil=True)
-def _scan(start, end, grid_seg, geom_x, geom_y, lon0, lat0, kx, ky, x, y, key, best_d, best_j, best_s, tie):
+def _scan(table, grid_seg, geom_x, geom_y, lon0, lat0, kx, ky, x, y, key, best_d, best_j, best_s, tie):
     # The block search's arithmetic, candidate by candidate; ``tie`` notes a
     # different segment exactly as near as the best.
-    for p in range(start[key], end[key]):
+    for p in range(table[key], table[key + 1]):
         j = grid_seg[p]
         ax = (geom_x[j] / 1e7 - lon0) * kx
         ay = (geom_y[j] / 1e7 - lat0) * ky
@@ -71,7 +76,7 @@ def _scan(start, end, grid_seg, geom_x, geom_y, lon0, lat0, kx, ky, x, y, key, b
 
 
 @njit(cache=True, nogil=True)
-def nearest_by_rings(start, end, grid_keys, grid_ptr, grid_seg, geom_x, geom_y, lon0, lat0, kx, ky, cell, ncols,
+def nearest_by_rings(table, grid_keys, grid_ptr, grid_seg, geom_x, geom_y, lon0, lat0, kx, ky, cell, ncols,
                      nrows, x, y, passes, reach, out_d, out_j, out_s):
     """For every point, what the block search's passes ``passes`` (radii, ascending) would answer.
 
@@ -100,7 +105,7 @@ def nearest_by_rings(start, end, grid_keys, grid_ptr, grid_seg, geom_x, geom_y, 
                 col = cx - k
                 while col <= cx + k:
                     if 0 <= col < ncols:
-                        best_d, best_j, best_s, tie = _scan(start, end, grid_seg, geom_x, geom_y, lon0, lat0, kx,
+                        best_d, best_j, best_s, tie = _scan(table, grid_seg, geom_x, geom_y, lon0, lat0, kx,
                                                             ky, px, py, row * ncols + col, best_d, best_j, best_s,
                                                             tie)
                     if step == 0:

@@ -99,10 +99,10 @@ def snap_points(graph: RoadGraph, lon: np.ndarray, lat: np.ndarray, *,
         # within r cells' width of a point lies in its block, so such a best
         # is the true nearest): found ring by ring, the same answers. Beyond
         # limit * 1.1 nothing is kept (below), so no ring further is searched.
-        start, end = _cell_table(graph)
+        table = _cell_table(graph)
         passes = np.array(sorted({1, min(4, max_r), max_r}), dtype=np.int64)
         d, j, s = np.empty(len(pending)), np.empty(len(pending), dtype=np.int64), np.empty(len(pending))
-        nearest_by_rings(start, end, np.asarray(graph.grid_keys), np.asarray(graph.grid_ptr),
+        nearest_by_rings(table, np.asarray(graph.grid_keys), np.asarray(graph.grid_ptr),
                          np.asarray(graph.grid_seg), np.asarray(graph.geom_x), np.asarray(graph.geom_y), float(lon0),
                          float(lat0), float(kx), float(ky), float(cell), ncols, nrows,
                          np.ascontiguousarray(x[pending]), np.ascontiguousarray(y[pending]), passes, limit * 1.1, d, j,
@@ -148,7 +148,7 @@ def snaps_from_segments(graph: RoadGraph, lon: np.ndarray, lat: np.ndarray, best
     return Snaps(edge=edge, fraction=frac, distance_m=dist)
 
 
-def _cell_table(graph: RoadGraph) -> tuple[np.ndarray, np.ndarray]:
+def _cell_table(graph: RoadGraph) -> np.ndarray:
     """The graph's snapping grid as a dense cell -> segment slice table (:func:`dense_cell_table`), cached."""
     cache = _graph_cache(graph)
     if "cell_table" not in cache:
