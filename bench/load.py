@@ -191,14 +191,15 @@ def serve_api(registry: Path, network: Path, log: Path, workers: int = 1, env: d
 
 
 def start_app(registry: Path, network: Path, log: Path, entry: str = "serve.py", extra_args=(),
-              env: dict | None = None, root: Path = ROOT, timeout: float = 120.0):
+              env: dict | None = None, root: Path = ROOT, timeout: float = 120.0, unset=()):
     """Start ``streamlit run ENTRY`` (what ``make run`` serves) on 127.0.0.1; returns (process, url).
 
     Saved scenarios go to a folder beside ``log``; standard output and error go to ``log``.
+    ``unset`` names variables of this process's environment the server must not inherit.
     """
     port = free_port()
-    env = {**os.environ, **(env or {}), "GEO_REGISTRY": str(registry), "GEO_NETWORK_DIR": str(network),
-           "GEO_SCENARIO_DIR": str(log.parent / "scenarios")}
+    env = {**{k: v for k, v in os.environ.items() if k not in unset}, **(env or {}), "GEO_REGISTRY": str(registry),
+           "GEO_NETWORK_DIR": str(network), "GEO_SCENARIO_DIR": str(log.parent / "scenarios")}
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", entry, "--server.headless", "true",

@@ -14,57 +14,27 @@ from __future__ import annotations
 import html
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import expect
+
+from browser_kit import (ARTIFACTS, DATA_PAGE, DESKTOP, EDITOR_USER, LOGIN_TEXT, PHONE, SITING_PAGE, AppPage,
+                         app_server, assert_no_exception, chromium, goto, login, map_frame, needs_chromium, pages,
+                         radio, try_login, wait_idle)
 from conftest import ROOT
 
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-DESKTOP = {"width": 1366, "height": 768}
-PHONE = {"width": 390, "height": 844}
 HOSTILE_NAME = "<img src=x onerror=alert(1)>"
 #: A station marked non-public: its phone and street address must never reach a public page.
 PRIVATE_PHONE, PRIVATE_STREET = "13800009999", "保密路8号"
-DATA_PAGE = "data"
-#: The one editor account of the app under test (made with ``python -m geo user add``).
-EDITOR_USER, EDITOR_PASSWORD = "zhang.wei", "测试密码 correct horse"
 #: Real roads of Futian and Nanshan (Shenzhen), built into a routing network for the app.
 ROADS_PBF = ROOT.parent / "shared" / "data" / "shenzhen_futian_nanshan_roads.osm.pbf"
 FUTIAN = (114.0579, 22.5431)    # 深圳市福田区, inside the extract (113.954–114.094 E, 22.479–22.606 N)
 TIANHE = (113.3245, 23.1375)    # 广州市天河区, outside it: estimates there
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Chromium not installed at {CHROMIUM}")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"streamlit not healthy after {timeout}s:\n{log.read_text(errors='replace')[-3000:]}")
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -83,126 +53,30 @@ def app_url(tmp_path_factory, registry) -> str:
                "facilities_other": ["<b>bold"], "lon": 113.3301, "lat": 23.1402})
     store.add({"kind": "rest_station", "name": "福田内部驿站", "address": f"深圳市福田区{PRIVATE_STREET}",
                "phone": PRIVATE_PHONE, "public": False, "lon": 114.0585, "lat": 22.5436})
-    port = _free_port()
-    # Saved siting scenarios go to tmp too, never to data/scenarios.
-    env = {**os.environ, "GEO_REGISTRY": str(registry), "GEO_SCENARIO_DIR": str(tmp / "scenarios")}
-    # One editor account, and the failed-login counts, in tmp too.
-    env.update(GEO_ACCOUNTS=str(tmp / "accounts" / "accounts.toml"),
-               GEO_LOGIN_STATE=str(tmp / "accounts" / "login_attempts.sqlite"))
-    subprocess.run([sys.executable, "-m", "geo", "user", "add", EDITOR_USER, "--password-stdin"],
-                   input=EDITOR_PASSWORD + "\n", text=True, cwd=ROOT, env=env, check=True, capture_output=True)
     # The finder routes on real Shenzhen roads; without the extract it gives estimates.
+    net = None
     if ROADS_PBF.exists():
         net = tmp / "net"
         subprocess.run([sys.executable, "-m", "geo", "network", "build", str(ROADS_PBF), "--out", str(net)],
                        cwd=ROOT, check=True, capture_output=True, timeout=300)
-        env["GEO_NETWORK_DIR"] = str(net)
-    else:
-        env["GEO_NETWORK_DIR"] = str(tmp / "no-network")
-    log = tmp / "streamlit.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc, log)
+    with app_server(tmp / "server", registry, network=net) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-class _Page:
-    """A page that may only talk to the app, and records what went wrong."""
-
-    def __init__(self, browser, app_url: str, viewport: dict, **kw):
-        self.ctx = browser.new_context(viewport=viewport, **kw)
-        self.page = self.ctx.new_page()
-        self.blocked: list[str] = []
-        self.errors: list[str] = []
-        self.dialogs: list[str] = []
-        app_host = urlsplit(app_url).netloc
-        self.ctx.route("**/*", self._only_app(app_host))
-        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        self.page.on("dialog", self._dialog)
-
-    def _only_app(self, host: str):
-        def handle(route):
-            if urlsplit(route.request.url).netloc == host:
-                route.continue_()
-            else:
-                self.blocked.append(route.request.url)
-                route.abort()
-        return handle
-
-    def _dialog(self, dialog) -> None:
-        self.dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    def close(self) -> None:
-        self.ctx.close()
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture
 def open_page(browser, app_url):
-    pages: list[_Page] = []
-
-    def factory(viewport: dict = DESKTOP, **kw) -> _Page:
-        page = _Page(browser, app_url, viewport, **kw)
-        pages.append(page)
-        return page
-
-    yield factory
-    for page in pages:
-        page.close()
-
-
-def _goto(page, url: str) -> None:
-    page.goto(url)
-    _wait_idle(page)
-
-
-def _wait_idle(page, timeout: float = 60_000) -> None:
-    """Wait until Streamlit has finished running the script."""
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
-    page.wait_for_timeout(300)
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
-
-
-def _assert_no_exception(page) -> None:
-    exc = page.locator('[data-testid="stException"]')
-    assert exc.count() == 0, exc.first.inner_text()
-
-
-def _radio(page, label: str):
-    return page.locator('[data-testid="stRadio"] label', has_text=label)
-
-
-def _map_frame(page, index: int = 0):
-    page.wait_for_selector('iframe[src*="st_folium"]', timeout=30_000)
-    return page.frame_locator('iframe[src*="st_folium"]').nth(index)
+    with pages(browser, app_url) as factory:
+        yield factory
 
 
 def _assert_markers(page, index: int = 0) -> None:
-    frame = _map_frame(page, index)
+    frame = map_frame(page, index)
     # Cluster bubbles and single pins are both Leaflet marker icons.
     frame.locator(".leaflet-marker-icon").first.wait_for(timeout=30_000)
     assert frame.locator(".leaflet-marker-icon").count() > 0
@@ -260,9 +134,9 @@ def _received_text(page, url: str) -> str:
     page.on("websocket", lambda ws: ws.on(
         "framereceived", lambda payload: got.append(payload if isinstance(payload, str)
                                                     else payload.decode("utf-8", "replace"))))
-    _goto(page, url)
-    _assert_no_exception(page)
-    _map_frame(page).locator(".leaflet-marker-icon").first.wait_for(timeout=60_000)
+    goto(page, url)
+    assert_no_exception(page)
+    map_frame(page).locator(".leaflet-marker-icon").first.wait_for(timeout=60_000)
     page.wait_for_timeout(1500)
     return "\n".join(got)
 
@@ -301,10 +175,10 @@ def test_home_map_ships_positions_not_details(open_page, app_url, registry):
 
 def test_home_map_renders_offline(open_page, app_url):
     p = open_page()
-    _goto(p.page, app_url + "/")
-    _assert_no_exception(p.page)
+    goto(p.page, app_url + "/")
+    assert_no_exception(p.page)
     _assert_markers(p.page)
-    frame = _map_frame(p.page)
+    frame = map_frame(p.page)
     assert frame.locator(".marker-cluster").count() > 0
     assert frame.locator(".leaflet-overlay-pane canvas").count() > 0  # the boundaries
     p.page.get_by_text("示例数据 / sample data").first.wait_for()  # the sample banner
@@ -319,32 +193,32 @@ def test_home_map_renders_offline(open_page, app_url):
 
 def test_english_from_url_and_switch_survives_page_change(open_page, app_url):
     p = open_page()
-    _goto(p.page, app_url + "/?lang=en")
+    goto(p.page, app_url + "/?lang=en")
     assert p.page.locator("h1").first.inner_text().strip() == "Guangdong Worker Service Map"
     _assert_markers(p.page)
-    frame = _map_frame(p.page)
+    frame = map_frame(p.page)
     frame.get_by_text("Legend").first.wait_for()
     p.page.screenshot(path=ARTIFACTS / "home_desktop_en.png")
 
     # Back to Chinese with the sidebar switch; the URL follows.
-    _radio(p.page, "中文").click()
+    radio(p.page, "中文").click()
     p.page.wait_for_function("() => document.querySelector('h1') && "
                              "document.querySelector('h1').innerText.includes('广东职工服务地图')")
     assert "lang=zh" in p.page.url
     # English again, then to the Data page: the language must stay English.
-    _radio(p.page, "English").click()
+    radio(p.page, "English").click()
     p.page.wait_for_function("() => document.querySelector('h1').innerText.includes('Guangdong')")
     p.page.locator('[data-testid="stSidebarNav"] a', has_text="Data").click()
     p.page.wait_for_function("() => document.querySelector('h1') && "
                              "document.querySelector('h1').innerText.trim() === 'Data'")
-    _wait_idle(p.page)
+    wait_idle(p.page)
     assert "lang=en" in p.page.url
-    _assert_no_exception(p.page)
+    assert_no_exception(p.page)
 
 
 def test_hostile_station_shows_as_text(open_page, app_url, registry):
     p = open_page()
-    _goto(p.page, app_url + "/?lang=en")
+    goto(p.page, app_url + "/?lang=en")
     _assert_markers(p.page)
     _, lon, lat = _registry_id(registry, HOSTILE_NAME)
     popup = _open_station_popup(p.page, lon, lat)
@@ -363,7 +237,7 @@ def test_hostile_station_shows_as_text(open_page, app_url, registry):
 
 def test_home_filter_swaps_layers_and_keeps_the_view(open_page, app_url):
     p = open_page()
-    _goto(p.page, app_url + "/?lang=en")
+    goto(p.page, app_url + "/?lang=en")
     _assert_markers(p.page)
     frame = p.page.wait_for_selector('iframe[src*="st_folium"]').content_frame()
     frame.wait_for_function("() => window.map_div !== undefined")
@@ -382,9 +256,9 @@ def test_home_filter_swaps_layers_and_keeps_the_view(open_page, app_url):
 
 def test_amap_basemap_draws_in_gcj02(open_page, app_url):
     p = open_page()
-    _goto(p.page, app_url + "/?lang=en")
+    goto(p.page, app_url + "/?lang=en")
     _assert_markers(p.page)
-    _wait_idle(p.page)
+    wait_idle(p.page)
     sidebar = p.page.locator('[data-testid="stSidebar"]')
     box = sidebar.locator('[data-testid="stSelectbox"]', has_text="Basemap")
     box.scroll_into_view_if_needed()
@@ -395,12 +269,12 @@ def test_amap_basemap_draws_in_gcj02(open_page, app_url):
             option.wait_for(timeout=10_000)
             break
         except Exception:
-            _wait_idle(p.page)
+            wait_idle(p.page)
     option.click()
     sidebar.get_by_text("Amap tiles use GCJ-02").wait_for()
-    _wait_idle(p.page)
+    wait_idle(p.page)
     # Another CRS means another map: the component draws a new frame.
-    frame = _map_frame(p.page)
+    frame = map_frame(p.page)
     frame.locator(".leaflet-container").wait_for()
     assert frame.locator("body").evaluate("() => window.map_div.options.crs.code") == "GD:GCJ02"
     _assert_map_controls(frame)
@@ -411,10 +285,10 @@ def test_amap_basemap_draws_in_gcj02(open_page, app_url):
 
 def test_phone_home(open_page, app_url):
     p = open_page(PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
-    _goto(p.page, app_url + "/")
-    _assert_no_exception(p.page)
+    goto(p.page, app_url + "/")
+    assert_no_exception(p.page)
     _assert_markers(p.page)
-    frame = _map_frame(p.page)
+    frame = map_frame(p.page)
     # The legend starts folded on a phone so it does not cover the map.
     assert frame.locator(".gd-legend details[open]").count() == 0
     p.page.wait_for_timeout(800)
@@ -429,52 +303,23 @@ def test_phone_home(open_page, app_url):
 # Data page
 # --------------------------------------------------------------------------
 
-_LOGIN_TEXT = {"zh": ("🔒 编辑人员登录", "用户名", "密码", "登录", "已登录："),
-               "en": ("🔒 Editor login", "User name", "Password", "Log in", "Logged in as ")}
-
-
-def _try_login(page, user: str, password: str, lang: str = "en") -> None:
-    """Fill in and send the Data page's login form."""
-    header, user_label, password_label, button, _ = _LOGIN_TEXT[lang]
-    if not page.get_by_label(user_label, exact=True).is_visible():
-        page.get_by_text(header, exact=True).click()  # open the login expander
-    page.get_by_label(user_label, exact=True).fill(user)
-    page.get_by_label(password_label, exact=True).fill(password)
-    page.get_by_role("button", name=button, exact=True).click()
-    _wait_idle(page)
-
-
-def _login(page, lang: str = "en") -> None:
-    """Log in as the test editor and wait until the page says so."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    _try_login(page, EDITOR_USER, EDITOR_PASSWORD, lang)
-    try:
-        # A logged-in Data page draws the editing tabs as well: on a busy CI machine that took over 30 s once.
-        page.get_by_text(_LOGIN_TEXT[lang][4] + EDITOR_USER).wait_for(timeout=90_000)
-    except PlaywrightTimeout:
-        page.screenshot(path=ARTIFACTS / "login_failed.png", full_page=True)
-        pytest.fail("not logged in after 90 s; the page showed:\n" + page.locator("body").inner_text()[:3000])
-    _wait_idle(page)
-
-
 def test_data_page_upload_reports_rejected_row(open_page, app_url, tmp_path):
     csv = tmp_path / "upload_test.csv"
     csv.write_text("名称,地址,经度,纬度,设施,开放时间\n"
                    "测试驿站一,广州市天河区体育西路1号,113.3245,23.1365,饮用水、卫生间,每天 8:00-18:00\n"
                    "测试驿站二,广州市越秀区北京路2号,not-a-number,23.1200,饮用水,\n", encoding="utf-8")
     p = open_page()
-    _goto(p.page, f"{app_url}/{DATA_PAGE}?lang=en")
-    _assert_no_exception(p.page)
+    goto(p.page, f"{app_url}/{DATA_PAGE}?lang=en")
+    assert_no_exception(p.page)
     assert p.page.locator("h1").first.inner_text().strip() == "Data"
-    _login(p.page)
+    login(p.page)
     p.page.screenshot(path=ARTIFACTS / "data_desktop.png")
 
     p.page.locator('input[type="file"]').first.set_input_files(str(csv))
     rejected = p.page.locator('[data-testid="stMetric"]', has_text="Rejected")
     rejected.wait_for(timeout=60_000)
-    _wait_idle(p.page)
-    _assert_no_exception(p.page)
+    wait_idle(p.page)
+    assert_no_exception(p.page)
     metrics = {m.inner_text().split("\n")[0].strip(): m.inner_text().split("\n")[-1].strip()
                for m in p.page.locator('[data-testid="stMetric"]').all()}
     # The layer is automatic per row by default: the accepted row is a rest
@@ -493,20 +338,20 @@ def test_data_page_upload_reports_rejected_row(open_page, app_url, tmp_path):
 
     p.page.get_by_role("button", name="Commit to registry").click()
     p.page.get_by_text("Committed: 1 new, 0 updated, 0 unchanged.").wait_for(timeout=60_000)
-    _wait_idle(p.page)
-    _assert_no_exception(p.page)
+    wait_idle(p.page)
+    assert_no_exception(p.page)
     assert not p.errors, p.errors
 
 
 def test_data_page_phone(open_page, app_url):
     p = open_page(PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
-    _goto(p.page, f"{app_url}/{DATA_PAGE}")
-    _assert_no_exception(p.page)
+    goto(p.page, f"{app_url}/{DATA_PAGE}")
+    assert_no_exception(p.page)
     assert p.page.locator("h1").first.inner_text().strip() == "数据管理"
     p.page.screenshot(path=ARTIFACTS / "data_phone.png")
-    _login(p.page, "zh")
+    login(p.page, "zh")
     p.page.get_by_role("button", name="退出登录").wait_for()
-    _assert_no_exception(p.page)
+    assert_no_exception(p.page)
     p.page.screenshot(path=ARTIFACTS / "data_phone_logged_in.png")
 
 
@@ -516,7 +361,7 @@ def test_data_page_downloads_geojson(open_page, app_url, registry):
     from geo.registry.store import open_store
 
     p = open_page()
-    _goto(p.page, f"{app_url}/{DATA_PAGE}?lang=en")
+    goto(p.page, f"{app_url}/{DATA_PAGE}?lang=en")
     p.page.get_by_role("tab", name="Downloads").click()
     button = p.page.get_by_role("button", name="GeoJSON (WGS-84)")
     button.wait_for()
@@ -526,7 +371,7 @@ def test_data_page_downloads_geojson(open_page, app_url, registry):
     assert doc["type"] == "FeatureCollection"
     assert len(doc["features"]) == len(open_store(registry).load())
     p.page.screenshot(path=ARTIFACTS / "data_downloads.png")
-    _assert_no_exception(p.page)
+    assert_no_exception(p.page)
 
 
 def test_data_page_editor_saves_to_the_registry(open_page, app_url, registry):
@@ -535,36 +380,36 @@ def test_data_page_editor_saves_to_the_registry(open_page, app_url, registry):
     store = open_store(registry)
     station = store.load(kinds=["driver_home"], statuses=["open"]).iloc[0]
     p = open_page()
-    _goto(p.page, f"{app_url}/{DATA_PAGE}?lang=en")
-    _login(p.page)
+    goto(p.page, f"{app_url}/{DATA_PAGE}?lang=en")
+    login(p.page)
     p.page.get_by_role("tab", name="Edit a station").click()
     search = p.page.get_by_label("Find by name or ID")
     search.fill(station["id"])
     search.press("Enter")
-    _wait_idle(p.page)
+    wait_idle(p.page)
     p.page.get_by_text(f"ID {station['id']} · version 1").wait_for()
 
     operator = p.page.get_by_label("Operator", exact=True)
     operator.fill("测试运营单位 <i>")
     p.page.get_by_role("button", name="Save changes").click()
     p.page.get_by_text("Saved (version 2).").wait_for(timeout=30_000)
-    _wait_idle(p.page)
+    wait_idle(p.page)
     assert store.get(station["id"])["operator"] == "测试运营单位 <i>"
 
     p.page.get_by_role("button", name="Mark as closed").click()
     p.page.get_by_text("Saved (version 3).").wait_for(timeout=30_000)
-    _wait_idle(p.page)
+    wait_idle(p.page)
     saved = store.get(station["id"])
     assert saved["status"] == "closed" and saved["version"] == 3
     # The audit log names the logged-in editor, not "app".
     assert store.history(station["id"])["editor"].head(2).tolist() == [EDITOR_USER, EDITOR_USER]
-    _assert_no_exception(p.page)
+    assert_no_exception(p.page)
     p.page.screenshot(path=ARTIFACTS / "data_editor.png")
 
     # Logging out takes the editing controls away at once.
     p.page.get_by_role("button", name="Log out").click()
     p.page.get_by_text("Logged out.").wait_for(timeout=30_000)
-    _wait_idle(p.page)
+    wait_idle(p.page)
     assert p.page.get_by_role("button", name="Save changes").count() == 0
     p.page.get_by_text("Editing needs an editor login").wait_for(state="attached")
 
@@ -575,8 +420,8 @@ def test_data_page_without_login_shows_no_import_or_edit_controls(open_page, app
     p.page.on("websocket", lambda ws: ws.on(
         "framereceived", lambda payload: got.append(payload if isinstance(payload, str)
                                                     else payload.decode("utf-8", "replace"))))
-    _goto(p.page, f"{app_url}/{DATA_PAGE}?lang=en")
-    _assert_no_exception(p.page)
+    goto(p.page, f"{app_url}/{DATA_PAGE}?lang=en")
+    assert_no_exception(p.page)
     p.page.get_by_text("🔒 Editor login", exact=True).wait_for()
     p.page.get_by_text("Importing a file needs an editor login").wait_for()
     assert p.page.locator('input[type="file"]').count() == 0
@@ -586,7 +431,7 @@ def test_data_page_without_login_shows_no_import_or_edit_controls(open_page, app
     p.page.get_by_text("Editing needs an editor login").wait_for()
     # The registry table is there, redacted: no private phone or street reaches the browser.
     p.page.locator('[data-testid="stDataFrame"]').first.wait_for()
-    _wait_idle(p.page)
+    wait_idle(p.page)
     for name in ("Save changes", "Mark as closed", "Restore", "Restore station"):
         assert p.page.get_by_role("button", name=name, exact=True).count() == 0, name
     text = "\n".join(got)
@@ -598,34 +443,34 @@ def test_data_page_without_login_shows_no_import_or_edit_controls(open_page, app
 @pytest.mark.parametrize("lang, message", [("zh", "用户名或密码错误。"), ("en", "Wrong user name or password.")])
 def test_data_page_wrong_password_is_refused(open_page, app_url, lang, message):
     p = open_page()
-    _goto(p.page, f"{app_url}/{DATA_PAGE}?lang={lang}")
-    _try_login(p.page, EDITOR_USER, "not the password", lang)
+    goto(p.page, f"{app_url}/{DATA_PAGE}?lang={lang}")
+    try_login(p.page, EDITOR_USER, "not the password", lang)
     p.page.get_by_text(message, exact=True).wait_for(timeout=30_000)
-    assert p.page.get_by_text(_LOGIN_TEXT[lang][4] + EDITOR_USER).count() == 0
+    assert p.page.get_by_text(LOGIN_TEXT[lang][4] + EDITOR_USER).count() == 0
     assert p.page.locator('input[type="file"]').count() == 0
-    _assert_no_exception(p.page)
+    assert_no_exception(p.page)
 
 
 def test_data_page_locks_a_name_after_repeated_failures(open_page, app_url):
     from geo import settings
 
     p = open_page()
-    _goto(p.page, f"{app_url}/{DATA_PAGE}?lang=en")
+    goto(p.page, f"{app_url}/{DATA_PAGE}?lang=en")
     # A name that does not exist is locked like a real one: the lock says nothing about it.
     for _ in range(settings.LOGIN_MAX_FAILURES - 1):
-        _try_login(p.page, "intruder", "guess-guess-guess")
+        try_login(p.page, "intruder", "guess-guess-guess")
         p.page.get_by_text("Wrong user name or password.", exact=True).wait_for(timeout=30_000)
-    _try_login(p.page, "intruder", "guess-guess-guess")
+    try_login(p.page, "intruder", "guess-guess-guess")
     locked = p.page.get_by_text("Too many failed logins")
     locked.wait_for(timeout=30_000)
     assert "Try again after" in locked.inner_text()
     p.page.screenshot(path=ARTIFACTS / "data_login_locked.png")
     # Still locked on the next try, in Chinese too.
-    _radio(p.page, "中文").click()
-    _wait_idle(p.page)
-    _try_login(p.page, "intruder", "guess-guess-guess", "zh")
+    radio(p.page, "中文").click()
+    wait_idle(p.page)
+    try_login(p.page, "intruder", "guess-guess-guess", "zh")
     p.page.get_by_text("登录失败次数过多").wait_for(timeout=30_000)
-    _assert_no_exception(p.page)
+    assert_no_exception(p.page)
 
 
 def test_data_page_restores_a_removed_and_a_closed_station(open_page, app_url, registry, tmp_path):
@@ -642,14 +487,14 @@ def test_data_page_restores_a_removed_and_a_closed_station(open_page, app_url, r
     try:
         store.set_status(closed["id"], "closed", editor="setup")
         p = open_page()
-        _goto(p.page, f"{app_url}/{DATA_PAGE}?lang=en")
-        _login(p.page)
+        goto(p.page, f"{app_url}/{DATA_PAGE}?lang=en")
+        login(p.page)
         p.page.get_by_text("Remove sample data (").click()
         p.page.get_by_text("Yes, remove the").click()
-        _wait_idle(p.page)
+        wait_idle(p.page)
         p.page.get_by_role("button", name="Remove sample data").click()
         p.page.get_by_text(f"Removed {int(stations['is_sample'].sum())} sample stations.").wait_for(timeout=60_000)
-        _wait_idle(p.page)
+        wait_idle(p.page)
         assert store.get(removed["id"]) is None
         assert store.history(removed["id"])["editor"].iat[0] == EDITOR_USER
 
@@ -658,14 +503,14 @@ def test_data_page_restores_a_removed_and_a_closed_station(open_page, app_url, r
         search = p.page.get_by_label("Find a removed or closed station (name or ID)")
         search.fill(removed["id"])
         search.press("Enter")
-        _wait_idle(p.page)
+        wait_idle(p.page)
         picked = p.page.locator('[data-testid="stSelectbox"] input').last.input_value()
         assert removed["id"] in picked and "removed (" in picked and EDITOR_USER in picked
         p.page.get_by_text("Restore this station").click()
-        _wait_idle(p.page)
+        wait_idle(p.page)
         p.page.get_by_role("button", name="Restore station").click()
         p.page.get_by_text(f"Restored station {removed['id']}").wait_for(timeout=30_000)
-        _wait_idle(p.page)
+        wait_idle(p.page)
         back = store.get(removed["id"])
         assert back is not None and back["name"] == removed["name"]
         hist = store.history(removed["id"])
@@ -673,13 +518,13 @@ def test_data_page_restores_a_removed_and_a_closed_station(open_page, app_url, r
 
         search.fill(closed["id"])
         search.press("Enter")
-        _wait_idle(p.page)
+        wait_idle(p.page)
         p.page.get_by_role("button", name='Reopen (status back to "Open")').click()
         p.page.get_by_text(f"Restored station {closed['id']}").wait_for(timeout=30_000)
-        _wait_idle(p.page)
+        wait_idle(p.page)
         assert store.get(closed["id"])["status"] == "open"
         assert store.history(closed["id"])["editor"].iat[0] == EDITOR_USER
-        _assert_no_exception(p.page)
+        assert_no_exception(p.page)
         p.page.screenshot(path=ARTIFACTS / "data_restore_removed.png")
     finally:
         shutil.copy2(tmp_path / "before.gpkg", tmp_path / "put-back.gpkg")
@@ -701,8 +546,8 @@ def entered(browser, app_url) -> str:
     that to its first visitor only. Opening the home page first makes these
     tests independent of the order they run in.
     """
-    p = _Page(browser, app_url, DESKTOP)
-    _goto(p.page, app_url + "/")
+    p = AppPage(browser, app_url, DESKTOP)
+    goto(p.page, app_url + "/")
     p.close()
     return app_url
 
@@ -730,14 +575,14 @@ def _assert_tap_targets(page, selector: str, minimum: float = 44.0) -> None:
 def test_home_page_and_navigation_link_to_the_worker_page(open_page, entered):
     # The worker finder is /finder, outside Streamlit (tests/web/test_worker_page.py): make run serves it.
     p = open_page(PHONE, is_mobile=True, has_touch=True)
-    _goto(p.page, entered + "/")
+    goto(p.page, entered + "/")
     p.page.get_by_role("link", name="找离我最近的站").click()
     p.page.wait_for_function("() => location.pathname === '/finder'")
     p.page.locator("h1", has_text="找最近的站").wait_for(timeout=30_000)
     assert p.page.locator("#q").is_visible() and p.page.locator("#locate").is_visible()
     assert not p.page.locator('[data-testid="stApp"]').count()  # the worker page, not a Streamlit page
     q = open_page(DESKTOP)
-    _goto(q.page, entered + "/coverage")
+    goto(q.page, entered + "/coverage")
     link = q.page.locator('[data-testid="stSidebar"] a[href="/finder"]')
     link.wait_for(timeout=30_000)
     assert "Finder" in link.inner_text()
@@ -765,7 +610,7 @@ def _figures(page) -> dict[str, str]:
 
 
 def _wait_bands(page):
-    frame = _map_frame(page)
+    frame = map_frame(page)
     frame.locator("path.cv-band").first.wait_for(timeout=60_000)
     return frame
 
@@ -774,19 +619,19 @@ def _pick(page, index: int, option: str) -> None:
     """Choose ``option`` in the ``index``-th selectbox of the sidebar and wait for the rerun."""
     page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').nth(index).click()
     page.get_by_role("option", name=option, exact=True).click()
-    _wait_idle(page, timeout=120_000)
+    wait_idle(page, timeout=120_000)
 
 
 @pytest.mark.parametrize("viewport, name", [(DESKTOP, "desktop"), (PHONE, "phone")])
 def test_coverage_page_loads(open_page, coverage_url, viewport, name):
     phone = viewport is PHONE
     p = open_page(viewport, is_mobile=phone, has_touch=phone, device_scale_factor=2 if phone else 1)
-    _goto(p.page, coverage_url + ("?lang=en" if phone else ""))
-    _assert_no_exception(p.page)
+    goto(p.page, coverage_url + ("?lang=en" if phone else ""))
+    assert_no_exception(p.page)
     title = "Service coverage" if phone else "服务覆盖分析"
     assert p.page.locator("h1").first.inner_text().strip() == title
     frame = _wait_bands(p.page)
-    _wait_idle(p.page)
+    wait_idle(p.page)
     # The first view is Shenzhen: figures, the standard in use, the travel-band map with its legend.
     figures = _figures(p.page)
     share = figures["Covered by area" if phone else "面积覆盖率"]
@@ -809,11 +654,11 @@ def test_coverage_page_loads(open_page, coverage_url, viewport, name):
 
 def test_coverage_page_picks_a_district(open_page, coverage_url):
     p = open_page()
-    _goto(p.page, coverage_url)
+    goto(p.page, coverage_url)
     _wait_bands(p.page)
     _pick(p.page, 0, "深圳市")
     _pick(p.page, 1, "福田区")
-    _assert_no_exception(p.page)
+    assert_no_exception(p.page)
     main = p.page.locator('[data-testid="stMain"]')
     main.get_by_text("福田区 · 服务标准").wait_for(timeout=60_000)
     figures = _figures(p.page)
@@ -856,8 +701,6 @@ def test_coverage_page_picks_a_district(open_page, coverage_url):
 # Siting page (planners: where to build next)
 # --------------------------------------------------------------------------
 
-SITING_PAGE = "siting"
-
 
 @pytest.fixture(scope="module")
 def siting_url(entered) -> str:
@@ -867,7 +710,7 @@ def siting_url(entered) -> str:
 
 def _site_numbers(page) -> list[str]:
     """The numbers on the proposed-site markers of the siting map, in drawing order."""
-    frame = _map_frame(page)
+    frame = map_frame(page)
     frame.locator(".st-site").first.wait_for(timeout=60_000)
     return [n.inner_text().strip() for n in frame.locator(".st-site .st-site-num").all()]
 
@@ -898,7 +741,7 @@ def _set_sites(page, n: int) -> float:
         return d && d.querySelectorAll('.st-site').length === n;
     }""", arg=n, timeout=60_000)
     elapsed = time.monotonic() - started
-    _wait_idle(page)
+    wait_idle(page)
     return elapsed
 
 
@@ -914,20 +757,20 @@ def _table_row(page, key: str, first_cell: str) -> list[str]:
 def test_siting_page_loads(open_page, siting_url, viewport, name):
     phone = viewport is PHONE
     p = open_page(viewport, is_mobile=phone, has_touch=phone, device_scale_factor=2 if phone else 1)
-    _goto(p.page, siting_url + ("?lang=en" if phone else ""))
-    _assert_no_exception(p.page)
+    goto(p.page, siting_url + ("?lang=en" if phone else ""))
+    assert_no_exception(p.page)
     assert p.page.locator("h1").first.inner_text().strip() == ("Where to build next" if phone else "新站点选址")
     # Shenzhen, 5 new sites by default: numbered markers, the figures, the solver named.
     assert _site_numbers(p.page) == ["1", "2", "3", "4", "5"]
-    _wait_idle(p.page)
-    _assert_no_exception(p.page)
+    wait_idle(p.page)
+    assert_no_exception(p.page)
     figures = _siting_figures(p.page)
     before, after = _shares(figures["share"])
     assert 0 <= before <= after <= 100
     assert figures["method"] == ("Greedy preview" if phone else "贪心预览")
     main = p.page.locator('[data-testid="stMain"]').inner_text()
     assert "(1−1/e)" in main
-    frame = _map_frame(p.page)
+    frame = map_frame(p.page)
     assert frame.locator("path.st-new").count() > 0  # the newly covered cells
     assert frame.locator("path.cv-band").count() > 0  # over the existing coverage
     assert frame.locator(".gd-legend").count() == 1
@@ -945,15 +788,15 @@ def test_siting_page_loads(open_page, siting_url, viewport, name):
 
 def test_siting_budget_slider_previews_and_tables(open_page, siting_url):
     p = open_page()
-    _goto(p.page, siting_url)
+    goto(p.page, siting_url)
     _site_numbers(p.page)
-    _wait_idle(p.page)
+    wait_idle(p.page)
     seconds = _set_sites(p.page, 8)
     print(f"siting preview: slider 5 -> 8 redrawn in {seconds:.2f} s")
     (ARTIFACTS / "siting_preview_latency.txt").write_text(f"slider 5 -> 8: {seconds:.2f} s\n", encoding="utf-8")
     assert seconds < 10
     assert _site_numbers(p.page) == [str(i) for i in range(1, 9)]
-    _assert_no_exception(p.page)
+    assert_no_exception(p.page)
     figures = _siting_figures(p.page)
     assert figures["sites"] == "8"
     # The before/after table: the total first, after >= before, and every district after >= before.
@@ -980,13 +823,13 @@ def test_siting_budget_slider_previews_and_tables(open_page, siting_url):
 
 def test_siting_exact_solve_shows_the_method(open_page, siting_url):
     p = open_page()
-    _goto(p.page, siting_url + "?lang=en")
+    goto(p.page, siting_url + "?lang=en")
     _site_numbers(p.page)
-    _wait_idle(p.page)
+    wait_idle(p.page)
     p.page.get_by_role("button", name="精确求解 / Solve exactly").click()
     p.page.get_by_text("Solved exactly (").first.wait_for(timeout=120_000)
-    _wait_idle(p.page)
-    _assert_no_exception(p.page)
+    wait_idle(p.page)
+    assert_no_exception(p.page)
     figures = _siting_figures(p.page)
     assert figures["method"] == "Exact · proven optimal"
     assert "Exact (HiGHS) · proven optimal (gap 0)" in p.page.locator('[data-testid="stMain"]').inner_text()
@@ -998,10 +841,10 @@ def test_siting_exact_solve_shows_the_method(open_page, siting_url):
 
 def test_siting_scenarios_save_and_compare(open_page, siting_url):
     p = open_page()
-    _goto(p.page, siting_url)
+    goto(p.page, siting_url)
     _site_numbers(p.page)
-    _wait_idle(p.page)
-    _login(p.page, "zh")  # saving scenarios needs an editor login
+    wait_idle(p.page)
+    login(p.page, "zh")  # saving scenarios needs an editor login
     form = p.page.locator('[data-testid="stForm"]')
     for n, name in ((5, "深圳 5 站 <b>"), (9, "深圳 9 站")):
         if n != 5:
@@ -1011,8 +854,8 @@ def test_siting_scenarios_save_and_compare(open_page, siting_url):
         box.press("Tab")
         form.get_by_role("button", name="保存方案").click()
         p.page.get_by_text(f"已保存方案“{name}”。").wait_for(timeout=30_000)
-        _wait_idle(p.page)
-    _assert_no_exception(p.page)
+        wait_idle(p.page)
+    assert_no_exception(p.page)
     # The two newest are compared side by side.
     table = p.page.locator(".st-key-si_compare_table")
     table.wait_for(timeout=30_000)

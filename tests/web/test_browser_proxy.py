@@ -12,15 +12,15 @@ import hashlib
 import os
 import sqlite3
 import subprocess
-import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from test_browser import (CHROMIUM, CHROMIUM_ARGS, DATA_PAGE, DESKTOP, ROOT, _Page, _free_port, _goto,
-                          _try_login, _wait_healthy)
+from browser_kit import DATA_PAGE, DESKTOP, AppPage, app_server, chromium, goto, needs_chromium, try_login
+from conftest import ROOT
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Chromium not installed at {CHROMIUM}")
+pytestmark = needs_chromium
 
 CLIENT = "203.0.113.7"
 
@@ -31,54 +31,28 @@ def _addr_key(address: str) -> str:
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as b:
+        yield b
 
 
+@contextmanager
 def _serve(tmp: Path, extra_env: dict[str, str]):
+    """The app with one public station, the proxy settings ``extra_env`` and no others; yields (url, login state)."""
     from geo.registry.store import create_registry
 
     registry = create_registry(tmp / "registry.gpkg")
     registry.add({"kind": "rest_station", "name": "公开驿站", "lon": 113.3245, "lat": 23.1375})
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GEO_TRUSTED_PROXY", "FORWARDED_ALLOW_IPS"))}
-    env.update(GEO_REGISTRY=str(registry.path), GEO_SCENARIO_DIR=str(tmp / "scenarios"),
-               GEO_NETWORK_DIR=str(tmp / "no-network"), GEO_ACCOUNTS=str(tmp / "accounts" / "accounts.toml"),
-               GEO_LOGIN_STATE=str(tmp / "accounts" / "logins.sqlite"), **extra_env)
-    subprocess.run([sys.executable, "-m", "geo", "user", "add", "zhang.wei", "--password-stdin"],
-                   input="测试密码 correct horse\n", text=True, cwd=ROOT, env=env, check=True, capture_output=True)
-    port = _free_port()
-    log = tmp / "streamlit.log"
-    out = open(log, "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    _wait_healthy(url, proc, log)
-    return proc, out, url, tmp / "accounts" / "logins.sqlite"
-
-
-def _stop(proc, out) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
-    out.close()
+    unset = tuple(k for k in os.environ if k.startswith(("GEO_TRUSTED_PROXY", "FORWARDED_ALLOW_IPS")))
+    with app_server(tmp / "server", registry.path, env=extra_env, unset=unset) as url:
+        yield url, tmp / "server" / "accounts" / "login_attempts.sqlite"
 
 
 def _counted_keys(browser, url: str, state: Path, forwarded_for: str) -> set[str]:
     """Fail one login with ``X-Forwarded-For: forwarded_for`` on every request; the keys counted."""
-    page = _Page(browser, url, DESKTOP, extra_http_headers={"X-Forwarded-For": forwarded_for})
+    page = AppPage(browser, url, DESKTOP, extra_http_headers={"X-Forwarded-For": forwarded_for})
     try:
-        _goto(page.page, f"{url}/{DATA_PAGE}?lang=en")
-        _try_login(page.page, "intruder", "guess-guess-guess")
+        goto(page.page, f"{url}/{DATA_PAGE}?lang=en")
+        try_login(page.page, "intruder", "guess-guess-guess")
         page.page.get_by_text("Wrong user name or password.", exact=True).wait_for(timeout=30_000)
     finally:
         page.close()
@@ -108,11 +82,8 @@ FORWARDED = f"198.51.100.99, {CLIENT}, 192.0.2.50"
     pytest.param({}, None, marks=_UVICORN_TRUSTS_LOCALHOST),
 ], ids=["trusted-header", "off", "off-uvicorn-default"])
 def test_login_counts_the_proxy_header_address_only_when_trusted(browser, tmp_path, env, counted):
-    proc, out, url, state = _serve(tmp_path, env)
-    try:
+    with _serve(tmp_path, env) as (url, state):
         keys = _counted_keys(browser, url, state, FORWARDED)
-    finally:
-        _stop(proc, out)
     name_key = hashlib.sha256(b"user:intruder").hexdigest()
     assert keys == {name_key} | ({_addr_key(counted)} if counted else set()), keys
 

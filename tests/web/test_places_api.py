@@ -8,14 +8,9 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
 import pandas as pd
 import pytest
@@ -25,6 +20,7 @@ from geo.registry.store import create_registry
 from geo.registry.validate import validate_table
 from geo.routing.places import KIND_WEIGHT
 
+from api_kit import http_get, load, start_api
 from conftest import ROOT, SHENZHEN_PBF
 
 SECRET_PHONE = "13700009999"
@@ -49,43 +45,15 @@ def server(tmp_path_factory):
     registry.commit_import(report)
     subprocess.run([sys.executable, "-m", "geo", "network", "places", str(SHENZHEN_PBF), "--out",
                     str(tmp / "network")], cwd=ROOT, check=True, capture_output=True)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     log = tmp / "server.log"
-    # Unbuffered, so that whatever the server logs is in the file by the time its answer arrives.
-    env = {**os.environ, "GEO_REGISTRY": str(tmp / "registry.gpkg"), "GEO_NETWORK_DIR": str(tmp / "network"),
-           "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "geo.web.server:app", "--port", str(port),
-                             "--host", "127.0.0.1", "--no-access-log", "--log-level", "debug"],
-                            cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"{url}/api/v1/openapi.json", timeout=2)
-            break
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        raise RuntimeError(log.read_text())
+    proc, url = start_api({"GEO_REGISTRY": str(tmp / "registry.gpkg"), "GEO_NETWORK_DIR": str(tmp / "network")}, log)
     yield url, log
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
-def _get(url: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
-    req = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+    load.stop_app(proc)
 
 
 def _places(server, **params) -> tuple[int, dict, dict]:
     url, _ = server
-    status, headers, body = _get(f"{url}/api/v1/places?{urllib.parse.urlencode(params)}")
+    status, headers, body = http_get(f"{url}/api/v1/places?{urllib.parse.urlencode(params)}")
     return status, headers, json.loads(body)
 
 
@@ -124,7 +92,7 @@ def test_public_stations_only_and_public_fields_only(server):
     assert status == 200 and body == {"results": []}
     url, _ = server
     for q in ("驿站", "yz", "法律"):
-        assert SECRET_PHONE not in _get(f"{url}/api/v1/places?q={urllib.parse.quote(q)}&limit=20")[2].decode()
+        assert SECRET_PHONE not in http_get(f"{url}/api/v1/places?q={urllib.parse.quote(q)}&limit=20")[2].decode()
 
 
 def test_limit_default_and_bounds(server):
@@ -163,18 +131,18 @@ def test_longest_query_is_answered(server):
 
 def test_cache_control_and_gzip(server):
     url, _ = server
-    status, headers, raw = _get(f"{url}/api/v1/places?q=%E8%B7%AF&limit=20", {"Accept-Encoding": "gzip"})
+    status, headers, raw = http_get(f"{url}/api/v1/places?q=%E8%B7%AF&limit=20", {"Accept-Encoding": "gzip"})
     assert status == 200 and headers["content-encoding"] == "gzip"
     assert headers["cache-control"].startswith("public, max-age=")
     body = json.loads(gzip.decompress(raw))
     assert len(body["results"]) == 20
-    status, headers, plain = _get(f"{url}/api/v1/places?q=%E8%B7%AF&limit=20")
+    status, headers, plain = http_get(f"{url}/api/v1/places?q=%E8%B7%AF&limit=20")
     assert "content-encoding" not in headers and json.loads(plain) == body
 
 
 def test_documented_in_openapi(server):
     url, _ = server
-    doc = json.loads(_get(f"{url}/api/v1/openapi.json")[2])
+    doc = json.loads(http_get(f"{url}/api/v1/openapi.json")[2])
     op = doc["paths"]["/api/v1/places"]["get"]
     assert {p["name"] for p in op["parameters"]} == {"q", "limit"}
     assert {"200", "400"} <= set(op["responses"])

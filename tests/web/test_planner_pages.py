@@ -6,20 +6,16 @@ runs) and one Chromium; pages only talk to the app, so the basemap is offline.
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from browser_kit import DESKTOP, AppPage, app_server, chromium, goto, map_frame, needs_chromium, wait_idle
 from interface_strings import INTERNALS, STRINGS_JS, untranslated
-from test_browser import (CHROMIUM, CHROMIUM_ARGS, DESKTOP, ROOT, _free_port, _goto, _map_frame, _Page,
-                          _wait_healthy, _wait_idle)
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Chromium not installed at {CHROMIUM}")
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -29,52 +25,28 @@ def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("planner")
     registry = tmp / "registry.gpkg"
     open_store(registry, seed_sample=True)
-    env = {**os.environ, "GEO_REGISTRY": str(registry), "GEO_SCENARIO_DIR": str(tmp / "scenarios"),
-           "GEO_NETWORK_DIR": str(tmp / "no-network"), "GEO_ACCOUNTS": str(tmp / "accounts" / "accounts.toml"),
-           "GEO_LOGIN_STATE": str(tmp / "accounts" / "logins.sqlite")}
-    port = _free_port()
-    log = tmp / "streamlit.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc, log)
+    with app_server(tmp / "server", registry, editor=False) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture
 def page(browser, server):
-    p = _Page(browser, server, DESKTOP)
+    p = AppPage(browser, server)
     yield p
     p.close()
 
 
 def test_first_visitor_after_a_start_sees_the_page_not_page_not_found(page, server):
     # The first request this server gets: no earlier session has run app.py.
-    _goto(page.page, server + "/coverage")
+    goto(page.page, server + "/coverage")
     page.page.locator("h1", has_text="服务覆盖分析").first.wait_for(timeout=60_000)
-    _wait_idle(page.page)
+    wait_idle(page.page)
     assert page.page.get_by_text("Page not found").count() == 0
     assert page.page.locator('[role="dialog"]').count() == 0
     assert urlsplit(page.page.url).path == "/coverage"
@@ -84,15 +56,15 @@ def test_no_untranslated_or_internal_interface_strings_on_any_page(browser, serv
     pages = ["", "coverage", "siting", "data"]
     found = {}
     for lang in ("zh", "en"):
-        p = _Page(browser, server, DESKTOP)
+        p = AppPage(browser, server, DESKTOP)
         try:
             for path in pages:
-                _goto(p.page, f"{server}/{path}?lang={lang}")
+                goto(p.page, f"{server}/{path}?lang={lang}")
                 p.page.locator('[data-testid="stMain"] h1').first.wait_for(timeout=60_000)
                 if path in ("coverage", "siting"):  # the map frame has drawn its controls
-                    _map_frame(p.page).locator(".leaflet-control-zoom-in").wait_for(timeout=60_000)
-                    _map_frame(p.page).locator(".leaflet-control-layers-toggle").wait_for(timeout=60_000)
-                _wait_idle(p.page)
+                    map_frame(p.page).locator(".leaflet-control-zoom-in").wait_for(timeout=60_000)
+                    map_frame(p.page).locator(".leaflet-control-layers-toggle").wait_for(timeout=60_000)
+                wait_idle(p.page)
                 strings = p.page.evaluate(STRINGS_JS)
                 bad = untranslated(strings, lang)
                 # No internals either: no server path (the scenario folder, the app's folder), no settings.py.
@@ -125,8 +97,8 @@ _COVERED_JS = """() => {
 
 def test_legend_and_offline_notice_leave_the_sites_visible(page, server):
     # Offline (tiles are blocked): the notice shows in the top right, the legend is open in the bottom left.
-    _goto(page.page, server + "/siting")
-    frame = _map_frame(page.page)
+    goto(page.page, server + "/siting")
+    frame = map_frame(page.page)
     frame.locator(".st-site").nth(4).wait_for(timeout=60_000)
     frame.locator(".gd-notice", has_text="底图无法加载").wait_for(timeout=60_000)
     assert frame.locator(".gd-legend details[open]").count() == 1

@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from geo.registry.validate import validate_table
 from geo.routing.nearest import find_nearest
 from geo.routing.build import build_graphs
 
+from api_kit import free_port, http_get, start_api
 from conftest import BACKENDS, ROOT, SHENZHEN_PBF
 
 SECRET_PHONE = "13700009999"
@@ -38,12 +38,6 @@ STATIONS = [
     ("香蜜湖驿站", 114.0330, 22.5500, "驿站", "饮水;充电", "是", "0755-5"),
 ]
 ORIGIN = (114.0579, 22.5431)  # Futian civic centre, WGS-84
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -79,22 +73,9 @@ def world(tmp_path_factory, network, registry_at):
 
 
 def _start(world: Path, registry: str, **env) -> tuple[subprocess.Popen, str, Path]:
-    port = _free_port()
-    log = world / f"server-{port}.log"
-    full = {**os.environ, "GEO_REGISTRY": registry, "GEO_NETWORK_DIR": str(world / "network"),
-            **env}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "geo.web.server:app", "--port", str(port),
-                             "--host", "127.0.0.1", "--no-access-log", "--log-level", "debug"],
-                            cwd=ROOT, env=full, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"{url}/api/v1/openapi.json", timeout=2)
-            return proc, url, log
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(log.read_text())
+    log = world / f"server-{len(list(world.glob('server-*.log')))}.log"
+    proc, url = start_api({"GEO_REGISTRY": registry, "GEO_NETWORK_DIR": str(world / "network"), **env}, log)
+    return proc, url, log
 
 
 @pytest.fixture(scope="module")
@@ -105,17 +86,8 @@ def server(world, registry_at):
     proc.wait(timeout=10)
 
 
-def _get(url: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
-    req = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, dict(r.headers), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
-
-
 def _json(url: str):
-    status, headers, body = _get(url)
+    status, headers, body = http_get(url)
     return status, json.loads(body)
 
 
@@ -186,14 +158,14 @@ def test_bad_queries_get_a_bilingual_400(server, query, code):
 
 def test_station_list_is_public_geojson_with_etag_and_gzip(server):
     url, _ = server
-    status, headers, raw = _get(f"{url}/api/v1/stations", {"Accept-Encoding": "gzip"})
+    status, headers, raw = http_get(f"{url}/api/v1/stations", {"Accept-Encoding": "gzip"})
     assert status == 200 and headers.get("content-encoding") == "gzip"
     assert headers["content-type"].startswith("application/geo+json")
     doc = json.loads(gzip.decompress(raw))
     assert doc["type"] == "FeatureCollection" and len(doc["features"]) == len(STATIONS)
     assert SECRET_PHONE not in json.dumps(doc, ensure_ascii=False)
     assert "public, max-age=" in headers["cache-control"]
-    status, _, body = _get(f"{url}/api/v1/stations", {"If-None-Match": headers["etag"]})
+    status, _, body = http_get(f"{url}/api/v1/stations", {"If-None-Match": headers["etag"]})
     assert status == 304 and body == b""
 
 
@@ -240,10 +212,10 @@ def test_rate_limit_per_client_answers_429_with_retry_after(world, registry_at):
     # the database) cannot refill the bucket while the 8 requests run.
     proc, url, _ = _start(world, registry_at, GEO_API_RATE_PER_MINUTE="6", GEO_API_RATE_BURST="5")
     try:
-        codes = [_get(f"{url}/api/v1/stations/NOPE")[0] for _ in range(8)]
+        codes = [http_get(f"{url}/api/v1/stations/NOPE")[0] for _ in range(8)]
         # A burst of 5, one of them spent by _start's readiness check.
         assert codes[:4] == [404] * 4 and codes[4:] == [429] * 4
-        status, headers, body = _get(f"{url}/api/v1/stations/NOPE")
+        status, headers, body = http_get(f"{url}/api/v1/stations/NOPE")
         assert status == 429 and int(headers["retry-after"]) >= 1
         err = json.loads(body)["error"]
         assert err["code"] == "rate_limited" and err["message_zh"] and err["message_en"]
@@ -255,8 +227,8 @@ def test_rate_limit_per_client_answers_429_with_retry_after(world, registry_at):
 def test_no_position_reaches_the_log(server):
     url, log = server
     lon, lat = "114.0612345", "22.5398765"
-    assert _get(f"{url}/api/v1/nearest?lon={lon}&lat={lat}")[0] == 200
-    assert _get(f"{url}/api/v1/nearest?lon={lon}&lat=95.123456")[0] == 400
+    assert http_get(f"{url}/api/v1/nearest?lon={lon}&lat={lat}")[0] == 200
+    assert http_get(f"{url}/api/v1/nearest?lon={lon}&lat=95.123456")[0] == 400
     time.sleep(0.5)
     text = log.read_text(errors="replace")
     for part in (lon, lat, lon[:8], lat[:7], "95.123456"):
@@ -265,7 +237,7 @@ def test_no_position_reaches_the_log(server):
 
 def test_geo_serve_answers_with_two_workers_and_no_access_log(world, registry_at):
     """`python -m geo serve --workers 2` answers the API from two processes, with no access log."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "GEO_REGISTRY": registry_at, "GEO_NETWORK_DIR": str(world / "network")}
     log = world / "serve.log"
     proc = subprocess.Popen([sys.executable, "-m", "geo", "serve", "--workers", "2", "--port", str(port)],

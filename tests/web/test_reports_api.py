@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from geo.registry.reports import REPORT_TYPES, client_key
 from geo.registry.store import create_registry
 from geo.registry.validate import validate_table
 
+from api_kit import free_port
 from conftest import ROOT
 
 STATIONS = [("天河驿站", 113.3245, 23.1375, "驿站"), ("越秀驿站", 113.2644, 23.1291, "驿站"),
@@ -33,12 +33,6 @@ STATIONS = [("天河驿站", 113.3245, 23.1375, "驿站"), ("越秀驿站", 113.
 CLIENT = "203.0.113.77"          # documentation range: found nowhere else on this machine
 POSITION = ("113.3251234", "23.1369876")
 HOSTILE = '<script>alert(1)</script><img src=x onerror=alert(2)> **b** [l](javascript:x) =1+1'
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _request(url: str, *, method: str = "GET", body: bytes | None = None, client: str = CLIENT,
@@ -65,7 +59,7 @@ class Server:
         self.log = folder.parent / f"{folder.name}-server.log"
 
     def start(self) -> None:
-        port = _free_port()
+        port = free_port()
         env = {**os.environ, "GEO_REGISTRY": str(self.folder / "registry.gpkg"),
                "GEO_NETWORK_DIR": str(self.folder / "no-network"), "GEO_TRUSTED_PROXY_HEADER": "X-Forwarded-For",
                "GEO_TRUSTED_PROXY_HOPS": "1", "GEO_REPORTS_PER_STATION": "3", "GEO_REPORTS_PER_CLIENT": "5"}

@@ -15,39 +15,19 @@ Screenshots go to ``test-artifacts/``.
 """
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import expect
 
-from conftest import ROOT
+from browser_kit import (ARTIFACTS, EDITOR_USER, LOOPBACK_ONLY_ARGS, PHONE, app_server, chromium, login,
+                         needs_chromium, wait_idle)
 
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
-PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 900}
-EDITOR, PASSWORD = "zhang.wei", "测试密码 correct horse"
 HOSTILE = '<img src=x onerror=alert(1)> **粗体** [链接](javascript:alert(2))'
 ORIGIN = (113.3245, 23.1375)
 STATIONS = [("体育中心驿站", 113.3250, 23.1380), ("天河路驿站", 113.3300, 23.1350), ("石牌驿站", 113.3400, 23.1300)]
 FINDER = f"/finder?lon={ORIGIN[0]}&lat={ORIGIN[1]}&open=0"
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Chromium not installed at {CHROMIUM}")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -58,55 +38,18 @@ def app(tmp_path_factory):
     store = create_registry(tmp / "registry.gpkg")
     ids = {n: store.add({"kind": "rest_station", "name": n, "lon": x, "lat": y, "opening_hours": "24/7",
                          "facilities": ["drinking_water", "toilet"]})["id"] for n, x, y in STATIONS}
-    env = {**os.environ, "GEO_REGISTRY": str(tmp / "registry.gpkg"), "GEO_NETWORK_DIR": str(tmp / "no-network"),
-           "GEO_SCENARIO_DIR": str(tmp / "scenarios"), "GEO_ACCOUNTS": str(tmp / "accounts" / "accounts.toml"),
-           "GEO_LOGIN_STATE": str(tmp / "accounts" / "login.sqlite")}
-    subprocess.run([sys.executable, "-m", "geo", "user", "add", EDITOR, "--password-stdin"], input=PASSWORD + "\n",
-                   text=True, cwd=ROOT, env=env, check=True, capture_output=True)
-    port = _free_port()
-    log = tmp / "streamlit.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.headless", "true", "--server.port",
-         str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"], cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(log.read_text(errors="replace")[-3000:])
-        time.sleep(0.3)
-    yield url, store, ids
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with app_server(tmp / "server", tmp / "registry.gpkg") as url:
+        yield url, store, ids
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium(LOOPBACK_ONLY_ARGS) as b:
+        yield b
 
 
 def _card(page, sid: str):
     return page.locator(f'#cards > li[data-station-id="{sid}"]')
-
-
-def _streamlit_idle(page) -> None:
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=60_000)
 
 
 def _select(page, label: str, option: str) -> None:
@@ -119,10 +62,10 @@ def _select(page, label: str, option: str) -> None:
             choice.wait_for(timeout=10_000)
             break
         except Exception:
-            _streamlit_idle(page)
+            wait_idle(page)
     choice.click()
     expect(box.locator("input")).to_have_value(option, timeout=30_000)
-    _streamlit_idle(page)
+    wait_idle(page)
 
 
 def test_worker_reports_editor_confirms_card_follows(app, browser):
@@ -163,13 +106,8 @@ def test_worker_reports_editor_confirms_card_follows(app, browser):
     desk = editor.new_page()
     desk.on("dialog", lambda d: (problems.append(d.message), d.dismiss()))
     desk.goto(url + "/data?lang=en")
-    _streamlit_idle(desk)
-    desk.get_by_text("🔒 Editor login", exact=True).click()
-    desk.get_by_label("User name", exact=True).fill(EDITOR)
-    desk.get_by_label("Password", exact=True).fill(PASSWORD)
-    desk.get_by_role("button", name="Log in", exact=True).click()
-    desk.get_by_text(f"Logged in as {EDITOR}").wait_for(timeout=30_000)
-    _streamlit_idle(desk)
+    wait_idle(desk)
+    login(desk)
     desk.get_by_role("tab", name="Edit a station", exact=True).click()  # the queue is on the editor's tab
     queue = desk.locator('[data-testid="stExpander"]', has_text="Workers' reports (2 station(s) waiting)")
     queue.wait_for(timeout=30_000)
@@ -180,7 +118,7 @@ def test_worker_reports_editor_confirms_card_follows(app, browser):
     desk.get_by_role("button", name="Apply", exact=True).click()
     desk.locator('[data-testid="stExpander"]', has_text="Workers' reports (1 station(s) waiting)").wait_for(
         timeout=30_000)
-    _streamlit_idle(desk)
+    wait_idle(desk)
     desk.screenshot(path=ARTIFACTS / "reports_editor_queue.png", full_page=True)
     desk.get_by_role("button", name="Apply", exact=True).click()  # the other: confirm, status kept
     desk.locator('[data-testid="stExpander"]', has_text="Workers' reports (0 station(s) waiting)").wait_for(
@@ -188,7 +126,7 @@ def test_worker_reports_editor_confirms_card_follows(app, browser):
     assert store.get(closed)["status"] == "closed"
     assert store.get(water)["status"] == "open"
     entry = store.history(closed).iloc[0]
-    assert entry["action"] == "confirm_reports" and entry["editor"] == EDITOR and entry["changed"] == ["status"]
+    assert entry["action"] == "confirm_reports" and entry["editor"] == EDITOR_USER and entry["changed"] == ["status"]
     assert set(store.reports()["status"]) == {"confirmed"}
 
     # -- the worker again: the closed station is gone, the other card shows the decision ---------

@@ -11,25 +11,21 @@ show as text, so the beacon must never be asked for anything.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import pytest
 
-from conftest import ROOT, load_bench
-from test_browser import (CHROMIUM, CHROMIUM_ARGS, DATA_PAGE, DESKTOP, EDITOR_PASSWORD, EDITOR_USER, PHONE,
-                          _assert_no_exception, _goto, _login, _wait_idle)
+from browser_kit import (DATA_PAGE, DESKTOP, EDITOR_USER, PHONE, SITING_PAGE, app_server, assert_no_exception, chromium,
+                         goto, login, needs_chromium, pages, wait_idle)
+from conftest import load_bench
 
 load = load_bench("load")
-SITING_PAGE = "siting"
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Chromium not installed at {CHROMIUM}")
+pytestmark = needs_chromium
 
 
 # --------------------------------------------------------------------------
@@ -41,18 +37,8 @@ def app(tmp_path_factory):
     """The app's URL and its registry (where saved scenarios are kept)."""
     folder = tmp_path_factory.mktemp("trust-browser")
     registry = load.sample_registry(folder / "registry.gpkg")
-    env = {"GEO_ACCOUNTS": str(folder / "accounts" / "accounts.toml"),
-           "GEO_LOGIN_STATE": str(folder / "accounts" / "login_attempts.sqlite")}
-    subprocess.run([sys.executable, "-m", "geo", "user", "add", EDITOR_USER, "--password-stdin"],
-                   input=EDITOR_PASSWORD + "\n", text=True, cwd=ROOT, env={**os.environ, **env}, check=True,
-                   capture_output=True)
-    log = folder / "server" / "streamlit.log"
-    log.parent.mkdir()
-    proc, url = load.start_app(registry, folder / "no-network", log, env=env)
-    try:
+    with app_server(folder / "server", registry) as url:
         yield url, registry
-    finally:
-        load.stop_app(proc)
 
 
 class Beacon:
@@ -94,43 +80,21 @@ def beacon():
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture
 def open_page(browser, app, beacon):
-    """New pages that may reach the app and the beacon, nothing else."""
-    contexts = []
-    allowed = {urlsplit(app[0]).netloc, beacon.host}
+    """New pages that may reach the app and the beacon, nothing else (Playwright pages, with ``.errors``)."""
     beacon.hits.clear()
+    with pages(browser, app[0], also=(beacon.host,)) as factory:
+        def page(viewport: dict = DESKTOP, **kw):
+            made = factory(viewport, **kw)
+            made.page.errors = made.errors
+            return made.page
 
-    def route(r):
-        if urlsplit(r.request.url).netloc in allowed:
-            r.continue_()
-        else:
-            r.abort()
-
-    def factory(viewport: dict = DESKTOP, **kw):
-        ctx = browser.new_context(viewport=viewport, **kw)
-        ctx.route("**/*", route)
-        contexts.append(ctx)
-        page = ctx.new_page()
-        page.errors = []
-        page.on("pageerror", lambda exc: page.errors.append(str(exc)))
-        return page
-
-    # Until some session has run app.py, /finder and the like are answered
-    # with "Page not found" first (see test_browser.finder_url).
-    first = factory()
-    _goto(first, app[0] + "/")
-    yield factory
-    for ctx in contexts:
-        ctx.close()
+        yield page
 
 
 def _assert_no_beacon(page, beacon: Beacon) -> None:
@@ -172,17 +136,17 @@ def test_place_in_a_shared_link_shows_as_text(open_page, app, beacon, how):
 
 def test_an_uploaded_file_name_shows_as_text(open_page, app, beacon):
     page = open_page()
-    _goto(page, f"{app[0]}/{SITING_PAGE}?lang=en")
+    goto(page, f"{app[0]}/{SITING_PAGE}?lang=en")
     page.locator('[data-testid="stSidebar"] label', has_text="An uploaded file").click()
-    _wait_idle(page)
+    wait_idle(page)
     name = f"{beacon.markdown}.geojson"
     page.locator('[data-testid="stSidebar"] input[type="file"]').first.set_input_files(
         {"name": name, "mimeType": "application/geo+json", "buffer": b'{"type": "FeatureCollection", '})
     page.get_by_text("The candidate file cannot be read").first.wait_for(timeout=60_000)
-    _wait_idle(page)
+    wait_idle(page)
     _assert_no_beacon(page, beacon)
     _shows_text(page, beacon.markdown)
-    _assert_no_exception(page)
+    assert_no_exception(page)
 
 
 def _geojson_with_crs_name(name: str) -> bytes:
@@ -213,8 +177,8 @@ def _geopackage_with_layers(path: Path, names: list[str]) -> bytes:
 @pytest.mark.parametrize("what", ["crs_name", "layer_names", "file_name"])
 def test_names_inside_an_imported_file_show_as_text(open_page, app, beacon, tmp_path, what):
     page = open_page()
-    _goto(page, f"{app[0]}/{DATA_PAGE}?lang=en")
-    _login(page)
+    goto(page, f"{app[0]}/{DATA_PAGE}?lang=en")
+    login(page)
     upload = page.locator('input[type="file"]').first
     if what == "crs_name":
         upload.set_input_files({"name": "stations.geojson", "mimeType": "application/geo+json",
@@ -228,10 +192,10 @@ def test_names_inside_an_imported_file_show_as_text(open_page, app, beacon, tmp_
         upload.set_input_files({"name": f"{beacon.markdown}.geojson", "mimeType": "application/geo+json",
                                 "buffer": b'{"type": "FeatureCollection", '})
         page.get_by_text("Cannot read the file").first.wait_for(timeout=60_000)
-    _wait_idle(page)
+    wait_idle(page)
     _assert_no_beacon(page, beacon)
     _shows_text(page, beacon.markdown)
-    _assert_no_exception(page)
+    assert_no_exception(page)
 
 
 # --------------------------------------------------------------------------
@@ -250,7 +214,7 @@ def _save(page, name: str, replace: bool = False) -> None:
     if replace:
         form.get_by_text("Replace a scenario of the same name", exact=True).click()
     form.get_by_role("button", name="Save scenario").click()
-    _wait_idle(page)
+    wait_idle(page)
 
 
 def test_scenarios_need_an_editor_login(open_page, app):
@@ -260,9 +224,9 @@ def test_scenarios_need_an_editor_login(open_page, app):
     url, registry = app
     folder = registry.parent  # no server path may be shown
     page = open_page()
-    _goto(page, f"{url}/{SITING_PAGE}?lang=en")
+    goto(page, f"{url}/{SITING_PAGE}?lang=en")
     page.get_by_text("Anyone may run, download and compare plans").wait_for(timeout=60_000)
-    _wait_idle(page)
+    wait_idle(page)
     # The public: downloads, no saving, no deleting, no folder.
     # Anyone may download the plan (waited for: the downloads render after the solve, later under load).
     page.locator(".st-key-si_downloads").get_by_text("Proposed sites GeoJSON").wait_for(timeout=60_000)
@@ -272,7 +236,7 @@ def test_scenarios_need_an_editor_login(open_page, app):
     assert page.get_by_text("Scenarios are kept on the server").count() == 0
     assert str(folder) not in page.content()
 
-    _login(page)
+    login(page)
     _save(page, "方案 甲")
     page.get_by_text("Saved scenario “方案 甲”.").wait_for(timeout=30_000)
     _save(page, "方案 甲")
@@ -291,19 +255,19 @@ def test_scenarios_need_an_editor_login(open_page, app):
     delete = page.get_by_role("button", name="Delete scenario")
     assert delete.is_disabled()
     page.get_by_text("Yes, delete this scenario").click()
-    _wait_idle(page)
+    wait_idle(page)
     page.get_by_role("button", name="Delete scenario").click()
-    _wait_idle(page)
+    wait_idle(page)
     page.get_by_text("Deleted scenario").wait_for(timeout=30_000)
     assert len(sc.list_scenarios(registry=registry)) == 1
     assert list(open_store(registry).scenario_log(limit=None)["action"])[::-1] == ["save", "replace", "save",
                                                                                   "delete"]
     assert set(open_store(registry).scenario_log(limit=None)["editor"]) == {EDITOR_USER}
-    _assert_no_exception(page)
+    assert_no_exception(page)
 
     # Logged out: the list stays, saving and deleting go.
     page.get_by_role("button", name="Log out").click()
-    _wait_idle(page)
+    wait_idle(page)
     page.get_by_text("Logged out.").wait_for(timeout=30_000)
     assert _scenario_form(page).count() == 0 and page.get_by_text("Delete a scenario").count() == 0
     assert page.get_by_text("Saved scenarios (1)").count() == 1
@@ -313,10 +277,10 @@ def test_scenarios_need_an_editor_login(open_page, app):
 def test_a_login_on_the_data_page_opens_the_scenarios_too(open_page, app):
     url, _ = app
     page = open_page()
-    _goto(page, f"{url}/{DATA_PAGE}?lang=en")
-    _login(page)
+    goto(page, f"{url}/{DATA_PAGE}?lang=en")
+    login(page)
     page.locator('[data-testid="stSidebarNav"] a', has_text="选址 Siting").first.click()
-    _wait_idle(page)
+    wait_idle(page)
     _scenario_form(page).wait_for(timeout=60_000)
     assert page.get_by_text("Logged in as " + EDITOR_USER).count() >= 1
 

@@ -13,28 +13,18 @@ Screenshots go to ``test-artifacts/``.
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+
+from api_kit import load, start_api
+from browser_kit import ARTIFACTS, DESKTOP, LOOPBACK_ONLY_ARGS, PHONE, chromium, needs_chromium
 from conftest import ROOT, SHENZHEN_PBF
 from interface_strings import INTERNALS, STRINGS_JS, untranslated
 
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1366, "height": 768}
 HOSTILE_NAME = "<img src=x onerror=alert(1)>"
 SECRET_PHONE = "13700009999"
 ORIGIN = (114.0579, 22.5431)        # Futian civic centre, WGS-84, inside the extract
@@ -50,14 +40,8 @@ STATIONS = [
     ("示例福华驿站", 114.0540, 22.5405, "rest_station", ["drinking_water"], True, True),
 ]
 
-pytestmark = [pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Chromium not installed at {CHROMIUM}"),
+pytestmark = [needs_chromium,
               pytest.mark.skipif(not SHENZHEN_PBF.exists(), reason=f"needs the Shenzhen extract {SHENZHEN_PBF}")]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -74,36 +58,18 @@ def server(tmp_path_factory):
                    "phone": SECRET_PHONE if not public else "0755-1"})
     build_graphs(SHENZHEN_PBF, tmp / "network", modes=("walk", "ebike"))
     build_places(SHENZHEN_PBF, tmp / "network")  # what `python -m geo network build` also writes
-    port = _free_port()
     log = tmp / "server.log"
-    env = {**os.environ, "GEO_REGISTRY": str(tmp / "registry.gpkg"), "GEO_NETWORK_DIR": str(tmp / "network")}
-    proc = subprocess.Popen([sys.executable, "-m", "geo", "serve", "--port", str(port), "--host", "127.0.0.1",
-                             "--workers", "1"], cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/finder", timeout=2)
-            break
-        except (urllib.error.URLError, ConnectionError):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(log.read_text(errors="replace"))
-            time.sleep(0.2)
+    proc, url = start_api({"GEO_REGISTRY": str(tmp / "registry.gpkg"), "GEO_NETWORK_DIR": str(tmp / "network")},
+                          log, command="serve")
     yield url, tmp, log
-    proc.terminate()
-    proc.wait(timeout=10)
+    load.stop_app(proc)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    # Nothing is intercepted (that would turn off the HTTP cache the repeat-visit test measures).
+    with chromium(LOOPBACK_ONLY_ARGS) as b:
+        yield b
 
 
 class _Tab:
