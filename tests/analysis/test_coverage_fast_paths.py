@@ -163,7 +163,7 @@ def test_coverage_on_shenzhen_network_equals_the_old_way(shenzhen_ebike, monkeyp
 
 
 @needs_pbf
-@pytest.mark.parametrize("limit", [None, 400.0, 30.0, 20000.0])
+@pytest.mark.parametrize("limit", [None, 400.0, 30.0, 6000.0])
 def test_snapping_by_rings_equals_the_block_passes(shenzhen_ebike, limit):
     g = shenzhen_ebike
     rng = np.random.default_rng(11)
