@@ -22,6 +22,7 @@ import shapely
 import math
 
 import geo.analysis.districts as districts_module
+import geo.analysis.h3_arrays as h3_arrays
 import geo.analysis.grid as grid_module
 import geo.analysis.travel as travel_module
 from geo import settings
@@ -91,7 +92,10 @@ def test_grid_equals_the_per_cell_reference(query, res):
     assert new.district.tolist() == old.district.tolist()
 
 
-def test_cell_polygons_equal_per_cell_boundaries():
+@pytest.mark.parametrize("chunk", [None, 997])
+def test_cell_polygons_equal_per_cell_boundaries(monkeypatch, chunk):
+    if chunk:  # several buffers, the last one short
+        monkeypatch.setattr(h3_arrays, "_CHUNK", chunk)
     grid = hex_grid("440304", 9)
     pentagons = list(h3i.get_pentagons(7)) + list(h3i.get_pentagons(9))[:3]
     cells = np.concatenate([grid.cells, np.asarray(pentagons, dtype=np.int64)])
