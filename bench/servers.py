@@ -23,8 +23,9 @@ and the per-client rate limit off (every simulated rider comes from
   whose processes write through this same store call, so that is the path
   several servers really share. Every editor edits ``--shared`` stations
   that all editors edit (so version conflicts really happen) and stations
-  of its own; it holds the station ``--hold`` s (the form open) before
-  saving a unique value into ``notes``, and records every acknowledged save
+  of its own, each save on one drawn uniformly from both; it holds the
+  station up to ``--hold`` s (the form open) before saving a unique value
+  into ``notes``, and records every acknowledged save
   (station, the version it read, the new version, the value) and every
   conflict reported to it;
 * **visibility probes**: every ``--probe-every`` s this process saves a

@@ -2,7 +2,7 @@
 
 The full run (3 servers, 50 riders, 5 editors, 2 minutes; figures in
 bench/RESULTS.md) is not part of the suite. This runs the same functions
-for 10 seconds with 3 ``python -m geo serve`` processes, 6 riders and 3
+for 12 seconds with 3 ``python -m geo serve`` processes, 6 riders and 3
 editor processes that all edit one shared station, so that the harness
 cannot rot: no errors, conflicts really reported, every acknowledged save
 in the audit log, and an edit seen by every server within 2 s.
