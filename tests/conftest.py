@@ -6,6 +6,11 @@ to ``data/registry.gpkg`` or to the shared data folder.
 from __future__ import annotations
 
 import importlib.util
+import io
+import os
+import subprocess
+import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from types import ModuleType
 
@@ -29,6 +34,40 @@ def load_bench(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def run_cli(*args, env: dict[str, str] | None = None, stdin: str = "") -> subprocess.CompletedProcess:
+    """``python -m geo ARGS`` run in this process: the same ``main()``, exit code and output.
+
+    A new Python process per command costs 2–3 s of CPU in imports (GeoPandas,
+    pyogrio, h3...), which dozens of CLI tests paid again and again; here the
+    imports are paid once per test worker. ``env`` is set for the call only.
+    ``tests/cli/test_cli.py`` still runs the real ``python -m geo`` as a process.
+    """
+    from geo.cli.main import main
+
+    out, err = io.TextIOWrapper(io.BytesIO(), encoding="utf-8"), io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    saved_env = {k: os.environ.get(k) for k in (env or {})}
+    saved_stdin = sys.stdin
+    os.environ.update(env or {})
+    sys.stdin = io.StringIO(stdin)
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as exc:  # argparse's usage errors and --help
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+            out.flush()
+            err.flush()
+    finally:
+        sys.stdin = saved_stdin
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    text = [stream.buffer.getvalue().decode("utf-8") for stream in (out, err)]
+    return subprocess.CompletedProcess(["python", "-m", "geo", *map(str, args)], code, *text)
 
 
 def cheap_accounts(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:

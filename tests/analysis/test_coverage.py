@@ -8,10 +8,6 @@ road network, H3's own polyfill and neighbourhoods for the grid.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import h3
 import h3.api.basic_int as h3i
@@ -34,7 +30,7 @@ from geo.core.regions import Region, find_region, locate
 from geo.web.report import render_report
 from geo.routing.snap import snap_point
 from geo.routing.synthetic import DEFAULT_CENTER, synthetic_graph
-from conftest import ROOT
+from conftest import ROOT, run_cli
 
 SHARED = ROOT.parent / "shared" / "data"
 POPULATION = SHARED / "guangdong_county_population_2020.csv"
@@ -571,9 +567,7 @@ def test_region_with_markup_in_its_name_is_escaped():
 
 
 def _run(args, env_extra=None):
-    env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "geo", "coverage", *args], capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=120, check=False)
+    return run_cli("coverage", *args, env=env_extra)
 
 
 def test_cli_estimate_with_sample_registry(tmp_path):

@@ -3,9 +3,7 @@ open reports per district, on a real registry under ``tmp_path`` (estimates: no 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 
 import pytest
 
@@ -13,7 +11,7 @@ from geo.analysis.coverage import coverage
 from geo.registry.reports import NotServingRule, ReportLimits
 from geo.registry.store import create_registry
 
-from conftest import HAIZHU, ROOT, TIANHE, YUEXIU
+from conftest import HAIZHU, TIANHE, YUEXIU, run_cli
 
 LIMITS = ReportLimits(per_station=3, per_client=10, window_s=3600)
 
@@ -67,9 +65,7 @@ def test_the_coverage_page_table_shows_open_reports_only_when_there_are_some(reg
 
 
 def _cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "geo", "coverage", *map(str, args)], cwd=ROOT,
-                          env={**os.environ, "PYTHONIOENCODING": "utf-8"}, capture_output=True, text=True,
-                          encoding="utf-8", timeout=300)
+    return run_cli("coverage", *args)
 
 
 def test_the_coverage_command_leaves_out_stations_reported_by_enough_clients(registry):

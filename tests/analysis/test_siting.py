@@ -11,11 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,7 +21,6 @@ from scipy.optimize import linprog
 
 from geo.analysis.coverage import coverage
 from geo.analysis import scenarios as sc
-from geo import settings
 from geo.analysis.siting.candidates import CandidateSource, generate_candidates, read_candidates
 from geo.analysis.siting.matrix import csr_keeping_zeros
 from geo.analysis.siting.problem import build_problem, problem_from_arrays
@@ -33,7 +28,7 @@ from geo.analysis.siting.solve import greedy_preview, solve
 from geo.registry.io.readers import read_table
 from geo.routing.synthetic import DEFAULT_CENTER, synthetic_graph
 from geo.registry.validate import validate_table
-from conftest import ROOT, SHARED
+from conftest import SHARED, run_cli
 
 GZ_EV = SHARED / "guangzhou_ev_charging_stations.csv"
 needs_shared = pytest.mark.skipif(not GZ_EV.exists(), reason="shared data folder not present")
@@ -430,9 +425,8 @@ def test_scenarios_save_list_load_compare(network_problem, tmp_path):
 
 
 def _plan(args, tmp_path):
-    env = {**os.environ, "GEO_NETWORK_DIR": str(tmp_path / "no-network"), "GEO_SCENARIO_DIR": str(tmp_path / "sc")}
-    return subprocess.run([sys.executable, "-m", "geo", "plan", *args], capture_output=True, text=True, cwd=ROOT,
-                          env=env, timeout=120, check=False)
+    return run_cli("plan", *args, env={"GEO_NETWORK_DIR": str(tmp_path / "no-network"),
+                                       "GEO_SCENARIO_DIR": str(tmp_path / "sc")})
 
 
 @pytest.fixture

@@ -4,12 +4,7 @@ once, and siting's before/after reads right when gaps split."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
-import h3
-import h3.api.basic_int as h3i
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,9 +16,9 @@ from geo.analysis.gaps import gap_change_text, gap_changes
 from geo.analysis.siting.problem import build_problem
 from geo.analysis.siting.solve import solve
 from geo.core.crs import haversine_m
-from geo.routing.synthetic import build_synthetic, synthetic_graph
-from geo.web.report import registry_version, render_report
-from conftest import ROOT
+from geo.routing.synthetic import synthetic_graph
+from geo.web.report import render_report
+from conftest import run_cli
 
 # Stations spread over Futian and Nanshan; a small synthetic city in Futian leaves most of
 # Shenzhen far from its roads.
@@ -108,9 +103,7 @@ def test_radius_is_the_straight_line_without_detour():
 
 
 def _cli(args, tmp_path):
-    env = {**os.environ, "GEO_NETWORK_DIR": str(tmp_path / "no-network")}
-    return subprocess.run([sys.executable, "-m", "geo", *args], capture_output=True, text=True, cwd=ROOT,
-                          env=env, timeout=120, check=False)
+    return run_cli(*args, env={"GEO_NETWORK_DIR": str(tmp_path / "no-network")})
 
 
 def test_cli_meters_without_network_asks_which_method(tmp_path):

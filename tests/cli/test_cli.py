@@ -17,14 +17,28 @@ import pytest
 from geo.core.crs import haversine_m
 from geo.registry.store.gpkg import GeoPackageStore
 
-from conftest import GUANGZHOU_EV, ROOT, TIANHE, YUEXIU
+from conftest import GUANGZHOU_EV, ROOT, TIANHE, YUEXIU, run_cli
 
 
 
 def geo(*args, tmp_path: Path) -> subprocess.CompletedProcess:
+    """The command ``python -m geo ARGS`` (in this process: tests/conftest.py ``run_cli``)."""
+    return run_cli(*args, env={"GEO_REGISTRY": str(tmp_path / "default-registry.gpkg")})
+
+
+def test_python_m_geo_is_the_same_command_as_a_process(stations_csv, tmp_path):
+    # Every other test here runs main() in this process; this one runs the real entry point.
+    reg = tmp_path / "r.gpkg"
     env = {**os.environ, "GEO_REGISTRY": str(tmp_path / "default-registry.gpkg"), "PYTHONIOENCODING": "utf-8"}
-    return subprocess.run([sys.executable, "-m", "geo", *map(str, args)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, encoding="utf-8", timeout=120)
+    args = ["import", str(stations_csv), "--kind", "rest_station", "--registry", str(reg), "--dry-run", "--json"]
+    proc = subprocess.run([sys.executable, "-m", "geo", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          encoding="utf-8", timeout=120)
+    same = run_cli(*args)
+    assert proc.returncode == same.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == json.loads(same.stdout)
+    bad = subprocess.run([sys.executable, "-m", "geo", "import", str(tmp_path / "nope.csv"), "--registry", str(reg)],
+                         cwd=ROOT, env=env, capture_output=True, text=True, encoding="utf-8", timeout=120)
+    assert bad.returncode == 2 and bad.stderr and not bad.stdout
 
 
 STATIONS_CSV = (

@@ -1,11 +1,7 @@
 """The worker finder: snapping, nearest stations by road, routes, filters, estimates, the CLI."""
 import json
 import math
-import os
-import subprocess
-import sys
 from datetime import datetime
-from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -21,7 +17,7 @@ from geo.routing.nearest import nearest_stations, route_between
 from geo.routing.snap import snap_point
 from geo.routing.stations import index_stations, station_index
 from geo.routing.synthetic import synthetic_graph
-from conftest import ROOT, SHARED
+from conftest import SHARED, run_cli
 
 PBF = SHARED / "shenzhen_futian_nanshan_roads.osm.pbf"
 needs_pbf = pytest.mark.skipif(not PBF.exists(), reason="shared Shenzhen roads extract not present")
@@ -389,8 +385,7 @@ def test_station_index_is_built_once_per_station_set(sz, mixed):
 
 
 def _run(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "geo", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=120)
+    return run_cli(*args, env=env)
 
 
 @needs_pbf
