@@ -27,10 +27,13 @@ def comparable(store) -> list[dict]:
     return df.astype(object).where(df.notna(), None).to_dict("records")
 
 
-@pytest.fixture
-def busy(tmp_path):
-    """A GeoPackage registry with a history: an import with the sample, edits, a removal, reports."""
-    store = create_registry(tmp_path / "src.gpkg", settings.SAMPLE_PATH)
+@pytest.fixture(scope="module")
+def busy(tmp_path_factory):
+    """A GeoPackage registry with a history: an import with the sample, edits, a removal, reports.
+
+    Made once for the module: every test only reads it (it is the source of each copy).
+    """
+    store = create_registry(tmp_path_factory.mktemp("busy") / "src.gpkg", settings.SAMPLE_PATH)
     store.commit_import(report_of([
         {"名称": "天河驿站", "经度": TIANHE[0], "纬度": TIANHE[1], "类型": "暖蜂驿站", "编号": "R1", "电话": "1",
          "公开": "否", "备注": "内部备注"},
