@@ -3,6 +3,10 @@
 * :mod:`~geo.registry.store.base`: :class:`~geo.registry.store.base.RegistryStore`
   (the interface pages and the command line use), its errors and the rules
   every backend shares;
+* :mod:`~geo.registry.store.station_methods`, :mod:`~geo.registry.store.report_methods`,
+  :mod:`~geo.registry.store.scenarios`: what both backends do with stations,
+  workers' reports and scenarios, written once; each backend supplies only
+  its SQL and locking through small hook methods;
 * :mod:`~geo.registry.store.gpkg`: the GeoPackage backend, one file
   (:mod:`~geo.registry.store.gpkg_schema` its tables, :mod:`~geo.registry.store.lock`
   the folder lock a restore takes);

@@ -11,6 +11,7 @@ editor, the duplicate-station check, and what an import may not wipe.
 """
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Iterable, Protocol
 
 import geopandas as gpd
 import pandas as pd
+from shapely import points
 
 from geo import settings
 from geo.core.schema import FIELDS
@@ -32,6 +34,11 @@ from geo.registry.validate import ImportReport, ValidationError
 AUDIT_ACTIONS = ("import", "add", "update", "set_status", "delete_sample", "restore",
                  "confirm_reports", "dismiss_reports", "keep_reports_open")
 _MAX_EDITOR_CHARS = 100
+#: How both backends write an ``audit_log`` row (``?`` placeholders: :meth:`SqlDialect._q`).
+AUDIT_INSERT = ("INSERT INTO audit_log (at, editor, station_id, kind, action, version, import_id, before, after)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+#: The columns of :meth:`RegistryStore.history`.
+HISTORY_COLUMNS = ["audit_id", "at", "editor", "action", "version", "import_id", "changed", "before", "after"]
 
 
 class ConflictError(RuntimeError):
@@ -346,3 +353,90 @@ def restored_record(target: dict, current: dict | None, *, station_id: str, expe
     version = max(int(current["version"] or 1) if current else 0, int(last_version or 0)) + 1
     return {**{f.name: None for f in FIELDS}, **target, "id": station_id, "version": version,
             "updated_at": now_iso()}
+
+
+def audit_json(rec: dict) -> str:
+    """A station record as an audit row's ``before`` or ``after`` text."""
+    return json.dumps(rec, ensure_ascii=False, default=str)
+
+
+def audit_row(editor: str, action: str, before: dict | None, after: dict | None, stamp: str,
+              import_id: int | None = None) -> tuple:
+    """The values of one ``audit_log`` row, in the order of :data:`AUDIT_INSERT`.
+
+    Parameters
+    ----------
+    editor
+        Who made the change (:func:`editor_name`).
+    action
+        One of :data:`AUDIT_ACTIONS`.
+    before, after
+        The station before and after the change; None where it did not exist.
+    stamp
+        When (:func:`now_iso`).
+    import_id
+        The ``import_log`` row of an import.
+    """
+    rec = after or before
+    return (stamp, editor, rec["id"], rec["kind"], action, None if after is None else after.get("version"),
+            import_id, None if before is None else audit_json(before), None if after is None else audit_json(after))
+
+
+def station_frame(records: list[dict], *, statuses: Iterable[str] | None = None,
+                  region: str | None = None) -> gpd.GeoDataFrame:
+    """Stored station records as the GeoDataFrame (WGS-84) :meth:`RegistryStore.load` returns.
+
+    Parameters
+    ----------
+    records
+        Canonical records, in the order to keep.
+    statuses
+        Keep only these statuses.
+    region
+        Adcode of the province, a city or a district.
+    """
+    df = pd.DataFrame(records, columns=[f.name for f in FIELDS])
+    df["truck_parking_spaces"] = df["truck_parking_spaces"].astype("Int64")
+    gdf = gpd.GeoDataFrame(df, geometry=points(df["lon"].to_numpy(float), df["lat"].to_numpy(float)),
+                           crs="EPSG:4326")
+    from geo.registry.export import filter_stations  # export builds on the store's frames
+
+    return filter_stations(gdf, statuses=statuses, region=region)
+
+
+def history_frame(rows: Iterable) -> pd.DataFrame:
+    """Audit rows ``(fid, at, editor, action, version, import_id, before, after)`` as :meth:`RegistryStore.history` returns them.
+
+    ``before`` and ``after`` are the stored JSON texts (or empty).
+    """
+    out = []
+    for fid, at, editor, action, version, import_id, before, after in rows:
+        before = json.loads(before) if before else None
+        after = json.loads(after) if after else None
+        out.append({"audit_id": int(fid), "at": at, "editor": editor, "action": action, "version": version,
+                    "import_id": import_id, "changed": changed_fields(before, after),
+                    "before": before, "after": after})
+    df = pd.DataFrame(out, columns=HISTORY_COLUMNS)
+    df["version"] = df["version"].astype("Int64")
+    df["import_id"] = df["import_id"].astype("Int64")
+    return df
+
+
+class SqlDialect:
+    """How the SQL the backends share is written: ``?`` placeholders, turned into the backend's by :meth:`_q`.
+
+    The GeoPackage store (SQLite) uses these defaults; the PostGIS store
+    sets ``_PARAM = "%s"``, ``_AS_TEXT = "::text"`` (its audit columns are
+    ``json``, read back as the very text stored) and :meth:`_any` as ``= ANY(?)``.
+    """
+
+    _PARAM = "?"
+    _AS_TEXT = ""
+
+    def _q(self, query: str) -> str:
+        return query.replace("?", self._PARAM)
+
+    def _any(self, column: str, values: Iterable) -> tuple[str, list]:
+        """A condition ``column`` is one of ``values``, and its arguments."""
+        values = list(values)
+        return f"{column} IN ({','.join('?' * len(values))})", values

@@ -20,31 +20,26 @@ the folder lock in :mod:`geo.registry.store.lock`.
 """
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable
 
-import geopandas as gpd
 import pandas as pd
-from shapely import points
 
 from geo import settings
 from geo.core.files import create_private, private_dir
-from geo.core.schema import FIELDS, FIELDS_BY_NAME, KINDS, STATUSES
-from geo.registry.changes import changed_fields
-from geo.registry.store.base import (ConflictError, RegistryBusyError, check_no_twin, editor_name,
-                                     keep_private_fields, now_iso, restored_record)
+from geo.core.schema import FIELDS, FIELDS_BY_NAME, KINDS
+from geo.registry.store.base import RegistryBusyError, check_no_twin, editor_name, now_iso
 from geo.registry.store.gpkg_reports import GeoPackageReports
-from geo.registry.store.gpkg_schema import (add_missing_parts, as_stored, create_schema, from_sql, gpkg_point,
+from geo.registry.store.gpkg_schema import (add_missing_parts, create_schema, from_sql, gpkg_point,
                                             layer_fields, missing_parts, to_sql)
 from geo.registry.store.lock import file_identity, lock_registry, unlock_registry
 from geo.registry.store.scenarios import GeoPackageScenarios
+from geo.registry.store.station_methods import StationMethods
 from geo.registry.transactions import committed
-from geo.registry.validate import ImportReport, ValidationError, validate_record
+from geo.registry.validate import ImportReport
 
 
 class _Replaced(Exception):
@@ -68,8 +63,11 @@ class _Connection(sqlite3.Connection):
         unlock_registry(fd)
 
 
-class GeoPackageStore(GeoPackageReports, GeoPackageScenarios):
-    """A registry kept in one GeoPackage file (workers' reports: :class:`GeoPackageReports`; scenarios: :class:`GeoPackageScenarios`).
+class GeoPackageStore(StationMethods, GeoPackageReports, GeoPackageScenarios):
+    """A registry kept in one GeoPackage file.
+
+    The flows shared with PostGIS: :class:`StationMethods`, :class:`GeoPackageReports`
+    (workers' reports), :class:`GeoPackageScenarios`; here is only how SQLite does each step.
 
     Parameters
     ----------
@@ -197,281 +195,65 @@ class GeoPackageStore(GeoPackageReports, GeoPackageScenarios):
                 rec[key] = from_sql(key, row[key])
         return rec
 
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def _records(self, conn, kinds: list[str]) -> list[dict]:
+        return [self._row_to_record(r) for k in kinds for r in conn.execute(f'SELECT * FROM "{k}" ORDER BY fid')]
+
+    def _current(self, conn, kind: str, station_id: str, *, lock: bool = False) -> dict | None:
+        # ``lock`` needs nothing here: a write transaction holds the whole file (BEGIN IMMEDIATE).
+        row = conn.execute(f'SELECT * FROM "{kind}" WHERE id = ?', (station_id,)).fetchone()
+        return self._row_to_record(row) if row is not None else None
+
     @staticmethod
-    def _audit(conn, editor: str, action: str, before: dict | None, after: dict | None,
-               stamp: str, import_id: int | None = None) -> None:
-        # Written on the caller's connection, inside its transaction: the
-        # change and its audit row are committed (or lost) together.
-        rec = after or before
-        conn.execute(
-            "INSERT INTO audit_log (at, editor, station_id, kind, action, version, import_id, before, after)"
-            " VALUES (?,?,?,?,?,?,?,?,?)",
-            (stamp, editor, rec["id"], rec["kind"], action,
-             None if after is None else after.get("version"), import_id,
-             None if before is None else _json(before), None if after is None else _json(after)))
+    def _insert_id(conn, query: str, args) -> int:
+        return conn.execute(query, args).lastrowid
+
+    @staticmethod
+    def _frame_of(conn, query: str, args) -> pd.DataFrame:
+        return pd.read_sql_query(query, conn, params=args)
+
+    def _write_rows(self, conn, inserts: list[dict], updates: list[dict], audits: list[tuple]) -> None:
+        for rec in inserts:
+            self._insert(conn, rec)
+        for rec in updates:
+            self._update_row(conn, rec)
+        for args in audits:
+            self._audit(conn, *args)
+
+    def _attempts(self, write):
+        for _ in range(5):
+            try:
+                return write(file_identity(self.path))
+            except _Replaced:
+                # A restore put another file in place between the read and the
+                # write: read again from the restored registry.
+                continue
+        raise RegistryBusyError(self.path, 0)
+
+    def _check_twin_before(self, rec: dict, exclude=()) -> None:
+        # On a connection of its own, before the write lock is taken; a file
+        # replaced in between is caught by _check_same_file.
+        check_no_twin(self.load(kinds=[rec["kind"]]), rec, exclude=exclude)
 
     # -- reading ----------------------------------------------------------
 
-    def load(self, kinds: Iterable[str] | None = None, statuses: Iterable[str] | None = None,
-             region: str | None = None) -> gpd.GeoDataFrame:
-        """All stations of the chosen layers as one GeoDataFrame (WGS-84).
-
-        Parameters
-        ----------
-        kinds, statuses : iterable of str, optional
-            Keep only these layers / statuses.
-        region : str, optional
-            Adcode of the province, a city or a district.
-        """
-        kinds = list(kinds) if kinds else list(KINDS)
-        conn = self._connect()
-        try:
-            records = [self._row_to_record(r) for k in kinds
-                       for r in conn.execute(f'SELECT * FROM "{k}" ORDER BY fid')]
-        finally:
-            conn.close()
-        df = pd.DataFrame(records, columns=[f.name for f in FIELDS])
-        df["truck_parking_spaces"] = df["truck_parking_spaces"].astype("Int64")
-        gdf = gpd.GeoDataFrame(df, geometry=points(df["lon"].to_numpy(float), df["lat"].to_numpy(float)),
-                               crs="EPSG:4326")
-        from geo.registry.export import filter_stations  # export builds on the store's frames
-
-        return filter_stations(gdf, statuses=statuses, region=region)
-
     def get(self, station_id: str) -> dict | None:
         """One station as a dict of canonical fields, or ``None``."""
-        conn = self._connect()
-        try:
+        with self._reading() as conn:
             for kind in KINDS:
-                row = conn.execute(f'SELECT * FROM "{kind}" WHERE id = ?', (station_id,)).fetchone()
-                if row is not None:
-                    return self._row_to_record(row)
-        finally:
-            conn.close()
+                rec = self._current(conn, kind, station_id)
+                if rec is not None:
+                    return rec
         return None
 
-    def import_log(self) -> pd.DataFrame:
-        """Every import committed to this registry, newest first."""
-        conn = self._connect()
-        try:
-            return pd.read_sql_query("SELECT * FROM import_log ORDER BY fid DESC", conn)
-        finally:
-            conn.close()
-
-    def history(self, station_id: str) -> pd.DataFrame:
-        """Every recorded change of one station, newest first.
-
-        Parameters
-        ----------
-        station_id : str
-
-        Returns
-        -------
-        pandas.DataFrame
-            ``audit_id``, ``at`` (UTC, ISO 8601), ``editor``, ``action``
-            (one of :data:`AUDIT_ACTIONS`), ``version`` (after the change;
-            empty for a removal), ``import_id`` (the ``import_log`` row of an
-            import), ``changed`` (names of the fields that changed),
-            ``before`` and ``after`` (the full records as dicts, ``None``
-            where the station did not exist).
-        """
-        conn = self._connect()
-        try:
-            rows = conn.execute(
-                "SELECT * FROM audit_log WHERE station_id = ? ORDER BY fid DESC", (station_id,)).fetchall()
-        finally:
-            conn.close()
-        out = []
-        for r in rows:
-            before = json.loads(r["before"]) if r["before"] else None
-            after = json.loads(r["after"]) if r["after"] else None
-            out.append({"audit_id": int(r["fid"]), "at": r["at"], "editor": r["editor"], "action": r["action"],
-                        "version": r["version"], "import_id": r["import_id"],
-                        "changed": changed_fields(before, after), "before": before, "after": after})
-        columns = ["audit_id", "at", "editor", "action", "version", "import_id", "changed", "before", "after"]
-        df = pd.DataFrame(out, columns=columns)
-        df["version"] = df["version"].astype("Int64")
-        df["import_id"] = df["import_id"].astype("Int64")
-        return df
-
-    def audit_log(self, limit: int | None = 200) -> pd.DataFrame:
-        """The latest changes to the whole registry, newest first, as stored.
-
-        ``before`` and ``after`` stay JSON text; ``limit=None`` returns all.
-        """
-        conn = self._connect()
-        try:
-            sql = "SELECT fid AS audit_id, at, editor, station_id, kind, action, version, import_id, before, after " \
-                  "FROM audit_log ORDER BY fid DESC"
-            if limit is not None:
-                return pd.read_sql_query(sql + " LIMIT ?", conn, params=(int(limit),))
-            return pd.read_sql_query(sql, conn)
-        finally:
-            conn.close()
-
     # -- writing ----------------------------------------------------------
-
-    def commit_import(self, report: ImportReport, editor: str = settings.EDITOR_APP) -> dict:
-        """Write a validated import in one transaction.
-
-        Stations whose ``id`` is already stored (same source and source id,
-        or merged by name and distance) are updated when anything changed;
-        the others are inserted. If anything fails, nothing is written.
-        Every inserted or changed station gets an ``audit_log`` row
-        (action ``import``) pointing at the import's ``import_log`` row.
-
-        Parameters
-        ----------
-        report : ImportReport
-        editor : str
-            Who imports: recorded in the audit log.
-
-        Returns
-        -------
-        dict
-            ``{"inserted": n, "updated": n, "unchanged": n}``
-        """
-        editor = editor_name(editor)
-        counts = {"inserted": 0, "updated": 0, "unchanged": 0}
-        stamp = now_iso()
-        with self._transaction() as conn:
-            # The log row comes first so the audit rows can point at it; its
-            # counts are filled in at the end, in the same transaction.
-            import_id = conn.execute(
-                "INSERT INTO import_log (at, source, filename, format, kind, crs_used, rows, accepted, rejected,"
-                " warnings, inserted, updated, unchanged) VALUES (?,?,?,?,?,?,?,?,?,?,0,0,0)",
-                (stamp, report.source, report.filename, report.format, report.kind or "auto", report.crs_used,
-                 report.rows, len(report.accepted), len(report.rejects), len(report.warnings))).lastrowid
-            for rec in report.accepted.drop(columns=["geometry", "row"], errors="ignore").to_dict("records"):
-                old = conn.execute(f'SELECT * FROM "{rec["kind"]}" WHERE id = ?', (rec["id"],)).fetchone()
-                if old is None:
-                    rec.update(version=1, updated_at=stamp)
-                    self._insert(conn, rec)
-                    self._audit(conn, editor, "import", None, as_stored(rec), stamp, import_id)
-                    counts["inserted"] += 1
-                    continue
-                old = self._row_to_record(old)
-                keep_private_fields(old, rec)
-                if not changed_fields(old, rec):
-                    counts["unchanged"] += 1
-                    continue
-                rec.update(version=int(old["version"] or 1) + 1, updated_at=stamp)
-                self._update_row(conn, rec)
-                self._audit(conn, editor, "import", old, as_stored(rec), stamp, import_id)
-                counts["updated"] += 1
-            conn.execute("UPDATE import_log SET inserted = ?, updated = ?, unchanged = ? WHERE fid = ?",
-                         (counts["inserted"], counts["updated"], counts["unchanged"], import_id))
-            self._touch(conn)
-        return counts
-
-    def add(self, record: dict, editor: str = settings.EDITOR_APP) -> dict:
-        """Add one station entered by hand; returns it as stored.
-
-        Parameters
-        ----------
-        record : dict
-            Canonical fields (``name``, ``kind``, ``lon``, ``lat`` ...).
-        editor : str
-            Who adds it: recorded in the audit log.
-
-        Raises
-        ------
-        ValidationError
-            When the record is invalid or the station already exists: the same
-            id, or the same name within ``settings.DUPLICATE_RADIUS_M`` in its
-            layer (:mod:`geo.registry.dedupe`).
-        """
-        editor = editor_name(editor)
-        rec = validate_record({"source": "app", **record})
-        rec.update(version=1, updated_at=now_iso())
-        for attempt in range(5):
-            # The duplicate check reads the registry before the write; if a
-            # restore replaces the file in between, it is done again.
-            opened = file_identity(self.path)
-            check_no_twin(self.load(kinds=[rec["kind"]]), rec)
-            try:
-                with self._transaction() as conn:
-                    self._check_same_file(opened)
-                    if conn.execute(f'SELECT 1 FROM "{rec["kind"]}" WHERE id = ?', (rec["id"],)).fetchone():
-                        raise ValidationError(f"站点已存在 / station already exists: {rec['id']}")
-                    self._insert(conn, rec)
-                    self._audit(conn, editor, "add", None, as_stored(rec), rec["updated_at"])
-                    self._touch(conn)
-                return rec
-            except _Replaced:
-                continue
-        raise RegistryBusyError(self.path, 0)
-
-    def update(self, station_id: str, changes: dict, expected_version: int | None = None,
-               editor: str = settings.EDITOR_APP) -> dict:
-        """Change fields of one station; returns it as stored.
-
-        Parameters
-        ----------
-        station_id : str
-        changes : dict
-            Canonical fields to change (``status``, ``facilities``, ``lon`` ...).
-        expected_version : int, optional
-            The version the editor opened. If someone saved in between, the
-            save is refused with :class:`ConflictError` instead of silently
-            overwriting their edit.
-        editor : str
-            Who edits: recorded in the audit log.
-
-        Raises
-        ------
-        ValidationError
-            When the result is invalid, or a new name or position makes it
-            the same station as another of its layer (:mod:`geo.registry.dedupe`).
-        ConflictError
-            When ``expected_version`` is not the stored version.
-        """
-        return self._update(station_id, changes, expected_version, editor_name(editor), "update")
-
-    def _update(self, station_id: str, changes: dict, expected_version: int | None,
-                editor: str, action: str, also=None) -> dict:
-        for attempt in range(5):
-            try:
-                return self._update_once(station_id, changes, expected_version, editor, action, also)
-            except _Replaced:
-                # A restore put another file in place between the read and the
-                # write: read the station again from the restored registry (a
-                # stale ``expected_version`` then raises ConflictError).
-                continue
-        raise RegistryBusyError(self.path, 0)
-
-    def _update_once(self, station_id: str, changes: dict, expected_version: int | None,
-                     editor: str, action: str, also=None) -> dict:
-        opened = file_identity(self.path)
-        current = self.get(station_id)
-        if current is None:
-            raise ValidationError(f"找不到站点 / no such station: {station_id}")
-        if "status" in changes and changes["status"] not in STATUSES:
-            raise ValidationError(f"未知状态 / unknown status: {changes['status']}")
-        merged = {**current, **{k: v for k, v in changes.items() if k not in ("id", "kind", "version")}}
-        rec = validate_record(merged, current["kind"])
-        rec["id"] = current["id"]  # an edit never changes a station's identity
-        version = int(current["version"] or 1)
-        if expected_version is not None and expected_version != version:
-            raise ConflictError(current, {**rec, "version": int(expected_version)})
-        if {"name", "lon", "lat"} & set(changed_fields(current, rec)):
-            # Only a new name or position can make a twin: an edit of a pair
-            # stored before the rule was whole is not refused for it.
-            check_no_twin(self.load(kinds=[rec["kind"]]), rec, exclude=[rec["id"]])
-        rec.update(version=version + 1, updated_at=now_iso())
-        with self._transaction() as conn:
-            # ``current`` must come from this very file (not one a restore
-            # has since replaced: versions start again from the backup's).
-            self._check_same_file(opened)
-            # Guarded by the version read above, so ``current`` is exactly
-            # the row this replaces and the audit's "before" is true.
-            if self._update_row(conn, rec, where_version=version) == 0:
-                raise ConflictError(self.get(station_id) or current, {**rec, "version": version})
-            self._audit(conn, editor, action, current, as_stored(rec), rec["updated_at"])
-            if also is not None:  # more of the same change (reports a confirmation closes), same transaction
-                also(conn, rec)
-            self._touch(conn)
-        return rec
 
     def delete_sample(self, editor: str = settings.EDITOR_APP) -> int:
         """Remove every sample station (示例数据); returns how many were removed.
@@ -489,72 +271,6 @@ class GeoPackageStore(GeoPackageReports, GeoPackageScenarios):
                 removed += conn.execute(f'DELETE FROM "{k}" WHERE is_sample = 1').rowcount
             self._touch(conn)
         return removed
-
-    def set_status(self, station_id: str, status: str, expected_version: int | None = None,
-                   editor: str = settings.EDITOR_APP) -> dict:
-        """Mark a station open, temporarily closed, closed or planned."""
-        return self._update(station_id, {"status": status}, expected_version, editor_name(editor), "set_status")
-
-    def restore(self, station_id: str, audit_id: int, editor: str = settings.EDITOR_APP,
-                expected_version: int | None = None) -> dict:
-        """Bring back the version of a station recorded by one audit row.
-
-        The station becomes what it was *after* that change (or, for a
-        removal, what it was before it), saved as a new version and audited
-        as ``restore``; nothing in the history is rewritten. A removed
-        station is inserted again.
-
-        Parameters
-        ----------
-        station_id : str
-        audit_id : int
-            ``audit_id`` of a row of :meth:`history` for this station.
-        editor : str
-            Who restores: recorded in the audit log.
-        expected_version : int, optional
-            The version the editor saw; if the station changed since, the
-            restore is refused with :class:`ConflictError`.
-
-        Returns
-        -------
-        dict
-            The station as stored now (unchanged if it already equals the
-            chosen version: then nothing is written).
-
-        Raises
-        ------
-        ValidationError
-            When the audit row does not exist or belongs to another station.
-        ConflictError
-            When ``expected_version`` is not the current version.
-        """
-        editor = editor_name(editor)
-        with self._transaction() as conn:
-            row = conn.execute("SELECT * FROM audit_log WHERE fid = ? AND station_id = ?",
-                               (int(audit_id), station_id)).fetchone()
-            if row is None:
-                raise ValidationError(f"站点 {station_id} 没有修改记录 {audit_id} / "
-                                      f"station {station_id} has no audit entry {audit_id}")
-            target = json.loads(row["after"] or row["before"])
-            current_row = conn.execute(f'SELECT * FROM "{target["kind"]}" WHERE id = ?', (station_id,)).fetchone()
-            current = self._row_to_record(current_row) if current_row is not None else None
-            last = conn.execute("SELECT max(version) FROM audit_log WHERE station_id = ?", (station_id,)).fetchone()[0]
-            rec = restored_record(target, current, station_id=station_id, expected_version=expected_version,
-                                  last_version=last)
-            if rec is None:
-                return current
-            if current is None:
-                self._insert(conn, rec)
-            else:
-                self._update_row(conn, rec)
-            rec = as_stored(rec)
-            self._audit(conn, editor, "restore", current, rec, rec["updated_at"])
-            self._touch(conn)
-        return rec
-
-
-def _json(rec: dict) -> str:
-    return json.dumps(rec, ensure_ascii=False, default=str)
 
 
 def create_gpkg(path: str | Path, *, seed: ImportReport | None = None) -> GeoPackageStore:

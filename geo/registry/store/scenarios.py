@@ -33,7 +33,7 @@ from contextlib import contextmanager
 import pandas as pd
 
 from geo import settings
-from geo.registry.store.base import editor_name, now_iso
+from geo.registry.store.base import SqlDialect, editor_name, now_iso
 
 #: ``scenario_log.action`` values.
 SCENARIO_ACTIONS = ("save", "replace", "delete")
@@ -105,22 +105,17 @@ def scenario_name(name: str) -> str:
     return name
 
 
-class ScenarioMethods:
-    """The scenario methods of both stores; each backend gives the connections (``_scenario_read``/``_scenario_write``).
+class ScenarioMethods(SqlDialect):
+    """The scenario methods of both stores; each backend gives the connections (the store's ``_reading``, ``_scenario_write``).
 
-    The SQL is written with ``?`` placeholders; ``_PARAM`` is the backend's.
+    The SQL is written with ``?`` placeholders (:class:`~geo.registry.store.base.SqlDialect`).
     """
 
-    _PARAM = "?"
-
-    def _scenario_read(self):  # pragma: no cover - each backend has its own
+    def _reading(self):  # pragma: no cover - each backend has its own
         raise NotImplementedError
 
     def _scenario_write(self):  # pragma: no cover - each backend has its own
         raise NotImplementedError
-
-    def _q(self, query: str) -> str:
-        return query.replace("?", self._PARAM)
 
     def save_scenario(self, name: str, content: str, *, editor: str = settings.EDITOR_APP, version: int = 1,
                       saved_at: str | None = None, overwrite: bool = False, limit: int | None = None) -> dict:
@@ -181,21 +176,21 @@ class ScenarioMethods:
     def scenario(self, name: str) -> dict | None:
         """One saved scenario (``name``, ``saved_at``, ``editor``, ``version``, ``content``), or None."""
         name = scenario_name(name)
-        with self._scenario_read() as conn:
+        with self._reading() as conn:
             row = conn.execute(self._q("SELECT name, saved_at, editor, version, content FROM scenarios "
                                        "WHERE name = ?"), (name,)).fetchone()
         return None if row is None else dict(zip(SCENARIO_COLUMNS[1:], tuple(row)))
 
     def scenarios(self) -> list[dict]:
         """Every saved scenario, as :meth:`scenario` returns one, in the order they were first saved."""
-        with self._scenario_read() as conn:
+        with self._reading() as conn:
             rows = conn.execute("SELECT name, saved_at, editor, version, content FROM scenarios ORDER BY fid"
                                 ).fetchall()
         return [dict(zip(SCENARIO_COLUMNS[1:], tuple(r))) for r in rows]
 
     def count_scenarios(self) -> int:
         """How many scenarios are saved (what ``settings.SCENARIO_MAX_FILES`` limits)."""
-        with self._scenario_read() as conn:
+        with self._reading() as conn:
             return int(conn.execute("SELECT count(*) FROM scenarios").fetchone()[0])
 
     def delete_scenario(self, name: str, *, editor: str = settings.EDITOR_APP) -> bool:
@@ -214,7 +209,7 @@ class ScenarioMethods:
         args: tuple = ()
         if limit is not None:
             query, args = query + " LIMIT ?", (int(limit),)
-        with self._scenario_read() as conn:
+        with self._reading() as conn:
             rows = conn.execute(self._q(query), args).fetchall()
         return pd.DataFrame([tuple(r) for r in rows], columns=SCENARIO_LOG_COLUMNS)
 
@@ -222,25 +217,12 @@ class ScenarioMethods:
 class GeoPackageScenarios(ScenarioMethods):
     """Scenario methods on the GeoPackage store's connections (one SQLite write transaction each)."""
 
-    @contextmanager
-    def _scenario_read(self) -> Iterator:
-        conn = self._connect()
-        try:
-            yield conn
-        finally:
-            conn.close()
-
     def _scenario_write(self):
         return self._transaction()
 
 
 class PostgisScenarios(ScenarioMethods):
     """Scenario methods on the PostGIS store's pool: writers queue on an advisory lock, the change counter stays."""
-
-    _PARAM = "%s"
-
-    def _scenario_read(self):
-        return self._connection()
 
     @contextmanager
     def _scenario_write(self) -> Iterator:
