@@ -22,13 +22,11 @@ import shapely
 import math
 
 import geo.analysis.districts as districts_module
-import geo.analysis.h3_arrays as h3_arrays
 import geo.analysis.grid as grid_module
 import geo.analysis.travel as travel_module
 from geo import settings
 from geo.analysis.coverage import coverage
 from geo.analysis.grid import Grid, cell_polygons, clear_grid_cache, hex_grid
-from geo.analysis.h3_arrays import cell_boundaries, uses_c_library
 from geo.analysis.travel import Snaps, snap_points
 from geo.core.regions import find_region, locate
 from geo.routing.build import build_graphs
@@ -92,27 +90,14 @@ def test_grid_equals_the_per_cell_reference(query, res):
     assert new.district.tolist() == old.district.tolist()
 
 
-@pytest.mark.parametrize("chunk", [None, 997])
-def test_cell_polygons_equal_per_cell_boundaries(monkeypatch, chunk):
-    if chunk:  # several buffers, the last one short
-        monkeypatch.setattr(h3_arrays, "_CHUNK", chunk)
+def test_cell_polygons_equal_per_cell_boundaries():
     grid = hex_grid("440304", 9)
     pentagons = list(h3i.get_pentagons(7)) + list(h3i.get_pentagons(9))[:3]
     cells = np.concatenate([grid.cells, np.asarray(pentagons, dtype=np.int64)])
     new, old = cell_polygons(cells), _old_cell_polygons(cells)
-    assert uses_c_library()  # what the benchmark measures runs here too
     assert bool(shapely.equals_exact(new, old, tolerance=0).all())
     np.testing.assert_array_equal(shapely.get_coordinates(new), shapely.get_coordinates(old))
-    sizes, _ = cell_boundaries(cells)
-    assert sizes.tolist() == [len(h3i.cell_to_boundary(int(c))) for c in cells]
-    assert (sizes[-len(pentagons):] != 6).all()
-
-
-def test_cell_boundaries_refuse_an_invalid_cell_as_h3_does():
-    with pytest.raises(h3.H3CellInvalidError):
-        cell_boundaries(np.array([int(hex_grid("440304", 9).cells[0]), 5], dtype=np.int64))
-    sizes, lnglat = cell_boundaries(np.zeros(0, dtype=np.int64))
-    assert len(sizes) == 0 and lnglat.shape == (0, 2)
+    assert [len(p.exterior.coords) - 1 for p in new[-len(pentagons):]] != [6] * len(pentagons)
 
 
 def test_district_positions_equal_the_old_loop():
