@@ -24,7 +24,7 @@ import math
 import numpy as np
 from numba import njit
 
-from geo.routing.kernels import nearest_in_block
+from geo.routing.kernels import nearest_in_block, segment_distance
 
 
 def dense_cell_table(grid_keys: np.ndarray, grid_ptr: np.ndarray, n_cells: int) -> np.ndarray:
@@ -59,15 +59,7 @@ def _scan(table, grid_seg, geom_x, geom_y, lon0, lat0, kx, ky, x, y, key, best_d
     # different segment exactly as near as the best.
     for p in range(table[key], table[key + 1]):
         j = grid_seg[p]
-        ax = (geom_x[j] / 1e7 - lon0) * kx
-        ay = (geom_y[j] / 1e7 - lat0) * ky
-        bx = (geom_x[j + 1] / 1e7 - lon0) * kx
-        by = (geom_y[j + 1] / 1e7 - lat0) * ky
-        dx, dy = bx - ax, by - ay
-        den = dx * dx + dy * dy
-        t = ((x - ax) * dx + (y - ay) * dy) / den if den > 0 else 0.0
-        t = min(max(t, 0.0), 1.0)
-        d = math.hypot(ax + t * dx - x, ay + t * dy - y)
+        d, t = segment_distance(geom_x, geom_y, j, lon0, lat0, kx, ky, x, y)
         if d < best_d:
             best_d, best_j, best_s, tie = d, j, t, False
         elif d == best_d and j != best_j:

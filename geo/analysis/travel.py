@@ -117,10 +117,8 @@ def snaps_from_segments(graph: RoadGraph, lon: np.ndarray, lat: np.ndarray, best
 
     Parameters
     ----------
-    graph
-        The road graph.
-    lon, lat
-        WGS-84 positions.
+    graph, lon, lat
+        As for :func:`snap_points`.
     best_d, best_j, best_s
         Per point: distance on the plane, segment (-1 for none) and position along it.
     limit

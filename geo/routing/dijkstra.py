@@ -88,37 +88,43 @@ def _push(hkey, hnode, pos, dist, pred, mark, gen, size, v, cost, parent):
 
 
 @njit(cache=True, nogil=True)
+def _settle_top(indptr, indices, weights, dist, pred, mark, queued, done, hkey, hnode, pos, size, order, n_order):
+    """Settle the heap's cheapest node and relax its arcs; returns (that node, heap size, number settled)."""
+    dv = hkey[0]
+    v = hnode[0]
+    size -= 1
+    if size > 0:
+        _sift_down(hkey, hnode, pos, size)
+    mark[v] = done
+    order[n_order] = v
+    n_order += 1
+    for a in range(indptr[v], indptr[v + 1]):
+        u = indices[a]
+        nd = dv + weights[a]
+        m = mark[u]
+        if m == done:
+            continue
+        if m != queued:
+            mark[u] = queued
+            dist[u] = nd
+            pred[u] = v
+            _sift_up(hkey, hnode, pos, size, nd, u)
+            size += 1
+        elif nd < dist[u]:
+            dist[u] = nd
+            pred[u] = v
+            _sift_up(hkey, hnode, pos, pos[u], nd, u)
+    return v, size, n_order
+
+
+@njit(cache=True, nogil=True)
 def _settle(indptr, indices, weights, limit, dist, pred, mark, gen, hkey, hnode, pos, size, order, n_order):
     """Settle queued nodes up to ``limit``; returns (heap size, number settled so far)."""
     queued = 2 * gen
     done = queued + 1
-    while size > 0:
-        dv = hkey[0]
-        if dv > limit:
-            break
-        v = hnode[0]
-        size -= 1
-        if size > 0:
-            _sift_down(hkey, hnode, pos, size)
-        mark[v] = done
-        order[n_order] = v
-        n_order += 1
-        for a in range(indptr[v], indptr[v + 1]):
-            u = indices[a]
-            nd = dv + weights[a]
-            m = mark[u]
-            if m == done:
-                continue
-            if m != queued:
-                mark[u] = queued
-                dist[u] = nd
-                pred[u] = v
-                _sift_up(hkey, hnode, pos, size, nd, u)
-                size += 1
-            elif nd < dist[u]:
-                dist[u] = nd
-                pred[u] = v
-                _sift_up(hkey, hnode, pos, pos[u], nd, u)
+    while size > 0 and hkey[0] <= limit:
+        _, size, n_order = _settle_top(indptr, indices, weights, dist, pred, mark, queued, done, hkey, hnode, pos,
+                                       size, order, n_order)
     return size, n_order
 
 
@@ -208,32 +214,10 @@ def _settle_nearest(indptr, indices, weights, dist, pred, mark, gen, hkey, hnode
     kth = _kth(totals, reached, n_reached, need)
     n_t = len(tnode)
     while size > 0:
-        dv = hkey[0]
-        if dv > kth + slack:
+        if hkey[0] > kth + slack:
             break
-        v = hnode[0]
-        size -= 1
-        if size > 0:
-            _sift_down(hkey, hnode, pos, size)
-        mark[v] = done
-        order[n_order] = v
-        n_order += 1
-        for a in range(indptr[v], indptr[v + 1]):
-            u = indices[a]
-            nd = dv + weights[a]
-            m = mark[u]
-            if m == done:
-                continue
-            if m != queued:
-                mark[u] = queued
-                dist[u] = nd
-                pred[u] = v
-                _sift_up(hkey, hnode, pos, size, nd, u)
-                size += 1
-            elif nd < dist[u]:
-                dist[u] = nd
-                pred[u] = v
-                _sift_up(hkey, hnode, pos, pos[u], nd, u)
+        v, size, n_order = _settle_top(indptr, indices, weights, dist, pred, mark, queued, done, hkey, hnode, pos,
+                                       size, order, n_order)
         if bits[(v & mask) >> 3] & (1 << (v & 7)):
             lo, hi = 0, n_t
             while lo < hi:

@@ -23,6 +23,23 @@ from geo.routing import dijkstra
 
 
 @njit(cache=True, nogil=True)
+def segment_distance(geom_x, geom_y, j, lon0, lat0, kx, ky, x, y):
+    """Distance on the snapping plane from (x, y) to segment ``j`` (shape points j, j+1), and the position on it.
+
+    The one arithmetic every snapping search uses, so that they agree bit for bit.
+    """
+    ax = (geom_x[j] / 1e7 - lon0) * kx
+    ay = (geom_y[j] / 1e7 - lat0) * ky
+    bx = (geom_x[j + 1] / 1e7 - lon0) * kx
+    by = (geom_y[j + 1] / 1e7 - lat0) * ky
+    dx, dy = bx - ax, by - ay
+    den = dx * dx + dy * dy
+    t = ((x - ax) * dx + (y - ay) * dy) / den if den > 0 else 0.0
+    t = min(max(t, 0.0), 1.0)
+    return math.hypot(ax + t * dx - x, ay + t * dy - y), t
+
+
+@njit(cache=True, nogil=True)
 def nearest_in_block(grid_keys, grid_ptr, grid_seg, geom_x, geom_y, lon0, lat0, kx, ky, cell, ncols, nrows,
                      x, y, r):
     """The nearest segment among those bucketed in the (2r+1)^2 cells around (x, y).
@@ -46,15 +63,7 @@ def nearest_in_block(grid_keys, grid_ptr, grid_seg, geom_x, geom_y, lon0, lat0, 
         for p in range(grid_ptr[i0], grid_ptr[i1]):
             j = grid_seg[p]
             seen += 1
-            ax = (geom_x[j] / 1e7 - lon0) * kx
-            ay = (geom_y[j] / 1e7 - lat0) * ky
-            bx = (geom_x[j + 1] / 1e7 - lon0) * kx
-            by = (geom_y[j + 1] / 1e7 - lat0) * ky
-            dx, dy = bx - ax, by - ay
-            den = dx * dx + dy * dy
-            t = ((x - ax) * dx + (y - ay) * dy) / den if den > 0 else 0.0
-            t = min(max(t, 0.0), 1.0)
-            d = math.hypot(ax + t * dx - x, ay + t * dy - y)
+            d, t = segment_distance(geom_x, geom_y, j, lon0, lat0, kx, ky, x, y)
             if d < best_d:
                 best_d, best_j, best_s = d, j, t
     return best_d, best_j, best_s, seen

@@ -117,22 +117,7 @@ def station_routes(graph: RoadGraph, origin: Snap, st_edges, st_fracs, hows, pre
 
 def station_route(graph: RoadGraph, origin: Snap, st_edge: int, st_frac: float, how: int, pred, *,
                   weight: str) -> tuple[np.ndarray, float, float, list[str]]:
-    """The path to one station found by a search, along every shape point of its roads.
-
-    Parameters
-    ----------
-    graph
-        The mode's graph.
-    origin
-        The origin, snapped.
-    st_edge, st_frac
-        The station's snapped edge and position along it.
-    how
-        How the search reached the station (:func:`geo.routing.search.station_costs`).
-    pred
-        The search's predecessor of every node.
-    weight
-        The weight the search used.
+    """The path to one station found by a search: :func:`station_routes` for that station alone.
 
     Returns
     -------

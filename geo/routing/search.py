@@ -56,12 +56,8 @@ def origin_search(graph: RoadGraph, snap: Snap, *, weight: str, limit: float) ->
 
     Parameters
     ----------
-    graph
-        The mode's graph.
-    snap
-        The origin, snapped.
-    weight
-        ``"time"`` or ``"distance"``.
+    graph, snap, weight
+        As for :func:`origin_exits`.
     limit
         Nodes costlier than this are not settled; :meth:`Search.extend` settles further.
 
