@@ -28,10 +28,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from geo import settings
 from geo.core.files import create_private, private_dir
 from geo.core.schema import FIELDS, FIELDS_BY_NAME, KINDS
-from geo.registry.store.base import RegistryBusyError, check_no_twin, editor_name, now_iso
+from geo.registry.store.base import RegistryBusyError, check_no_twin
 from geo.registry.store.gpkg_reports import GeoPackageReports
 from geo.registry.store.gpkg_schema import (add_missing_parts, create_schema, from_sql, gpkg_point,
                                             layer_fields, missing_parts, to_sql)
@@ -242,6 +241,14 @@ class GeoPackageStore(StationMethods, GeoPackageReports, GeoPackageScenarios):
         # replaced in between is caught by _check_same_file.
         check_no_twin(self.load(kinds=[rec["kind"]]), rec, exclude=exclude)
 
+    def _sample_records(self, conn) -> list[dict]:
+        return [self._row_to_record(r) for k in KINDS
+                for r in conn.execute(f'SELECT * FROM "{k}" WHERE is_sample = 1 ORDER BY fid').fetchall()]
+
+    @staticmethod
+    def _delete_samples(conn) -> int:
+        return sum(conn.execute(f'DELETE FROM "{k}" WHERE is_sample = 1').rowcount for k in KINDS)
+
     # -- reading ----------------------------------------------------------
 
     def get(self, station_id: str) -> dict | None:
@@ -252,25 +259,6 @@ class GeoPackageStore(StationMethods, GeoPackageReports, GeoPackageScenarios):
                 if rec is not None:
                     return rec
         return None
-
-    # -- writing ----------------------------------------------------------
-
-    def delete_sample(self, editor: str = settings.EDITOR_APP) -> int:
-        """Remove every sample station (示例数据); returns how many were removed.
-
-        Each removed station is audited (action ``delete_sample``, ``after``
-        empty), so :meth:`restore` can bring one back.
-        """
-        editor = editor_name(editor)
-        stamp = now_iso()
-        with self._transaction() as conn:
-            removed = 0
-            for k in KINDS:
-                for row in conn.execute(f'SELECT * FROM "{k}" WHERE is_sample = 1 ORDER BY fid').fetchall():
-                    self._audit(conn, editor, "delete_sample", self._row_to_record(row), None, stamp)
-                removed += conn.execute(f'DELETE FROM "{k}" WHERE is_sample = 1').rowcount
-            self._touch(conn)
-        return removed
 
 
 def create_gpkg(path: str | Path, *, seed: ImportReport | None = None) -> GeoPackageStore:

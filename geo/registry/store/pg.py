@@ -40,7 +40,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from geo import settings
 from geo.core.schema import KINDS
 from geo.registry.store.base import (AUDIT_INSERT, RegistryUnavailableError, audit_row, check_no_twin,
-                                     editor_name, now_iso, station_frame)
+                                     station_frame)
 from geo.registry.store.gpkg_schema import from_sql, layer_fields
 from geo.registry.store.pg_content import PostgisContent
 from geo.registry.store.pg_reports import PostgisReports
@@ -297,17 +297,14 @@ class PostgisStore(StationMethods, PostgisReports, PostgisContent, PostgisScenar
                                (station_id, KIND_ORDER)).fetchone()
         return self._row_to_record(row) if row is not None else None
 
-    def delete_sample(self, editor: str = settings.EDITOR_APP) -> int:
-        """Remove every sample station (示例数据), each audited; returns how many were removed."""
-        editor = editor_name(editor)
-        stamp = now_iso()
-        with self._transaction() as conn:
-            rows = conn.execute(_SELECT + sql.SQL(" WHERE is_sample") + _ORDER, (KIND_ORDER,)).fetchall()
-            with conn.cursor() as cur:
-                cur.executemany(self._q(AUDIT_INSERT), [audit_row(editor, "delete_sample", self._row_to_record(r),
-                                                                  None, stamp) for r in rows])
-            removed = conn.execute("DELETE FROM stations WHERE is_sample").rowcount
-        return removed
+    def _sample_records(self, conn) -> list[dict]:
+        rows = conn.execute(_SELECT + sql.SQL(" WHERE is_sample") + _ORDER, (KIND_ORDER,)).fetchall()
+        return [self._row_to_record(r) for r in rows]
+
+    @staticmethod
+    def _delete_samples(conn) -> int:
+        return conn.execute("DELETE FROM stations WHERE is_sample").rowcount
+
 
 def _reason(url: str, exc: Exception) -> str:
     """Why the database could not be reached, in libpq's words (which never hold the password)."""

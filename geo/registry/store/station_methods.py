@@ -23,6 +23,8 @@ PostgreSQL, through small hooks:
     Many stations and audit rows written at once (an import).
 ``_stored_records(conn, incoming)``
     The stored versions of an import's stations.
+``_sample_records(conn)``, ``_delete_samples(conn)``
+    The sample stations (示例数据), and their removal (returns how many).
 ``_touch(conn)``
     After a change of stations, in its transaction (the GeoPackage keeps
     each layer's extent and last change; PostGIS needs nothing).
@@ -316,6 +318,21 @@ class StationMethods(SqlDialect):
                 also(conn, rec)
             self._touch(conn)
         return rec
+
+    def delete_sample(self, editor: str = settings.EDITOR_APP) -> int:
+        """Remove every sample station (示例数据); returns how many were removed.
+
+        Each removed station is audited (action ``delete_sample``, ``after``
+        empty), so :meth:`restore` can bring one back.
+        """
+        editor = editor_name(editor)
+        stamp = now_iso()
+        with self._transaction() as conn:
+            samples = self._sample_records(conn)
+            self._write_rows(conn, [], [], [(editor, "delete_sample", rec, None, stamp) for rec in samples])
+            removed = self._delete_samples(conn)
+            self._touch(conn)
+        return removed
 
     def restore(self, station_id: str, audit_id: int, editor: str = settings.EDITOR_APP,
                 expected_version: int | None = None) -> dict:
