@@ -87,9 +87,12 @@ def _push(hkey, hnode, pos, dist, pred, mark, gen, size, v, cost, parent):
     return size
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _settle_top(indptr, indices, weights, dist, pred, mark, queued, done, hkey, hnode, pos, size, order, n_order):
-    """Settle the heap's cheapest node and relax its arcs; returns (that node, heap size, number settled)."""
+    """Settle the heap's cheapest node and relax its arcs; returns (that node, heap size, number settled).
+
+    Inlined at numba's level into both search loops (as a called function one run measured them up to a fifth slower).
+    """
     dv = hkey[0]
     v = hnode[0]
     size -= 1
