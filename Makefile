@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
 
-.PHONY: run test test-quick bench clean boundaries system-packages
+.PHONY: run test test-quick bench clean boundaries system-packages compiled
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "需要 Python 3.11 / Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -33,10 +33,17 @@ system-packages:
 	  $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; }
 
+# numba compiles the routing and coverage loops once (about half a minute of
+# CPU) and keeps the machine code beside the sources; done here, before any
+# server or test worker starts, it is not done by each of them at once, and
+# the first lookup after an install does not wait for it.
+compiled: $(VENV)/.installed
+	$(PY) -c "from geo.analysis.travel import warm_up; warm_up()"
+
 # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise, which would let a
 # local client choose the address the login limit counts; the app's own
 # GEO_TRUSTED_PROXY_HEADER decides what a proxy may say (docs/trust.md section 8).
-run: $(VENV)/.installed system-packages
+run: $(VENV)/.installed system-packages compiled
 	FORWARDED_ALLOW_IPS="$${FORWARDED_ALLOW_IPS-}" $(VENV)/bin/streamlit run serve.py --server.port $(PORT) --browser.gatherUsageStats false
 
 # The suite runs in parallel, one test file per worker at a time (files share
@@ -49,12 +56,12 @@ PYTEST_WORKERS ?= 3
 LONG_FILES := tests/registry/test_trust_crash.py tests/web/test_browser.py tests/web/test_trust_browser.py \
 	tests/web/test_browser_proxy.py tests/web/test_trust_privacy.py tests/registry/test_trust_restore_lock.py \
 	tests/registry/test_pg_crash.py
-test: $(VENV)/.installed-dev system-packages
+test: $(VENV)/.installed-dev system-packages compiled
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=15 -m "not serial" $(LONG_FILES) tests
 	$(PY) -m pytest -q -m serial
 
 # The same without the slow group, for a quick check while working.
-test-quick: $(VENV)/.installed-dev system-packages
+test-quick: $(VENV)/.installed-dev system-packages compiled
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not slow and not serial"
 
 bench: $(VENV)/.installed-dev

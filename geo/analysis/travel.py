@@ -476,3 +476,20 @@ def nearest_network(graph: RoadGraph, lon: np.ndarray, lat: np.ndarray, st_lon: 
         better = ev < value[on]
         value[on[better]], station[on[better]], method[on[better]] = ev[better], far[ei[better]], 1
     return Travel(value=value, station=station, method=method, context=ctx)
+
+
+def warm_up() -> None:
+    """Load, or the first time after an install compile, every compiled loop of routing and coverage.
+
+    numba keeps the machine code beside the sources, so ``make run`` and
+    ``make test`` call this once before starting: otherwise every new process
+    (each server, each test worker) compiles the same code at once, about
+    half a minute of CPU each, and the first lookup after an install waits for it.
+    """
+    from geo.routing.kernels import warm_up as warm_routing
+    from geo.routing.synthetic import synthetic_graph
+
+    warm_routing()
+    graph = synthetic_graph(400, "walk")
+    lon0, lat0 = float(graph.node_lon[0]), float(graph.node_lat[0])
+    snap_points(graph, np.array([lon0, lon0 + 0.01]), np.array([lat0, lat0 + 0.01]))
