@@ -31,7 +31,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import pickle
@@ -195,37 +194,12 @@ def bench_network(registry: Path, nodes: int, cache: Path, baseline_cells: int) 
 
 # --------------------------------------------------------------------------
 # The province on a built network, cold, current code against the old path
+# (the old code is kept here, and tests/analysis/test_coverage_fast_paths.py
+# compares the new code with it)
 # --------------------------------------------------------------------------
 
 
-def _old_cell_polygons(cells):
-    """The grid's polygons before: one h3-py ``cell_to_boundary`` per cell, tuples chained into an array."""
-    import h3.api.basic_int as h3i
-    import shapely
-    from geo.routing.network import index_ranges
-
-    cells = np.asarray(list(cells) if not isinstance(cells, np.ndarray) else cells, dtype=np.int64)
-    if not len(cells):
-        return np.array([], dtype=object)
-    chain = itertools.chain.from_iterable
-    sizes_parts, flat_parts = [], []
-    for lo in range(0, len(cells), 50_000):
-        rings = [h3i.cell_to_boundary(c) for c in cells[lo:lo + 50_000].tolist()]
-        sz = np.fromiter((len(r) for r in rings), dtype=np.int64, count=len(rings))
-        sizes_parts.append(sz)
-        flat_parts.append(np.fromiter(chain(chain(rings)), dtype=float, count=2 * int(sz.sum())))
-    sizes = np.concatenate(sizes_parts)
-    flat = np.concatenate(flat_parts).reshape(-1, 2)[:, ::-1]
-    starts = np.cumsum(sizes) - sizes
-    take = index_ranges(starts, sizes + 1)
-    ends = np.cumsum(sizes + 1) - 1
-    take[ends] = starts
-    ring_offsets = np.concatenate([[0], ends + 1])
-    return shapely.from_ragged_array(shapely.GeometryType.POLYGON, np.ascontiguousarray(flat[take]),
-                                     (ring_offsets, np.arange(len(cells) + 1)))
-
-
-class _OldChildren:
+class OldChildren:
     """The grid's children before: one h3-py ``cell_to_children`` per parent."""
 
     @staticmethod
@@ -237,13 +211,13 @@ class _OldChildren:
                            count=sum(len(c) for c in children))
 
 
-def _old_positions(codes, values):
+def old_positions(codes, values):
     """The district table's lookup before: a dict read per cell."""
     pos = {c: i for i, c in enumerate(codes.tolist())}
     return np.array([pos.get(c, -1) for c in values.tolist()], dtype=np.int64)
 
 
-def _old_snap_points(graph, lon, lat, *, max_distance_m=None):
+def old_snap_points(graph, lon, lat, *, max_distance_m=None):
     """Snapping before: blocks of radius 1, 4 and max_r grid cells searched in turn (routing's block search)."""
     import math
 
@@ -272,10 +246,9 @@ def use_old_code_path() -> None:
     import geo.analysis.grid as grid_module
     import geo.analysis.travel as travel_module
 
-    grid_module.cell_polygons = _old_cell_polygons
-    grid_module.hn = _OldChildren
-    districts_module._positions = _old_positions
-    travel_module.snap_points = _old_snap_points
+    grid_module.hn = OldChildren
+    districts_module._positions = old_positions
+    travel_module.snap_points = old_snap_points
 
 
 def province_run(net: str, registry: str, out: str, old: bool) -> None:

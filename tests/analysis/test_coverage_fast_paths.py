@@ -3,10 +3,11 @@
 The grid's children, cell polygons and district lookups were per-cell
 Python loops over h3-py, and snapping searched blocks of 3x3, 9x9 and 31x31
 grid cells in turn; they are now array calls and a ring-by-ring search. The
-old ways are kept here as the reference: a grid from ``h3.geo_to_cells``
-with every centre, area and district asked per cell, polygons from
-``h3.cell_to_boundary`` per cell, the block passes of the compiled block
-search, and a whole coverage run on the real Shenzhen road network done the
+old ways are the reference: a grid from ``h3.geo_to_cells`` with every
+centre, area and district asked per cell and polygons from
+``h3.cell_to_boundary`` per cell (kept here), the block passes of the
+compiled block search and the per-cell district lookup (kept in
+bench/coverage.py, which times them against the new code), and a whole coverage run on the real Shenzhen road network done the
 old way (those references patched in) compared with the new one, column by
 column and geometry by geometry.
 """
@@ -19,19 +20,17 @@ import pandas as pd
 import pytest
 import shapely
 
-import math
-
 import geo.analysis.districts as districts_module
 import geo.analysis.grid as grid_module
-import geo.analysis.travel as travel_module
-from geo import settings
 from geo.analysis.coverage import coverage
 from geo.analysis.grid import Grid, cell_polygons, clear_grid_cache, hex_grid
-from geo.analysis.travel import Snaps, snap_points
+from geo.analysis.travel import snap_points
 from geo.core.regions import find_region, locate
 from geo.routing.build import build_graphs
-from geo.routing.snap import nearest_segments
-from conftest import SHENZHEN_PBF
+from conftest import SHENZHEN_PBF, load_bench
+
+#: bench/coverage.py keeps the old snapping and district lookup; these tests compare the new code with them.
+coverage_bench = load_bench("coverage")
 
 needs_pbf = pytest.mark.skipif(not SHENZHEN_PBF.exists(), reason="shared Shenzhen roads extract not present")
 
@@ -50,31 +49,6 @@ def _old_grid(reg, res: int) -> Grid:
     district = np.where(pd.isna(found), "", found).astype(object)
     area = np.array([h3i.cell_area(int(c), "km^2") for c in cells])
     return Grid(region=reg, res=res, cells=cells, lon=ll[:, 1], lat=ll[:, 0], district=district, area_km2=area)
-
-
-def _old_positions(codes: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """The old per-row lookup of each cell's district in the district list."""
-    pos = {c: i for i, c in enumerate(codes.tolist())}
-    return np.array([pos.get(c, -1) for c in values.tolist()], dtype=np.int64)
-
-
-def _old_snap_points(graph, lon, lat, *, max_distance_m=None) -> Snaps:
-    """The old snapping: blocks of radius 1, 4 and max_r grid cells in turn, then the same tail as now."""
-    lon, lat = np.atleast_1d(np.asarray(lon, dtype=float)), np.atleast_1d(np.asarray(lat, dtype=float))
-    limit = settings.SNAP_MAX_M if max_distance_m is None else float(max_distance_m)
-    lon0, lat0, kx, ky, cell, _, _ = graph.grid_params
-    x, y = (lon - lon0) * kx, (lat - lat0) * ky
-    best_d, best_j, best_s = np.full(len(lon), np.inf), np.full(len(lon), -1, dtype=np.int64), np.zeros(len(lon))
-    max_r = int(math.ceil(limit * 1.1 / cell)) + 1
-    pending = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
-    for r in sorted({1, min(4, max_r), max_r}):
-        if not len(pending):
-            break
-        d, j, s = nearest_segments(graph, x[pending], y[pending], r)
-        best_d[pending], best_j[pending], best_s[pending] = d, j, s
-        pending = pending[~((d <= r * cell) | (r == max_r))]
-    # What follows the search is unchanged: run it on the old search's answers.
-    return travel_module.snaps_from_segments(graph, lon, lat, best_d, best_j, best_s, limit)
 
 
 @pytest.mark.parametrize("query,res", [("440304", 9), ("440300", 8), ("441900", 7)])
@@ -103,7 +77,8 @@ def test_cell_polygons_equal_per_cell_boundaries():
 def test_district_positions_equal_the_old_loop():
     codes = np.array(["440303", "440304", "440305", "440306"])
     values = np.array(["440304", "", "440399", "440303", "440306", "440300", "440307", "1"])
-    np.testing.assert_array_equal(districts_module._positions(codes, values), _old_positions(codes, values))
+    np.testing.assert_array_equal(districts_module._positions(codes, values),
+                                  coverage_bench.old_positions(codes, values))
     assert districts_module._positions(codes[:0], values).tolist() == [-1] * len(values)
 
 
@@ -129,7 +104,7 @@ def test_coverage_on_shenzhen_network_equals_the_old_way(shenzhen_ebike, monkeyp
     with monkeypatch.context() as m:
         m.setattr(grid_module, "_build_grid", _old_grid)
         m.setattr(grid_module, "cell_polygons", _old_cell_polygons)
-        m.setattr(districts_module, "_positions", _old_positions)
+        m.setattr(districts_module, "_positions", coverage_bench.old_positions)
         clear_grid_cache()
         old = coverage(region, "rest_station", mode="ebike", minutes=minutes, res=res, network=shenzhen_ebike,
                        stations=st)
@@ -167,7 +142,7 @@ def test_snapping_by_rings_equals_the_block_passes(shenzhen_ebike, limit):
     lat = np.concatenate([vy, vy + rng.normal(0, 3e-4, len(vy)), grid.lat, rng.uniform(21.5, 24.0, 500),
                           [22.55, np.nan, 22.55]])
     new = snap_points(g, lon, lat, max_distance_m=limit)
-    old = _old_snap_points(g, lon, lat, max_distance_m=limit)
+    old = coverage_bench.old_snap_points(g, lon, lat, max_distance_m=limit)
     np.testing.assert_array_equal(new.edge, old.edge)
     np.testing.assert_array_equal(new.fraction, old.fraction)
     np.testing.assert_array_equal(new.distance_m, old.distance_m)
