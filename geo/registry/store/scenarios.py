@@ -106,16 +106,14 @@ def scenario_name(name: str) -> str:
 
 
 class ScenarioMethods(SqlDialect):
-    """The scenario methods of both stores; each backend gives the connections (the store's ``_reading``, ``_scenario_write``).
+    """The scenario methods of both stores.
 
-    The SQL is written with ``?`` placeholders (:class:`~geo.registry.store.base.SqlDialect`).
+    Each backend gives the connections: the store's ``_reading()`` (a read
+    connection) and ``_scenario_write()`` (a write transaction), as
+    :class:`GeoPackageScenarios` and :class:`PostgisScenarios` and the stores
+    themselves define them. The SQL is written with ``?`` placeholders
+    (:class:`~geo.registry.store.base.SqlDialect`).
     """
-
-    def _reading(self):  # pragma: no cover - each backend has its own
-        raise NotImplementedError
-
-    def _scenario_write(self):  # pragma: no cover - each backend has its own
-        raise NotImplementedError
 
     def save_scenario(self, name: str, content: str, *, editor: str = settings.EDITOR_APP, version: int = 1,
                       saved_at: str | None = None, overwrite: bool = False, limit: int | None = None) -> dict:
