@@ -58,6 +58,7 @@ Tests use :func:`serve_api`, :func:`start_app`, :func:`run_riders` and
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import http.client
 import json
 import math
@@ -121,12 +122,17 @@ class Origins:
     def __init__(self, network: Path, seed: int = 0):
         from geo.routing.network import load_graph
 
-        from geo.core.regions import in_region
+        from geo import settings
+        from geo.core.regions import find_region, in_region
 
         g = load_graph(network, "ebike")
         lon, lat = np.asarray(g.node_lon, float), np.asarray(g.node_lat, float)
-        # Nodes across the border (Hong Kong) are outside the service region: the API refuses them.
-        inside = in_region(lon, lat)
+        # Points across the border (Hong Kong) are outside the service region: the API refuses them
+        # (one rider's 400 in bench/servers.py came from a node 100 m from the border, moved across it).
+        # So only nodes at least JITTER_M inside, in degrees of longitude (the longer) at this latitude.
+        region = find_region(settings.SERVICE_REGION)
+        margin = JITTER_M / (111_320.0 * math.cos(math.radians(float(np.max(np.abs(lat))))))
+        inside = in_region(lon, lat, dataclasses.replace(region, geometry=region.geometry.buffer(-margin)))
         self.lon, self.lat = lon[inside], lat[inside]
         self.seed = seed
 

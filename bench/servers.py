@@ -322,9 +322,9 @@ def run_phase(world: World, urls: list[str], *, riders: int, editors: int, secon
             if time.monotonic() > deadline or any(p.poll() not in (None, 0) for p, _, _ in procs):
                 raise RuntimeError(f"editors did not start; see {world.folder}/editor-{tag}-*.log")
             time.sleep(0.1)
+        origins = load.Origins(world.network, seed=len(tag))  # set-up, before the clock starts
         load_before = os.getloadavg()
         go.write_text(str(time.time() + seconds))
-        origins = load.Origins(world.network, seed=len(tag))
         split = [riders // len(urls) + (i < riders % len(urls)) for i in range(len(urls))]
         per_server: dict[str, dict] = {}
 
@@ -366,6 +366,8 @@ def run_phase(world: World, urls: list[str], *, riders: int, editors: int, secon
         "probes": {"n": len(probes), "not_seen": sum(d is None for d in delays),
                    "errors": [x for p in probes for x in p["errors"]],
                    "delay": load.summarize([d for d in delays if d is not None]),
+                   "slowest_s": [max((d for d in p["delays_s"].values() if d is not None), default=None)
+                                 for p in probes],
                    "per_server": {u: load.summarize([p["delays_s"][u] for p in probes if p["delays_s"].get(u)])
                                   for u in urls}},
         "load_average": [round(load_before[0], 1), round(load_after[0], 1)],

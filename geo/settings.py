@@ -426,6 +426,8 @@ ARGON2_PARALLELISM = 4
 API_MAX_K = 20
 #: How long browsers and proxies may keep the station list (seconds); the ETag tells a change.
 API_STATIONS_MAX_AGE = int(os.environ.get("GEO_API_STATIONS_MAX_AGE", 60))
+#: Station-list answers a server keeps until the registry changes (the most recent; about 0.5 MB each).
+API_STATIONS_ANSWERS_KEPT = 32
 #: API requests a minute per client (0: no limit), with bursts of up to ``API_RATE_BURST``.
 API_RATE_PER_MINUTE = int(os.environ.get("GEO_API_RATE_PER_MINUTE", 600))
 API_RATE_BURST = int(os.environ.get("GEO_API_RATE_BURST", 60))

@@ -44,6 +44,7 @@ from geo.core.regions import Region, find_region, in_region
 from geo.core.schema import FACILITIES, KINDS, STATUSES
 from geo.registry.auth.login import client_address
 from geo.registry.export import filter_stations, redact_private, to_geojson
+from geo.registry.live import LiveStations
 from geo.routing.network import MODES, resolve_graph
 from geo.routing.nearest import nearest_stations
 from geo.routing.stations import StationIndex, station_index
@@ -107,22 +108,25 @@ def _registry_stamp() -> tuple[str, str]:
     return settings.registry_location(), served_store().change_stamp()
 
 
-@lru_cache(maxsize=2)
-def _stations_at(location: str, _stamp: str) -> gpd.GeoDataFrame:
-    return served_store().load()
-
-
-#: One load of the registry at a time. After an edit every request of a busy server finds the cache
-#: stale; without it each would load the whole registry at once (12 requests, 12 loads: test_pg_servers.py),
-#: and the edit took seconds to show (bench/servers.py). Waiting requests then find it loaded.
-_LOAD_LOCK = threading.Lock()
+_LIVE: dict[str, LiveStations] = {}
+_LIVE_LOCK = threading.Lock()
 
 
 def stations() -> gpd.GeoDataFrame:
-    """The app's registry, loaded once per change (every editor's save, on any server, changes it)."""
-    key = _registry_stamp()
-    with _LOAD_LOCK:
-        return _stations_at(*key)
+    """The app's registry as it is now: every editor's save, on any server, shows at the next request.
+
+    After an edit one request brings this process's copy up to date from the
+    stations that changed (:class:`~geo.registry.live.LiveStations`) while
+    the others wait for it; before, each reloaded the whole registry (12
+    requests, 12 loads: test_pg_servers.py), and an edit took seconds to
+    show under load (bench/servers.py).
+    """
+    store = served_store()
+    with _LIVE_LOCK:
+        live = _LIVE.get(store.location)
+        if live is None or live.store is not store:
+            live = _LIVE[store.location] = LiveStations(store)
+    return live.frame()
 
 
 def graph_for(mode: str):
@@ -255,8 +259,35 @@ def _nearest_endpoint(request: Request) -> Response:
     return JSONResponse(nearest(request), headers={"Cache-Control": "no-store"})
 
 
+_ANSWERS: OrderedDict[tuple, str] = OrderedDict()
+_ANSWERS_LOCK = threading.Lock()
+_ANSWERING = threading.Lock()
+
+
+def _stations_text(request: Request) -> str:
+    # The worker page asks for its 0.1-degree cell and the cells round it, so the riders of a
+    # city send the same query; each answer (0.1 s for 550 stations) is made once per registry
+    # change. Made one at a time: a burst of the same query after an edit waits for the first
+    # instead of making it 17 times at once (bench/servers.py: an edit took 4 s to show then).
+    key = (*_registry_stamp(), tuple(sorted(request.query_params.multi_items())))
+    with _ANSWERS_LOCK:
+        text = _ANSWERS.get(key)
+    if text is not None:
+        return text
+    with _ANSWERING:
+        with _ANSWERS_LOCK:
+            text = _ANSWERS.get(key)
+        if text is None:
+            text = to_geojson(_public(request))
+            with _ANSWERS_LOCK:
+                _ANSWERS[key] = text
+                while len(_ANSWERS) > settings.API_STATIONS_ANSWERS_KEPT:
+                    _ANSWERS.popitem(last=False)
+    return text
+
+
 def _stations_endpoint(request: Request) -> Response:
-    return _cached_json(request, to_geojson(_public(request)))
+    return _cached_json(request, _stations_text(request))
 
 
 def _station_endpoint(request: Request) -> Response:

@@ -29,10 +29,14 @@ def world(tmp_path_factory, pg_server):
                            probes=1, area_only=True)
 
 
+def _used(world) -> set[str]:
+    """The stations the harness's editors and probes edit."""
+    return set(world.shared) | {s for own in world.own for s in own} | set(world.probes)
+
+
 def _untouched(world, store, i: int) -> str:
     """A station neither the harness's editors nor its probes edit (the i-th), for tests of their own."""
-    used = set(world.shared) | {s for own in world.own for s in own} | set(world.probes)
-    return sorted(set(store.load()["id"]) - used)[i]
+    return sorted(set(store.load()["id"]) - _used(world))[i]
 
 
 @pytest.mark.slow
@@ -84,8 +88,9 @@ def test_an_overwrite_without_the_version_check_is_caught(world):
         store.update(sid, {"notes": "stale"}, expected_version=read, editor="bench-editor-1")
 
 
-def test_requests_after_an_edit_load_the_registry_once(world, monkeypatch):
-    # After an edit every request of a busy server finds the cache stale; one loads, the others wait for it.
+def test_requests_after_an_edit_update_the_registry_once_from_what_changed(world, monkeypatch):
+    # After an edit every request of a busy server finds its copy stale; one brings it up to date
+    # from the changed station (not a load of all), the others wait for it.
     from geo.registry.store import open_store
     from geo.web import public_api
     from geo.web.served import served_store
@@ -93,13 +98,12 @@ def test_requests_after_an_edit_load_the_registry_once(world, monkeypatch):
     monkeypatch.setenv("GEO_REGISTRY", world.url)
     store = served_store()
     public_api.stations()
-    loads, real_load = [], store.load
-
-    def counted(*args, **kwargs):
-        loads.append(1)
-        return real_load(*args, **kwargs)
-
-    monkeypatch.setattr(store, "load", counted)
+    calls: list[str] = []
+    for name in ("load", "station_changes"):
+        def counted(*args, _real=getattr(store, name), _name=name, **kwargs):
+            calls.append(_name)
+            return _real(*args, **kwargs)
+        monkeypatch.setattr(store, name, counted)
     editor = open_store(world.url)
     sid = _untouched(world, editor, 1)  # as another server would: a second store object
     editor.update(sid, {"notes": "seen once"}, expected_version=int(editor.get(sid)["version"]), editor="test")
@@ -109,5 +113,50 @@ def test_requests_after_an_edit_load_the_registry_once(world, monkeypatch):
         th.start()
     for th in threads:
         th.join()
-    assert len(answers) == 12 and loads == [1]
+    assert len(answers) == 12 and calls == ["station_changes"]
     assert all(a.loc[a["id"] == sid, "notes"].item() == "seen once" for a in answers)
+
+
+def test_a_burst_of_the_same_station_list_query_is_answered_once_per_change(world, monkeypatch):
+    # Riders of one city ask for the same area; the answer is made once per registry change, and an edit
+    # (from another server's store) shows in the next answer.
+    import asyncio
+    import json
+
+    from starlette.requests import Request
+
+    from geo.registry.store import open_store
+    from geo.web import public_api
+
+    monkeypatch.setenv("GEO_REGISTRY", world.url)
+    made, real = [], public_api.to_geojson
+    monkeypatch.setattr(public_api, "to_geojson", lambda *a, **k: made.append(1) or real(*a, **k))
+    endpoint = next(r.endpoint for r in public_api.routes() if r.path == "/api/v1/stations")
+    query = f"bbox={servers.AREA[0]:.1f},{servers.AREA[1]:.1f},{servers.AREA[2]:.1f},{servers.AREA[3]:.1f}".encode()
+
+    def get() -> dict:
+        request = Request({"type": "http", "method": "GET", "path": "/api/v1/stations", "query_string": query,
+                           "headers": []})
+        response = asyncio.run(endpoint(request))
+        assert response.status_code == 200
+        return json.loads(response.body)
+
+    def burst() -> list[dict]:
+        answers: list = []
+        threads = [threading.Thread(target=lambda: answers.append(get())) for _ in range(12)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert len(answers) == 12 and all(a == answers[0] for a in answers)
+        return answers
+
+    before = burst()[0]
+    assert made == [1]
+    editor = open_store(world.url)
+    sid = sorted({f["id"] for f in before["features"]} - _used(world))[-1]  # a public station in the area
+    editor.update(sid, {"notes": "in the next answer"}, expected_version=int(editor.get(sid)["version"]),
+                  editor="test")
+    after = burst()[0]
+    assert made == [1, 1]
+    assert {f["id"]: f["properties"]["notes"] for f in after["features"]}[sid] == "in the next answer"

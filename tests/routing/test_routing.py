@@ -381,6 +381,28 @@ def test_station_index_is_built_once_per_station_set(sz, mixed):
     assert station_index(sz["walk"], mixed) is not a
 
 
+@needs_pbf
+def test_a_new_index_snaps_only_moved_stations_and_matches_a_fresh_one(sz, mixed, monkeypatch):
+    import geo.routing.stations as stations_module
+
+    g = sz["drive"]
+    before = index_stations(g, mixed)
+    edited = mixed.copy()
+    edited.loc[0, "lon"] += 0.002  # moved
+    edited.loc[1, "name"] = "改名"  # renamed where it stands
+    edited = pd.concat([edited, edited.iloc[[2]].assign(id="new-one", lat=edited.loc[2, "lat"] + 0.001)],
+                       ignore_index=True)
+    fresh = index_stations(g, edited)
+    snapped = []
+    real_snap = stations_module.snap_point
+    monkeypatch.setattr(stations_module, "snap_point", lambda *a, **k: snapped.append(a[1:]) or real_snap(*a, **k))
+    reused = index_stations(g, edited, previous=before)
+    assert sorted(snapped) == sorted([(edited.loc[0, "lon"], edited.loc[0, "lat"]),
+                                      (edited.loc[len(edited) - 1, "lon"], edited.loc[len(edited) - 1, "lat"])])
+    for field in ("ids", "names", "edge", "fraction", "snap_m", "snap_lon", "snap_lat"):
+        np.testing.assert_array_equal(getattr(reused, field), getattr(fresh, field))
+
+
 # -- command line ----------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Protocol
@@ -101,6 +102,26 @@ class RegistryUnavailableError(RuntimeError):
         return (type(self), (self.where, self.detail))
 
 
+@dataclass(frozen=True)
+class StationChanges:
+    """What changed in a registry's stations since a position (:meth:`RegistryStore.station_changes`).
+
+    Attributes
+    ----------
+    position
+        Where the registry is now: pass it to the next call.
+    changed
+        The stations added or changed since, as they are now (the columns of
+        :meth:`RegistryStore.load`, private fields included).
+    gone
+        Ids of stations that no longer exist.
+    """
+
+    position: str
+    changed: gpd.GeoDataFrame
+    gone: list[str]
+
+
 class RegistryStore(Protocol):
     """What the pages and the command line need from a registry.
 
@@ -113,6 +134,8 @@ class RegistryStore(Protocol):
     location: str
 
     def change_stamp(self) -> str: ...
+    def station_position(self) -> str: ...
+    def station_changes(self, since: str) -> StationChanges | None: ...
 
     def load(self, kinds: Iterable[str] | None = None, statuses: Iterable[str] | None = None,
              region: str | None = None) -> gpd.GeoDataFrame: ...

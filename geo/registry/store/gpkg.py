@@ -205,6 +205,22 @@ class GeoPackageStore(StationMethods, GeoPackageReports, GeoPackageScenarios):
     def _records(self, conn, kinds: list[str]) -> list[dict]:
         return [self._row_to_record(r) for k in kinds for r in conn.execute(f'SELECT * FROM "{k}" ORDER BY fid')]
 
+    def _records_with_ids(self, conn, ids: list[str]) -> list[dict]:
+        out = []
+        for kind in KINDS:  # in the order of _records: layer, then fid
+            rows = []
+            for start in range(0, len(ids), 500):  # under SQLite's limit of bound values
+                chunk = ids[start:start + 500]
+                rows += conn.execute(f'SELECT * FROM "{kind}" WHERE id IN ({", ".join("?" * len(chunk))})',
+                                     chunk).fetchall()
+            out += [self._row_to_record(r) for r in sorted(rows, key=lambda r: r["fid"])]
+        return out
+
+    def _generation(self, conn) -> str:
+        # A restore puts a new file in place (and waits for this connection's folder lock).
+        dev, ino = file_identity(self.path)
+        return f"{dev}-{ino}"
+
     def _current(self, conn, kind: str, station_id: str, *, lock: bool = False) -> dict | None:
         # ``lock`` needs nothing here: a write transaction holds the whole file (BEGIN IMMEDIATE).
         row = conn.execute(f'SELECT * FROM "{kind}" WHERE id = ?', (station_id,)).fetchone()

@@ -270,6 +270,14 @@ class PostgisStore(StationMethods, PostgisReports, PostgisContent, PostgisScenar
         rows = conn.execute(_SELECT + sql.SQL(" WHERE kind = ANY(%s)") + _ORDER, (kinds, KIND_ORDER)).fetchall()
         return [self._row_to_record(r) for r in rows]
 
+    def _records_with_ids(self, conn, ids: list[str]) -> list[dict]:
+        rows = conn.execute(_SELECT + sql.SQL(" WHERE id = ANY(%s)") + _ORDER, (ids, KIND_ORDER)).fetchall()
+        return [self._row_to_record(r) for r in rows]
+
+    @staticmethod
+    def _generation(conn) -> str:
+        return str(conn.execute("SELECT generation FROM registry_state WHERE id = 1").fetchone()[0])
+
     def _neighbours(self, conn, rec: dict) -> gpd.GeoDataFrame:
         """The stations of the record's layer in a box around it, found on the GiST index.
 

@@ -49,7 +49,8 @@ class PostgisContent:
 
         Row numbers (audit, import and report ids) are kept, and the
         numbering continues after the highest. The change counter is
-        raised, so every server reloads.
+        raised, and the generation (:meth:`~geo.registry.store.station_methods.StationMethods.station_changes`),
+        so every server loads everything again.
 
         Parameters
         ----------
@@ -66,6 +67,7 @@ class PostgisContent:
             previous = self._read_content(conn)
             if keep is not None:
                 keep(previous)
+            conn.execute("UPDATE registry_state SET generation = generation + 1 WHERE id = 1")
             conn.execute("DELETE FROM stations")
             for table, _ in _TABLES:
                 conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))

@@ -114,11 +114,18 @@ def _scenario_tables(conn: psycopg.Connection) -> None:
 
 
 #: ``(version, description, step)``, applied in order; never edit a released step, add one.
+def _generation_column(conn: psycopg.Connection) -> None:
+    # Servers patch their copy of the stations from the audit rows after their last one;
+    # a restore replaces the audit log too, so it raises this and they load everything.
+    conn.execute("ALTER TABLE registry_state ADD COLUMN generation bigint NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[psycopg.Connection], None]]] = [
     (1, "stations, import log, audit log, change counter", _base_tables),
     (2, "failed-login counts", _login_tables),
     (3, "workers' station reports and their limits", _report_tables),
     (4, "saved siting scenarios and their log", _scenario_tables),
+    (5, "registry generation, raised by a whole-registry restore", _generation_column),
 ]
 
 

@@ -15,8 +15,12 @@ PostgreSQL, through small hooks:
 ``_current(conn, kind, station_id, lock=)``
     The stored record, or None (``lock``: held until the commit where the
     transaction does not already hold the registry).
-``_records(conn, kinds)``, ``_insert(conn, rec)``, ``_update_row(conn, rec, where_version=)``
-    Stations read and written.
+``_records(conn, kinds)``, ``_records_with_ids(conn, ids)``, ``_insert(conn, rec)``,
+``_update_row(conn, rec, where_version=)``
+    Stations read (in layer order, then as stored) and written.
+``_generation(conn)``
+    What a whole-registry restore changes (:meth:`StationMethods.station_changes`
+    then loads everything again).
 ``_insert_id(conn, query, args)``, ``_frame_of(conn, query, args)``
     One row inserted, its ``fid`` returned; a query's rows as a DataFrame.
 ``_write_rows(conn, inserts, updates, audits)``
@@ -48,8 +52,9 @@ import pandas as pd
 from geo import settings
 from geo.core.schema import KINDS, STATUSES
 from geo.registry.changes import changed_fields
-from geo.registry.store.base import (AUDIT_INSERT, ConflictError, SqlDialect, audit_row, editor_name,
-                                     history_frame, keep_private_fields, now_iso, restored_record, station_frame)
+from geo.registry.store.base import (AUDIT_INSERT, ConflictError, SqlDialect, StationChanges, audit_row,
+                                     editor_name, history_frame, keep_private_fields, now_iso, restored_record,
+                                     station_frame)
 from geo.registry.store.gpkg_schema import as_stored
 from geo.registry.validate import ImportReport, ValidationError, validate_record
 
@@ -107,6 +112,47 @@ class StationMethods(SqlDialect):
         with self._reading() as conn:
             records = self._records(conn, kinds)
         return station_frame(records, statuses=statuses, region=region)
+
+    def station_position(self) -> str:
+        """Where the registry's stations are now, for :meth:`station_changes`.
+
+        Read it before :meth:`load`: a change committed in between is then
+        reported again by the next :meth:`station_changes`, never missed.
+        """
+        with self._reading() as conn:
+            return self._position(conn)
+
+    def station_changes(self, since: str) -> StationChanges | None:
+        """The stations changed since ``since`` (a :meth:`station_position`), or None when it cannot tell.
+
+        Every change of a station writes its audit row in the same
+        transaction, so the audit rows after ``since`` name every station
+        added, changed or removed; they are read as they are now. None
+        (load everything instead) after a whole-registry restore, or for a
+        position this registry never had.
+
+        Parameters
+        ----------
+        since
+            A position returned by :meth:`station_position` or an earlier call.
+        """
+        generation, _, after = since.rpartition(":")
+        with self._reading() as conn:
+            position = self._position(conn)
+            now_generation, _, now = position.rpartition(":")
+            if now_generation != generation or not after.isdigit() or int(now) < int(after):
+                return None
+            ids = [r[0] for r in conn.execute(self._q("SELECT DISTINCT station_id FROM audit_log WHERE fid > ?"),
+                                              (int(after),))]
+            records = self._records_with_ids(conn, ids) if ids else []
+        found = {rec["id"] for rec in records}
+        return StationChanges(position=position, changed=station_frame(records),
+                              gone=[i for i in ids if i not in found])
+
+    def _position(self, conn) -> str:
+        # The registry's generation (changed by a whole-registry restore) and its last audit row.
+        last = conn.execute("SELECT max(fid) FROM audit_log").fetchone()[0]
+        return f"{self._generation(conn)}:{last or 0}"
 
     def import_log(self) -> pd.DataFrame:
         """Every import committed to this registry, newest first."""
