@@ -40,6 +40,17 @@ def registry_location() -> str:
     return os.environ.get("GEO_REGISTRY") or str(DATA_DIR / "registry.gpkg")
 
 
+def registry_read_location() -> str | None:
+    """A read replica of a PostGIS registry for the public reads, or None (they go to the registry).
+
+    Environment ``GEO_REGISTRY_READ``: a ``postgresql://`` URL of a streaming
+    replica of :func:`registry_location`. The public API and the worker page
+    read stations from it; every write, and the editors' pages, use the
+    registry itself (docs/scale.md).
+    """
+    return os.environ.get("GEO_REGISTRY_READ") or None
+
+
 #: Most connections one process keeps open to a PostGIS registry, and how
 #: long (seconds) it waits for one before saying the database cannot be reached.
 PG_POOL_MAX_SIZE = int(os.environ.get("GEO_PG_POOL_MAX_SIZE", 8))

@@ -70,18 +70,41 @@ class PgServer:
                               "-E", "UTF8", "--no-sync"], **run)
         if out.returncode:
             raise RuntimeError(f"initdb failed: {out.stdout}")
+        self._run = run
+        self._start()
+        self._make_template()
+
+    def _start(self) -> None:
         options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.dir} "
                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 "
                    "-c shared_buffers=32MB -c log_min_messages=warning")
         out = subprocess.run([PG_BIN / "pg_ctl", "-D", self.data, "-l", self.dir / "log", "-o", options,
-                              "-w", "-t", "60", "start"], **run)
+                              "-w", "-t", "60", "start"], **self._run)
         if out.returncode:
             log = (self.dir / "log").read_text(errors="replace") if (self.dir / "log").exists() else ""
             raise RuntimeError(f"postgres did not start: {out.stdout}\n{log}")
-        self._run = run
         # Also when the run ends without the fixture's teardown (an interrupt): no server left behind.
         atexit.register(self.stop)
-        self._make_template()
+
+    def replica(self) -> "PgServer":
+        """A streaming read replica of this server (``pg_basebackup -R``), started on its own port.
+
+        Its databases are this server's, read-only, kept current by
+        replication; :meth:`url` names them on the replica.
+        """
+        copy = object.__new__(PgServer)
+        copy.dir = Path(tempfile.mkdtemp(prefix="geo-pg-replica-"))
+        if os.getuid() == 0:
+            user = pwd.getpwnam("nobody")
+            os.chown(copy.dir, user.pw_uid, user.pw_gid)
+        copy.data, copy.port, copy._names = copy.dir / "data", _free_port(), itertools.count()
+        copy._run = {**self._run, "cwd": copy.dir}
+        out = subprocess.run([PG_BIN / "pg_basebackup", "-D", copy.data, "-R", "-X", "stream", "-c", "fast",
+                              "-h", "127.0.0.1", "-p", str(self.port), "-U", _SUPERUSER], **copy._run)
+        if out.returncode:
+            raise RuntimeError(f"pg_basebackup failed: {out.stdout}")
+        copy._start()
+        return copy
 
     def url(self, database: str) -> str:
         """A ``postgresql://`` URL of one database of this server."""

@@ -29,7 +29,7 @@ from geo import settings
 from geo.registry.export import redact_private
 from geo.registry.store.base import RegistryStore
 from geo.web.maps.records import station_record
-from geo.web.served import served_store
+from geo.web.served import served_reader
 
 #: Where the map finds the API, relative to streamlit-folium's iframe
 #: (``<base>/component/streamlit_folium.st_folium/index.html``).
@@ -53,7 +53,7 @@ def station_popup(station_id: str, store: RegistryStore | None = None,
         As :func:`geo.web.maps.records.station_record`: every text HTML-escaped, and
         the phone, notes and street address of a non-public station left out.
     """
-    rec = (store or served_store()).get(station_id)
+    rec = (store or served_reader()).get(station_id)
     if rec is None:
         return None
     frame = gpd.GeoDataFrame([rec], geometry=gpd.points_from_xy([rec["lon"]], [rec["lat"]]), crs="EPSG:4326")

@@ -50,7 +50,7 @@ from geo.routing.nearest import nearest_stations
 from geo.routing.stations import StationIndex, station_index
 from geo.web import places_api
 from geo.web import reports_api
-from geo.web.served import served_store
+from geo.web.served import served_reader
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 _LOG = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def _choices(request: Request, name: str, allowed) -> list[str]:
 def _registry_stamp() -> tuple[str, str]:
     # The store's change stamp: any save, by this server or another one on
     # the same database, changes it, so every request sees the latest registry.
-    return settings.registry_location(), served_store().change_stamp()
+    return settings.registry_location(), served_reader().change_stamp()
 
 
 _LIVE: dict[str, LiveStations] = {}
@@ -121,7 +121,7 @@ def stations() -> gpd.GeoDataFrame:
     requests, 12 loads: test_pg_servers.py), and an edit took seconds to
     show under load (bench/servers.py).
     """
-    store = served_store()
+    store = served_reader()
     with _LIVE_LOCK:
         live = _LIVE.get(store.location)
         if live is None or live.store is not store:

@@ -13,6 +13,7 @@ from functools import lru_cache
 from geo import settings
 from geo.registry.store import open_store
 from geo.registry.store.base import RegistryStore
+from geo.registry.store.pg import PostgisStore, is_database_url
 
 
 @lru_cache(maxsize=4)
@@ -37,3 +38,27 @@ def served_store() -> RegistryStore:
         _store_at.cache_clear()
         store = _store_at(location)
     return store
+
+
+@lru_cache(maxsize=4)
+def _replica_at(url: str) -> RegistryStore:
+    return PostgisStore(url, read_only=True)
+
+
+def served_reader() -> RegistryStore:
+    """Where the public reads go: the read replica (``GEO_REGISTRY_READ``) if there is one, else :func:`served_store`.
+
+    Only for reading stations; writes always go to :func:`served_store`.
+
+    Raises
+    ------
+    ValueError
+        When ``GEO_REGISTRY_READ`` is set but is not a ``postgresql://`` URL.
+    """
+    url = settings.registry_read_location()
+    if url is None:
+        return served_store()
+    if not is_database_url(url):
+        raise ValueError("GEO_REGISTRY_READ 应为 PostgreSQL 只读副本的 postgresql:// 地址 / "
+                         "GEO_REGISTRY_READ must be the postgresql:// URL of a PostgreSQL read replica")
+    return _replica_at(url)

@@ -46,7 +46,7 @@ from geo.registry.store.pg_content import PostgisContent
 from geo.registry.store.pg_reports import PostgisReports
 from geo.registry.store.scenarios import PostgisScenarios
 from geo.registry.store.station_methods import StationMethods
-from geo.registry.store.pg_schema import KIND_ORDER, migrate, station_columns, to_pg
+from geo.registry.store.pg_schema import KIND_ORDER, MIGRATIONS, applied, migrate, station_columns, to_pg
 
 _COLUMNS = station_columns()
 _SELECT = sql.SQL("SELECT {} FROM stations").format(sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)))
@@ -163,10 +163,28 @@ class PostgisStore(StationMethods, PostgisReports, PostgisContent, PostgisScenar
     def _any(self, column: str, values) -> tuple[str, list]:
         return f"{column} = ANY(?)", [list(values)]
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, read_only: bool = False):
+        """Open the registry at ``url``, bringing its schema up to date.
+
+        Parameters
+        ----------
+        url
+            A ``postgresql://`` URL.
+        read_only
+            A read replica (``GEO_REGISTRY_READ``): its schema is the
+            primary's, so it is only checked, never migrated; use such a
+            store for reads only.
+        """
         self.url = url
         self.location = public_location(url)
         with self._connection() as conn:
+            if read_only:
+                missing = {v for v, _, _ in MIGRATIONS} - set(applied(conn))
+                if missing:
+                    raise RuntimeError(f"只读副本 {self.location} 缺少第 {sorted(missing)} 步数据表：请先在主库上启动本应用 / "
+                                       f"the read replica {self.location} lacks schema steps {sorted(missing)}: "
+                                       "start the app on the primary first")
+                return
             conn.autocommit = True
             try:
                 migrate(conn)
