@@ -19,11 +19,11 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# Debian's Chromium drives the browser tests (Playwright never downloads a
+# Debian's Chromium drives the browser tests (its headless shell: Playwright never downloads a
 # browser here), with a CJK font so screenshots show Chinese, not boxes;
 # PostgreSQL and PostGIS run the throwaway server the PostGIS-backend tests start;
 # Pango lets WeasyPrint print the siting report to PDF (with the same CJK font).
-SYSTEM_PACKAGES := chromium fonts-wqy-microhei fonts-noto-color-emoji postgresql postgresql-15-postgis-3 libpango-1.0-0 libpangoft2-1.0-0
+SYSTEM_PACKAGES := chromium chromium-headless-shell fonts-wqy-microhei fonts-noto-color-emoji postgresql postgresql-15-postgis-3 libpango-1.0-0 libpangoft2-1.0-0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Asks dpkg about every package, not about a few files, so a machine that has

@@ -17,7 +17,7 @@ from geo.core import crs
 from geo.web.maps.base import VENDOR_DIR
 from conftest import SHARED
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path("/usr/bin/chromium-headless-shell")  # as tests/web/browser_kit.py
 ORACLE = SHARED / "guangzhou_ev_charging_stations.csv"
 SCRIPT = VENDOR_DIR.parent / "gd" / "gd-map.js"
 LEAFLET = VENDOR_DIR / "leaflet-1.9.4" / "leaflet.js"
@@ -30,7 +30,7 @@ def page():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--headless=new", "--no-sandbox"])
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         pg = browser.new_page()
         pg.set_content("<html><body><div id='m' style='width:600px;height:400px'></div></body></html>")
         pg.add_script_tag(path=str(LEAFLET))
