@@ -53,7 +53,7 @@ run: $(VENV)/.installed system-packages compiled
 # The longest files are named first so that they start first and the run
 # does not end waiting on one of them (pytest collects each file once).
 PYTEST_WORKERS ?= 3
-LONG_FILES := tests/registry/test_trust_crash.py tests/web/test_browser.py tests/web/test_trust_browser.py \
+LONG_FILES := tests/registry/test_trust_crash.py tests/web/test_browser.py tests/web/test_browser_planner.py tests/web/test_trust_browser.py \
 	tests/web/test_browser_proxy.py tests/web/test_trust_privacy.py tests/registry/test_trust_restore_lock.py \
 	tests/registry/test_pg_crash.py
 test: $(VENV)/.installed-dev system-packages compiled

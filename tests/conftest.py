@@ -104,6 +104,31 @@ def no_default_registry(tmp_path, monkeypatch):
     return path
 
 
+@pytest.fixture(scope="session")
+def shenzhen_network(tmp_path_factory) -> Path:
+    """The Shenzhen extract's network as ``python -m geo network build`` makes it (every mode, places).
+
+    Built once per run and shared by the pytest-xdist workers (under a file
+    lock in the run's temporary folder, which they share): it is read-only
+    to every test, and each build is seconds of CPU on a busy machine.
+    Tests of the build itself make their own.
+    """
+    import fcntl
+
+    if not SHENZHEN_PBF.exists():
+        pytest.skip(f"needs the Shenzhen extract {SHENZHEN_PBF}")
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, above each worker's own
+    out = root / "shenzhen-network"
+    with open(root / "shenzhen-network.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "places.parquet").exists():  # written last
+            subprocess.run([sys.executable, "-m", "geo", "network", "build", str(SHENZHEN_PBF), "--out", str(out)],
+                           cwd=ROOT, check=True, capture_output=True, timeout=600)
+    return out
+
+
 @pytest.fixture
 def shared_dir() -> Path:
     """The shared data folder; tests that need it are skipped when it is absent."""

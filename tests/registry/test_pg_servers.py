@@ -20,9 +20,9 @@ pytestmark = pytest.mark.skipif(not SHENZHEN_PBF.exists(), reason=f"needs the Sh
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, pg_server):
+def world(tmp_path_factory, pg_server, shenzhen_network):
     folder = tmp_path_factory.mktemp("servers")
-    network = servers.load.build_network(folder / "net")
+    network = shenzhen_network
     # The sample's ~100 stations in the network's area, not 3,000: on a busy machine each server's reload
     # after an edit (whole registry) must stay cheap for the 2-second check to be about the servers, not the CPU.
     return servers.prepare(pg_server.new_database("servers"), network, folder, editors=3, shared=1, own=0,

@@ -20,9 +20,9 @@ load = load_bench("load")
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, shenzhen_network):
     base = tmp_path_factory.mktemp("load")
-    return base, load.build_network(base / "net"), load.sample_registry(base / "registry.gpkg")
+    return base, shenzhen_network, load.sample_registry(base / "registry.gpkg")
 
 
 def test_riders_run_clean_and_routed(world):

@@ -110,11 +110,11 @@ def _leaks(paths, places, limit=50_000_000) -> dict[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, shenzhen_network):
     """A network built from the real extract, a sample registry, each in its own folder, and
     three distinctive positions on its roads: none of their forms occurs in the data already."""
     base = tmp_path_factory.mktemp("privacy")
-    network = load.build_network(base / "net")
+    network = shenzhen_network
     (base / "data").mkdir()
     registry = load.sample_registry(base / "data" / "registry.gpkg")
     baseline = b"".join(p.read_bytes() for p in (registry, *sorted(network.iterdir())))
