@@ -18,7 +18,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from browser_kit import (ARTIFACTS, EDITOR_USER, LOOPBACK_ONLY_ARGS, PHONE, app_server, chromium, login,
+from browser_kit import (ARTIFACTS, EDITOR_USER, PHONE, app_server, chromium, login,
                          needs_chromium, wait_idle)
 
 DESKTOP = {"width": 1366, "height": 900}
@@ -44,7 +44,7 @@ def app(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with chromium(LOOPBACK_ONLY_ARGS) as b:
+    with chromium() as b:
         yield b
 
 

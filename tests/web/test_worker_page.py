@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 
 from api_kit import load, start_api
-from browser_kit import ARTIFACTS, DESKTOP, LOOPBACK_ONLY_ARGS, PHONE, chromium, needs_chromium
+from browser_kit import ARTIFACTS, DESKTOP, PHONE, chromium, needs_chromium
 from conftest import ROOT, SHENZHEN_PBF
 from interface_strings import INTERNALS, STRINGS_JS, untranslated
 
@@ -68,7 +68,7 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     # Nothing is intercepted (that would turn off the HTTP cache the repeat-visit test measures).
-    with chromium(LOOPBACK_ONLY_ARGS) as b:
+    with chromium() as b:
         yield b
 
 
