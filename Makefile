@@ -56,9 +56,12 @@ PYTEST_WORKERS ?= 3
 LONG_FILES := tests/registry/test_trust_crash.py tests/web/test_browser.py tests/web/test_browser_planner.py tests/web/test_trust_browser.py \
 	tests/web/test_browser_proxy.py tests/web/test_trust_privacy.py tests/registry/test_trust_restore_lock.py \
 	tests/registry/test_pg_crash.py
+# The files holding the serial tests, collected alone (collecting the whole suite again takes
+# seconds); tests/test_make.py fails when a serial test is added elsewhere.
+SERIAL_FILES := tests/registry/test_auth.py tests/registry/test_pg_servers.py
 test: $(VENV)/.installed-dev system-packages compiled
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=15 -m "not serial" $(LONG_FILES) tests
-	$(PY) -m pytest -q -m serial
+	$(PY) -m pytest -q -m serial $(SERIAL_FILES)
 
 # The same without the slow group, for a quick check while working.
 test-quick: $(VENV)/.installed-dev system-packages compiled
