@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_kit import DESKTOP, AppPage, app_server, chromium, goto, map_frame, pages
+from browser_kit import DESKTOP, AppPage, app_server, goto, map_frame, pages
 from conftest import ROOT
 
 HOSTILE_NAME = "<img src=x onerror=alert(1)>"
@@ -49,12 +49,6 @@ def app_url(request, tmp_path_factory, registry) -> str:
     net = request.getfixturevalue("shenzhen_network") if ROADS_PBF.exists() else None
     with app_server(tmp / "server", registry, network=net) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

@@ -94,6 +94,13 @@ def chromium(args: list[str] = CHROMIUM_ARGS):
             browser.close()
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium for one test module: import it into the module (``from browser_kit import browser``)."""
+    with chromium() as b:
+        yield b
+
+
 class AppPage:
     """A page of the app that records what went wrong.
 

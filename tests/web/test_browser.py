@@ -15,9 +15,9 @@ import pytest
 
 # The fixtures are imported so that this module gets its own app server and browser.
 from browser_app import (HOSTILE_NAME, PRIVATE_PHONE, PRIVATE_STREET, app_url, assert_markers,  # noqa: F401
-                         assert_map_controls, browser, entered, open_page, registry)
-from browser_kit import (ARTIFACTS, DATA_PAGE, DESKTOP, EDITOR_USER, LOGIN_TEXT, PHONE, assert_no_exception, goto,
-                         login, map_frame, needs_chromium, radio, try_login, wait_idle)
+                         assert_map_controls, entered, open_page, registry)
+from browser_kit import (ARTIFACTS, DATA_PAGE, DESKTOP, EDITOR_USER, LOGIN_TEXT, PHONE, browser,  # noqa: F401
+                         assert_no_exception, goto, login, map_frame, needs_chromium, radio, try_login, wait_idle)
 
 pytestmark = needs_chromium
 

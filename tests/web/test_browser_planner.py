@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 # The fixtures are imported so that this module gets its own app server and browser.
-from browser_app import (ROADS_PBF, app_url, assert_map_controls, assert_tap_targets, browser, entered,  # noqa: F401
+from browser_app import (ROADS_PBF, app_url, assert_map_controls, assert_tap_targets, entered,  # noqa: F401
                          full_screenshot, open_page, registry)
-from browser_kit import (ARTIFACTS, DESKTOP, PHONE, SITING_PAGE, assert_no_exception, goto, login, map_frame,
-                         needs_chromium, wait_idle)
+from browser_kit import (ARTIFACTS, DESKTOP, PHONE, SITING_PAGE, browser, assert_no_exception, goto,  # noqa: F401
+                         login, map_frame, needs_chromium, wait_idle)
 
 pytestmark = needs_chromium
 
@@ -24,6 +24,13 @@ pytestmark = needs_chromium
 # --------------------------------------------------------------------------
 # Coverage page (planners)
 # --------------------------------------------------------------------------
+
+def _screenshots(page, stem: str) -> None:
+    """The view and the whole page, for a person to look at (``test-artifacts/STEM.png``, ``STEM_full.png``)."""
+    page.wait_for_timeout(800)
+    page.screenshot(path=ARTIFACTS / f"{stem}.png")
+    full_screenshot(page, ARTIFACTS / f"{stem}_full.png")
+
 
 COVERAGE_PAGE = "coverage"
 
@@ -77,9 +84,7 @@ def test_coverage_page_loads(open_page, coverage_url, viewport, name):
     if phone:  # the legend starts folded, and nothing sticks out sideways
         assert frame.locator(".gd-legend details[open]").count() == 0
         assert p.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    p.page.wait_for_timeout(800)
-    p.page.screenshot(path=ARTIFACTS / f"coverage_{name}.png")
-    full_screenshot(p.page, ARTIFACTS / f"coverage_{name}_full.png")
+    _screenshots(p.page, f"coverage_{name}")
     assert not p.errors, p.errors
     assert all("tile" in url or "basemaps" in url for url in p.blocked), p.blocked
 
@@ -123,9 +128,7 @@ def test_coverage_page_picks_a_district(open_page, coverage_url):
     assert "福田区" in report and "<svg" in report
     for label in ("缺口 GeoJSON", "格网 CSV", "格网 GeoJSON", "区县表 CSV"):
         assert p.page.get_by_role("button", name=label).count() == 1
-    p.page.wait_for_timeout(800)
-    p.page.screenshot(path=ARTIFACTS / "coverage_futian_desktop.png")
-    full_screenshot(p.page, ARTIFACTS / "coverage_futian_full.png")
+    _screenshots(p.page, "coverage_futian")
     assert not p.errors, p.errors
 
 
@@ -211,9 +214,7 @@ def test_siting_page_loads(open_page, siting_url, viewport, name):
         assert frame.locator(".gd-legend details[open]").count() == 0
         assert_tap_targets(p.page, ".st-key-si_exact_box button, .st-key-si_downloads button")
         assert p.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    p.page.wait_for_timeout(800)
-    p.page.screenshot(path=ARTIFACTS / f"siting_{name}.png")
-    full_screenshot(p.page, ARTIFACTS / f"siting_{name}_full.png")
+    _screenshots(p.page, f"siting_{name}")
     assert not p.errors, p.errors
     assert all("tile" in url or "basemaps" in url for url in p.blocked), p.blocked
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from browser_kit import DATA_PAGE, DESKTOP, AppPage, app_server, chromium, goto, needs_chromium, try_login
+from browser_kit import (DATA_PAGE, DESKTOP, AppPage, app_server, browser, goto, needs_chromium,  # noqa: F401
+                         try_login)
 from conftest import ROOT
 
 pytestmark = needs_chromium
@@ -27,12 +28,6 @@ CLIENT = "203.0.113.7"
 
 def _addr_key(address: str) -> str:
     return hashlib.sha256(f"addr:{address}".encode()).hexdigest()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @contextmanager

@@ -7,36 +7,30 @@ display CRS gives clicks back in WGS-84.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from geo.core import crs
 from geo.web.maps.base import VENDOR_DIR
+from browser_kit import chromium, needs_chromium
 from conftest import SHARED
 
-CHROMIUM = Path("/usr/bin/chromium-headless-shell")  # as tests/web/browser_kit.py
 ORACLE = SHARED / "guangzhou_ev_charging_stations.csv"
 SCRIPT = VENDOR_DIR.parent / "gd" / "gd-map.js"
 LEAFLET = VENDOR_DIR / "leaflet-1.9.4" / "leaflet.js"
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Chromium not installed at {CHROMIUM}")
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
 def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+    with chromium() as browser:
         pg = browser.new_page()
         pg.set_content("<html><body><div id='m' style='width:600px;height:400px'></div></body></html>")
         pg.add_script_tag(path=str(LEAFLET))
         pg.add_script_tag(path=str(SCRIPT))
         yield pg
-        browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from browser_kit import DESKTOP, AppPage, app_server, chromium, goto, map_frame, needs_chromium, wait_idle
+from browser_kit import (DESKTOP, AppPage, app_server, browser, goto, map_frame, needs_chromium,  # noqa: F401
+                         wait_idle)
 from interface_strings import INTERNALS, STRINGS_JS, untranslated
 
 pytestmark = needs_chromium
@@ -27,12 +28,6 @@ def server(tmp_path_factory):
     open_store(registry, seed_sample=True)
     with app_server(tmp / "server", registry, editor=False) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

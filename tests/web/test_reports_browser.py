@@ -18,7 +18,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from browser_kit import (ARTIFACTS, EDITOR_USER, PHONE, app_server, chromium, login,
+from browser_kit import (ARTIFACTS, EDITOR_USER, PHONE, app_server, browser, login,  # noqa: F401
                          needs_chromium, wait_idle)
 
 DESKTOP = {"width": 1366, "height": 900}
@@ -40,12 +40,6 @@ def app(tmp_path_factory):
                          "facilities": ["drinking_water", "toilet"]})["id"] for n, x, y in STATIONS}
     with app_server(tmp / "server", tmp / "registry.gpkg") as url:
         yield url, store, ids
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 def _card(page, sid: str):

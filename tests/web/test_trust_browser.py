@@ -19,8 +19,8 @@ from urllib.parse import quote
 
 import pytest
 
-from browser_kit import (DATA_PAGE, DESKTOP, EDITOR_USER, PHONE, SITING_PAGE, app_server, assert_no_exception, chromium,
-                         goto, login, needs_chromium, pages, wait_idle)
+from browser_kit import (DATA_PAGE, DESKTOP, EDITOR_USER, PHONE, SITING_PAGE, app_server,  # noqa: F401
+                         assert_no_exception, browser, goto, login, needs_chromium, pages, wait_idle)
 from conftest import load_bench
 
 load = load_bench("load")
@@ -76,12 +76,6 @@ def beacon():
     b = Beacon()
     yield b
     b.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 
 from api_kit import load, start_api
-from browser_kit import ARTIFACTS, DESKTOP, PHONE, chromium, needs_chromium
+from browser_kit import ARTIFACTS, DESKTOP, PHONE, browser, needs_chromium  # noqa: F401
 from conftest import ROOT, SHENZHEN_PBF
 from interface_strings import INTERNALS, STRINGS_JS, untranslated
 
@@ -63,13 +63,6 @@ def server(tmp_path_factory):
                           log, command="serve")
     yield url, tmp, log
     load.stop_app(proc)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    # Nothing is intercepted (that would turn off the HTTP cache the repeat-visit test measures).
-    with chromium() as b:
-        yield b
 
 
 class _Tab:
