@@ -210,9 +210,8 @@ class GeoPackageStore(StationMethods, GeoPackageReports, GeoPackageScenarios):
         for kind in KINDS:  # in the order of _records: layer, then fid
             rows = []
             for start in range(0, len(ids), 500):  # under SQLite's limit of bound values
-                chunk = ids[start:start + 500]
-                rows += conn.execute(f'SELECT * FROM "{kind}" WHERE id IN ({", ".join("?" * len(chunk))})',
-                                     chunk).fetchall()
+                where, args = self._any("id", ids[start:start + 500])
+                rows += conn.execute(f'SELECT * FROM "{kind}" WHERE {where}', args).fetchall()
             out += [self._row_to_record(r) for r in sorted(rows, key=lambda r: r["fid"])]
         return out
 

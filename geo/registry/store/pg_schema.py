@@ -113,13 +113,13 @@ def _scenario_tables(conn: psycopg.Connection) -> None:
         name text NOT NULL)""")
 
 
-#: ``(version, description, step)``, applied in order; never edit a released step, add one.
 def _generation_column(conn: psycopg.Connection) -> None:
     # Servers patch their copy of the stations from the audit rows after their last one;
     # a restore replaces the audit log too, so it raises this and they load everything.
     conn.execute("ALTER TABLE registry_state ADD COLUMN generation bigint NOT NULL DEFAULT 0")
 
 
+#: ``(version, description, step)``, applied in order; never edit a released step, add one.
 MIGRATIONS: list[tuple[int, str, Callable[[psycopg.Connection], None]]] = [
     (1, "stations, import log, audit log, change counter", _base_tables),
     (2, "failed-login counts", _login_tables),
