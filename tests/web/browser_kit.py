@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -184,38 +185,47 @@ LOGIN_TEXT = {"zh": ("🔒 编辑人员登录", "用户名", "密码", "登录",
 
 
 def try_login(page, user: str, password: str, lang: str = "en") -> None:
-    """Fill in and send the editor login form (Data and siting pages)."""
+    """Fill in and send the editor login form (Data and siting pages), once it has really been sent.
+
+    The form clears itself when Streamlit runs a submit. A click Streamlit
+    drops (seen on loaded CI machines: no rerun, no message, the fields
+    still filled) is clicked again, as a person would; only after 20 s with
+    the page idle and the password still there, so a slow submit is never
+    sent twice (the lockout tests count every attempt).
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     header, user_label, password_label, button, _ = LOGIN_TEXT[lang]
     if not page.get_by_label(user_label, exact=True).is_visible():
         page.get_by_text(header, exact=True).click()  # open the login expander
     page.get_by_label(user_label, exact=True).fill(user)
-    page.get_by_label(password_label, exact=True).fill(password)
-    page.get_by_role("button", name=button, exact=True).click()
-    wait_idle(page)
+    password_field = page.get_by_label(password_label, exact=True)
+    password_field.fill(password)
+    for _ in range(3):
+        page.get_by_role("button", name=button, exact=True).click()
+        wait_idle(page)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if not (password_field.is_visible() and password_field.input_value(timeout=1_000)):
+                    return  # sent: the form was cleared (or replaced by the logged-in view)
+            except PlaywrightTimeout:
+                return  # the field is gone
+            page.wait_for_timeout(250)
+        wait_idle(page)
+    page.screenshot(path=ARTIFACTS / "login_failed.png", full_page=True)
+    pytest.fail("the login form was not sent after 3 clicks; the page showed:\n"
+                + page.locator("body").inner_text()[:3000])
 
 
 def login(page, lang: str = "en") -> None:
-    """Log in as the test editor and wait until the page says so.
-
-    A click on the form's button that Streamlit drops (seen on a loaded CI
-    machine: no rerun, no message, the fields still filled, although a
-    processed submit clears them) is clicked again, as a person would.
-    """
+    """Log in as the test editor and wait until the page says so."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    _, _, password_label, button, signed = LOGIN_TEXT[lang]
-    signed_in = page.get_by_text(signed + EDITOR_USER)
     try_login(page, EDITOR_USER, EDITOR_PASSWORD, lang)
-    for _ in range(3):
-        try:
-            signed_in.wait_for(timeout=30_000)
-            break
-        except PlaywrightTimeout:
-            wait_idle(page)
-            password = page.get_by_label(password_label, exact=True)
-            if not signed_in.is_visible() and password.is_visible() and password.input_value():
-                page.get_by_role("button", name=button, exact=True).click()
-    else:
+    try:
+        page.get_by_text(LOGIN_TEXT[lang][4] + EDITOR_USER).wait_for(timeout=90_000)
+    except PlaywrightTimeout:
         page.screenshot(path=ARTIFACTS / "login_failed.png", full_page=True)
         pytest.fail("not logged in after 90 s; the page showed:\n" + page.locator("body").inner_text()[:3000])
     wait_idle(page)
