@@ -104,6 +104,21 @@ def no_default_registry(tmp_path, monkeypatch):
     return path
 
 
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """Put this process's ``__main__`` back after each test.
+
+    Streamlit's ``AppTest`` runs a page as ``__main__`` and leaves it in
+    ``sys.modules``; a later test in the same worker that starts processes
+    through ``forkserver`` or ``spawn`` then has every child run that page
+    first (a crash test's child died so, before it could start).
+    """
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
+
+
 @pytest.fixture(scope="session")
 def shenzhen_network(tmp_path_factory) -> Path:
     """The Shenzhen extract's network as ``python -m geo network build`` makes it (every mode, places).
