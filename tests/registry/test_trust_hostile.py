@@ -183,7 +183,31 @@ def xlsx_files(draw):
         wb.create_sheet("备注").append(["只是备注"])
     buf = io.BytesIO()
     wb.save(buf)
-    return _mutate(draw, buf.getvalue())
+    return _mutate(draw, _without_clock(buf.getvalue()))
+
+
+_FIXED_CORE = (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+               b'<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties"'
+               b' xmlns:dcterms="http://purl.org/dc/terms/"'
+               b' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+               b'<dcterms:created xsi:type="dcterms:W3CDTF">2026-01-01T00:00:00Z</dcterms:created>'
+               b'</cp:coreProperties>')
+
+
+def _without_clock(data: bytes) -> bytes:
+    """The same workbook with no save time in it.
+
+    openpyxl stamps the time of saving into ``docProps/core.xml`` and each zip entry, so the file's
+    length could change across a second and Hypothesis's later draws (which depend on the length)
+    would not replay: it raised FlakyStrategyDefinition in CI.
+    """
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = _FIXED_CORE if info.filename == "docProps/core.xml" else src.read(info)
+            dst.writestr(zipfile.ZipInfo(info.filename, date_time=(2026, 1, 1, 0, 0, 0)), body,
+                         compress_type=zipfile.ZIP_DEFLATED)
+    return out.getvalue()
 
 
 json_values = st.recursive(
