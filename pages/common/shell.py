@@ -11,6 +11,7 @@ import streamlit as st
 
 from geo.core import i18n
 from geo.registry.export import redact_private
+from geo.registry.live import LiveStations
 from geo.core.i18n import t
 from geo.web.maps.base import BASEMAPS, basemap_crs
 from geo.registry.store import open_store
@@ -84,16 +85,22 @@ def registry_stamp(registry: RegistryStore) -> tuple:
     return registry.location, registry.change_stamp()
 
 
+@st.cache_resource(show_spinner=False)
+def _live(location: str, registry_id: int, _registry: RegistryStore) -> LiveStations:
+    return LiveStations(_registry)  # one per store object: a reopened store gets a new copy
+
+
 @st.cache_data(max_entries=4, show_spinner=False)
 def _stations(_registry: RegistryStore, stamp: tuple, public: bool):
     # ``stamp`` is the cache key: an edit or import on the Data page changes
-    # it, and every page reloads the stations.
-    stations = _registry.load()
+    # it, and every page asks again. The process's live copy is patched from
+    # the stations that edit changed, not reloaded whole (docs/scale.md).
+    stations = _live(_registry.location, id(_registry), _registry).frame()
     return redact_private(stations) if public else stations
 
 
 def stations(registry: RegistryStore, public: bool = True):
-    """All stations of the registry, reloaded only after a change.
+    """All stations of the registry, brought up to date after a change by any server.
 
     Public pages get them redacted: a station marked non-public shows no
     phone, notes or exact address there, as in public exports.

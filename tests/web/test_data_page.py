@@ -168,6 +168,28 @@ def test_mark_closed_from_a_stale_page_is_a_conflict_too(site):
     assert site.store.get(site.sid)["status"] == "temporarily_closed"
 
 
+def test_another_servers_edits_show_after_a_rerun_without_a_reload(site, monkeypatch):
+    """The page's stations are patched from what changed (geo/registry/live.py), not loaded whole again."""
+    loads = []  # by the page's store (the other store's writes load a layer of their own to check for twins)
+    load = type(site.store).load
+
+    def counted(self, *args, **kwargs):
+        if self is not site.store:
+            loads.append(1)
+        return load(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(site.store), "load", counted)
+    page = site.open_as("zhang.wei")
+    assert len(loads) == 1
+    site.store.add({"kind": "rest_station", "name": "海珠驿站", "lon": HAIZHU[0], "lat": HAIZHU[1]})
+    site.store.update(site.sid, {"name": "天河体育中心驿站"}, expected_version=1, editor="li.na")
+    run(page)
+    picker = next(s for s in page.selectbox if s.key and s.key.startswith("ed_pick:"))
+    labels = "\n".join(picker.options)
+    assert "海珠驿站" in labels and "天河体育中心驿站" in labels and "天河驿站" not in labels.replace("天河体育", "")
+    assert len(loads) == 1, "the page loaded the whole registry again after an edit"
+
+
 def test_conflict_helpers():
     current = {"id": "RS-1", "kind": "rest_station", "name": "新名", "phone": None, "district": "越秀区",
                "facilities": ["toilet"], "truck_parking_spaces": None, "version": 2}
