@@ -28,6 +28,11 @@ start it, unless ``--pg URL`` names a database holding no registry):
   edit (``geo.registry.live.LiveStations``: the stations the new audit
   rows name, patched into its copy), p50 of the same 20 edits; the ratio
   against ``load()`` of everything, which it did before, is printed;
+* **a Streamlit page's stations on each rerun**: ``st.cache_data``, the
+  obvious way, unpickles a whole copy for every call (every rerun of every
+  page, every session; after an edit it also pickles one), against what
+  ``pages/common/shell.py`` does, one frame shared by the process and
+  handed out as a shallow copy (copy-on-write); the ratio is printed;
 * **export**: ``load()`` + ``export_file(..., GeoJSON)`` of everything.
 
 Usage::
@@ -40,6 +45,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import statistics
 import sys
 import tempfile
@@ -56,7 +62,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from geo.core.schema import FIELD_NAMES  # noqa: E402
-from geo.registry.export import export_file  # noqa: E402
+from geo.registry.export import export_file, redact_private  # noqa: E402
 from geo.registry.live import LiveStations  # noqa: E402
 from geo.registry.store import create_registry, open_store  # noqa: E402
 from geo.registry.validate import ImportReport  # noqa: E402
@@ -128,6 +134,24 @@ def _bbox_sql() -> str:
             "'type', 'Feature', 'geometry', ST_AsGeoJSON(geom, 7)::json, 'properties', json_build_object("
             "'id', id, 'name', name, 'kind', kind))), '[]'::json))::text FROM stations "
             "WHERE geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326) AND public")
+
+
+def _page_copy(frame: gpd.GeoDataFrame, repeats: int = 5) -> dict:
+    """A Streamlit page's stations after an edit and on each rerun: ``st.cache_data`` against one shared frame."""
+    after_edit, rerun, shared = [], [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        public = redact_private(frame)
+        blob = pickle.dumps(public, protocol=pickle.HIGHEST_PROTOCOL)  # what st.cache_data stores
+        after_edit.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        pickle.loads(blob)  # what st.cache_data returns on every call
+        rerun.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        public.copy(deep=False)  # what pages/common/shell.py returns on every call
+        shared.append(time.perf_counter() - t)
+    return {"redact_and_pickle_after_an_edit": _pct(after_edit), "each_rerun_cache_data": _pct(rerun),
+            "each_rerun_shared": _pct(shared), "pickle_mb": round(len(blob) / 1e6, 1)}
 
 
 def run(location: str, report: ImportReport, points: np.ndarray, folder: Path) -> dict:
@@ -204,6 +228,7 @@ def run(location: str, report: ImportReport, points: np.ndarray, folder: Path) -
         assert live.last_update == "patch"
     out["edit"] = _pct(edits)
     out["server_copy_after_an_edit"] = _pct(patches)
+    out["page_copy"] = _page_copy(live.frame())
 
     t = time.perf_counter()
     loaded = store.load()
@@ -248,6 +273,9 @@ def main() -> int:
         "knn_p95_kdtree_over_postgis": round(p["nearest5_kdtree"]["p95_ms"] / p["nearest5_postgis_knn"]["p95_ms"], 2),
         "bbox_load_filter_over_postgis_sql": round(g["bbox_load_filter_s"] * 1000 / p["bbox_postgis_sql"]["p50_ms"], 1),
         "import_postgis_over_gpkg": round(p["import_s"] / g["import_s"], 2),
+        **{f"page_rerun_cache_data_over_shared_{name}":
+           round(r["page_copy"]["each_rerun_cache_data"]["p50_ms"] / r["page_copy"]["each_rerun_shared"]["p50_ms"], 1)
+           for name, r in (("gpkg", g), ("postgis", p))},
         **{f"load_over_patch_{name}": round(r["load_s"] * 1000 / r["server_copy_after_an_edit"]["p50_ms"], 1)
            for name, r in (("gpkg", g), ("postgis", p))},
     }

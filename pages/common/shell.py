@@ -90,7 +90,7 @@ def _live(location: str, registry_id: int, _registry: RegistryStore) -> LiveStat
     return LiveStations(_registry)  # one per store object: a reopened store gets a new copy
 
 
-@st.cache_data(max_entries=4, show_spinner=False)
+@st.cache_resource(max_entries=4, show_spinner=False)
 def _stations(_registry: RegistryStore, stamp: tuple, public: bool):
     # ``stamp`` is the cache key: an edit or import on the Data page changes
     # it, and every page asks again. The process's live copy is patched from
@@ -105,7 +105,12 @@ def stations(registry: RegistryStore, public: bool = True):
     Public pages get them redacted: a station marked non-public shows no
     phone, notes or exact address there, as in public exports.
     """
-    return _stations(registry, registry_stamp(registry), public)
+    # One frame shared by every session of the process, handed out as a
+    # shallow copy: copy-on-write (pandas 3, pinned) copies a column only when a caller
+    # writes to it, so no caller can change the shared frame. st.cache_data
+    # unpickled a whole copy on every rerun instead (120 ms for 20,000
+    # stations, bench/scale.py).
+    return _stations(registry, registry_stamp(registry), public).copy(deep=False)
 
 
 def open_registry(lang: str, public: bool = True):

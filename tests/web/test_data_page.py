@@ -190,6 +190,23 @@ def test_another_servers_edits_show_after_a_rerun_without_a_reload(site, monkeyp
     assert len(loads) == 1, "the page loaded the whole registry again after an edit"
 
 
+def test_pages_share_one_stations_frame_that_no_caller_can_change(site):
+    """Every session gets the same columns without a copy per rerun, and a caller's writes stay its own."""
+    import numpy as np
+
+    from pages.common import shell
+
+    first = shell.stations(site.store, public=False)
+    first.loc[first.index[0], "name"] = "改过的名字"
+    first.loc[first.index[0], "geometry"] = first.geometry.iat[0].buffer(1)
+    first["added"] = 1
+    again = shell.stations(site.store, public=False)
+    assert again["name"].tolist() == ["天河驿站"] and again.geometry.iat[0].geom_type == "Point"
+    assert "added" not in again.columns
+    other = shell.stations(site.store, public=False)
+    assert np.shares_memory(again["lon"].to_numpy(), other["lon"].to_numpy())  # no copy per call
+
+
 def test_conflict_helpers():
     current = {"id": "RS-1", "kind": "rest_station", "name": "新名", "phone": None, "district": "越秀区",
                "facilities": ["toilet"], "truck_parking_spaces": None, "version": 2}
