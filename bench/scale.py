@@ -24,6 +24,9 @@ start it, unless ``--pg URL`` names a database holding no registry):
   store offers;
 * **edit**: ``store.update`` with the version check, p50 of 20 stations in
   Guangzhou (an edit is validated against the service region, Guangdong);
+* **rename**: the same for a new name, which the duplicate rule checks
+  against the stations in a box around the point, against that check made
+  on the station's whole layer loaded, the obvious way (ratio printed);
 * **a server's copy after an edit**: what the public API does to show an
   edit (``geo.registry.live.LiveStations``: the stations the new audit
   rows name, patched into its copy), p50 of the same 20 edits; the ratio
@@ -65,6 +68,7 @@ from geo.core.schema import FIELD_NAMES  # noqa: E402
 from geo.registry.export import export_file, redact_private  # noqa: E402
 from geo.registry.live import LiveStations  # noqa: E402
 from geo.registry.store import create_registry, open_store  # noqa: E402
+from geo.registry.store.base import check_no_twin  # noqa: E402
 from geo.registry.validate import ImportReport  # noqa: E402
 
 #: (lon, lat, population in millions, spread in degrees): rough figures, only to weight the sample.
@@ -157,6 +161,20 @@ def _page_copy(frame: gpd.GeoDataFrame, repeats: int = 5) -> dict:
             "pickle_mb": round(len(blob) / 1e6, 1)}
 
 
+def _renames(store, ids: list[str]) -> tuple[dict, dict]:
+    """A rename (the duplicate check reads the stations in a box) against that check on the loaded layer."""
+    renames, by_layer = [], []
+    for i, sid in enumerate(ids):
+        current = store.get(sid)
+        t = time.perf_counter()
+        store.update(sid, {"name": f"{current['name']} 改名 {i}"}, expected_version=current["version"], editor="bench")
+        renames.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        check_no_twin(store.load(kinds=[current["kind"]]), store.get(sid), exclude=[sid])  # the obvious way
+        by_layer.append(time.perf_counter() - t)
+    return _pct(renames), _pct(by_layer)
+
+
 def run(location: str, report: ImportReport, points: np.ndarray, folder: Path) -> dict:
     """Every figure for one backend."""
     out: dict = {}
@@ -230,6 +248,7 @@ def run(location: str, report: ImportReport, points: np.ndarray, folder: Path) -
         patches.append(time.perf_counter() - t)
         assert live.last_update == "patch"
     out["edit"] = _pct(edits)
+    out["rename"], out["twin_check_by_layer_load"] = _renames(store, some[:5])
     out["server_copy_after_an_edit"] = _pct(patches)
     out["page_copy"] = _page_copy(live.frame())
 
@@ -278,6 +297,9 @@ def main() -> int:
         "import_postgis_over_gpkg": round(p["import_s"] / g["import_s"], 2),
         **{f"page_rerun_cache_data_over_shared_{name}":
            round(r["page_copy"]["each_rerun_cache_data"]["p50_ms"] / r["page_copy"]["each_rerun_shared"]["p50_ms"], 1)
+           for name, r in (("gpkg", g), ("postgis", p))},
+        **{f"twin_check_layer_load_over_rename_{name}":
+           round(r["twin_check_by_layer_load"]["p50_ms"] / r["rename"]["p50_ms"], 1)
            for name, r in (("gpkg", g), ("postgis", p))},
         **{f"load_over_patch_{name}": round(r["load_s"] * 1000 / r["server_copy_after_an_edit"]["p50_ms"], 1)
            for name, r in (("gpkg", g), ("postgis", p))},

@@ -12,6 +12,7 @@ editor, the duplicate-station check, and what an import may not wipe.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -312,6 +313,19 @@ def check_no_twin(stations: pd.DataFrame, record: dict, *, exclude: Iterable[str
         raise ValidationError(
             f"{settings.DUPLICATE_RADIUS_M:.0f} 米内已有同名站点 {twin} / a station of the same name "
             f"already exists within {settings.DUPLICATE_RADIUS_M:.0f} m: {twin}")
+
+
+def twin_box(record: dict) -> tuple[float, float, float, float]:
+    """``(west, south, east, north)`` of the stations a duplicate check of ``record`` must read.
+
+    A twin lies within ``settings.DUPLICATE_RADIUS_M``; the box is three
+    times that, and at least 1 km, each way, so that a backend reads the
+    stations in it instead of the record's whole layer.
+    """
+    dlat = max(0.01, 3 * settings.DUPLICATE_RADIUS_M / 111_000)
+    dlon = dlat / max(math.cos(math.radians(float(record["lat"]))), 0.05)
+    lon, lat = float(record["lon"]), float(record["lat"])
+    return lon - dlon, lat - dlat, lon + dlon, lat + dlat
 
 
 def keep_private_fields(old: dict, rec: dict) -> None:

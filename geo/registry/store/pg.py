@@ -24,7 +24,6 @@ then rolled back whatever was in progress. Tables: :mod:`geo.registry.store.pg_s
 """
 from __future__ import annotations
 
-import math
 import os
 import threading
 from collections.abc import Iterator
@@ -40,7 +39,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from geo import settings
 from geo.core.schema import KINDS
 from geo.registry.store.base import (AUDIT_INSERT, RegistryUnavailableError, audit_row, check_no_twin,
-                                     station_frame)
+                                     station_frame, twin_box)
 from geo.registry.store.gpkg_schema import from_sql, layer_fields
 from geo.registry.store.pg_content import PostgisContent
 from geo.registry.store.pg_reports import PostgisReports
@@ -297,16 +296,9 @@ class PostgisStore(StationMethods, PostgisReports, PostgisContent, PostgisScenar
         return str(conn.execute("SELECT generation FROM registry_state WHERE id = 1").fetchone()[0])
 
     def _neighbours(self, conn, rec: dict) -> gpd.GeoDataFrame:
-        """The stations of the record's layer in a box around it, found on the GiST index.
-
-        All a duplicate check needs (a twin lies within ``settings.DUPLICATE_RADIUS_M``;
-        the box is at least 1 km each way), without loading a national layer.
-        """
-        dlat = max(0.01, 3 * settings.DUPLICATE_RADIUS_M / 111_000)
-        dlon = dlat / max(math.cos(math.radians(float(rec["lat"]))), 0.05)
-        lon, lat = float(rec["lon"]), float(rec["lat"])
+        """The stations of the record's layer in its :func:`twin_box`, found on the GiST index."""
         rows = conn.execute(_SELECT + sql.SQL(" WHERE kind = %s AND geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)")
-                            + _ORDER, (rec["kind"], lon - dlon, lat - dlat, lon + dlon, lat + dlat, KIND_ORDER))
+                            + _ORDER, (rec["kind"], *twin_box(rec), KIND_ORDER))
         return station_frame([self._row_to_record(r) for r in rows])
 
     def _current(self, conn, kind: str, station_id: str, *, lock: bool = False) -> dict | None:
