@@ -85,7 +85,7 @@ def registry_stamp(registry: RegistryStore) -> tuple:
     return registry.location, registry.change_stamp()
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(max_entries=4, show_spinner=False)
 def _live(location: str, registry_id: int, _registry: RegistryStore) -> LiveStations:
     return LiveStations(_registry)  # one per store object: a reopened store gets a new copy
 
@@ -106,8 +106,8 @@ def stations(registry: RegistryStore, public: bool = True):
     phone, notes or exact address there, as in public exports.
     """
     # One frame shared by every session of the process, handed out as a
-    # shallow copy: copy-on-write (pandas 3, pinned) copies a column only when a caller
-    # writes to it, so no caller can change the shared frame. st.cache_data
+    # shallow copy: copy-on-write (pandas 3, pinned) copies a column only
+    # when a caller writes to it, so no caller can change the shared frame. st.cache_data
     # unpickled a whole copy on every rerun instead: 106–132 ms for
     # 20,000 stations, 1.2–1.3 s for 186,100 (bench/RESULTS.md).
     return _stations(registry, registry_stamp(registry), public).copy(deep=False)

@@ -170,7 +170,7 @@ def test_mark_closed_from_a_stale_page_is_a_conflict_too(site):
 
 def test_another_servers_edits_show_after_a_rerun_without_a_reload(site, monkeypatch):
     """The page's stations are patched from what changed (geo/registry/live.py), not loaded whole again."""
-    loads = []  # by the page's store (the other store's writes load a layer of their own to check for twins)
+    loads = []  # by the page's own store, not by this test's
     load = type(site.store).load
 
     def counted(self, *args, **kwargs):
