@@ -107,9 +107,9 @@ def stations(registry: RegistryStore, public: bool = True):
     """
     # One frame shared by every session of the process, handed out as a
     # shallow copy: copy-on-write (pandas 3, pinned) copies a column only
-    # when a caller writes to it, so no caller can change the shared frame. st.cache_data
-    # unpickled a whole copy on every rerun instead: 106–132 ms for
-    # 20,000 stations, 1.2–1.3 s for 186,100 (bench/RESULTS.md).
+    # when a caller writes to it, so no caller can change the shared frame.
+    # st.cache_data unpickled a whole copy on every rerun instead: 106–132 ms
+    # for 20,000 stations, 1.2–1.3 s for 186,100 (bench/RESULTS.md).
     return _stations(registry, registry_stamp(registry), public).copy(deep=False)
 
 

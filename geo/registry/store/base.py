@@ -322,9 +322,9 @@ def twin_box(record: dict) -> tuple[float, float, float, float]:
     times that, and at least 1 km, each way, so that a backend reads the
     stations in it instead of the record's whole layer.
     """
-    dlat = max(0.01, 3 * settings.DUPLICATE_RADIUS_M / 111_000)
-    dlon = dlat / max(math.cos(math.radians(float(record["lat"]))), 0.05)
     lon, lat = float(record["lon"]), float(record["lat"])
+    dlat = max(0.01, 3 * settings.DUPLICATE_RADIUS_M / 111_000)
+    dlon = dlat / max(math.cos(math.radians(lat)), 0.05)
     return lon - dlon, lat - dlat, lon + dlon, lat + dlat
 
 
